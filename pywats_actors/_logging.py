@@ -1,0 +1,119 @@
+"""Structured logging for the node: structlog, configured once per process.
+
+Two renderings of one event stream:
+
+* ``console``: coloured, aligned, human-readable lines for a person at a terminal;
+* ``json``: one JSON object per line, for journald, log shippers and ``jq``.
+
+``auto`` picks ``console`` when the output stream is a terminal and ``json`` otherwise, which is
+what a service manager gives a headless node.
+
+Every line carries the context bound with :func:`bind_context` (or
+``structlog.contextvars.bound_contextvars``): the actor, and where there is one the report id and
+the source file. Context variables are copied into each new trio task, so a supervisor that binds
+``actor=...`` just before it starts a child gives every line the child logs that identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import FilteringBoundLogger, Processor
+
+__all__ = ["LogFormat", "bind_context", "configure_logging", "get_logger"]
+
+LogFormat = Literal["auto", "console", "json"]
+
+_LEVELS: Mapping[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+def _resolve_format(fmt: LogFormat, stream: TextIO) -> Literal["console", "json"]:
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(
+    *,
+    fmt: LogFormat = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+) -> Literal["console", "json"]:
+    """Configure structlog for this process and return the rendering chosen.
+
+    Args:
+        fmt: ``"console"``, ``"json"``, or ``"auto"`` (console on a terminal, JSON otherwise).
+        level: the minimum level: ``debug``, ``info``, ``warning``, ``error`` or ``critical``.
+        stream: where lines go; standard error by default, so standard output stays free for
+            command output such as ``pywats-node convert``.
+
+    Raises:
+        ValueError: the level name is unknown.
+
+    Calling it again replaces the previous configuration (tests and the CLI rely on that).
+    """
+    try:
+        numeric_level = _LEVELS[level.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown log level {level!r}; expected one of {', '.join(_LEVELS)}"
+        ) from None
+    out = stream if stream is not None else sys.stderr
+    rendering = _resolve_format(fmt, out)
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if rendering == "json":
+        processors: list[Processor] = [
+            *shared,
+            structlog.processors.dict_tracebacks,
+            structlog.processors.EventRenamer("msg"),
+            structlog.processors.JSONRenderer(),
+        ]
+    else:
+        processors = [*shared, structlog.dev.ConsoleRenderer(colors=_wants_colour(out))]
+
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    return rendering
+
+
+def _wants_colour(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def get_logger(**initial: Any) -> FilteringBoundLogger:
+    """A structlog logger with *initial* key-value pairs bound to every line it writes."""
+    logger: FilteringBoundLogger = structlog.get_logger()
+    return logger.bind(**initial)
+
+
+@contextmanager
+def bind_context(**values: Any) -> Iterator[None]:
+    """Bind *values* (``actor=``, ``report_id=``, ``source=``...) to every log line in this block.
+
+    The binding is a context variable: it follows the current task and every task started from
+    it, and is restored when the block ends.
+    """
+    with structlog.contextvars.bound_contextvars(**values):
+        yield
