@@ -1,0 +1,79 @@
+"""What a running child can ask about itself: ``current_child()``."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import final
+
+import trio
+
+__all__ = ["ChildContext", "current_child", "current_child_or_none"]
+
+
+@final
+class ChildContext:
+    """The identity of one incarnation of a child, and its stop request.
+
+    A child reads it with :func:`current_child`. The supervisor sets :attr:`stop_requested` in
+    phase one of a stop; a child that can drain or clean up watches it with
+    :meth:`wait_stop_requested` and returns. Once the grace period of its shutdown spec is over,
+    the child is cancelled whatever it does.
+    """
+
+    __slots__ = ("_stop", "id", "incarnation", "supervisor")
+
+    def __init__(self, supervisor: str, child_id: str, incarnation: int) -> None:
+        self.supervisor = supervisor
+        self.id = child_id
+        self.incarnation = incarnation
+        self._stop = trio.Event()
+
+    @property
+    def path(self) -> str:
+        """``supervisor/child``, unique in a tree whose supervisors have unique names."""
+        return f"{self.supervisor}/{self.id}"
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once the supervisor asked this incarnation to stop."""
+        return self._stop.is_set()
+
+    async def wait_stop_requested(self) -> None:
+        """Block until the supervisor asks this incarnation to stop.
+
+        Cancellation: this is a plain checkpoint; cancelling it has no side effect.
+        """
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        """Ask the child to stop (what the supervisor does in phase one)."""
+        self._stop.set()
+
+    def __repr__(self) -> str:
+        return f"<ChildContext {self.path} #{self.incarnation}>"
+
+
+_current: ContextVar[ChildContext | None] = ContextVar("supervisors_current_child", default=None)
+
+
+def current_child() -> ChildContext:
+    """The context of the supervised child this task belongs to.
+
+    Tasks a child starts inherit it.
+
+    Raises:
+        RuntimeError: the calling task is not running under a supervisor.
+    """
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("current_child() called outside a supervised child")
+    return ctx
+
+
+def current_child_or_none() -> ChildContext | None:
+    """Like :func:`current_child` but ``None`` outside a supervised child."""
+    return _current.get()
+
+
+def _set_current(ctx: ChildContext) -> None:
+    _current.set(ctx)

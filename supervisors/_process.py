@@ -1,0 +1,162 @@
+"""OS processes as supervised children.
+
+The process runs in a session of its own, so it and everything it starts form one process group
+that the supervisor can signal as a whole. Stopping it is OTP's shutdown spec applied to a
+process:
+
+* phase one (the supervisor's stop request): SIGTERM to the whole group;
+* phase two (grace period over, or :data:`~supervisors.BRUTAL_KILL`): the child task is
+  cancelled, which sends SIGKILL to the whole group;
+* always: the process is reaped, in a shielded scope, so no zombie is left behind.
+
+The exit code becomes the exit reason: ``0`` is a normal exit; anything else, or a signal the
+supervisor did not send, is a crash (:class:`~supervisors.ProcessExited`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import IO
+
+import trio
+
+from ._backoff import Backoff
+from ._context import ChildContext, current_child_or_none
+from ._errors import ProcessExited
+from ._spec import ChildSpec, Restart, ShutdownSpec
+
+__all__ = ["open_supervised_process", "process_child", "process_spec"]
+
+_Redirect = int | IO[bytes] | None
+_Command = str | Sequence[str]
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+        os.killpg(pid, sig)
+
+
+async def _terminate_on_stop(ctx: ChildContext, process: trio.Process, sig: int) -> None:
+    await ctx.wait_stop_requested()
+    if process.returncode is None:
+        _signal_group(process.pid, sig)
+
+
+@asynccontextmanager
+async def open_supervised_process(
+    command: _Command,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    stdin: _Redirect = subprocess.DEVNULL,
+    stdout: _Redirect = None,
+    stderr: _Redirect = None,
+    term_signal: int = signal.SIGTERM,
+) -> AsyncIterator[trio.Process]:
+    """Start *command* in a new session and yield its :class:`trio.Process`.
+
+    Inside a supervised child, the supervisor's stop request sends *term_signal* to the
+    process group. Whenever the block ends (normally, by an error, or cancelled), the whole
+    group gets SIGKILL and the process is reaped, so nothing it started outlives it.
+
+    Args:
+        command: the program and its arguments (a string runs through no shell either).
+        env: the complete environment of the process; ``None`` inherits ours.
+        cwd: its working directory.
+        stdin, stdout, stderr: as for :func:`trio.lowlevel.open_process`; ``stdin`` defaults
+            to ``/dev/null`` so a service's child never reads the node's terminal.
+        term_signal: the polite signal of phase one.
+
+    Cancellation: cancelling the block kills the group with SIGKILL and still waits for the
+    process to be reaped; that wait is shielded and takes milliseconds.
+    """
+    argv: Sequence[str] = [command] if isinstance(command, str) else command
+    process = await trio.lowlevel.open_process(
+        list(argv),
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            ctx = current_child_or_none()
+            if ctx is not None:
+                nursery.start_soon(_terminate_on_stop, ctx, process, term_signal)
+            yield process
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            _signal_group(process.pid, signal.SIGKILL)
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    await stream.aclose()
+            await process.wait()
+
+
+async def process_child(
+    command: _Command,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    stdin: _Redirect = subprocess.DEVNULL,
+    stdout: _Redirect = None,
+    stderr: _Redirect = None,
+    term_signal: int = signal.SIGTERM,
+    task_status: trio.TaskStatus[trio.Process] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A child function that runs *command* until it exits; ready as soon as it is spawned.
+
+    Passes the :class:`trio.Process` to ``task_status.started()``.
+
+    Raises:
+        ProcessExited: the process ended with a non-zero code or a signal when nobody had
+            asked it to stop.
+    """
+    async with open_supervised_process(
+        command,
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        term_signal=term_signal,
+    ) as process:
+        task_status.started(process)
+        returncode = await process.wait()
+    ctx = current_child_or_none()
+    if returncode != 0 and not (ctx is not None and ctx.stop_requested):
+        raise ProcessExited(process.pid, returncode)
+
+
+def process_spec(
+    id: str,
+    command: _Command,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    stdout: _Redirect = None,
+    stderr: _Redirect = None,
+    restart: Restart = Restart.PERMANENT,
+    shutdown: ShutdownSpec | None = None,
+    backoff: Backoff | None = None,
+    significant: bool = False,
+) -> ChildSpec:
+    """A :class:`~supervisors.ChildSpec` that runs *command* as a supervised OS process."""
+    fn = functools.partial(process_child, command, env=env, cwd=cwd, stdout=stdout, stderr=stderr)
+    return ChildSpec(
+        id=id,
+        fn=fn,
+        restart=restart,
+        shutdown=shutdown,
+        backoff=backoff,
+        significant=significant,
+    )

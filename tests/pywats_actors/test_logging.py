@@ -1,0 +1,84 @@
+"""The structlog setup: JSON lines for services, console lines for people, bound context."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+import trio
+
+from pywats_actors import bind_context, configure_logging, get_logger
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> object:
+    yield None
+    structlog.reset_defaults()
+
+
+class TestConfigureLogging:
+    def test_json_lines_carry_bound_context(self) -> None:
+        """In JSON mode each line is one object with level, time, message and bound keys."""
+        out = io.StringIO()
+        assert configure_logging(fmt="json", stream=out) == "json"
+        with bind_context(actor="node/spool", report_id="r-1", source="in/a.csv"):
+            get_logger(component="test").info("report committed", rows=1)
+        record = json.loads(out.getvalue())
+        assert record["msg"] == "report committed"
+        assert record["level"] == "info"
+        assert record["actor"] == "node/spool"
+        assert record["report_id"] == "r-1"
+        assert record["source"] == "in/a.csv"
+        assert record["component"] == "test"
+        assert record["rows"] == 1
+        assert record["timestamp"].endswith("Z")
+
+    def test_auto_picks_json_when_not_a_terminal(self) -> None:
+        """A stream that is not a terminal (a service's journal) gets JSON."""
+        assert configure_logging(stream=io.StringIO()) == "json"
+
+    def test_console_is_readable(self) -> None:
+        """Console mode renders the message and keys on one plain line."""
+        out = io.StringIO()
+        configure_logging(fmt="console", stream=out)
+        get_logger().warning("spool almost full", used_pct=91)
+        line = out.getvalue()
+        assert "spool almost full" in line
+        assert "used_pct=91" in line
+        assert "{" not in line
+
+    def test_level_filters_and_bad_level_is_refused(self) -> None:
+        """Lines below the level are dropped; an unknown level name is a clear error."""
+        out = io.StringIO()
+        configure_logging(fmt="json", level="warning", stream=out)
+        get_logger().info("hidden")
+        get_logger().error("shown")
+        assert [json.loads(x)["msg"] for x in out.getvalue().splitlines()] == ["shown"]
+        with pytest.raises(ValueError, match="unknown log level 'loud'"):
+            configure_logging(level="loud")
+
+    def test_exceptions_are_structured(self) -> None:
+        """An exception logged in JSON mode becomes a structured traceback, not a blob."""
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        try:
+            raise ValueError("bad field")
+        except ValueError:
+            get_logger().exception("conversion failed")
+        record = json.loads(out.getvalue())
+        assert record["exception"][0]["exc_type"] == "ValueError"
+
+    async def test_context_follows_child_tasks(self) -> None:
+        """Context bound before a task starts is on every line that task writes."""
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+
+        async def child() -> None:
+            get_logger().info("from child")
+
+        with bind_context(actor="node/uplink"):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(child)
+        assert json.loads(out.getvalue())["actor"] == "node/uplink"

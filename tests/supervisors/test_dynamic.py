@@ -1,0 +1,108 @@
+"""The dynamic supervisor: children added and removed at run time."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from supervisors import (
+    DynamicSupervisor,
+    InvalidSpec,
+    MaxChildrenReached,
+    Restart,
+    Supervisor,
+    UnknownChild,
+)
+from supervisors.testing import PuppetChild
+
+
+class TestDynamicSupervisor:
+    async def test_start_and_terminate_children(self) -> None:
+        """start_child runs a child until terminate_child stops and forgets it."""
+        sup = DynamicSupervisor(name="pool")
+        kids = [PuppetChild(f"w{i}") for i in range(3)]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            for k in kids:
+                await sup.start_child(k.spec())
+            assert sup.which_children() == ("w0", "w1", "w2")
+            await sup.terminate_child("w1")
+            assert not kids[1].running
+            assert sup.which_children() == ("w0", "w2")
+            with pytest.raises(UnknownChild, match="no child 'w1'"):
+                await sup.terminate_child("w1")
+            await sup.stop()
+        assert not any(k.running for k in kids)
+
+    async def test_max_children_is_enforced(self) -> None:
+        """Past max_children, start_child raises MaxChildrenReached and starts nothing."""
+        sup = DynamicSupervisor(max_children=2)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            await sup.start_child(PuppetChild("a").spec())
+            await sup.start_child(PuppetChild("b").spec())
+            extra = PuppetChild("c")
+            with pytest.raises(MaxChildrenReached):
+                await sup.start_child(extra.spec())
+            assert extra.starts == 0
+            await sup.stop()
+
+    async def test_duplicate_id_is_refused(self) -> None:
+        """Two children with one id cannot coexist."""
+        sup = DynamicSupervisor()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            await sup.start_child(PuppetChild("a").spec())
+            with pytest.raises(InvalidSpec, match="already has"):
+                await sup.start_child(PuppetChild("a").spec())
+            await sup.stop()
+
+    async def test_crashed_permanent_child_restarts_and_finished_one_is_forgotten(self) -> None:
+        """A permanent child restarts after a crash; a transient one that finished is dropped."""
+        sup = DynamicSupervisor()
+        worker, job = PuppetChild("worker"), PuppetChild("job")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            await sup.start_child(worker.spec())
+            await sup.start_child(job.spec(restart=Restart.TRANSIENT))
+            worker.crash()
+            job.finish()
+            await trio.testing.wait_all_tasks_blocked()
+            assert worker.starts == 2
+            assert sup.which_children() == ("worker",)
+            await sup.stop()
+
+    async def test_children_stop_concurrently(self, autojump_clock: trio.abc.Clock) -> None:
+        """At shutdown all dynamic children get their grace at the same time, not one by one."""
+        from supervisors import Timeout
+
+        sup = DynamicSupervisor()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            for i in range(5):
+                await sup.start_child(
+                    PuppetChild(f"s{i}", ignore_stop=True).spec(shutdown=Timeout(2))
+                )
+            start = trio.current_time()
+            await sup.stop()
+            assert trio.current_time() - start == pytest.approx(2)
+
+    async def test_start_child_fails_cleanly(self) -> None:
+        """A child that fails to start is not kept, and the error names it."""
+        from supervisors import ChildStartError
+
+        sup = DynamicSupervisor(name="pool")
+        bad = PuppetChild("bad", fail_start=lambda n: True)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            with pytest.raises(ChildStartError, match="'bad' of 'pool'"):
+                await sup.start_child(bad.spec())
+            assert sup.which_children() == ()
+            await sup.stop()
+
+    async def test_static_supervisor_start_child_after_stop_is_refused(self) -> None:
+        """A supervisor that is not running accepts no children."""
+        sup = Supervisor([])
+        with pytest.raises(RuntimeError, match="not running"):
+            await sup.start_child(PuppetChild("a").spec())
