@@ -14,7 +14,9 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pywats-node",
-        description="The pywats-actors station node: watch, convert, spool and upload test results.",
+        description=(
+            "The pywats-actors station node: watch, convert, spool and upload test results."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"pywats-node {__version__}")
     parser.add_subparsers(dest="command", metavar="COMMAND")
