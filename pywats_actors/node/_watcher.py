@@ -1,0 +1,280 @@
+"""The watcher actor: one per watch folder; finds files and hands them on once stable.
+
+Two sources of candidates feed one stability tracker:
+
+* watchdog events (inotify on Linux), bridged from the observer's thread into trio;
+* a periodic full rescan, which also catches what inotify misses (network shares, a queue
+  overflow, events lost while the watcher was restarting) and the files present at start.
+
+A candidate is handed on as :class:`FileReady` only when its size and mtime have not changed for
+the settle interval and it can be opened for reading: a file still being written is never
+touched. A file handed on is not handed on again unless it changes (a new size or mtime) or
+disappears and comes back; ``done/`` and ``error/`` folders inside the watch folder are never
+scanned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .._logging import get_logger
+from ._messages import FileReady, FileSignature
+
+__all__ = ["WatcherSettings", "run_watcher"]
+
+_MARKER_SUFFIX = ".pywats-done"
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherSettings:
+    """What one watcher needs to know about its folder.
+
+    Attributes:
+        id: the watch folder's id (from the configuration).
+        path: the folder; created when missing.
+        include: glob patterns a file name must match (any of them).
+        exclude: glob patterns that rule a file out (matched against the name and the relative
+            path).
+        recursive: whether sub-folders are watched too.
+        settle: seconds a file's size and mtime must stay unchanged.
+        rescan_interval: seconds between full rescans.
+        skip_dirs: folder names never descended into (the done and error folders).
+        use_events: set false to rely on rescans alone (for file systems without inotify).
+    """
+
+    id: str
+    path: Path
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    recursive: bool = False
+    settle: float = 1.0
+    rescan_interval: float = 30.0
+    skip_dirs: frozenset[str] = field(default_factory=lambda: frozenset({"done", "error"}))
+    use_events: bool = True
+
+    def matches(self, relative: str) -> bool:
+        """Whether a file at *relative* (``sub/x.csv``) is one this folder takes."""
+        name = relative.rsplit("/", 1)[-1]
+        if name.startswith(".") or name.endswith(_MARKER_SUFFIX):
+            return False
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in self.include):
+            return False
+        return not any(
+            fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern)
+            for pattern in self.exclude
+        )
+
+
+def marker_path(path: Path) -> Path:
+    """The marker that records a kept file as done (``x.csv`` → ``.x.csv.pywats-done``)."""
+    return path.with_name(f".{path.name}{_MARKER_SUFFIX}")
+
+
+def _read_marker(path: Path) -> FileSignature | None:
+    try:
+        size, mtime_ns = marker_path(path).read_text().split()
+        return FileSignature(size=int(size), mtime_ns=int(mtime_ns))
+    except (OSError, ValueError):
+        return None
+
+
+class _Bridge(FileSystemEventHandler):
+    """Receives watchdog events on the observer thread and wakes the trio side."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken, inbox: set[str], wake: trio.Event) -> None:
+        self._token = token
+        self._inbox = inbox
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        with contextlib.suppress(trio.RunFinishedError):  # the node is shutting down
+            trio.from_thread.run_sync(self._deliver, paths, trio_token=self._token)
+
+    def _deliver(self, paths: list[str | bytes]) -> None:
+        for p in paths:
+            if p:
+                self._inbox.add(os.fsdecode(p))
+        self.wake.set()
+
+
+class _Tracker:
+    """Candidates and their last-seen signature, and what was already handed on."""
+
+    def __init__(self, settings: WatcherSettings) -> None:
+        self.settings = settings
+        self.root = settings.path
+        # path -> (signature, trio time since when it has been unchanged)
+        self.candidates: dict[str, tuple[FileSignature, float]] = {}
+        self.handed_on: dict[str, FileSignature] = {}
+
+    def relative(self, path: str) -> str | None:
+        try:
+            rel = Path(path).relative_to(self.root)
+        except ValueError:
+            return None
+        parts = rel.parts
+        if not parts:
+            return None
+        if len(parts) > 1 and (not self.settings.recursive or parts[0] in self.settings.skip_dirs):
+            return None
+        if any(part in self.settings.skip_dirs for part in parts[:-1]):
+            return None
+        return rel.as_posix()
+
+    def scan(self) -> dict[str, FileSignature]:
+        """Every file under the folder with its signature (blocking; run in a thread)."""
+        found: dict[str, FileSignature] = {}
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        self._visit(entry, found, stack)
+            except OSError:
+                continue  # the folder vanished or is unreadable; the next rescan tries again
+        return found
+
+    def _visit(
+        self, entry: os.DirEntry[str], found: dict[str, FileSignature], stack: list[Path]
+    ) -> None:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if self.settings.recursive and entry.name not in self.settings.skip_dirs:
+                    stack.append(Path(entry.path))
+            elif entry.is_file():
+                st = entry.stat()
+                found[entry.path] = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        except OSError:
+            pass  # gone between listing and stat
+
+    @staticmethod
+    def stat_all(paths: Iterable[str]) -> dict[str, FileSignature | None]:
+        """Size and mtime of each path, ``None`` when it is gone (blocking)."""
+        result: dict[str, FileSignature | None] = {}
+        for p in paths:
+            try:
+                st = os.stat(p)
+            except OSError:
+                result[p] = None
+                continue
+            result[p] = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        return result
+
+    @staticmethod
+    def openable(path: str) -> bool:
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError:
+            return False
+        return True
+
+
+async def run_watcher(
+    settings: WatcherSettings,
+    out: trio.MemorySendChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Watch one folder and send a :class:`FileReady` for each stable, matching file.
+
+    Ready once the folder exists, watchdog observes it and the first full scan is done.
+    Runs until cancelled or until *out* is closed by the receiver.
+
+    Cancellation: stops the watchdog observer (its thread is joined in a worker thread).
+    """
+    log = get_logger(actor=f"watcher[{settings.id}]", folder=str(settings.path))
+    await trio.to_thread.run_sync(lambda: settings.path.mkdir(parents=True, exist_ok=True))
+    tracker = _Tracker(settings)
+    inbox: set[str] = set()
+    bridge = _Bridge(trio.lowlevel.current_trio_token(), inbox, trio.Event())
+    observer = None
+    if settings.use_events:
+        observer = Observer()
+        observer.schedule(bridge, str(settings.path), recursive=settings.recursive)
+        observer.daemon = True
+        try:
+            observer.start()
+        except OSError as exc:  # e.g. inotify watch limit reached
+            log.warning("file events unavailable, relying on rescans", error=str(exc))
+            observer = None
+    try:
+        await _rescan(tracker, inbox)
+        task_status.started()
+        log.info("watching", recursive=settings.recursive, events=observer is not None)
+        next_rescan = trio.current_time() + settings.rescan_interval
+        tick = max(min(settings.settle / 2, 0.5), 0.01)
+        while True:
+            now = trio.current_time()
+            if now >= next_rescan:
+                await _rescan(tracker, inbox)
+                next_rescan = now + settings.rescan_interval
+            if inbox:
+                fresh = [p for p in inbox if tracker.relative(p) is not None]
+                inbox.clear()
+                for p in fresh:
+                    tracker.candidates.setdefault(p, (FileSignature(size=-1, mtime_ns=-1), now))
+            if tracker.candidates:
+                await _check_candidates(tracker, out)
+                await trio.sleep(tick)
+            else:
+                bridge.wake = trio.Event()
+                with trio.move_on_at(next_rescan):
+                    await bridge.wake.wait()
+    finally:
+        if observer is not None:
+            with trio.CancelScope(shield=True):
+                observer.stop()
+                await trio.to_thread.run_sync(observer.join, 5.0)
+
+
+async def _rescan(tracker: _Tracker, inbox: set[str]) -> None:
+    found = await trio.to_thread.run_sync(tracker.scan)
+    # Forget what was handed on and has gone since (moved to done/, deleted).
+    tracker.handed_on = {p: s for p, s in tracker.handed_on.items() if p in found}
+    inbox.update(p for p, sig in found.items() if tracker.handed_on.get(p) != sig)
+
+
+async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileReady]) -> None:
+    now = trio.current_time()
+    stats = await trio.to_thread.run_sync(tracker.stat_all, list(tracker.candidates))
+    for path, signature in stats.items():
+        if signature is None:
+            tracker.candidates.pop(path, None)
+            tracker.handed_on.pop(path, None)
+            continue
+        previous, since = tracker.candidates[path]
+        if signature != previous:
+            tracker.candidates[path] = (signature, now)
+            continue
+        if now - since < tracker.settings.settle:
+            continue
+        del tracker.candidates[path]
+        relative = tracker.relative(path)
+        if relative is None or not tracker.settings.matches(relative):
+            continue
+        if tracker.handed_on.get(path) == signature:
+            continue
+        kept = await trio.to_thread.run_sync(_read_marker, Path(path))
+        if kept == signature:
+            continue
+        if not await trio.to_thread.run_sync(tracker.openable, path):
+            tracker.candidates[path] = (signature, now)  # locked by the writer: try again
+            continue
+        tracker.handed_on[path] = signature
+        await out.send(
+            FileReady(folder=tracker.settings.id, path=path, relative=relative, signature=signature)
+        )

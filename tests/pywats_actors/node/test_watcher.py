@@ -1,0 +1,217 @@
+"""The watcher actor on real folders: stability, patterns, rescans, no early pick-up."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from pywats_actors.node import (
+    AfterSuccess,
+    FileReady,
+    WatcherSettings,
+    dispose_failure,
+    dispose_success,
+    run_watcher,
+)
+
+SETTLE = 0.2
+
+
+@asynccontextmanager
+async def watching(
+    settings: WatcherSettings,
+) -> AsyncIterator[trio.MemoryReceiveChannel[FileReady]]:
+    send, receive = trio.open_memory_channel[FileReady](100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run_watcher, settings, send)
+        yield receive
+        nursery.cancel_scope.cancel()
+
+
+async def collect(
+    receive: trio.MemoryReceiveChannel[FileReady], n: int, within: float = 10
+) -> list[FileReady]:
+    got: list[FileReady] = []
+    with trio.fail_after(within):
+        while len(got) < n:
+            got.append(await receive.receive())
+    return got
+
+
+async def nothing_more(
+    receive: trio.MemoryReceiveChannel[FileReady], wait: float = 4 * SETTLE
+) -> bool:
+    with trio.move_on_after(wait):
+        extra = await receive.receive()
+        raise AssertionError(f"unexpected {extra}")
+    return True
+
+
+def settings(path: Path, **kw: object) -> WatcherSettings:
+    options: dict[str, object] = {"settle": SETTLE, "rescan_interval": 1.0}
+    options.update(kw)
+    return WatcherSettings(id="line1", path=path, **options)  # type: ignore[arg-type]
+
+
+class TestPickUp:
+    async def test_files_present_at_start_are_handed_on(self, tmp_path: Path) -> None:
+        """Files already in the folder when the watcher starts are processed."""
+        (tmp_path / "a.csv").write_text("x")
+        (tmp_path / "b.csv").write_text("y")
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 2)
+        assert sorted(r.relative for r in ready) == ["a.csv", "b.csv"]
+        assert all(r.folder == "line1" for r in ready)
+        assert all(Path(r.path).is_absolute() for r in ready)
+
+    async def test_new_file_is_handed_on_once(self, tmp_path: Path) -> None:
+        """A file dropped later is handed on after it settles, and only once."""
+        async with watching(settings(tmp_path)) as got:
+            (tmp_path / "new.csv").write_text("data")
+            (ready,) = await collect(got, 1)
+            assert ready.signature.size == 4
+            assert await nothing_more(got, wait=2.5)  # across two rescans
+
+    async def test_file_being_written_is_not_picked_up_early(self, tmp_path: Path) -> None:
+        """While a writer keeps appending, nothing is handed on; the final size is what arrives."""
+        path = tmp_path / "slow.csv"
+        async with watching(settings(tmp_path)) as got:
+            with path.open("w") as f:
+                for i in range(10):
+                    f.write(f"row {i}\n")
+                    f.flush()
+                    with trio.move_on_after(SETTLE / 2):
+                        early = await got.receive()
+                        raise AssertionError(f"picked up while being written: {early}")
+            (ready,) = await collect(got, 1)
+        assert ready.signature.size == path.stat().st_size
+
+    async def test_rewritten_file_is_handed_on_again(self, tmp_path: Path) -> None:
+        """A file that changes after it was handed on is a new version and goes again."""
+        path = tmp_path / "r.csv"
+        path.write_text("one")
+        async with watching(settings(tmp_path)) as got:
+            await collect(got, 1)
+            path.write_text("second version")
+            (again,) = await collect(got, 1)
+        assert again.signature.size == len("second version")
+
+    async def test_zero_byte_binary_and_unicode_names(self, tmp_path: Path) -> None:
+        """Empty files, binary garbage and non-ASCII names are handed on like any other."""
+        (tmp_path / "empty.csv").write_bytes(b"")
+        (tmp_path / "garbage.csv").write_bytes(os.urandom(512))
+        (tmp_path / "mätning 測試 ✓.csv").write_text("ok")
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 3)
+        assert sorted(r.relative for r in ready) == sorted(
+            ["empty.csv", "garbage.csv", "mätning 測試 ✓.csv"]
+        )
+
+
+class TestPatterns:
+    async def test_include_exclude_hidden_and_special_folders(self, tmp_path: Path) -> None:
+        """Only included, non-excluded, non-hidden files outside done/ and error/ are taken."""
+        for name in ["a.xml", "b.csv", "skip_me.xml", ".hidden.xml", "c.XML.tmp"]:
+            (tmp_path / name).write_text("x")
+        (tmp_path / "done").mkdir()
+        (tmp_path / "done" / "old.xml").write_text("x")
+        (tmp_path / "error").mkdir()
+        (tmp_path / "error" / "bad.xml").write_text("x")
+        s = settings(tmp_path, include=("*.xml", "*.csv"), exclude=("skip_*",), recursive=True)
+        async with watching(s) as got:
+            ready = await collect(got, 2)
+            assert await nothing_more(got)
+        assert sorted(r.relative for r in ready) == ["a.xml", "b.csv"]
+
+    async def test_recursion_is_optional(self, tmp_path: Path) -> None:
+        """Sub-folders are watched only when recursive is set."""
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub" / "deep.csv").write_text("x")
+        (tmp_path / "top.csv").write_text("x")
+        async with watching(settings(tmp_path)) as got:
+            assert [r.relative for r in await collect(got, 1)] == ["top.csv"]
+            assert await nothing_more(got)
+        async with watching(settings(tmp_path, recursive=True)) as got:
+            ready = await collect(got, 2)
+        assert sorted(r.relative for r in ready) == ["sub/deep.csv", "top.csv"]
+
+
+class TestRescan:
+    async def test_rescan_alone_finds_files(self, tmp_path: Path) -> None:
+        """Without file events (a network share), the periodic rescan finds new files."""
+        async with watching(settings(tmp_path, use_events=False, rescan_interval=0.3)) as got:
+            (tmp_path / "late.csv").write_text("x")
+            (ready,) = await collect(got, 1)
+        assert ready.relative == "late.csv"
+
+    async def test_missing_folder_is_created(self, tmp_path: Path) -> None:
+        """A watch folder that does not exist yet is created at start."""
+        folder = tmp_path / "not" / "yet"
+        async with watching(settings(folder)):
+            assert folder.is_dir()
+
+
+class TestDisposal:
+    def ready(self, root: Path, relative: str, content: str = "x") -> FileReady:
+        from pywats_actors.node import FileSignature
+
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        st = path.stat()
+        return FileReady(
+            folder="f",
+            path=str(path),
+            relative=relative,
+            signature=FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns),
+        )
+
+    def test_move_keeps_relative_path_and_never_overwrites(self, tmp_path: Path) -> None:
+        """Success moves the file under done/, and a name clash gets a ~N suffix."""
+        first = dispose_success(self.ready(tmp_path, "sub/a.csv"), tmp_path, AfterSuccess.MOVE)
+        second = dispose_success(self.ready(tmp_path, "sub/a.csv"), tmp_path, AfterSuccess.MOVE)
+        assert first == tmp_path / "done" / "sub" / "a.csv"
+        assert second == tmp_path / "done" / "sub" / "a~1.csv"
+        assert not (tmp_path / "sub" / "a.csv").exists()
+
+    def test_delete_and_already_gone(self, tmp_path: Path) -> None:
+        """Delete removes the file; a file that already went is not an error."""
+        r = self.ready(tmp_path, "a.csv")
+        assert dispose_success(r, tmp_path, AfterSuccess.DELETE) is None
+        assert not Path(r.path).exists()
+        assert dispose_success(r, tmp_path, AfterSuccess.MOVE) is None
+
+    async def test_kept_file_is_not_handed_on_again(self, tmp_path: Path) -> None:
+        """A kept file gets a marker, and a new watcher skips it until it changes."""
+        r = self.ready(tmp_path, "keep.csv")
+        assert dispose_success(r, tmp_path, AfterSuccess.KEEP) == Path(r.path)
+        async with watching(settings(tmp_path)) as got:
+            assert await nothing_more(got)
+            Path(r.path).write_text("changed!")
+            (again,) = await collect(got, 1)
+        assert again.relative == "keep.csv"
+
+    def test_failure_goes_to_error_with_sidecar(self, tmp_path: Path) -> None:
+        """A failed file moves to error/ next to a JSON sidecar that says why."""
+        r = self.ready(tmp_path, "bad.csv", "garbage")
+        target = dispose_failure(
+            r,
+            tmp_path,
+            kind="rejected",
+            reason="no header row",
+            converter="csv",
+            traceback="Traceback...\nValueError: no header row",
+        )
+        assert target == tmp_path / "error" / "bad.csv"
+        assert target.read_text() == "garbage"
+        sidecar = json.loads((tmp_path / "error" / "bad.csv.error.json").read_text())
+        assert sidecar["reason"] == "no header row"
+        assert sidecar["converter"] == "csv"
+        assert sidecar["kind"] == "rejected"
+        assert sidecar["source"] == r.path
+        assert "ValueError" in sidecar["traceback"]
