@@ -1,0 +1,387 @@
+"""The config actor: loads the configuration, watches its file, publishes changes.
+
+A supervised child (``ChildSpec("config", actor.run, (Clone(updates_send),))``). It is ready
+once the file has loaded and passed every check; a file that does not is a start failure with
+a :class:`ConfigInvalid` that names every problem. From then on:
+
+* watchdog watches the file's folder (so that an editor's or :func:`write_config_atomically`'s
+  write-then-rename is seen); its observer thread wakes the actor through the trio token;
+* a burst of events (an editor saving in several steps, a script writing twice) is coalesced:
+  the actor waits until the events have been quiet for ``settle`` seconds (at most
+  ``max_settle``) and looks once;
+* every ``poll_interval`` seconds it also compares the file's ``stat()``, which catches what
+  file events miss (network shares, an observer that could not start);
+* the file is read and checked whole. If its bytes did not change, nothing happens. If the new
+  configuration is valid and differs, it becomes :attr:`ConfigActor.current` and
+  :class:`ConfigChanged` is published; if it is not valid, :class:`ConfigRejected` is
+  published and the current configuration stays. While a file is rejected, each poll checks
+  it again (it may depend on a token file or a folder that an operator is fixing), and a new
+  :class:`ConfigRejected` is published only if the problems are different.
+
+It stops, and returns, as soon as its supervisor requests a stop. When its supervisor runs it
+again (a restart), it keeps the configuration it had and looks at the file at once, so a file
+broken while it was down is reported rather than failing the restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import trio
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from supervisors import ChildContext, current_child_or_none
+
+from .._logging import get_logger
+from ._diff import diff_configs
+from ._errors import ConfigError, ConfigInvalid, ConfigNotFound
+from ._load import LoadedConfig, parse_config
+from ._messages import ConfigChanged, ConfigEvent, ConfigRejected
+from ._problems import ConfigProblem
+from ._schema import NodeConfig
+
+__all__ = ["ConfigActor"]
+
+_log = get_logger(component="config")
+
+_Signature = tuple[int, int, int, int, int]  # inode, size, mtime_ns, ctime_ns, mode
+_EVENT_TYPES: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    FileClosedEvent,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The file as read once: its stat signature and bytes, or why it could not be read."""
+
+    signature: _Signature | None
+    data: bytes | None
+    error: str = ""
+    missing: bool = False
+
+
+def _signature(info: os.stat_result) -> _Signature:
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
+
+
+def _stat(path: Path) -> _Signature | None:
+    try:
+        return _signature(os.stat(path))
+    except OSError:
+        return None
+
+
+def _read(path: Path) -> _Snapshot:
+    try:
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            return _Snapshot(_signature(info), file.read())
+    except FileNotFoundError:
+        return _Snapshot(None, None, "the file is gone", missing=True)
+    except OSError as exc:
+        return _Snapshot(None, None, f"the file cannot be read: {exc.strerror}")
+
+
+class _FileEvents(FileSystemEventHandler):
+    """Runs on watchdog's observer thread; wakes the actor when the config file is touched."""
+
+    def __init__(
+        self,
+        targets: frozenset[str],
+        token: trio.lowlevel.TrioToken,
+        wake: trio.MemorySendChannel[None],
+    ) -> None:
+        self._targets = targets
+        self._token = token
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = {os.fsdecode(event.src_path), os.fsdecode(event.dest_path)}
+        if paths & self._targets:
+            with contextlib.suppress(trio.RunFinishedError):  # the node has stopped
+                trio.from_thread.run_sync(self._deliver, trio_token=self._token)
+
+    def _deliver(self) -> None:
+        # a full buffer means a wake-up is already pending: that is the coalescing
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self._wake.send_nowait(None)
+
+
+class ConfigActor:
+    """Owns the node's configuration: the file's current valid content, kept up to date.
+
+    Args:
+        path: the configuration file.
+        instance: the instance it is loaded as (see :func:`load_config`).
+        env: the environment for the XDG defaults (``os.environ`` by default).
+        settle: seconds of quiet after a file event before the file is read.
+        max_settle: the longest a continuous burst of events can delay the read.
+        poll_interval: seconds between ``stat()`` checks of the file (the safety net).
+        use_events: watch the folder with watchdog; ``False`` relies on polling alone.
+
+    Usage::
+
+        actor = ConfigActor(path, instance="default")
+        spec = ChildSpec("config", actor.run, (Clone(config_events_send),))
+        ...
+        actor.current.upload.concurrency
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        instance: str | None = None,
+        env: Mapping[str, str] | None = None,
+        settle: float = 0.25,
+        max_settle: float = 2.0,
+        poll_interval: float = 10.0,
+        use_events: bool = True,
+    ) -> None:
+        self._path = Path(os.path.abspath(Path(path).expanduser()))
+        self._instance = instance
+        self._env = env
+        self._settle = settle
+        self._max_settle = max(max_settle, settle)
+        self._poll_interval = poll_interval
+        self._use_events = use_events
+        self._loaded: LoadedConfig | None = None
+        self._signature: _Signature | None = None
+        self._seen: bytes | None = None
+        self._rejected: tuple[ConfigProblem, ...] | None = None
+        self._wake: trio.MemorySendChannel[None] | None = None
+
+    @property
+    def path(self) -> Path:
+        """The configuration file."""
+        return self._path
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        """The current configuration with its origin and notes.
+
+        Raises:
+            RuntimeError: the actor has not loaded the file yet.
+        """
+        if self._loaded is None:
+            raise RuntimeError("the config actor has not loaded its file yet")
+        return self._loaded
+
+    @property
+    def current(self) -> NodeConfig:
+        """The current configuration: the last one that passed every check."""
+        return self.loaded.config
+
+    def request_reload(self) -> None:
+        """Look at the file again soon, as if it had changed (from the trio thread only)."""
+        if self._wake is not None:
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                self._wake.send_nowait(None)
+
+    async def run(
+        self,
+        updates: trio.MemorySendChannel[ConfigEvent],
+        *,
+        task_status: trio.TaskStatus[NodeConfig] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Load the file, report ready with the configuration, then watch the file.
+
+        Args:
+            updates: where :class:`ConfigChanged` and :class:`ConfigRejected` are sent.
+            task_status: ``started()`` is called with the loaded :class:`NodeConfig`.
+
+        Raises:
+            ConfigNotFound, ConfigInvalid, ConfigError: before ``started()``, when the file
+                is missing, invalid or unreadable at the first start. A restarted actor (its
+                supervisor runs it again) starts with the configuration it already had, then
+                looks at the file as if it had changed, so a file broken in the meantime is
+                reported as :class:`ConfigRejected` instead of failing the restart.
+
+        Cancellation: safe at any point; the observer thread is stopped before returning.
+        Under a supervisor, a stop request ends the watch and the function returns.
+        """
+        restarted = self._loaded is not None
+        if not restarted:
+            await self._load_initial()
+        wake_send, wake_receive = trio.open_memory_channel[None](1)
+        self._wake = wake_send
+        observer = self._start_observer(trio.lowlevel.current_trio_token(), wake_send)
+        try:
+            async with trio.open_nursery() as nursery:
+                child = current_child_or_none()
+                if child is not None:
+                    nursery.start_soon(_stop_when_requested, child, nursery.cancel_scope)
+                task_status.started(self.current)
+                if restarted:
+                    await self._check(updates, polling=False)
+                await self._watch(updates, wake_receive)
+        finally:
+            self._wake = None
+            wake_send.close()
+            if observer is not None:
+                await _stop_observer(observer)
+
+    async def _load_initial(self) -> None:
+        snapshot = await trio.to_thread.run_sync(_read, self._path)
+        if snapshot.data is None:
+            if snapshot.missing:
+                raise ConfigNotFound(self._path)
+            raise ConfigError(f"cannot load {self._path}: {snapshot.error}", path=self._path)
+        assert snapshot.signature is not None
+        self._loaded = await trio.to_thread.run_sync(self._parse, snapshot)
+        self._signature = snapshot.signature
+        self._seen = snapshot.data
+        self._rejected = None
+        for note in self._loaded.notes:
+            _log.warning("config note", path=str(self._path), note=note)
+
+    def _parse(self, snapshot: _Snapshot) -> LoadedConfig:
+        assert snapshot.data is not None
+        assert snapshot.signature is not None
+        return parse_config(
+            snapshot.data,
+            path=self._path,
+            instance=self._instance,
+            env=self._env,
+            file_mode=snapshot.signature[4] & 0o777,
+        )
+
+    def _start_observer(
+        self, token: trio.lowlevel.TrioToken, wake: trio.MemorySendChannel[None]
+    ) -> BaseObserver | None:
+        if not self._use_events:
+            return None
+        real = Path(os.path.realpath(self._path))
+        handler = _FileEvents(frozenset({str(self._path), str(real)}), token, wake)
+        observer = Observer()
+        try:
+            for folder in {self._path.parent, real.parent}:
+                observer.schedule(handler, str(folder), event_filter=_EVENT_TYPES)
+            observer.start()
+        except OSError as exc:
+            _log.warning(
+                "cannot watch the config file for changes; checking it by polling",
+                path=str(self._path),
+                poll_interval=self._poll_interval,
+                error=str(exc),
+            )
+            return None
+        return observer
+
+    async def _watch(
+        self, updates: trio.MemorySendChannel[ConfigEvent], wake: trio.MemoryReceiveChannel[None]
+    ) -> None:
+        next_poll = trio.current_time() + self._poll_interval
+        while True:
+            woken = False
+            with trio.move_on_at(next_poll):
+                await wake.receive()
+                woken = True
+            if woken:
+                await self._wait_quiet(wake)
+                await self._check(updates, polling=False)
+            else:
+                next_poll = trio.current_time() + self._poll_interval
+                await self._check(updates, polling=True)
+
+    async def _wait_quiet(self, wake: trio.MemoryReceiveChannel[None]) -> None:
+        """Let a burst of events end: return after ``settle`` quiet seconds, or ``max_settle``."""
+        give_up = trio.current_time() + self._max_settle
+        while True:
+            with trio.move_on_at(min(trio.current_time() + self._settle, give_up)) as quiet:
+                await wake.receive()
+            if quiet.cancelled_caught:
+                return
+
+    async def _check(self, updates: trio.MemorySendChannel[ConfigEvent], *, polling: bool) -> None:
+        if polling and self._rejected is None:
+            signature = await trio.to_thread.run_sync(_stat, self._path)
+            if signature == self._signature:
+                return
+        snapshot = await trio.to_thread.run_sync(_read, self._path)
+        self._signature = snapshot.signature
+        if snapshot.data is None:
+            problem = ConfigProblem(
+                path="$", message=f"{snapshot.error}; the running configuration stays"
+            )
+            await self._reject(updates, (problem,))
+            self._seen = None
+            return
+        if snapshot.data == self._seen and self._rejected is None:
+            return  # touched, not changed
+        self._seen = snapshot.data
+        try:
+            loaded = await trio.to_thread.run_sync(partial(self._parse, snapshot))
+        except ConfigInvalid as exc:
+            await self._reject(updates, exc.problems)
+            return
+        await self._apply(updates, loaded)
+
+    async def _reject(
+        self, updates: trio.MemorySendChannel[ConfigEvent], problems: tuple[ConfigProblem, ...]
+    ) -> None:
+        if problems == self._rejected:
+            return
+        self._rejected = problems
+        _log.warning(
+            "config file rejected; the running configuration stays",
+            path=str(self._path),
+            problems=[str(problem) for problem in problems],
+        )
+        await updates.send(ConfigRejected(path=str(self._path), problems=problems))
+
+    async def _apply(
+        self, updates: trio.MemorySendChannel[ConfigEvent], loaded: LoadedConfig
+    ) -> None:
+        self._rejected = None
+        old = self.loaded
+        self._loaded = loaded
+        diff = diff_configs(old.config, loaded.config)
+        if diff.empty:
+            _log.info("config file changed; no setting changed", path=str(self._path))
+            return
+        _log.info(
+            "config reloaded",
+            path=str(self._path),
+            changed=list(diff.keys),
+            restart_required=list(diff.restart_required),
+        )
+        await updates.send(
+            ConfigChanged(
+                path=str(self._path),
+                old=old.config,
+                new=loaded.config,
+                diff=diff,
+                notes=loaded.notes,
+            )
+        )
+
+
+async def _stop_when_requested(child: ChildContext, scope: trio.CancelScope) -> None:
+    await child.wait_stop_requested()
+    scope.cancel(reason="the config actor was asked to stop")
+
+
+async def _stop_observer(observer: BaseObserver) -> None:
+    observer.stop()
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        await trio.to_thread.run_sync(observer.join, abandon_on_cancel=True)

@@ -1,0 +1,331 @@
+"""Checks that need more than one value, or the file system, to decide.
+
+They run after the file has been converted to the schema and its paths made absolute, and they
+report every problem they find rather than the first. None of them changes anything on disk:
+"creatable" means the nearest existing parent is a folder this user can write to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from ._problems import ConfigProblem, render_value
+from ._schema import HealthSection, NodeConfig, ServerSection, WatchFolder
+
+__all__ = ["check_config"]
+
+_UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
+
+
+def check_config(
+    config: NodeConfig, *, config_file: str, config_mode: int | None
+) -> list[ConfigProblem]:
+    """Every problem of a converted, resolved *config*, section by section.
+
+    Args:
+        config: the configuration, with absolute paths.
+        config_file: the configuration file's path, for messages.
+        config_mode: the configuration file's permission bits, or ``None`` when the text does
+            not come from a file yet (it will be written with mode 0600).
+    """
+    problems: list[ConfigProblem] = []
+    folders = _Folders()
+    problems += _node(config, folders)
+    problems += _server(config.server, config_file, config_mode)
+    problems += _ordering(config)
+    problems += _watches(config.watch, folders)
+    problems += _ipc(config, folders)
+    problems += _health(config.health)
+    return problems
+
+
+class _Folders:
+    """Checks folders, reporting a broken one once: not again for each folder inside it."""
+
+    def __init__(self) -> None:
+        self._broken: list[str] = []
+
+    def problem(self, path: str) -> str | None:
+        if any(_inside(path, broken) for broken in self._broken):
+            return None
+        problem = _folder_problem(path)
+        if problem:
+            self._broken.append(path)
+        return problem
+
+
+def _node(config: NodeConfig, folders: _Folders) -> Iterator[ConfigProblem]:
+    namespace = config.node.station_namespace
+    if uuid.UUID(namespace).int == 0:
+        yield ConfigProblem(
+            path="$.node.station_namespace",
+            message="the nil UUID is not a namespace; pywats-node config init writes a fresh one",
+            value=namespace,
+        )
+    if problem := folders.problem(config.node.data_dir):
+        yield ConfigProblem(path="$.node.data_dir", message=problem, value=config.node.data_dir)
+    spool = config.spool.path
+    if os.path.lexists(spool) and not os.path.isfile(spool):
+        yield ConfigProblem(path="$.spool.path", message=f"{spool} is not a file", value=spool)
+    elif problem := folders.problem(os.path.dirname(spool)):
+        yield ConfigProblem(path="$.spool.path", message=problem, value=spool)
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url.strip())
+        port_is_zero = parts.port == 0  # .port raises ValueError when malformed
+    except ValueError as exc:
+        return f"expected an http:// or https:// URL, got {render_value(url)} ({exc})"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port_is_zero:
+        return f"expected an http:// or https:// URL with a host, got {render_value(url)}"
+    if parts.query or parts.fragment:
+        return (
+            f"expected the server's root URL without ?query or #fragment, got {render_value(url)}"
+        )
+    return None
+
+
+def _server(
+    server: ServerSection, config_file: str, config_mode: int | None
+) -> Iterator[ConfigProblem]:
+    if server.base_url:
+        if problem := _url_problem(server.base_url):
+            yield ConfigProblem(path="$.server.base_url", message=problem, value=server.base_url)
+        if not server.token and not server.token_file:
+            yield ConfigProblem(
+                path="$.server",
+                message=(
+                    "no API token: set token_file (a file holding the token from WATS Control "
+                    "Panel, mode 0600) or token"
+                ),
+            )
+    elif server.token or server.token_file:
+        yield ConfigProblem(
+            path="$.server.base_url",
+            message="empty, but a token is set: set the server's URL, or remove the token",
+        )
+    if server.token and server.token_file:
+        yield ConfigProblem(
+            path="$.server.token_file",
+            message="set token or token_file, not both",
+            value=server.token_file,
+        )
+    if server.token:
+        if not _is_token_text(server.token):
+            yield ConfigProblem(
+                path="$.server.token",
+                message="must be printable ASCII without spaces or line breaks (value not shown)",
+            )
+        if config_mode is not None and config_mode & 0o077:
+            yield ConfigProblem(
+                path="$.server.token",
+                message=(
+                    f"the token is in {config_file}, which group or others can access "
+                    f"(mode {config_mode & 0o777:04o}); run: chmod 600 {config_file} "
+                    "(or move the token to a token_file)"
+                ),
+            )
+    if server.token_file and (problem := _token_file_problem(server.token_file)):
+        yield ConfigProblem(path="$.server.token_file", message=problem, value=server.token_file)
+    if isinstance(server.verify_tls, str) and not os.access(server.verify_tls, os.R_OK):
+        yield ConfigProblem(
+            path="$.server.verify_tls",
+            message=f"cannot read the CA bundle {server.verify_tls}",
+            value=server.verify_tls,
+        )
+
+
+def _is_token_text(token: str) -> bool:
+    return token.isascii() and token.isprintable() and not any(c.isspace() for c in token)
+
+
+def _token_file_problem(path: str) -> str | None:
+    """Why the token file at *path* cannot be used, or ``None``."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return f"{path} does not exist; write the API token into it, then run: chmod 600 {path}"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
+    if info.st_mode & 0o077:
+        return (
+            f"{path} can be accessed by group or others (mode {info.st_mode & 0o777:04o}) but "
+            f"holds a secret; run: chmod 600 {path}"
+        )
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read(8193)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    except UnicodeDecodeError:
+        return f"{path} is not text; it must hold the API token alone"
+    token = text.strip()
+    if not token:
+        return f"{path} is empty; write the API token from WATS Control Panel into it"
+    if len(text) > 8192 or not _is_token_text(token):
+        return f"{path} must hold the API token alone, on one line"
+    return None
+
+
+def _folder_problem(path: str) -> str | None:
+    """Why *path* cannot be used as a folder (existing and writable, or creatable)."""
+    if os.path.isdir(path):
+        if os.access(path, os.W_OK | os.X_OK):
+            return None
+        return f"{path} is not writable by this user"
+    if os.path.lexists(path):
+        return f"{path} exists but is not a folder"
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{path} cannot be created: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path} cannot be created: {parent} is not writable by this user"
+    return None
+
+
+def _ordering(config: NodeConfig) -> Iterator[ConfigProblem]:
+    upload, spool = config.upload, config.spool
+    if upload.backoff_cap < upload.backoff_base:
+        yield ConfigProblem(
+            path="$.upload.backoff_cap",
+            message=f"{upload.backoff_cap:g} is below backoff_base ({upload.backoff_base:g})",
+            value=upload.backoff_cap,
+        )
+    if upload.breaker_max_open < upload.breaker_open_for:
+        yield ConfigProblem(
+            path="$.upload.breaker_max_open",
+            message=(
+                f"{upload.breaker_max_open:g} is below breaker_open_for "
+                f"({upload.breaker_open_for:g})"
+            ),
+            value=upload.breaker_max_open,
+        )
+    if spool.keep_sent_bodies_days > spool.keep_sent_days:
+        yield ConfigProblem(
+            path="$.spool.keep_sent_bodies_days",
+            message=(
+                f"{spool.keep_sent_bodies_days:g} is more than keep_sent_days "
+                f"({spool.keep_sent_days:g}): a body cannot outlive its record"
+            ),
+            value=spool.keep_sent_bodies_days,
+        )
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether *path* is *folder* or inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _watches(watches: tuple[WatchFolder, ...], folders: _Folders) -> Iterator[ConfigProblem]:
+    real = [os.path.realpath(watch.path) for watch in watches]
+    first_id: dict[str, int] = {}
+    first_path: dict[str, int] = {}
+    for index, watch in enumerate(watches):
+        where = f"$.watch[{index}]"
+        if watch.id in first_id:
+            yield ConfigProblem(
+                path=f"{where}.id",
+                message=f"{watch.id!r} is already the id of $.watch[{first_id[watch.id]}]",
+                value=watch.id,
+            )
+        first_id.setdefault(watch.id, index)
+        if real[index] in first_path:
+            other = watches[first_path[real[index]]]
+            yield ConfigProblem(
+                path=f"{where}.path",
+                message=f"{watch.path} is already watched by {other.id!r}",
+                value=watch.path,
+            )
+        first_path.setdefault(real[index], index)
+        if watch.done_folder == watch.error_folder:
+            yield ConfigProblem(
+                path=f"{where}.error_folder",
+                message=f"the same folder as done_folder ({watch.done_folder!r})",
+                value=watch.error_folder,
+            )
+        if problem := folders.problem(watch.path):
+            yield ConfigProblem(path=f"{where}.path", message=problem, value=watch.path)
+        for key, name in (("done_folder", watch.done_folder), ("error_folder", watch.error_folder)):
+            target = os.path.join(watch.path, name)
+            if os.path.lexists(target) and not os.path.isdir(target):
+                yield ConfigProblem(
+                    path=f"{where}.{key}",
+                    message=f"{target} exists but is not a folder",
+                    value=name,
+                )
+        yield from _nesting(watches, real, index)
+
+
+def _nesting(
+    watches: tuple[WatchFolder, ...], real: list[str], index: int
+) -> Iterator[ConfigProblem]:
+    watch, here = watches[index], real[index]
+    for other_index, other in enumerate(watches):
+        there = real[other_index]
+        if other_index == index or here == there:
+            continue
+        for kind, name in (("done", other.done_folder), ("error", other.error_folder)):
+            if _inside(here, os.path.join(there, name)):
+                yield ConfigProblem(
+                    path=f"$.watch[{index}].path",
+                    message=(
+                        f"{watch.path} is inside the {kind} folder of watch {other.id!r}; "
+                        f"its files would be taken again"
+                    ),
+                    value=watch.path,
+                )
+        if other.recursive and _inside(here, there):
+            yield ConfigProblem(
+                path=f"$.watch[{index}].path",
+                message=(
+                    f"{watch.path} is inside {other.id!r}, which is recursive; "
+                    "its files would be taken twice"
+                ),
+                value=watch.path,
+            )
+
+
+def _ipc(config: NodeConfig, folders: _Folders) -> Iterator[ConfigProblem]:
+    if not config.ipc.enabled:
+        return
+    socket_path = config.ipc.socket_path
+    size = len(os.fsencode(socket_path))
+    if size > _UNIX_SOCKET_PATH_MAX:
+        yield ConfigProblem(
+            path="$.ipc.socket_path",
+            message=(
+                f"{socket_path} is {size} bytes long, but a Unix socket path can have at most "
+                f"{_UNIX_SOCKET_PATH_MAX}; set a shorter ipc.socket_path"
+            ),
+            value=socket_path,
+        )
+    if problem := folders.problem(os.path.dirname(socket_path)):
+        yield ConfigProblem(path="$.ipc.socket_path", message=problem, value=socket_path)
+
+
+def _health(health: HealthSection) -> Iterator[ConfigProblem]:
+    if not health.enabled or health.host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(health.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        yield ConfigProblem(
+            path="$.health.host",
+            message=(
+                "expected a loopback address (127.0.0.1, ::1 or localhost), "
+                f"got {render_value(health.host)}"
+            ),
+            value=health.host,
+        )
