@@ -111,8 +111,13 @@ class Clone:
     incarnation and closes that clone when the incarnation exits, so a crashed consumer never
     breaks its producers (they keep sending into the buffer) and its restarted incarnation picks
     up the items that were waiting. The supervisor owns *end* from then on: it closes the
-    original when the child stops for good (final shutdown or ``terminate_child``), which is how
-    a pipeline drains during a two-phase stop.
+    original once no child left holds it (the last of them stopped in the final shutdown, or
+    removed with ``terminate_child``), which is how a pipeline drains during a two-phase stop.
+    Several children may share one end (several producers of one channel).
+
+    Give a sub-supervisor's children clones of a clone: a supervisor that is restarted by its
+    parent gets a fresh ``Clone`` from the parent each time, while the parent keeps the
+    original for the life of the tree.
     """
 
     end: trio.MemorySendChannel[Any] | trio.MemoryReceiveChannel[Any]

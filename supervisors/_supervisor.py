@@ -381,8 +381,8 @@ class Supervisor:
             if child is None:
                 raise UnknownChild(self.name, child_id)
             await self._terminate(child)
-            self._close_originals(child)
             del self._children[child_id]
+            self._close_originals(child, self._children.values())
 
     def which_children(self) -> tuple[str, ...]:
         """The ids of the current children, in start order."""
@@ -687,17 +687,22 @@ class Supervisor:
                 for child in children:
                     nursery.start_soon(self._terminate, child)
         else:
-            for child in reversed(children):
-                await self._terminate(child)
-                self._close_originals(child)
+            for index in range(len(children) - 1, -1, -1):
+                await self._terminate(children[index])
+                # The producers stopped first; once the last child holding an end has
+                # stopped, close the original so the children still running can drain.
+                self._close_originals(children[index], children[:index])
         for child in children:
-            self._close_originals(child)
+            self._close_originals(child, ())
         self._emit(SupervisorStopped(self.name, why, trio.current_time()))
 
     @staticmethod
-    def _close_originals(child: _Child) -> None:
+    def _close_originals(child: _Child, still_running: Iterable[_Child]) -> None:
+        """Close the channel originals of *child* that no child in *still_running* uses."""
+        in_use = {id(clone.end) for other in still_running for clone in other.spec.clones}
         for clone in child.spec.clones:
-            clone.end.close()
+            if id(clone.end) not in in_use:
+                clone.end.close()
 
 
 class DynamicSupervisor(Supervisor):

@@ -32,6 +32,7 @@ from ._messages import FileReady, FileSignature
 __all__ = ["WatcherSettings", "run_watcher"]
 
 _MARKER_SUFFIX = ".pywats-done"
+_IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,8 @@ class _Bridge(FileSystemEventHandler):
         self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        # Opening and reading (our own stability check included) is not a change.
+        if event.is_directory or event.event_type in _IGNORED_EVENTS:
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]
         with contextlib.suppress(trio.RunFinishedError):  # the node is shutting down

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -111,3 +112,59 @@ class TestChannelOwnership:
             await sup.stop()
         assert drained == list(range(30))
         assert send.statistics().open_send_channels == 0
+
+
+class TestSharedEnds:
+    async def test_terminating_one_of_several_producers_keeps_the_channel_open(self) -> None:
+        """Removing one producer at run time does not close the end other producers share."""
+        from supervisors import DynamicSupervisor
+
+        send, receive = trio.open_memory_channel[str](10)
+
+        async def producer(
+            out: trio.MemorySendChannel[str], name: str, *, task_status: trio.TaskStatus[None]
+        ) -> None:
+            task_status.started()
+            await out.send(name)
+            await current_child().wait_stop_requested()
+
+        sup = DynamicSupervisor()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            await sup.start_child(ChildSpec("p1", producer, (Clone(send), "p1")))
+            await sup.start_child(ChildSpec("p2", producer, (Clone(send), "p2")))
+            await sup.terminate_child("p1")
+            await sup.start_child(ChildSpec("p3", producer, (Clone(send), "p3")))
+            assert sorted([receive.receive_nowait() for _ in range(3)]) == ["p1", "p2", "p3"]
+            await sup.stop()
+        with pytest.raises(trio.EndOfChannel):
+            receive.receive_nowait()
+
+    async def test_restarted_sub_supervisor_gets_a_fresh_clone(self) -> None:
+        """A sub-supervisor given Clone(end) by its parent can be restarted with working ends."""
+        send, receive = trio.open_memory_channel[int](10)
+        starts: list[int] = []
+
+        async def leaf(
+            out: trio.MemorySendChannel[int], *, task_status: trio.TaskStatus[None]
+        ) -> None:
+            task_status.started()
+            starts.append(current_child().incarnation)
+            await out.send(len(starts))
+            if len(starts) == 1:
+                raise RuntimeError("first leaf fails; its supervisor gives up")
+            await current_child().wait_stop_requested()
+
+        async def branch(
+            out: trio.MemorySendChannel[int], *, task_status: trio.TaskStatus[None]
+        ) -> None:
+            inner = Supervisor([ChildSpec("leaf", leaf, (Clone(out),))], name="branch", intensity=0)
+            await inner.run(task_status=task_status)
+
+        top = Supervisor([ChildSpec("branch", branch, (Clone(send),), kind="supervisor")])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(top.run)
+            await trio.testing.wait_all_tasks_blocked()
+            assert [receive.receive_nowait(), receive.receive_nowait()] == [1, 2]
+            assert top.statistics().child("branch").restarts == 1
+            await top.stop()
