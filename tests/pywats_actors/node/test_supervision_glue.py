@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import structlog
 import trio
 import trio.testing
 from structlog.testing import capture_logs
 
 from pywats_actors import get_logger
+from pywats_actors.node._actor import stop_requested_cancels
 from pywats_actors.node._bus import EventBus
 from pywats_actors.node._supervision import bind_child, supervision_observer
-from supervisors import open_supervisor
+from supervisors import ChildSpec, current_child, open_supervisor
 from supervisors.testing import PuppetChild
 
 
@@ -35,16 +37,13 @@ class TestSupervisionGlue:
 
     async def test_child_log_lines_carry_the_actor(self) -> None:
         """Lines a child logs are bound to its path and incarnation."""
-        from supervisors import ChildSpec, current_child
 
         async def worker(*, task_status: trio.TaskStatus[None]) -> None:
             get_logger().info("hello")
             task_status.started()
             await current_child().wait_stop_requested()
 
-        with capture_logs(
-            processors=[__import__("structlog").contextvars.merge_contextvars]
-        ) as logs:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
             async with open_supervisor(
                 [ChildSpec("uploader", worker)], name="uplink", task_context=bind_child
             ):
@@ -52,3 +51,26 @@ class TestSupervisionGlue:
         hello = next(e for e in logs if e["event"] == "hello")
         assert hello["actor"] == "uplink/uploader"
         assert hello["incarnation"] == 1
+
+
+class TestStopRequestedCancels:
+    async def test_block_is_cancelled_by_a_stop_request_and_says_so(self) -> None:
+        """A waiting block ends when the supervisor asks the child to stop."""
+        outcome: list[bool] = []
+
+        async def waiter(*, task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            async with stop_requested_cancels() as scope:
+                await trio.sleep_forever()
+            outcome.append(scope.cancelled_caught)
+
+        async def quick(*, task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            async with stop_requested_cancels() as scope:
+                await trio.lowlevel.checkpoint()
+            outcome.append(scope.cancelled_caught)
+            await current_child().wait_stop_requested()
+
+        async with open_supervisor([ChildSpec("w", waiter), ChildSpec("q", quick)]):
+            await trio.testing.wait_all_tasks_blocked()
+        assert sorted(outcome) == [False, True]
