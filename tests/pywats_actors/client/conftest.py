@@ -1,0 +1,156 @@
+"""Fixtures for the WATS client tests: a real emulator, a client on it, a scripted server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any
+
+import pytest
+import trio
+
+from pywats_actors.client import WatsClient, WatsClientSettings, open_wats_client
+from pywats_actors.emulator import Emulator, open_emulator
+from pywats_actors.emulator._http import Disconnect, HttpLimits, Request, Response, serve_connection
+
+TOKEN = "client-test-token"
+
+MINIMAL_REPORT: dict[str, Any] = {
+    "type": "T",
+    "id": "5f0c6a2e-8d1b-4c7a-9e3f-2b6d4a1c9e70",
+    "pn": "DEMO-BOARD-01",
+    "sn": "SN000123",
+    "rev": "B",
+    "processCode": 10,
+    "processName": "SW Debug",
+    "result": "P",
+    "machineName": "STATION-07",
+    "location": "Line 2",
+    "purpose": "Production",
+    "start": "2026-03-02T14:05:00.000+01:00",
+    "startUTC": "2026-03-02T13:05:00.000Z",
+    "uut": {"user": "operator1", "execTime": 3.25},
+    "root": {
+        "id": 1,
+        "group": "M",
+        "stepType": "SequenceCall",
+        "name": "MainSequence Callback",
+        "status": "P",
+        "totTime": 3.25,
+        "seqCall": {"path": "station_agent", "name": "MainSequence Callback", "version": "1.0"},
+        "steps": [
+            {
+                "id": 2,
+                "group": "M",
+                "stepType": "ET_NLT",
+                "name": "Supply voltage",
+                "status": "P",
+                "totTime": 0.5,
+                "numericMeas": [
+                    {
+                        "compOp": "GELE",
+                        "status": "P",
+                        "unit": "V",
+                        "value": 5.02,
+                        "lowLimit": 4.75,
+                        "highLimit": 5.25,
+                    }
+                ],
+            }
+        ],
+    },
+}
+
+WsjfFactory = Callable[..., tuple[str, bytes]]
+Handler = Callable[[Request], Awaitable[Response | Disconnect]]
+
+
+def make_wsjf(report_id: str | None = None, **changes: Any) -> tuple[str, bytes]:
+    """A valid WSJF report (a fresh id unless given) with top-level *changes*; (id, bytes)."""
+    report = copy.deepcopy(MINIMAL_REPORT)
+    report["id"] = report_id or str(uuid.uuid4())
+    report.update(changes)
+    return report["id"], json.dumps(report).encode()
+
+
+@pytest.fixture
+def wsjf() -> WsjfFactory:
+    """The factory of valid WSJF reports."""
+    return make_wsjf
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """A fault-free emulator on an ephemeral loopback port."""
+    async with open_emulator(token=TOKEN, seed=1) as emu:
+        yield emu
+
+
+def settings_for(url: str, **changes: Any) -> WatsClientSettings:
+    """Client settings for *url* with short timeouts suited to tests."""
+    values: dict[str, Any] = {
+        "base_url": url,
+        "token": TOKEN,
+        "connect_timeout": 2.0,
+        "read_timeout": 2.0,
+        "write_timeout": 2.0,
+        "pool_timeout": 2.0,
+        "attempt_timeout": 5.0,
+    }
+    values.update(changes)
+    return WatsClientSettings(**values)
+
+
+@pytest.fixture
+async def wats(emulator: Emulator) -> AsyncIterator[WatsClient]:
+    """A client of the emulator."""
+    async with open_wats_client(settings_for(emulator.url)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _scripted_server(handler: Handler) -> AsyncIterator[str]:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    serve = partial(serve_connection, handler=handler, limits=HttpLimits())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, serve, listeners)
+        yield f"http://127.0.0.1:{port}"
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _raw_server(reply: bytes) -> AsyncIterator[str]:
+    async def answer(stream: trio.SocketStream) -> None:
+        async with stream:
+            await stream.receive_some(65536)
+            await stream.send_all(reply)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, answer, listeners)
+        yield f"http://127.0.0.1:{port}"
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def scripted_server() -> Callable[[Handler], AbstractAsyncContextManager[str]]:
+    """Runs a real HTTP server on loopback whose answers a test scripts; yields its URL."""
+    return _scripted_server
+
+
+@pytest.fixture
+def raw_server() -> Callable[[bytes], AbstractAsyncContextManager[str]]:
+    """Runs a TCP server on loopback that answers any request with the given raw bytes."""
+    return _raw_server
+
+
+@pytest.fixture
+def client_settings() -> Callable[..., WatsClientSettings]:
+    """Makes client settings for a URL, with short test timeouts and the test token."""
+    return settings_for

@@ -1,0 +1,30 @@
+"""The client's and the emulator's public surfaces are exactly their sorted ``__all__``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+
+class TestExports:
+    @pytest.mark.parametrize("name", ["pywats_actors.client", "pywats_actors.emulator"])
+    def test_all_is_sorted_and_complete(self, name: str) -> None:
+        """__all__ is sorted, names only existing attributes and lists every public class and
+        function the package defines in its private modules."""
+        module = importlib.import_module(name)
+        exported = list(module.__all__)
+        assert exported == sorted(exported)
+        for attr in exported:
+            assert hasattr(module, attr), f"{name}.__all__ names missing {attr}"
+        public = {
+            attr
+            for attr, value in vars(module).items()
+            if not attr.startswith("_")
+            and (inspect.isclass(value) or inspect.isfunction(value))
+            and getattr(value, "__module__", "").startswith(name + "._")
+        }
+        assert public == set(exported) - {
+            attr for attr in exported if not callable(getattr(module, attr))
+        }
