@@ -7,7 +7,18 @@ import inspect
 
 import pytest
 
-PACKAGES = ["supervisors", "supervisors.testing", "pywats_actors", "converters"]
+PACKAGES = [
+    "supervisors",
+    "supervisors.testing",
+    "pywats_actors",
+    "pywats_actors.client",
+    "pywats_actors.config",
+    "pywats_actors.emulator",
+    "pywats_actors.node",
+    "pywats_actors.report",
+    "pywats_actors.spool",
+    "converters",
+]
 
 
 class TestExports:

@@ -129,6 +129,12 @@ async def _raw_server(reply: bytes) -> AsyncIterator[str]:
         async with stream:
             await stream.receive_some(65536)
             await stream.send_all(reply)
+            # Close gracefully: unread request bytes at close() would make the kernel send an
+            # RST, which can overtake the reply and turn the test into a "connection reset".
+            with trio.move_on_after(5):
+                await stream.send_eof()
+                while await stream.receive_some(65536):
+                    pass
 
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]

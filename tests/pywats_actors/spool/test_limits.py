@@ -1,0 +1,238 @@
+"""Size limits, intake pause and resume, and a full disk."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from pywats_actors.spool import (
+    FullPolicy,
+    IntakePaused,
+    IntakeResumed,
+    PauseReason,
+    ReportState,
+    ReportTooLarge,
+    SpoolDiskFull,
+    SpoolEvent,
+    SpoolFull,
+    SpoolSettings,
+    open_reader,
+    open_spool,
+)
+
+from .conftest import WallClock, make_item
+
+KiB = 1024
+
+
+async def intake_opens_within(wait: Callable[[], Awaitable[None]], seconds: float) -> bool:
+    with trio.move_on_after(seconds):
+        await wait()
+        return True
+    return False
+
+
+class TestSizeLimit:
+    async def test_a_full_spool_refuses_pauses_intake_and_resumes_after_a_purge(
+        self, db: Path
+    ) -> None:
+        """At max_bytes, enqueue raises SpoolFull and intake pauses; purging sent reports
+        below the resume fraction reopens intake, and enqueue works again."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_bytes=10_000, resume_below=0.9)
+        events: list[SpoolEvent] = []
+        async with open_spool(db, settings, observers=[events.append]) as spool:
+            for n in range(10):
+                await spool.enqueue([make_item(n, size=1000)])
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT  # exactly full: paused
+            with pytest.raises(SpoolFull) as info:
+                await spool.enqueue([make_item(10, size=1000)])
+            assert (info.value.limit, info.value.used, info.value.maximum) == (
+                "bytes",
+                10_000,
+                10_000,
+            )
+            assert not await intake_opens_within(spool.wait_intake_open, 0.1)
+
+            for report in await spool.claim(2):
+                await spool.mark_sent(report.report_id)
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT  # sent bodies still count
+            assert await spool.purge(state=ReportState.SENT) == 2
+
+            assert await intake_opens_within(spool.wait_intake_open, 5)
+            assert spool.statistics().intake_paused is None
+            await spool.enqueue([make_item(10, size=1000)])
+            stats = spool.statistics()
+        assert [type(e) for e in events] == [IntakePaused, IntakeResumed]
+        assert isinstance(events[0], IntakePaused)
+        assert events[0].reason is PauseReason.SIZE_LIMIT
+        assert (stats.pending, stats.bytes) == (9, 9000)
+
+    async def test_a_refusal_below_the_limit_waits_for_room_to_be_made(self, db: Path) -> None:
+        """A report that does not fit pauses intake until something is deleted, instead of
+        letting the node retry the same file in a loop."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_bytes=10_000)
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(0, size=5000)])
+            with pytest.raises(SpoolFull):
+                await spool.enqueue([make_item(1, size=6000)])
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT
+            await spool.enqueue([make_item(2, size=1000)])  # still accepted if it fits
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT
+            (first, _) = await spool.claim(2)
+            await spool.mark_sent(first.report_id)
+            await spool.purge(report_ids=[first.report_id])
+            assert spool.statistics().intake_paused is None
+
+    async def test_the_report_count_limit_refuses_too(self, db: Path) -> None:
+        """max_reports limits rows over all states."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_reports=3)
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n) for n in range(3)])
+            with pytest.raises(SpoolFull) as info:
+                await spool.enqueue([make_item(3)])
+            assert info.value.limit == "reports"
+            assert spool.statistics().pending == 3
+
+    async def test_duplicates_are_accepted_even_when_full(self, db: Path) -> None:
+        """Re-enqueueing a stored report needs no room, so a full spool still answers it."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_reports=1)
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(0)])
+            result = await spool.enqueue([make_item(0)])
+        assert result.duplicates == (make_item(0).report_id,)
+
+    async def test_reports_larger_than_the_whole_spool_are_refused_without_pausing(
+        self, db: Path
+    ) -> None:
+        """A call that can never fit raises ReportTooLarge and leaves intake open."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_bytes=1000)
+        async with open_spool(db, settings) as spool:
+            with pytest.raises(ReportTooLarge):
+                await spool.enqueue([make_item(0, size=1001)])
+            assert spool.statistics().intake_paused is None
+
+    async def test_evict_sent_makes_room_from_the_oldest_sent_reports(self, db: Path) -> None:
+        """With the evict_sent policy, sent reports are deleted (oldest first) to admit new
+        work; pending reports are never evicted."""
+        settings = SpoolSettings(
+            reserve_free_bytes=0, max_bytes=5000, when_full=FullPolicy.EVICT_SENT
+        )
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n, size=1000) for n in range(5)])
+            for report in await spool.claim(2):
+                await spool.mark_sent(report.report_id)
+            await spool.enqueue([make_item(5, size=1000)])
+            ids = [r.report_id for r in (await spool.list_reports()).reports]
+            with pytest.raises(SpoolFull):  # only pending left: nothing more to evict
+                await spool.enqueue([make_item(6, size=2000)])
+            stats = spool.statistics()
+        assert make_item(0).report_id not in ids
+        assert make_item(1).report_id in ids
+        assert (stats.pending, stats.sent, stats.bytes) == (4, 1, 5000)
+
+    async def test_a_full_spool_at_start_starts_paused(self, db: Path) -> None:
+        """Reopening a spool that is at its limit pauses intake from the start."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_reports=2)
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(0), make_item(1)])
+        async with open_spool(db, settings) as spool:
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT
+
+
+class TestDiskReserve:
+    async def test_enqueue_below_the_free_space_reserve_is_refused(self, db: Path) -> None:
+        """When the write would cut into the reserve, enqueue raises SpoolDiskFull, stores
+        nothing, and intake pauses for the disk."""
+        settings = SpoolSettings(reserve_free_bytes=1 << 50)
+        async with open_spool(db, settings) as spool:
+            assert spool.intake_paused is PauseReason.DISK_FULL  # already below at start
+            with pytest.raises(SpoolDiskFull) as info:
+                await spool.enqueue([make_item(0)])
+            assert isinstance(info.value, SpoolFull)
+            assert info.value.limit == "disk"
+            assert str(db) in str(info.value)
+            assert spool.statistics().pending == 0
+
+
+@pytest.fixture
+async def tiny_disk(tmp_path: Path) -> AsyncIterator[Path]:
+    """A 2 MiB tmpfs mounted for the test (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill the disk needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    try:
+        await trio.run_process(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)])
+    except (OSError, subprocess.CalledProcessError) as exc:  # a container without CAP_SYS_ADMIN
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        yield mount
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.run_process(["umount", "-l", str(mount)], check=False)
+
+
+class TestDiskFull:
+    async def test_a_full_disk_refuses_cleanly_and_the_spool_recovers_by_itself(
+        self, tiny_disk: Path, wall: WallClock
+    ) -> None:
+        """On a real full file system enqueue raises SpoolDiskFull, every acknowledged report
+        is intact and the file passes its check; the spool still opens on the full disk
+        (skipping retention), and once space is freed intake resumes by itself."""
+        filler = tiny_disk / "filler"
+        filler.write_bytes(b"\0" * (384 * KiB))
+        db = tiny_disk / "spool.db"
+        settings = SpoolSettings(
+            reserve_free_bytes=0,
+            resume_free_bytes=256 * KiB,
+            disk_probe_interval=0.05,
+            max_bytes=None,
+        )
+        events: list[SpoolEvent] = []
+        stored: list[str] = []
+        async with open_spool(db, settings, clock=wall, observers=[events.append]) as spool:
+            await spool.enqueue([make_item(9999, size=32 * KiB)])
+            (old,) = await spool.claim()
+            await spool.mark_sent(old.report_id)
+            with pytest.raises(SpoolDiskFull) as info:  # noqa: PT012 - fill until it fails
+                for n in range(1000):
+                    item = make_item(n, size=32 * KiB)
+                    await spool.enqueue([item])
+                    stored.append(item.report_id)
+            assert "SQLITE_FULL" in str(info.value)
+            assert spool.intake_paused is PauseReason.DISK_FULL
+            assert spool.statistics().pending == len(stored)
+            with open_reader(db) as reader:
+                assert reader.check() == ["ok"]
+                assert reader.statistics().pending == len(stored)
+            assert len(stored) > 5
+            (sent,) = await spool.claim()
+            with contextlib.suppress(SpoolDiskFull):  # a small write may still fit, or not
+                await spool.mark_sent(sent.report_id)
+            assert spool.statistics().claimed == 0
+
+        # A node must start on a full disk: uploading and purging is how it gets room back.
+        wall.advance(31 * 86_400)  # the old sent report is due for deletion, but no room
+        async with open_spool(db, settings, clock=wall, observers=[events.append]) as spool:
+            assert spool.startup.retention is None
+            assert spool.statistics().pending + spool.statistics().sent == len(stored) + 1
+            with pytest.raises(SpoolDiskFull):
+                await spool.enqueue([make_item(4000, size=32 * KiB)])
+            filler.unlink()
+            with trio.fail_after(10):
+                await spool.wait_intake_open()
+            later = make_item(5000, size=32 * KiB)
+            await spool.enqueue([later])
+            stored.append(later.report_id)
+        assert [type(e) for e in events] == [IntakePaused, IntakePaused, IntakeResumed]
+        async with open_spool(db, settings) as spool:
+            assert spool.startup.quarantined == ()
+            for rid in stored:
+                state = (await spool.show(rid)).summary.state
+                assert state in (ReportState.PENDING, ReportState.SENT)
