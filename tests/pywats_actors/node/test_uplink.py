@@ -1,0 +1,224 @@
+"""The uplink against the real emulator and a real spool: every error class, exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+
+from pywats_actors.client import WatsClientSettings, open_wats_client
+from pywats_actors.config import UploadSection
+from pywats_actors.emulator import Emulator, Faults, open_emulator
+from pywats_actors.node._bus import EventBus
+from pywats_actors.node._uplink import (
+    ServerLink,
+    ServerState,
+    ServerStateChanged,
+    run_server_monitor,
+    run_uploader,
+)
+from pywats_actors.report import ReportBuilder, encode_report
+from pywats_actors.spool import ReportState, SourceInfo, Spool, SpoolItem, open_spool
+
+TOKEN = "c3RhdGlvbjpzZWNyZXQ="
+FAST = UploadSection(
+    concurrency=3,
+    backoff_base=0.02,
+    backoff_cap=0.2,
+    breaker_threshold=50,
+    breaker_open_for=1,
+    breaker_max_open=1,
+)
+
+
+def make_items(n: int, *, bad: int = 0) -> list[SpoolItem]:
+    items = []
+    for i in range(n):
+        b = ReportBuilder(
+            pn="PCBA-100",
+            sn=f"SN{i:05d}",
+            rev="A",
+            process_code=10,
+            machine_name="station-1",
+            location="lab",
+            purpose="test",
+            start=dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC),
+            report_id=uuid.uuid5(uuid.NAMESPACE_URL, f"test/{i}"),
+        )
+        b.root.numeric("Voltage", 5.0, low=4.5, high=5.5, unit="V")
+        body = encode_report(b.build())
+        if i < bad:  # a report the server refuses: break a required field
+            doc = msgspec.json.decode(body)
+            doc["pn"] = ""
+            body = msgspec.json.encode(doc)
+        items.append(
+            SpoolItem(
+                report_id=str(b.id),
+                body=body,
+                source=SourceInfo(
+                    path=f"/in/{i}.csv",
+                    content_hash="0" * 64,
+                    converter="test",
+                    converter_version="1",
+                ),
+            )
+        )
+    return items
+
+
+@dataclass
+class Rig:
+    emulator: Emulator
+    spool: Spool
+    link: ServerLink
+    bus: EventBus
+
+
+@asynccontextmanager
+async def rig(
+    tmp_path: Path, *, faults: Faults | None = None, client_token: str = TOKEN
+) -> AsyncIterator[Rig]:
+    async with (
+        open_emulator(token=TOKEN, faults=faults, seed=7) as emu,
+        open_spool(tmp_path / "spool.sqlite3") as spool,
+        open_wats_client(
+            WatsClientSettings(
+                base_url=emu.url, token=client_token, attempt_timeout=2, read_timeout=1
+            )
+        ) as client,
+        trio.open_nursery() as nursery,
+    ):
+        bus = EventBus()
+        link = ServerLink(client, bus)
+        await nursery.start(
+            lambda task_status: run_server_monitor(link, interval=0.2, task_status=task_status)
+        )
+        await nursery.start(
+            lambda task_status: run_uploader(
+                link, spool, FAST, idle_poll=0.05, random=lambda: 0.5, task_status=task_status
+            )
+        )
+        yield Rig(emu, spool, link, bus)
+        nursery.cancel_scope.cancel()
+
+
+async def wait_until(predicate: object, within: float = 20) -> None:
+    assert callable(predicate)
+    with trio.fail_after(within):
+        while not predicate():
+            await trio.sleep(0.02)
+
+
+class TestUpload:
+    async def test_spooled_reports_arrive_once_each(self, tmp_path: Path) -> None:
+        """Every spooled report reaches the server once and is marked sent."""
+        items = make_items(20)
+        async with rig(tmp_path) as r:
+            await r.spool.enqueue(items)
+            await wait_until(lambda: r.spool.statistics().sent == 20)
+            stats = r.emulator.stats()
+        assert stats.accepted == 20
+        assert stats.duplicates == 0
+        assert sorted(stats.ids) == sorted(i.report_id for i in items)
+
+    async def test_server_down_then_up_delivers_everything_exactly_once(
+        self, tmp_path: Path
+    ) -> None:
+        """Reports spooled while the server is down all arrive once it is back, no duplicates."""
+        async with rig(tmp_path, faults=Faults(down=True)) as r:
+            await r.spool.enqueue(make_items(15))
+            await wait_until(lambda: r.link.state is ServerState.OFFLINE)
+            await trio.sleep(0.5)
+            assert r.spool.statistics().sent == 0
+            r.emulator.set_faults(Faults())
+            await wait_until(lambda: r.spool.statistics().sent == 15)
+            stats = r.emulator.stats()
+        assert stats.accepted == 15
+        assert stats.duplicates == 0
+
+    async def test_flaky_server_503s_are_retried_until_all_arrive(self, tmp_path: Path) -> None:
+        """With 40% 503 answers and resets, every report still arrives, each id stored once."""
+        faults = Faults(error_503=0.4, reset=0.1, retry_after=None)
+        async with rig(tmp_path, faults=faults) as r:
+            items = make_items(25)
+            await r.spool.enqueue(items)
+            await wait_until(lambda: r.spool.statistics().sent == 25, within=60)
+            stats = r.emulator.stats()
+        assert sorted(stats.ids) == sorted(i.report_id for i in items)
+        assert stats.accepted >= 25
+
+    async def test_throttled_uploads_wait_for_retry_after(self, tmp_path: Path) -> None:
+        """A 429 with Retry-After makes that report wait at least that long, then it goes."""
+        async with rig(tmp_path, faults=Faults(throttle=1.0, retry_after="2")) as r:
+            await r.spool.enqueue(make_items(1))
+            with trio.fail_after(10):
+                while not (summary := (await r.spool.list_reports()).reports[0]).attempts:
+                    await trio.sleep(0.02)
+            assert "429" in (summary.last_error or "")
+            assert summary.next_attempt_at - summary.updated_at >= 2
+            first_try = trio.current_time()
+            r.emulator.set_faults(Faults())
+            await wait_until(lambda: r.spool.statistics().sent == 1)
+            assert trio.current_time() - first_try >= 1.5
+
+    async def test_bad_report_is_rejected_with_the_server_message(self, tmp_path: Path) -> None:
+        """A 400 marks the report rejected with the server's message; the others still go."""
+        async with rig(tmp_path) as r:
+            items = make_items(3, bad=1)
+            await r.spool.enqueue(items)
+            await wait_until(
+                lambda: r.spool.statistics().sent == 2 and r.spool.statistics().rejected == 1
+            )
+            record = await r.spool.show(items[0].report_id)
+        assert record.summary.state is ReportState.REJECTED
+        assert record.summary.last_error is not None
+        assert "400" in record.summary.last_error
+        assert "pn" in record.summary.last_error
+
+    async def test_wrong_token_pauses_and_alerts_until_fixed(self, tmp_path: Path) -> None:
+        """A 401 pauses every upload with an alert and no attempt burned; a new token resumes."""
+        async with rig(tmp_path, client_token="d3Jvbmc6dG9rZW4=") as r:
+            await r.spool.enqueue(make_items(5))
+            await wait_until(lambda: r.link.state is ServerState.AUTH_FAILED)
+            await trio.sleep(0.5)
+            stats = r.spool.statistics()
+            assert (stats.pending, stats.sent) == (5, 0)
+            page = await r.spool.list_reports()
+            assert all(s.attempts == 0 for s in page.reports)
+            alerts = [
+                e.event
+                for e in r.bus.recent(topics=["server"])
+                if isinstance(e.event, ServerStateChanged) and e.event.alert
+            ]
+            assert alerts
+            assert alerts[0].state == "auth_failed"
+            async with open_wats_client(
+                WatsClientSettings(base_url=r.emulator.url, token=TOKEN)
+            ) as good:
+                r.link.replace_client(good)
+                await wait_until(lambda: r.spool.statistics().sent == 5)
+            assert r.link.state is ServerState.ONLINE
+
+    @pytest.mark.parametrize("base", ["/nothing-here"])
+    async def test_wrong_base_url_pauses_as_misconfiguration(
+        self, tmp_path: Path, base: str
+    ) -> None:
+        """A 404 from a wrong base URL pauses uploads with a not_found alert."""
+        async with (
+            rig(tmp_path) as r,
+            open_wats_client(
+                WatsClientSettings(base_url=r.emulator.url + base, token=TOKEN)
+            ) as wrong,
+        ):
+            r.link.replace_client(wrong)
+            await r.spool.enqueue(make_items(2))
+            await wait_until(lambda: r.link.state is ServerState.NOT_FOUND)
+            await trio.sleep(0.3)
+            assert r.spool.statistics().sent == 0
