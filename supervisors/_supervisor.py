@@ -384,6 +384,30 @@ class Supervisor:
             del self._children[child_id]
             self._close_originals(child, self._children.values())
 
+    async def restart_child(self, child_id: str) -> object:
+        """Stop a child by its shutdown spec (if it runs) and start it again in its place.
+
+        The child keeps its position in the start order, and its restart does not count
+        against the intensity (it was asked for, as with OTP's ``restart_child``). Returns the
+        value the new incarnation passed to ``started()``.
+
+        Raises:
+            UnknownChild: no child has this id.
+            ChildStartError: the new incarnation failed to start; the child stays stopped.
+            RuntimeError: the supervisor is not running or is stopping.
+        """
+        async with self._lock:
+            if not self._running or self._stopping:
+                raise RuntimeError(f"supervisor {self.name!r} is not running")
+            child = self._children.get(child_id)
+            if child is None:
+                raise UnknownChild(self.name, child_id)
+            await self._terminate(child)
+            error = await self._start(child)
+            if error is not None:
+                raise error
+            return child.value
+
     def which_children(self) -> tuple[str, ...]:
         """The ids of the current children, in start order."""
         return tuple(self._children)

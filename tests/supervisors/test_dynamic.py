@@ -106,3 +106,22 @@ class TestDynamicSupervisor:
         sup = Supervisor([])
         with pytest.raises(RuntimeError, match="not running"):
             await sup.start_child(PuppetChild("a").spec())
+
+
+class TestRestartChild:
+    async def test_restart_child_keeps_its_place_and_spends_no_intensity(self) -> None:
+        """restart_child stops and starts one child in place, outside the intensity count."""
+        log: list[tuple[str, str]] = []
+        a, b, c = (PuppetChild(x, log) for x in "abc")
+        sup = Supervisor([a.spec(), b.spec(), c.spec()], intensity=0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            log.clear()
+            assert await sup.restart_child("b") == 2
+            assert await sup.restart_child("b") == 3
+            assert log == [("stop", "b"), ("start", "b"), ("stop", "b"), ("start", "b")]
+            assert sup.which_children() == ("a", "b", "c")
+            assert sup.statistics().restarts_in_period == 0
+            with pytest.raises(UnknownChild):
+                await sup.restart_child("zz")
+            await sup.stop()
