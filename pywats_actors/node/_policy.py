@@ -4,8 +4,6 @@
 * :class:`CircuitBreaker` — opens after consecutive retryable failures, stays open
   ``open_for * 2**k`` with full jitter up to a cap, lets exactly one probe through when
   half-open;
-* :class:`RetryBudget` — gRPC-style retry throttling: failures cost a token, successes earn a
-  fraction back, retries of failed items stop while the bucket is at half or below;
 * :class:`RateLimiter` — an optional cap on requests per second (off by default: reacting to
   429 is the primary mechanism).
 
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 
 import trio
 
-__all__ = ["BreakerState", "CircuitBreaker", "RateLimiter", "RetryBackoff", "RetryBudget"]
+__all__ = ["BreakerState", "CircuitBreaker", "RateLimiter", "RetryBackoff"]
 
 _RETRY_AFTER_CAP = 600.0
 
@@ -158,26 +156,6 @@ class CircuitBreaker:
         period = max(self.open_for / 2, period * self._random())
         self.opened_until = trio.current_time() + period
         self._set(BreakerState.OPEN)
-
-
-class RetryBudget:
-    """gRPC retry throttling: retries stop while tokens are at half of the maximum or below."""
-
-    def __init__(self, max_tokens: float = 10.0, ratio: float = 0.1) -> None:
-        self.max_tokens = max_tokens
-        self.ratio = ratio
-        self.tokens = max_tokens
-
-    @property
-    def retries_allowed(self) -> bool:
-        """Whether an item that failed before may be tried again now."""
-        return self.tokens > self.max_tokens / 2
-
-    def record_failure(self) -> None:
-        self.tokens = max(0.0, self.tokens - 1)
-
-    def record_success(self) -> None:
-        self.tokens = min(self.max_tokens, self.tokens + self.ratio)
 
 
 class RateLimiter:

@@ -1,4 +1,4 @@
-"""Upload policy pieces on trio's clock: backoff, circuit breaker, retry budget, rate limit."""
+"""Upload policy pieces on trio's clock: backoff, circuit breaker, rate limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pywats_actors.node._policy import (
     CircuitBreaker,
     RateLimiter,
     RetryBackoff,
-    RetryBudget,
 )
 
 
@@ -101,19 +100,6 @@ class TestCircuitBreaker:
         await b.acquire()
         b.release()
         assert b.try_acquire()
-
-
-class TestRetryBudget:
-    def test_retries_stop_at_half_and_come_back_with_successes(self) -> None:
-        """Five failures exhaust retries; fifty successes earn five tokens back."""
-        budget = RetryBudget(max_tokens=10, ratio=0.1)
-        for _ in range(5):
-            assert budget.retries_allowed
-            budget.record_failure()
-        assert not budget.retries_allowed
-        for _ in range(11):
-            budget.record_success()
-        assert budget.retries_allowed
 
 
 class TestRateLimiter:
