@@ -81,6 +81,8 @@ from ._steps import StringMeasurement as StringMeasurement
 from ._steps import step_kind as step_kind
 from ._validate import validate as validate
 from ._validate import validate_or_raise as validate_or_raise
+from ._wsxf_read import decode_wsxf as decode_wsxf
+from ._wsxf_write import encode_wsxf as encode_wsxf
 
 __all__ = [
     "STEP_KINDS",
@@ -138,7 +140,9 @@ __all__ = [
     "compare_numeric",
     "compare_string",
     "decode_report",
+    "decode_wsxf",
     "encode_report",
+    "encode_wsxf",
     "format_timestamp",
     "limit_use",
     "numeric_measurement",
