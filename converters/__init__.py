@@ -1,11 +1,146 @@
 """The converter SDK: the protocol a converter implements, built-in converters, and the sandbox.
 
 Converters turn one test-result file into one or more WATS reports. They run in sandboxed worker
-processes, so a malformed file or a faulty plug-in can never take the node down.
+processes, so a malformed file or a faulty plug-in can never take the node down. See
+``docs/converters.md``.
+
+Writing a converter needs only the light part of this package (msgspec and the report model);
+the pool (trio, psutil, supervisors) is imported on first use, so worker processes start fast.
 """
 
 from __future__ import annotations
 
-from ._errors import ConverterError as ConverterError
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ConverterError"]
+from ._csv import CsvConverter as CsvConverter
+from ._csv_args import CsvArguments as CsvArguments
+from ._csv_args import CsvColumns as CsvColumns
+from ._csv_args import CsvDefaults as CsvDefaults
+from ._csv_args import StatusVocabulary as StatusVocabulary
+from ._discovery import BUILTIN_CONVERTERS as BUILTIN_CONVERTERS
+from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._discovery import available_converters as available_converters
+from ._discovery import load_converter as load_converter
+from ._discovery import validate_arguments as validate_arguments
+from ._errors import ConverterApiMismatch as ConverterApiMismatch
+from ._errors import ConverterArgumentsError as ConverterArgumentsError
+from ._errors import ConverterError as ConverterError
+from ._errors import ConverterInvalid as ConverterInvalid
+from ._errors import ConverterLoadError as ConverterLoadError
+from ._errors import ConverterNotFound as ConverterNotFound
+from ._errors import FileRejected as FileRejected
+from ._errors import PoolClosed as PoolClosed
+from ._errors import SandboxUnavailable as SandboxUnavailable
+from ._errors import UnknownConverter as UnknownConverter
+from ._errors import WorkerLost as WorkerLost
+from ._errors import WorkerStartError as WorkerStartError
+from ._identity import content_hash as content_hash
+from ._identity import report_id as report_id
+from ._protocol import ConverterInfo as ConverterInfo
+from ._results import ConversionFailure as ConversionFailure
+from ._results import ConversionResult as ConversionResult
+from ._results import Converted as Converted
+from ._results import ConvertedReport as ConvertedReport
+from ._results import Crashed as Crashed
+from ._results import OutOfMemory as OutOfMemory
+from ._results import PoolStatistics as PoolStatistics
+from ._results import Rejected as Rejected
+from ._results import TimedOut as TimedOut
+from ._results import Timings as Timings
+from ._results import WorkerStatistics as WorkerStatistics
+from ._sandbox import SandboxInfo as SandboxInfo
+from ._sandbox import probe_sandbox as probe_sandbox
+from ._sdk import ACCEPT_THRESHOLD as ACCEPT_THRESHOLD
+from ._sdk import API_VERSION as API_VERSION
+from ._sdk import SUPPORTED_API_VERSIONS as SUPPORTED_API_VERSIONS
+from ._sdk import Converter as Converter
+from ._sdk import ConverterOutput as ConverterOutput
+from ._sdk import NoArguments as NoArguments
+from ._settings import ConverterConfig as ConverterConfig
+from ._settings import PoolSettings as PoolSettings
+from ._wsjf import WsjfArguments as WsjfArguments
+from ._wsjf import WsjfConverter as WsjfConverter
+
+if TYPE_CHECKING:
+    from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
+    from ._once import convert_file_once as convert_file_once
+    from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
+    from ._pool import ConverterPool as ConverterPool
+    from ._pool import open_converter_pool as open_converter_pool
+
+_LAZY = {
+    "DEFAULT_CONVERTERS": "._pool",
+    "ConverterPool": "._pool",
+    "open_converter_pool": "._pool",
+    "DRY_RUN_NAMESPACE": "._once",
+    "convert_file_once": "._once",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the pool (trio, psutil, supervisors) only when it is first used."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "ACCEPT_THRESHOLD",
+    "API_VERSION",
+    "BUILTIN_CONVERTERS",
+    "DEFAULT_CONVERTERS",
+    "DRY_RUN_NAMESPACE",
+    "ENTRY_POINT_GROUP",
+    "SUPPORTED_API_VERSIONS",
+    "ConversionFailure",
+    "ConversionResult",
+    "Converted",
+    "ConvertedReport",
+    "Converter",
+    "ConverterApiMismatch",
+    "ConverterArgumentsError",
+    "ConverterConfig",
+    "ConverterError",
+    "ConverterInfo",
+    "ConverterInvalid",
+    "ConverterLoadError",
+    "ConverterNotFound",
+    "ConverterOutput",
+    "ConverterPool",
+    "Crashed",
+    "CsvArguments",
+    "CsvColumns",
+    "CsvConverter",
+    "CsvDefaults",
+    "FileRejected",
+    "NoArguments",
+    "OutOfMemory",
+    "PoolClosed",
+    "PoolSettings",
+    "PoolStatistics",
+    "Rejected",
+    "SandboxInfo",
+    "SandboxUnavailable",
+    "StatusVocabulary",
+    "TimedOut",
+    "Timings",
+    "UnknownConverter",
+    "WorkerLost",
+    "WorkerStartError",
+    "WorkerStatistics",
+    "WsjfArguments",
+    "WsjfConverter",
+    "available_converters",
+    "content_hash",
+    "convert_file_once",
+    "load_converter",
+    "open_converter_pool",
+    "probe_sandbox",
+    "report_id",
+    "validate_arguments",
+]

@@ -1,0 +1,176 @@
+"""The arguments of the CSV/TSV converter: a mapping from columns to report fields.
+
+Every Struct here forbids unknown keys, so a typo in a mapping is an error that names the field.
+A column is given by its header text (compared without surrounding spaces, case-insensitively) or
+by its 0-based index.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "Column",
+    "CsvArguments",
+    "CsvColumns",
+    "CsvDefaults",
+    "GroupField",
+    "StatusVocabulary",
+]
+
+Column: TypeAlias = str | Annotated[int, msgspec.Meta(ge=0)]
+GroupField: TypeAlias = Literal["sn", "pn", "rev", "start", "operator", "station", "process_code"]
+
+
+class CsvColumns(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which column holds which field; ``None`` means the file has no such column.
+
+    Header fields (taken from the first row of each report): ``sn``, ``pn``, ``rev``, ``start``,
+    ``operator``, ``station``, ``process_code``. Step fields (one step per row): ``sequence``
+    (rows with the same value become steps of one sequence), ``step_name``, ``step_type``,
+    ``value``, ``low``, ``high``, ``limits`` (both limits in one text, e.g. ``100.0/90.0``),
+    ``unit``, ``comp_op``, ``status``.
+    """
+
+    sn: Column | None = None
+    pn: Column | None = None
+    rev: Column | None = None
+    start: Column | None = None
+    operator: Column | None = None
+    station: Column | None = None
+    process_code: Column | None = None
+    sequence: Column | None = None
+    step_name: Column | None = None
+    step_type: Column | None = None
+    value: Column | None = None
+    low: Column | None = None
+    high: Column | None = None
+    limits: Column | None = None
+    unit: Column | None = None
+    comp_op: Column | None = None
+    status: Column | None = None
+
+
+CANONICAL_COLUMNS = CsvColumns(
+    sn="SerialNumber",
+    pn="PartNumber",
+    rev="Revision",
+    start="TestDate",
+    operator="Operator",
+    station="Station",
+    process_code="OperationType",
+    sequence="Sequence",
+    step_name="StepName",
+    step_type="StepType",
+    value="Value",
+    low="LowLimit",
+    high="HighLimit",
+    unit="Unit",
+    comp_op="CompOp",
+    status="Result",
+)
+"""The canonical long format (one row per measurement), used when no ``columns`` are given; in it,
+only ``SerialNumber`` and ``StepName`` must be present."""
+
+
+class StatusVocabulary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The words a status column uses (compared case-insensitively, without spaces)."""
+
+    passed: tuple[str, ...] = ("PASS", "PASSED", "P", "OK", "GOOD", "1", "TRUE", "YES")
+    failed: tuple[str, ...] = ("FAIL", "FAILED", "F", "NOK", "NG", "BAD", "0", "FALSE", "NO")
+    skipped: tuple[str, ...] = ("SKIP", "SKIPPED", "S", "NA", "N/A")
+    error: tuple[str, ...] = ("ERROR", "E", "ERR")
+
+
+class CsvDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Header values for what the file does not say (or leaves empty).
+
+    Attributes:
+        part_number: ``pn`` when there is no part-number column.
+        revision: ``rev`` (WATS needs one).
+        process_code: the test operation code (WATS's default test operation is 10).
+        process_name: its name (the server fills it in when absent).
+        operator: the operator.
+        station: ``machineName`` (default: this computer's host name).
+        location, purpose: the station's location and purpose.
+        sequence_name, sequence_version: the root sequence.
+    """
+
+    part_number: str | None = None
+    revision: str = "1"
+    process_code: int = 10
+    process_name: str | None = None
+    operator: str | None = None
+    station: str | None = None
+    location: str = "Unknown"
+    purpose: str = "Production"
+    sequence_name: str = "MainSequence Callback"
+    sequence_version: str | None = None
+
+
+class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to read a delimited text file and map its rows to UUT reports.
+
+    Attributes:
+        delimiter: the field separator; ``None`` guesses it from the header line (tab, ``;``,
+            ``,`` or ``|``).
+        encoding: the text encoding (``utf-8-sig`` accepts a byte order mark; ``cp1252`` is
+            common on Windows stations).
+        decimal_separator: ``.`` or ``,`` (European locales).
+        thousands_separator: removed from numbers when given.
+        date_format: a ``strptime`` format for the start column; ``None`` reads ISO 8601.
+        timezone: the IANA time zone of times without an offset (``Europe/Oslo``); ``None`` means
+            the station's local time zone.
+        header: the file has a header row (columns can then be named); otherwise columns are
+            given by index.
+        skip_lines: lines to ignore before the header (or the data).
+        repeated_headers: rows whose first cell equals the header's first cell are headers
+            repeated through the file, and are skipped.
+        mismatched_rows: what to do with a row that has more (non-empty) cells than the header,
+            such as a curve block in an instrument export: ``skip`` it or ``reject`` the file.
+        comment_prefix: lines starting with it are ignored.
+        columns: the column map; ``None`` uses the canonical long format.
+        limits_separator, limits_order: how to split a ``limits`` column (``100.0/90.0`` is
+            ``high/low``).
+        status: the status vocabulary.
+        group_by: the header fields whose values, together, identify one report: rows with the
+            same values (anywhere in the file) form one UUT report, in order of appearance.
+        defaults: header values the file does not give.
+    """
+
+    delimiter: str | None = None
+    encoding: str = "utf-8-sig"
+    decimal_separator: Literal[".", ","] = "."
+    thousands_separator: str | None = None
+    date_format: str | None = None
+    timezone: str | None = None
+    header: bool = True
+    skip_lines: Annotated[int, msgspec.Meta(ge=0)] = 0
+    repeated_headers: bool = True
+    mismatched_rows: Literal["skip", "reject"] = "skip"
+    comment_prefix: str | None = None
+    columns: CsvColumns | None = None
+    limits_separator: str = "/"
+    limits_order: Literal["low/high", "high/low"] = "low/high"
+    status: StatusVocabulary = StatusVocabulary()
+    group_by: tuple[GroupField, ...] = ("sn", "start")
+    defaults: CsvDefaults = CsvDefaults()
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError("delimiter must be one character (or left out to guess it)")
+        if not self.group_by:
+            raise ValueError("group_by needs at least one field")
+        if self.columns is not None and self.columns.step_name is None:
+            raise ValueError("columns.step_name is required: every row is a step")
+        if self.columns is not None and self.columns.sn is None:
+            raise ValueError("columns.sn is required: every report needs a serial number")
+        if not self.header:
+            named = self.columns is None or any(
+                isinstance(ref, str) for ref in msgspec.structs.astuple(self.columns)
+            )
+            if named:
+                raise ValueError("without a header row, give every column by its index")

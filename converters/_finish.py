@@ -1,0 +1,113 @@
+"""The parent's last word on a worker's answer: decode, validate, and give each report its id.
+
+The worker is not trusted: its reports are decoded and validated here as data (msgspec, no code
+of the converter runs), and the ids are assigned here from the bytes the parent sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import trio
+
+from pywats_actors.report import ReportDecodeError, decode_report, encode_report, validate
+
+from ._identity import NIL_UUID, report_id
+from ._protocol import ConverterInfo, Done
+from ._results import Converted, ConvertedReport, Rejected, Timings
+
+__all__ = ["finish", "identify_reports"]
+
+_IN_THREAD = 256 * 1024
+_DETAIL_PROBLEMS = 50
+
+
+async def finish(
+    done: Done,
+    info: ConverterInfo,
+    *,
+    name: str,
+    sha256: str,
+    namespace: uuid.UUID,
+    detected: bool,
+    attempts: int,
+    started: float,
+    queued: float,
+) -> Converted | Rejected:
+    """Turn a worker's ``Done`` into ``Converted`` (or ``Rejected`` if its output is invalid).
+
+    Large outputs are processed in a worker thread so the event loop keeps running.
+    """
+    finish_start = trio.current_time()
+    size = sum(len(raw) for raw in done.reports)
+    if size >= _IN_THREAD:
+        outcome = await trio.to_thread.run_sync(
+            identify_reports, done.reports, info, sha256, namespace
+        )
+    else:
+        outcome = identify_reports(done.reports, info, sha256, namespace)
+    if isinstance(outcome, _Invalid):
+        return Rejected(
+            name,
+            sha256,
+            "invalid_output",
+            outcome.reason,
+            where=outcome.where,
+            detail=outcome.detail,
+            converter=done.converter,
+            scores=done.scores,
+        )
+    now = trio.current_time()
+    timings = Timings(
+        total=now - started, queued=queued, worker=done.seconds, finish=now - finish_start
+    )
+    return Converted(
+        name=name,
+        sha256=sha256,
+        converter=done.converter,
+        converter_name=info.name,
+        converter_version=info.version,
+        reports=tuple(outcome),
+        detected=detected,
+        attempts=attempts,
+        timings=timings,
+    )
+
+
+class _Invalid(msgspec.Struct, frozen=True):
+    reason: str
+    where: str | None
+    detail: str | None
+
+
+def identify_reports(
+    reports: list[bytes], info: ConverterInfo, sha256: str, namespace: uuid.UUID
+) -> list[ConvertedReport] | _Invalid:
+    """Decode and validate each report and give it its final id.
+
+    A converter that ``keeps_source_ids`` keeps a report's own (non-nil) GUID, and its bytes are
+    passed on untouched; every other report gets ``report_id(namespace, converter name, sha256,
+    index)`` and is re-encoded.
+    """
+    out: list[ConvertedReport] = []
+    for index, raw in enumerate(reports):
+        label = f"report {index}" if len(reports) > 1 else "the report"
+        try:
+            report = decode_report(raw)
+        except ReportDecodeError as exc:
+            return _Invalid(f"{label} is not valid WSJF: {exc.message}", exc.path, None)
+        keep = info.keeps_source_ids and report.id != NIL_UUID
+        if not keep:
+            report = msgspec.structs.replace(
+                report, id=report_id(namespace, info.name, sha256, index)
+            )
+        problems = validate(report)
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            detail = "\n".join(f"{p.path}: {p.message}" for p in problems[:_DETAIL_PROBLEMS])
+            return _Invalid(f"{label} is not valid WSJF: {first.message}{more}", first.path, detail)
+        wsjf = raw.removeprefix(b"\xef\xbb\xbf") if keep else encode_report(report)
+        out.append(ConvertedReport(report.id, index, wsjf, kept_source_id=keep))
+    return out

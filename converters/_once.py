@@ -1,0 +1,63 @@
+"""``convert_file_once``: one file through one sandboxed worker (``pywats-node convert FILE``)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import trio
+
+from ._pool import open_converter_pool
+from ._results import ConversionResult
+from ._settings import ConverterConfig, PoolSettings
+
+__all__ = ["DRY_RUN_NAMESPACE", "convert_file_once"]
+
+DRY_RUN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pywats-actors:dry-run")
+"""The namespace of report ids in a dry run that was given no station namespace."""
+
+
+def convert_file_once(
+    path: str | os.PathLike[str],
+    converter: str | None = None,
+    *,
+    converters: Sequence[ConverterConfig | str] | None = None,
+    settings: PoolSettings | None = None,
+    station_namespace: uuid.UUID = DRY_RUN_NAMESPACE,
+) -> ConversionResult:
+    """Convert one file in a sandboxed worker and return the outcome (a dry run: nothing is
+    spooled or moved).
+
+    Blocking: it runs its own trio event loop, so call it from plain (non-async) code such as a
+    CLI command.
+
+    Args:
+        path: the file.
+        converter: the configured name of the converter; ``None`` auto-detects.
+        converters: what to load (default: the built-ins).
+        settings: pool settings; the pool always has a single worker.
+        station_namespace: the namespace for report ids; pass the station's to see the ids the
+            node would give.
+
+    Returns:
+        ``Converted`` (``result.reports[i].wsjf`` is the WSJF) or a typed failure.
+
+    Raises:
+        OSError: the file cannot be read.
+        ConverterLoadError, UnknownConverter, WorkerStartError: as for the pool.
+    """
+    file = Path(path)
+    data = file.read_bytes()
+    base = settings if settings is not None else PoolSettings()
+    one = msgspec.structs.replace(base, workers=1)
+
+    async def run() -> ConversionResult:
+        async with open_converter_pool(
+            one, converters=converters, station_namespace=station_namespace
+        ) as pool:
+            return await pool.convert(data, file.name, converter)
+
+    return trio.run(run)

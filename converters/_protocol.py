@@ -1,0 +1,217 @@
+"""The parent <-> worker protocol: msgpack messages in length-prefixed frames.
+
+A frame is a 4-byte big-endian length followed by that many bytes of msgpack (msgspec). Each side
+refuses a frame longer than its limit before reading it, so a worker that writes garbage (whose
+first four bytes read as a huge length) or an oversized answer is caught at once and treated as
+crashed.
+
+Conversation::
+
+    parent                              worker
+    Setup  ---------------------------->          load converters, lock down
+           <----------------------------  Hello   (sandbox level, converters, load failures)
+    Request ---------------------------->
+           <----------------------------  Done | Refused
+    ...
+    (stdin closed) ---------------------->        exits 0
+
+This module is imported by the worker, so it needs msgspec and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "HEADER",
+    "ConverterInfo",
+    "ConverterSetup",
+    "Done",
+    "FrameError",
+    "Hello",
+    "LoadFailure",
+    "Refused",
+    "Request",
+    "Setup",
+    "WorkerMessage",
+    "decode_worker_message",
+    "encode_frame",
+    "read_frame_sync",
+    "write_frame_sync",
+]
+
+HEADER = struct.Struct(">I")
+
+
+class FrameError(Exception):
+    """The byte stream is not a valid sequence of frames (garbage, oversized, truncated)."""
+
+
+class ConverterSetup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One converter the worker must load: its reference, alias and raw arguments."""
+
+    ref: str
+    alias: str | None = None
+    args: dict[str, Any] = {}
+
+
+class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True):
+    """The first frame the parent sends: what to load and how to lock down."""
+
+    converters: list[ConverterSetup]
+    python_path: list[str]
+    read_paths: list[str]
+    temp_dir: str
+    landlock: Literal["auto", "required", "off"]
+    detect_head: int
+    cpu_seconds: int
+    max_request: int
+
+
+class ConverterInfo(msgspec.Struct, frozen=True):
+    """A converter as loaded by a worker.
+
+    Attributes:
+        alias: the name callers use in ``convert(converter=...)``.
+        name: the converter's declared name (part of report ids).
+        version: its version.
+        ref: how it was referenced in the configuration.
+        patterns: its file patterns.
+        keeps_source_ids: reports keep the GUID the source file carries.
+    """
+
+    alias: str
+    name: str
+    version: str
+    ref: str
+    patterns: tuple[str, ...]
+    keeps_source_ids: bool
+
+
+class LoadFailure(msgspec.Struct, frozen=True):
+    """A converter the worker could not load: which error class, and its fields."""
+
+    ref: str
+    kind: Literal["not_found", "api_version", "invalid", "arguments"]
+    message: str
+    path: str | None = None
+    declared: Any = None
+
+
+class Hello(msgspec.Struct, frozen=True, tag="hello"):
+    """The worker is ready: its sandbox and converters."""
+
+    pid: int
+    python: str
+    sandbox_level: str
+    landlock_abi: int
+    sandbox_note: str
+    converters: list[ConverterInfo]
+    failures: list[LoadFailure]
+
+
+class Request(msgspec.Struct, frozen=True, tag="convert"):
+    """Convert one file (``converter=None``: auto-detect)."""
+
+    job: int
+    converter: str | None
+    name: str
+    data: bytes
+
+
+class Done(msgspec.Struct, frozen=True, tag="done"):
+    """The converter produced reports (WSJF bytes, ids not yet assigned)."""
+
+    job: int
+    converter: str
+    reports: list[bytes]
+    seconds: float
+    cpu_total: float
+    children_left: bool
+    scores: dict[str, float] | None = None
+
+
+class Refused(msgspec.Struct, frozen=True, tag="refused"):
+    """The file could not be converted; the worker is still healthy (except after an OOM)."""
+
+    job: int
+    converter: str | None
+    kind: Literal["rejected", "unrecognised", "invalid_output", "no_reports", "out_of_memory"]
+    reason: str
+    seconds: float
+    cpu_total: float
+    children_left: bool
+    where: str | None = None
+    detail: str | None = None
+    scores: dict[str, float] | None = None
+
+
+WorkerMessage = Hello | Done | Refused
+
+_ENCODER = msgspec.msgpack.Encoder()
+_WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)
+
+
+def encode_frame(message: msgspec.Struct) -> bytes:
+    """Encode ``message`` as one frame (length prefix included)."""
+    payload = _ENCODER.encode(message)
+    return HEADER.pack(len(payload)) + payload
+
+
+def decode_worker_message(payload: bytes) -> WorkerMessage:
+    """Decode a worker's frame payload.
+
+    Raises:
+        FrameError: not a valid worker message.
+    """
+    try:
+        message: WorkerMessage = _WORKER_DECODER.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise FrameError(f"undecodable worker message: {exc}") from None
+    return message
+
+
+# -- blocking framing, for the worker process -----------------------------------------------------
+
+
+def read_frame_sync(fd: int, limit: int) -> bytes | None:
+    """Read one frame's payload from ``fd``; ``None`` at a clean end of stream.
+
+    Raises:
+        FrameError: the length exceeds ``limit`` or the stream ends inside a frame.
+    """
+    header = _read_exactly(fd, HEADER.size, allow_eof=True)
+    if header is None:
+        return None
+    (length,) = HEADER.unpack(header)
+    if length > limit:
+        raise FrameError(f"frame of {length} bytes exceeds the limit of {limit}")
+    payload = _read_exactly(fd, length, allow_eof=False)
+    assert payload is not None
+    return payload
+
+
+def write_frame_sync(fd: int, message: msgspec.Struct) -> None:
+    """Write ``message`` as one frame to ``fd``, all of it."""
+    view = memoryview(encode_frame(message))
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, size: int, *, allow_eof: bool) -> bytes | None:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            if allow_eof and remaining == size:
+                return None
+            raise FrameError(f"stream ended {remaining} bytes before the end of a frame")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,276 @@
+"""What a conversion returns: ``Converted`` or a typed failure, and the pool's statistics.
+
+Outcomes are return values, not exceptions, because every one of them is an expected result the
+node acts on:
+
+==================  ===========================================  ==============================
+outcome             meaning                                      the node...
+==================  ===========================================  ==============================
+``Converted``       reports, with their final ids                spools them, moves the file to
+                                                                 ``done/``
+``Rejected``        the file is bad (the converter said so, no   moves it to ``error/`` with the
+                    converter recognised it, it is too large,    reason
+                    or the output was not valid WSJF)
+``Crashed``         the worker died converting it, twice         moves it to ``error/``
+``TimedOut``        it took too long (wall clock or CPU), twice  moves it to ``error/``
+``OutOfMemory``     it needed too much memory, twice             moves it to ``error/``
+==================  ===========================================  ==============================
+
+Every outcome is a frozen msgspec Struct tagged by ``outcome``, so
+``msgspec.json.encode(result)`` is the ``<name>.error.json`` sidecar as it stands.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "ConversionFailure",
+    "ConversionResult",
+    "Converted",
+    "ConvertedReport",
+    "Crashed",
+    "OutOfMemory",
+    "PoolStatistics",
+    "Rejected",
+    "TimedOut",
+    "Timings",
+    "WorkerStatistics",
+]
+
+
+class Timings(msgspec.Struct, frozen=True):
+    """Where the time of one conversion went, in seconds (trio's clock in the parent).
+
+    Attributes:
+        total: from the call to ``convert`` to its return, retry included.
+        queued: waiting for a free worker (both attempts).
+        worker: inside the worker, detection and conversion (last attempt).
+        finish: decoding, validating and identifying the reports in the parent.
+    """
+
+    total: float
+    queued: float
+    worker: float
+    finish: float
+
+
+class ConvertedReport(msgspec.Struct, frozen=True):
+    """One report of a converted file.
+
+    Attributes:
+        id: the report's final id (deterministic, or the source's own GUID).
+        index: its position in the file.
+        wsjf: the report as WSJF bytes, with ``id`` set.
+        kept_source_id: the id is the one the source file carried.
+    """
+
+    id: uuid.UUID
+    index: int
+    wsjf: bytes
+    kept_source_id: bool = False
+
+
+class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome"):
+    """The file became one or more valid WSJF reports.
+
+    Attributes:
+        name: the file's name.
+        sha256: hash of the bytes converted (part of every derived id).
+        converter: the configured name of the converter used.
+        converter_name: the converter's own name (the one in the ids).
+        converter_version: its version.
+        reports: the reports, in file order.
+        detected: the converter was picked by auto-detection.
+        attempts: 1, or 2 when the first worker died and a fresh one succeeded.
+        timings: where the time went.
+    """
+
+    name: str
+    sha256: str
+    converter: str
+    converter_name: str
+    converter_version: str
+    reports: tuple[ConvertedReport, ...]
+    detected: bool
+    attempts: int
+    timings: Timings
+
+    @property
+    def ok(self) -> bool:
+        """Always true: the file was converted."""
+        return True
+
+    @property
+    def ids(self) -> tuple[uuid.UUID, ...]:
+        """The report ids, in file order."""
+        return tuple(report.id for report in self.reports)
+
+
+RejectCause: TypeAlias = Literal[
+    "converter", "unrecognised", "invalid_output", "no_reports", "too_large"
+]
+
+
+class Rejected(msgspec.Struct, frozen=True, tag="rejected", tag_field="outcome"):
+    """The file is bad; converting it again will not help.
+
+    Attributes:
+        name, sha256: the file.
+        cause: ``converter`` (it raised), ``unrecognised`` (auto-detection found no converter),
+            ``invalid_output`` (the result was not valid WSJF), ``no_reports`` (nothing in it),
+            ``too_large``.
+        reason: what is wrong, for an operator.
+        where: where in the file (a line, a JSON path), when known.
+        detail: a traceback or the list of validation problems, when there is one.
+        converter: the configured name of the converter, when one was chosen.
+        scores: the detection confidences, when auto-detection ran.
+    """
+
+    name: str
+    sha256: str
+    cause: RejectCause
+    reason: str
+    where: str | None = None
+    detail: str | None = None
+    converter: str | None = None
+    scores: dict[str, float] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Always false."""
+        return False
+
+
+class Crashed(msgspec.Struct, frozen=True, tag="crashed", tag_field="outcome"):
+    """The worker process died while converting the file (on both attempts).
+
+    Attributes:
+        name, sha256: the file.
+        description: how it died (``killed by SIGSEGV``, ``protocol violation: ...``).
+        returncode: its exit status, negative for a signal.
+        stderr: the last lines it wrote to standard error.
+        converter: the configured converter, when known (not during auto-detection).
+        attempts: how many workers it took down (2: retried once on a fresh worker).
+    """
+
+    name: str
+    sha256: str
+    description: str
+    returncode: int | None
+    stderr: str
+    converter: str | None
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """Always false."""
+        return False
+
+
+class TimedOut(msgspec.Struct, frozen=True, tag="timed_out", tag_field="outcome"):
+    """The conversion took too long; the worker's process group was killed (on both attempts).
+
+    Attributes:
+        clock: ``wall`` (the per-file timeout) or ``cpu`` (the CPU budget).
+        limit: the limit exceeded, in seconds.
+    """
+
+    name: str
+    sha256: str
+    clock: Literal["wall", "cpu"]
+    limit: float
+    stderr: str
+    converter: str | None
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """Always false."""
+        return False
+
+
+class OutOfMemory(msgspec.Struct, frozen=True, tag="out_of_memory", tag_field="outcome"):
+    """The conversion needed more memory than allowed (on both attempts).
+
+    Attributes:
+        limit: ``rss`` (the parent's RSS watch killed the worker) or ``address_space`` (the
+            worker's RLIMIT_AS made an allocation fail).
+        limit_bytes: the limit, in bytes.
+        peak_rss: the largest RSS the parent saw, in bytes (0 if it never looked).
+    """
+
+    name: str
+    sha256: str
+    limit: Literal["rss", "address_space"]
+    limit_bytes: int
+    peak_rss: int
+    stderr: str
+    converter: str | None
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """Always false."""
+        return False
+
+
+ConversionFailure: TypeAlias = Rejected | Crashed | TimedOut | OutOfMemory
+ConversionResult: TypeAlias = Converted | ConversionFailure
+
+
+class WorkerStatistics(msgspec.Struct, frozen=True):
+    """A snapshot of one worker slot.
+
+    Attributes:
+        slot: its id (``worker-0``...).
+        state: ``starting``, ``idle``, ``busy`` or ``down`` (waiting to be restarted).
+        pid: the current process, if any.
+        conversions: files converted by the current process.
+        processes: processes started for this slot so far (restarts and recycles included).
+    """
+
+    slot: str
+    state: Literal["starting", "idle", "busy", "down"]
+    pid: int | None
+    conversions: int
+    processes: int
+
+
+class PoolStatistics(msgspec.Struct, frozen=True):
+    """A snapshot of the pool.
+
+    Attributes:
+        workers: the configured number of workers.
+        ready: workers with a live process.
+        busy: workers converting a file.
+        waiting: callers waiting for a free worker.
+        conversions: files finished (any outcome).
+        converted, rejected, crashed, timed_out, out_of_memory: finished files by outcome.
+        retries: files retried on a fresh worker after a worker died.
+        worker_crashes: worker processes that died or were killed while converting.
+        worker_restarts: restarts by the worker supervisor.
+        recycles: worker processes replaced on purpose (fresh retry, age, leftovers).
+        sandbox_level: the sandbox level the workers reached.
+        slots: each worker.
+    """
+
+    workers: int
+    ready: int
+    busy: int
+    waiting: int
+    conversions: int
+    converted: int
+    rejected: int
+    crashed: int
+    timed_out: int
+    out_of_memory: int
+    retries: int
+    worker_crashes: int
+    worker_restarts: int
+    recycles: int
+    sandbox_level: str
+    slots: tuple[WorkerStatistics, ...]

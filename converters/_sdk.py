@@ -1,0 +1,101 @@
+"""The converter protocol: what a converter declares and the two methods it implements.
+
+A converter is a class. The SDK instantiates it once per configured use, with no arguments, inside
+a sandboxed worker process, and calls:
+
+* ``detect(head, name) -> float``: how sure it is, from 0 to 1, that it can convert a file whose
+  first bytes are ``head`` and whose name is ``name``. Scores at or above
+  :data:`ACCEPT_THRESHOLD` are accepted by auto-detection; a fallback guess ("it is some JSON")
+  must score below it.
+* ``convert(data, name, args) -> list of reports``: the whole file's bytes, its name, and the
+  validated arguments (an instance of the converter's ``Arguments`` Struct).
+
+Reports are :class:`~pywats_actors.report.UUTReport` / ``UURReport`` objects, WSJF ``bytes``, or
+WSJF-shaped mappings. The pool assigns every report its id afterwards (see ``_identity``), so a
+converter never needs to think about identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+
+import msgspec
+
+from pywats_actors.report import UURReport, UUTReport
+
+__all__ = [
+    "ACCEPT_THRESHOLD",
+    "API_VERSION",
+    "SUPPORTED_API_VERSIONS",
+    "Converter",
+    "ConverterOutput",
+    "NoArguments",
+]
+
+API_VERSION = 1
+"""The converter API version this SDK implements; converters declare it as ``api_version``."""
+
+SUPPORTED_API_VERSIONS: tuple[int, ...] = (1,)
+"""Every ``api_version`` a converter may declare."""
+
+ACCEPT_THRESHOLD = 0.5
+"""Auto-detection accepts the best converter only if its confidence is at least this."""
+
+ConverterOutput: TypeAlias = UUTReport | UURReport | bytes | Mapping[str, Any]
+"""One report as a converter may return it: a model object, WSJF bytes, or a WSJF-shaped dict."""
+
+
+class NoArguments(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The argument schema of a converter that takes no arguments."""
+
+
+ArgsT = TypeVar("ArgsT", bound=msgspec.Struct)
+
+
+class Converter(Generic[ArgsT]):
+    """Base class for converters (subclassing is optional: the protocol is what counts).
+
+    Class attributes:
+        name: short, stable identifier (``[a-z0-9][a-z0-9_.-]*``); it is part of every report id
+            the converter produces, so never rename a converter that is in production.
+        version: the converter's own version, reported with every conversion.
+        api_version: the SDK API it was written for (:data:`API_VERSION`).
+        patterns: file-name glob patterns it usually handles (``*.csv``), a hint for watch folders.
+        Arguments: a msgspec Struct describing its arguments; declare it with
+            ``forbid_unknown_fields=True`` so typos in configuration are errors.
+        keeps_source_ids: the source format carries its own report GUID (WSJF, WSXF) and the pool
+            must keep it instead of deriving one.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    api_version: ClassVar[int] = API_VERSION
+    patterns: ClassVar[tuple[str, ...]] = ()
+    Arguments: ClassVar[type[msgspec.Struct]] = NoArguments
+    keeps_source_ids: ClassVar[bool] = False
+
+    def detect(self, head: bytes, name: str) -> float:
+        """Return the confidence, in ``[0, 1]``, that this converter handles the file.
+
+        Args:
+            head: the first bytes of the file (64 KiB by default; the whole file if smaller).
+            name: the file's name, without its folder.
+
+        The default is 0: the converter is never picked by auto-detection, only by name.
+        """
+        return 0.0
+
+    def convert(self, data: bytes, name: str, args: ArgsT) -> Sequence[ConverterOutput]:
+        """Convert one file into one or more reports.
+
+        Args:
+            data: the file's content.
+            name: the file's name, without its folder.
+            args: the validated arguments, an instance of :attr:`Arguments`.
+
+        Raises:
+            FileRejected: the file is bad; say why and where. Any other exception is reported
+                the same way, with its traceback, so raise ``FileRejected`` for a clean message.
+        """
+        raise NotImplementedError

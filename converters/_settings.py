@@ -1,0 +1,112 @@
+"""The pool's settings and the configuration of one converter, as frozen msgspec Structs.
+
+Both decode from the node's TOML configuration (``msgspec.convert(table, PoolSettings)``); unknown
+keys and out-of-range values are errors that name the field.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = ["ConverterConfig", "PoolSettings"]
+
+_MiB = 1 << 20
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ConverterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One converter the pool loads.
+
+    Attributes:
+        ref: a built-in or entry-point name (``csv``), a dotted path (``pkg.mod:Class``) or a file
+            (``path/to/file.py:Class``).
+        name: what callers pass to ``convert(converter=...)``; defaults to the converter's own
+            name. Give two configurations of one converter (two CSV mappings) different names.
+        args: the converter's arguments, validated against its ``Arguments`` schema.
+    """
+
+    ref: str
+    name: str | None = None
+    args: dict[str, Any] = {}
+
+
+class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How many sandboxed workers, and the limits each one runs under.
+
+    Attributes:
+        workers: number of worker processes (and so of concurrent conversions).
+        timeout: wall-clock seconds one file may take, detection included.
+        cpu_seconds: CPU seconds one file may use (soft RLIMIT_CPU re-armed per file, and
+            watched by the parent).
+        memory_mb: resident memory (RSS) of a worker and its children, watched by the parent.
+        address_space_mb: RLIMIT_AS of a worker (virtual memory; larger than ``memory_mb``).
+        open_files: RLIMIT_NOFILE of a worker.
+        max_written_file_mb: RLIMIT_FSIZE: the largest file a worker may write.
+        max_input_mb: the largest file the pool accepts (larger ones are rejected).
+        max_output_mb: the largest answer a worker may send (all reports of one file).
+        landlock: ``auto`` (use it when the kernel offers it), ``required`` (refuse to start
+            without it), ``off``.
+        max_conversions_per_worker: a worker process is replaced by a fresh one after this many
+            files (bounds leaks in converters).
+        cpu_lifetime_seconds: hard RLIMIT_CPU of a worker process; it is recycled before it gets
+            close.
+        start_timeout: seconds a worker may take to start and load its converters.
+        stop_grace: seconds a worker may take to finish its file when the pool stops.
+        poll_interval: seconds between two RSS/CPU checks of a converting worker.
+        detect_head_kb: how much of a file ``detect()`` sees.
+        restart_intensity, restart_period: the worker supervisor gives up (and the pool fails)
+            after more than this many restarts within this many seconds. Each bad file that kills
+            workers costs two restarts (the retry runs on a fresh worker).
+        backoff_min, backoff_max: delay before a crashed worker is restarted (doubles per
+            consecutive crash, with jitter).
+        python: the interpreter that runs workers.
+        python_path: extra import paths for workers (granted read-only under Landlock).
+        read_paths: extra read-only paths for converters (reference data...).
+        temp_root: where each worker's private temporary folder is created (default: the
+            system's).
+    """
+
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    timeout: Positive = 60.0
+    cpu_seconds: Annotated[int, msgspec.Meta(ge=1)] = 60
+    memory_mb: Annotated[int, msgspec.Meta(ge=16)] = 1024
+    address_space_mb: Annotated[int, msgspec.Meta(ge=64)] = 2048
+    open_files: Annotated[int, msgspec.Meta(ge=16)] = 256
+    max_written_file_mb: Annotated[int, msgspec.Meta(ge=1)] = 64
+    max_input_mb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
+    max_output_mb: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 256
+    landlock: Literal["auto", "required", "off"] = "auto"
+    max_conversions_per_worker: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    cpu_lifetime_seconds: Annotated[int, msgspec.Meta(ge=2)] = 3600
+    start_timeout: Positive = 30.0
+    stop_grace: Positive = 5.0
+    poll_interval: Positive = 0.1
+    detect_head_kb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
+    restart_intensity: Annotated[int, msgspec.Meta(ge=0)] = 20
+    restart_period: Positive = 10.0
+    backoff_min: Positive = 0.1
+    backoff_max: Positive = 5.0
+    python: str = sys.executable
+    python_path: tuple[str, ...] = ()
+    read_paths: tuple[str, ...] = ()
+    temp_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backoff_max < self.backoff_min:
+            raise ValueError("backoff_max must be at least backoff_min")
+        if self.cpu_lifetime_seconds <= self.cpu_seconds:
+            raise ValueError("cpu_lifetime_seconds must be larger than cpu_seconds")
+
+    @property
+    def max_input(self) -> int:
+        """``max_input_mb`` in bytes."""
+        return self.max_input_mb * _MiB
+
+    @property
+    def max_output(self) -> int:
+        """``max_output_mb`` in bytes."""
+        return self.max_output_mb * _MiB

@@ -1,0 +1,1 @@
+"""Converters used by the tests; the pool loads them by file path (``file.py:Class``)."""

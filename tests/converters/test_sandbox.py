@@ -1,0 +1,195 @@
+"""The sandbox really holds: Landlock denies files, TCP and signals outside the worker's own
+temporary folder; the environment is scrubbed; the level is probed and reported."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from converters import (
+    Converted,
+    ConverterPool,
+    Rejected,
+    SandboxUnavailable,
+    open_converter_pool,
+    probe_sandbox,
+)
+from converters._landlock import abi_version
+
+from .conftest import LANDLOCKED, NAMESPACE, plugin, settings
+
+CHAOS = plugin("Chaos")
+needs_landlock = pytest.mark.skipif(not LANDLOCKED, reason="the kernel offers no Landlock")
+
+
+async def convert(pool: ConverterPool, command: str) -> object:
+    with trio.fail_after(30):
+        return await pool.convert(command.encode(), "file.txt", "chaos")
+
+
+def secret_file(tmp_path: Path) -> Path:
+    """A readable file outside every path the sandbox allows."""
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    return secret
+
+
+class TestLevel:
+    def test_probe_names_the_level(self) -> None:
+        """The probe reports landlock-abi<N>+rlimits when the kernel has Landlock, else
+        rlimits-only, and rlimits-only when Landlock is turned off."""
+        info = probe_sandbox()
+        if abi_version() >= 1:
+            assert info.level == f"landlock-abi{abi_version()}+rlimits"
+            assert info.landlocked
+        else:
+            assert info.level == "rlimits-only"
+        off = probe_sandbox("off")
+        assert (off.level, off.landlock_abi) == ("rlimits-only", 0)
+        assert "turned off" in off.note
+
+    async def test_pool_reports_the_level_its_workers_reached(self) -> None:
+        """The pool's sandbox level (property and statistics) is what its workers reached."""
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            assert pool.sandbox_level == probe_sandbox().level
+            assert pool.statistics().sandbox_level == pool.sandbox_level
+
+    async def test_without_landlock_everything_still_works_and_says_so(self) -> None:
+        """With Landlock off, files convert and the level says rlimits-only."""
+        async with open_converter_pool(
+            settings(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            assert pool.sandbox_level == "rlimits-only"
+            assert pool.sandbox.note == "Landlock turned off by the settings"
+            assert isinstance(await convert(pool, "fine"), Converted)
+
+    async def test_required_landlock_refuses_to_start_without_it(self) -> None:
+        """landlock = "required" on a kernel without Landlock is a clear start error."""
+        if LANDLOCKED:
+            async with open_converter_pool(
+                settings(landlock="required"), converters=[CHAOS], station_namespace=NAMESPACE
+            ) as pool:
+                assert pool.sandbox.landlocked
+        else:
+            with pytest.raises(SandboxUnavailable):
+                async with open_converter_pool(
+                    settings(landlock="required"), converters=[CHAOS], station_namespace=NAMESPACE
+                ):
+                    pass  # pragma: no cover
+
+
+@needs_landlock
+class TestLandlockDenies:
+    async def test_reading_outside_the_allowed_paths(self, tmp_path: Path) -> None:
+        """A converter cannot read a file outside the Python installation, its code and its own
+        temporary folder, although the same user can read it."""
+        secret = secret_file(tmp_path)
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, f"read {secret}")
+            assert isinstance(result, Rejected)
+            assert result.reason.startswith("PermissionError: [Errno 13] Permission denied")
+
+    async def test_writing_outside_its_temporary_folder(self, tmp_path: Path) -> None:
+        """A converter cannot create a file outside its private temporary folder."""
+        target = tmp_path / "escaped.txt"
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, f"write {target}")
+            assert isinstance(result, Rejected)
+            assert "Permission denied" in result.reason
+        assert not target.exists()
+
+    async def test_tcp_connect(self) -> None:
+        """A converter cannot connect a TCP socket, even to a listener on 127.0.0.1."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            listener.setblocking(False)
+            port = listener.getsockname()[1]
+            async with open_converter_pool(
+                settings(), converters=[CHAOS], station_namespace=NAMESPACE
+            ) as pool:
+                result = await convert(pool, f"connect {port}")
+            assert isinstance(result, Rejected)
+            assert result.reason == "PermissionError: [Errno 13] Permission denied"
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # nobody got through
+
+    @pytest.mark.skipif(abi_version() < 6, reason="signal scoping needs Landlock ABI 6")
+    async def test_signalling_the_node(self) -> None:
+        """A converter cannot send signals to processes outside its sandbox (the node)."""
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, "kill-parent")
+            assert isinstance(result, Rejected)
+            assert "Operation not permitted" in result.reason
+
+    async def test_the_same_file_is_readable_without_landlock(self, tmp_path: Path) -> None:
+        """Control: with Landlock off the read succeeds, so the denial above is Landlock's."""
+        secret = secret_file(tmp_path)
+        async with open_converter_pool(
+            settings(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, f"read {secret}")
+            assert isinstance(result, Converted)
+            assert b"READ-s3cret" in result.reports[0].wsjf
+
+    def test_restrict_self_in_a_plain_process(self, tmp_path: Path) -> None:
+        """The binding on its own: after restrict_self a process reads only what it was granted
+        and writes only in its read-write folder."""
+        allowed = tmp_path / "rw"
+        allowed.mkdir()
+        secret = secret_file(tmp_path)
+        code = (
+            "import sys; from converters._landlock import restrict_self\n"
+            "from converters._sandbox import code_paths\n"
+            f"restrict_self(read_only=code_paths(), read_write=[{str(allowed)!r}])\n"
+            f"open({str(allowed / 'ok.txt')!r}, 'w').write('ok')\n"
+            f"try: open({str(secret)!r}).read(); print('read')\n"
+            "except PermissionError: print('denied')\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert out.stdout.strip() == "denied"
+        assert (allowed / "ok.txt").read_text() == "ok"
+
+
+class TestIsolation:
+    async def test_temporary_folder_is_private_and_writable(self) -> None:
+        """The working directory is a private temporary folder the converter may write in."""
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, "tmp")
+            assert isinstance(result, Converted)
+            assert b"TMP-fine" in result.reports[0].wsjf
+
+    async def test_environment_is_scrubbed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A worker sees only the variables Python needs, not the node's (secrets included)."""
+        monkeypatch.setenv("PYWATS_TOKEN", "do-not-leak")
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, "env")
+        assert isinstance(result, Rejected)
+        names = set(result.reason.split())
+        assert "PYWATS_TOKEN" not in names
+        assert names <= {"HOME", "LANG", "LC_ALL", "PATH", "TMPDIR", "TZ", "LD_LIBRARY_PATH"}
+        cwd = result.where
+        assert cwd is not None
+        assert os.path.basename(cwd).startswith("pywats-worker-")
+        assert not os.path.exists(cwd)  # removed with the worker
