@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from ._version import __version__
 
@@ -24,8 +25,189 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pywats-node {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_command(commands)
+    _add_demo_command(commands)
+    _add_config_command(commands)
+    _add_queue_command(commands)
+    _add_convert_command(commands)
     _add_emulator_command(commands)
     return parser
+
+
+if TYPE_CHECKING:
+    _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _instance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the configuration file (default: $XDG_CONFIG_HOME/pywats-node/<instance>.toml)",
+    )
+    parser.add_argument("--instance", help="the instance name (default: 'default')")
+
+
+def _add_run_command(commands: _Commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the node in the foreground (the service)",
+        description=(
+            "Run the node until SIGTERM or SIGINT: watch folders, convert, spool and upload. "
+            "A first signal drains files and uploads in flight for up to --stop-grace seconds; "
+            "a second one stops at once. Exit codes: see docs/operators.md."
+        ),
+    )
+    _instance_options(run)
+    run.add_argument("--log-format", choices=["auto", "console", "json"], help="log rendering")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument(
+        "--stop-grace", type=_seconds, default=30.0, help="seconds to drain on stop (30)"
+    )
+    run.set_defaults(handler=_run_node)
+
+
+def _run_node(args: argparse.Namespace) -> int:
+    from .node._service import run_service
+
+    return run_service(
+        args.config,
+        args.instance,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        stop_grace=args.stop_grace,
+    )
+
+
+def _add_demo_command(commands: _Commands) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="run a node against a local emulator on a bundled demo set, then print a summary",
+        description=(
+            "Start the WATS emulator and a node on a temporary configuration, drop a demo set "
+            "(real sample reports and generated CSV files) into its watch folder, show "
+            "progress, and print what was seen, converted, uploaded and rejected. Exits 0 only "
+            "if every report arrived."
+        ),
+    )
+    demo.add_argument("--csv-files", type=int, default=20, help="generated CSV files (20)")
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo's folders in DIR")
+    demo.add_argument("--timeout", type=_seconds, default=120.0, help="give up after (120 s)")
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .node._demo import run_demo
+
+    return run_demo(csv_files=args.csv_files, keep=args.keep, timeout=args.timeout)
+
+
+def _add_config_command(commands: _Commands) -> None:
+    config = commands.add_parser("config", help="write or check a configuration file")
+    actions = config.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = actions.add_parser("init", help="write a commented default configuration file")
+    _instance_options(init)
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=_config_init)
+    validate = actions.add_parser("validate", help="check a configuration file")
+    validate.add_argument("file", nargs="?", help="the file (default: the instance's file)")
+    validate.add_argument("--instance", help="the instance name")
+    validate.set_defaults(handler=_config_validate)
+
+
+def _config_init(args: argparse.Namespace) -> int:
+    from ._commands import config_init
+
+    return config_init(args.config, args.instance, args.force)
+
+
+def _config_validate(args: argparse.Namespace) -> int:
+    from ._commands import config_validate
+
+    return config_validate(args.file, args.instance)
+
+
+def _add_queue_command(commands: _Commands) -> None:
+    queue = commands.add_parser("queue", help="look at and manage the spool of reports")
+    actions = queue.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = actions.add_parser("ls", help="list reports, newest first (safe while the node runs)")
+    _instance_options(ls)
+    ls.add_argument("--state", choices=["pending", "sent", "rejected"])
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(handler=_queue_ls)
+    show = actions.add_parser("show", help="one report's record (safe while the node runs)")
+    _instance_options(show)
+    show.add_argument("report_id")
+    show.add_argument("--body", action="store_true", help="print the WSJF body instead")
+    show.set_defaults(handler=_queue_show)
+    retry = actions.add_parser("retry", help="make rejected reports pending again")
+    _instance_options(retry)
+    retry.add_argument("report_ids", nargs="+", metavar="REPORT_ID")
+    retry.set_defaults(handler=_queue_retry)
+    purge = actions.add_parser("purge", help="delete sent or rejected reports")
+    _instance_options(purge)
+    purge.add_argument("--state", choices=["sent", "rejected"])
+    purge.add_argument("--older-than", type=float, metavar="DAYS")
+    purge.add_argument("--id", dest="report_ids", action="append", default=[])
+    purge.set_defaults(handler=_queue_purge)
+
+
+def _queue_ls(args: argparse.Namespace) -> int:
+    from ._commands import queue_ls
+
+    return queue_ls(
+        args.config, args.instance, state=args.state, limit=args.limit, as_json=args.json
+    )
+
+
+def _queue_show(args: argparse.Namespace) -> int:
+    from ._commands import queue_show
+
+    return queue_show(args.config, args.instance, args.report_id, body=args.body)
+
+
+def _queue_retry(args: argparse.Namespace) -> int:
+    from ._commands import queue_retry
+
+    return queue_retry(args.config, args.instance, args.report_ids)
+
+
+def _queue_purge(args: argparse.Namespace) -> int:
+    from ._commands import queue_purge
+
+    if args.state is None and args.older_than is None and not args.report_ids:
+        print("pywats-node: queue purge needs --state, --older-than or --id", file=sys.stderr)
+        return 2
+    return queue_purge(
+        args.config,
+        args.instance,
+        state=args.state,
+        older_than_days=args.older_than,
+        report_ids=args.report_ids,
+    )
+
+
+def _add_convert_command(commands: _Commands) -> None:
+    convert = commands.add_parser(
+        "convert",
+        help="convert one file in the sandbox and print the WSJF (a dry run)",
+        description=(
+            "Convert FILE in a sandboxed worker exactly as the node would, and print each "
+            "report as WSJF, or the reason it was refused. Nothing is spooled or moved. With "
+            "--config, the node's converters (and a watch folder id as --converter) apply."
+        ),
+    )
+    convert.add_argument("file")
+    convert.add_argument("--converter", help="converter name or watch folder id (default: auto)")
+    convert.add_argument("--config", metavar="FILE", help="use this node configuration")
+    convert.add_argument("--instance", help="use this instance's configuration")
+    convert.set_defaults(handler=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ._commands import convert_command
+
+    return convert_command(args.file, args.converter, args.config, args.instance)
 
 
 def _probability(text: str) -> float:
@@ -42,7 +224,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_emulator_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_emulator_command(commands: _Commands) -> None:
     emulator = commands.add_parser(
         "emulator",
         help="run a WATS-compatible server for tests and demos",

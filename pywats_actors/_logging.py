@@ -94,7 +94,29 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib_logging(shared, processors[len(shared) :], numeric_level, out)
     return rendering
+
+
+def _route_stdlib_logging(
+    shared: list[Processor], tail: list[Processor], level: int, out: TextIO
+) -> None:
+    """Send records of libraries that use :mod:`logging` through the same rendering."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_pywats", False):
+            root.removeHandler(old)
+    handler._pywats = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # watchdog warns about a benign race when an observer stops while events are queued.
+    logging.getLogger("watchdog").setLevel(max(level, logging.ERROR))
 
 
 def _wants_colour(stream: TextIO) -> bool:

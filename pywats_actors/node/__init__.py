@@ -10,15 +10,33 @@ from ._disposal import dispose_failure as dispose_failure
 from ._disposal import dispose_success as dispose_success
 from ._messages import FileReady as FileReady
 from ._messages import FileSignature as FileSignature
+from ._node import ConfigApplied as ConfigApplied
+from ._node import Node as Node
+from ._node import Receipt as Receipt
+from ._node import build_node as build_node
+from ._node import open_node as open_node
+from ._pipeline import FileConverted as FileConverted
+from ._pipeline import FileFailed as FileFailed
+from ._uplink import ServerState as ServerState
+from ._uplink import ServerStateChanged as ServerStateChanged
 from ._watcher import WatcherSettings as WatcherSettings
 from ._watcher import run_watcher as run_watcher
 
 __all__ = [
     "AfterSuccess",
+    "ConfigApplied",
+    "FileConverted",
+    "FileFailed",
     "FileReady",
     "FileSignature",
+    "Node",
+    "Receipt",
+    "ServerState",
+    "ServerStateChanged",
     "WatcherSettings",
+    "build_node",
     "dispose_failure",
     "dispose_success",
+    "open_node",
     "run_watcher",
 ]

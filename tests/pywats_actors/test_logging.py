@@ -16,6 +16,11 @@ from pywats_actors import bind_context, configure_logging, get_logger
 def _restore_structlog() -> object:
     yield None
     structlog.reset_defaults()
+    import logging
+
+    for handler in list(logging.getLogger().handlers):
+        if getattr(handler, "_pywats", False):
+            logging.getLogger().removeHandler(handler)
 
 
 class TestConfigureLogging:
@@ -69,6 +74,20 @@ class TestConfigureLogging:
             get_logger().exception("conversion failed")
         record = json.loads(out.getvalue())
         assert record["exception"][0]["exc_type"] == "ValueError"
+
+    def test_stdlib_logging_is_rendered_the_same_way(self) -> None:
+        """Records of libraries that use the logging module come out as the same JSON lines."""
+        import logging
+
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        with bind_context(actor="conversion/pool"):
+            logging.getLogger("converters.pool").warning("worker %d replaced", 7)
+        record = json.loads(out.getvalue())
+        assert record["msg"] == "worker 7 replaced"
+        assert record["logger"] == "converters.pool"
+        assert record["level"] == "warning"
+        assert record["actor"] == "conversion/pool"
 
     async def test_context_follows_child_tasks(self) -> None:
         """Context bound before a task starts is on every line that task writes."""

@@ -1,0 +1,485 @@
+"""The node: the supervision tree that runs the whole data path.
+
+::
+
+    node (rest_for_one)
+    ├── config      loads the file, watches it, publishes ConfigChanged / ConfigRejected
+    ├── spool       owns the durable spool (the only writer)
+    ├── uplink      server monitor + uploader (restarted in place when [server] or [upload]
+    │               change)
+    ├── conversion  the sandboxed converter pool and the pipeline (restarted in place when the
+    │               converters or [conversion] change)
+    ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
+    └── control     applies configuration changes to the running tree
+
+Start order is top to bottom, each child ready before the next starts; a stop goes bottom up:
+intake stops first (no new files), conversion finishes the files in flight, the uploads in
+flight finish, and the spool closes last. The event bus is a passive object the node owns (no
+actor: publishing never blocks and cannot fail).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import trio
+
+from converters import ConverterPool, PoolSettings, open_converter_pool
+from supervisors import (
+    ChildSpec,
+    Clone,
+    DynamicSupervisor,
+    Strategy,
+    Supervisor,
+    SupervisorStatistics,
+    Timeout,
+    current_child,
+)
+
+from .._logging import get_logger
+from ..client import WatsClientSettings, open_wats_client
+from ..config import (
+    ConfigActor,
+    ConfigChanged,
+    ConfigEvent,
+    ConfigRejected,
+    LoadedConfig,
+    NodeConfig,
+    WatchFolder,
+    read_token,
+)
+from ..report import Report, encode_report
+from ..spool import (
+    FullPolicy,
+    IntakePaused,
+    IntakeResumed,
+    SourceInfo,
+    Spool,
+    SpoolEvent,
+    SpoolItem,
+    SpoolSettings,
+    open_spool,
+)
+from ._actor import stop_requested_cancels
+from ._bus import EventBus, NodeEvent
+from ._messages import FileReady
+from ._pipeline import Pipeline, converter_set
+from ._supervision import bind_child, supervision_observer
+from ._uplink import ServerLink, run_server_monitor, run_uploader
+from ._watcher import WatcherSettings, run_watcher
+
+__all__ = ["ConfigApplied", "Node", "Receipt", "SpoolIntake", "build_node", "open_node"]
+
+_FILES_BUFFER = 64
+
+
+class ConfigApplied(NodeEvent, frozen=True, kw_only=True):
+    """A new configuration is in effect (*restart_required*: keys that wait for a restart)."""
+
+    topic: ClassVar[str] = "config"
+    sections: tuple[str, ...]
+    watch_added: tuple[str, ...]
+    watch_removed: tuple[str, ...]
+    watch_changed: tuple[str, ...]
+    restart_required: tuple[str, ...]
+
+
+class ConfigRefused(NodeEvent, frozen=True, kw_only=True):
+    """A changed configuration file failed its checks; the running configuration stays."""
+
+    topic: ClassVar[str] = "config"
+    path: str
+    problems: tuple[str, ...]
+
+
+class SpoolIntake(NodeEvent, frozen=True, kw_only=True):
+    """The spool paused or resumed intake (``paused`` false: resumed)."""
+
+    topic: ClassVar[str] = "spool"
+    paused: bool
+    reason: str | None
+
+
+class Receipt(NodeEvent, frozen=True, kw_only=True):
+    """A report submitted in code is durable in the spool (``new`` false: it was already)."""
+
+    topic: ClassVar[str] = "intake"
+    report_id: str
+    new: bool
+
+
+@dataclass
+class Node:
+    """A running node: its configuration, event bus, and the live parts of its tree.
+
+    Attributes:
+        config: the configuration in effect (replaced on a valid reload).
+        bus: every event of the node.
+        supervisor: the top of the tree.
+        spool, link, pool, intake: the live parts (``None`` while not running).
+    """
+
+    config: NodeConfig
+    bus: EventBus
+    config_path: str | None = None
+    supervisor: Supervisor | None = None
+    spool: Spool | None = None
+    link: ServerLink | None = None
+    pool: ConverterPool | None = None
+    intake: DynamicSupervisor | None = None
+    intake_files: trio.MemorySendChannel[FileReady] | None = None
+    _work: trio.Event = field(default_factory=trio.Event)
+
+    # -- used by the actors ------------------------------------------------------------------
+
+    def work_arrived(self) -> None:
+        """New reports are in the spool: wake idle uploaders."""
+        self._work.set()
+        self._work = trio.Event()
+
+    def work_event(self) -> trio.Event:
+        """The event the next :meth:`work_arrived` sets."""
+        return self._work
+
+    # -- the embedding API -------------------------------------------------------------------
+
+    async def submit(self, report: Report | bytes, *, source: str = "<api>") -> Receipt:
+        """Store a report built in code; returns once it is durable in the spool.
+
+        Args:
+            report: a report from :class:`~pywats_actors.report.ReportBuilder` (or decoded),
+                or WSJF bytes already validated by the caller.
+            source: a label for the report's origin, shown in the queue and the logs.
+
+        Raises:
+            SpoolFull: the spool is full (intake is paused).
+            RuntimeError: the node is not running.
+
+        Submitting the same report (same id) again stores nothing new.
+        """
+        spool = self.spool
+        if spool is None:
+            raise RuntimeError("the node is not running")
+        if isinstance(report, bytes):
+            from ..report import decode_report
+
+            body, report_id = report, str(decode_report(report).id)
+        else:
+            body, report_id = encode_report(report), str(report.id)
+        item = SpoolItem(
+            report_id=report_id,
+            body=body,
+            source=SourceInfo(
+                path=source,
+                content_hash=hashlib.sha256(body).hexdigest(),
+                converter="api",
+                converter_version="1",
+            ),
+        )
+        outcome = await spool.enqueue([item])
+        if outcome.inserted:
+            self.work_arrived()
+        receipt = Receipt(report_id=report_id, new=bool(outcome.inserted))
+        self.bus.publish(receipt)
+        return receipt
+
+    def statistics(self) -> SupervisorStatistics:
+        """The top supervisor's snapshot."""
+        if self.supervisor is None:
+            raise RuntimeError("the node is not running")
+        return self.supervisor.statistics()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop in two phases: drain up to *grace* seconds, then cancel what is left."""
+        if self.supervisor is not None:
+            await self.supervisor.stop(grace)
+
+
+def build_node(
+    loaded: LoadedConfig | NodeConfig, *, watch_config_file: bool = True
+) -> tuple[Node, Supervisor]:
+    """The node and its (not yet running) top supervisor.
+
+    With a :class:`LoadedConfig` and *watch_config_file*, the config actor watches the file
+    and applies valid changes; with a bare :class:`NodeConfig` the configuration is fixed.
+    """
+    config = loaded.config if isinstance(loaded, LoadedConfig) else loaded
+    path = loaded.path if isinstance(loaded, LoadedConfig) else None
+    node = Node(config=config, bus=EventBus(), config_path=path)
+    observer = supervision_observer(node.bus)
+    config_send, config_receive = trio.open_memory_channel[ConfigEvent](16)
+    files_send, files_receive = trio.open_memory_channel[FileReady](_FILES_BUFFER)
+    children: list[ChildSpec] = []
+    if path is not None and watch_config_file:
+        actor = ConfigActor(path, instance=config.node.instance or None)
+        children.append(ChildSpec("config", actor.run, (Clone(config_send),)))
+    children += [
+        ChildSpec("spool", _spool_child, (node,), shutdown=Timeout(30)),
+        ChildSpec("uplink", _uplink_child, (node, observer), kind="supervisor"),
+        ChildSpec(
+            "conversion", _conversion_child, (node, Clone(files_receive)), shutdown=Timeout(60)
+        ),
+        ChildSpec("intake", _intake_child, (node, observer, Clone(files_send)), kind="supervisor"),
+        ChildSpec("control", _control_child, (node, Clone(config_receive))),
+    ]
+    supervisor = Supervisor(
+        children,
+        name="node",
+        strategy=Strategy.REST_FOR_ONE,
+        intensity=3,
+        period=60,
+        observers=[observer],
+        task_context=bind_child,
+    )
+    node.supervisor = supervisor
+    return node, supervisor
+
+
+@asynccontextmanager
+async def open_node(
+    config: LoadedConfig | NodeConfig, *, stop_grace: float = 30.0
+) -> AsyncIterator[Node]:
+    """Run a node for the length of an ``async with`` block (embedding in a test executive).
+
+    The block starts once every part is ready. On leaving it the node stops in two phases:
+    files and uploads in flight get *stop_grace* seconds, then the rest is cancelled; whatever
+    was not uploaded stays in the spool for the next start.
+    """
+    node, supervisor = build_node(config)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        try:
+            yield node
+        finally:
+            await supervisor.stop(stop_grace)
+
+
+# -- the children ------------------------------------------------------------------------------
+
+
+async def _spool_child(node: Node, *, task_status: trio.TaskStatus[None]) -> None:
+    cfg = node.config.spool
+    settings = SpoolSettings(
+        max_bytes=cfg.max_bytes or None,
+        max_reports=cfg.max_reports or None,
+        # Sent reports are on the server: make room from them before refusing new work.
+        when_full=FullPolicy.EVICT_SENT,
+        sent_body_days=cfg.keep_sent_bodies_days,
+        sent_metadata_days=cfg.keep_sent_days,
+    )
+
+    def on_spool_event(event: SpoolEvent) -> None:
+        if isinstance(event, IntakePaused):
+            node.bus.publish(SpoolIntake(paused=True, reason=event.reason.value))
+        elif isinstance(event, IntakeResumed):
+            node.bus.publish(SpoolIntake(paused=False, reason=None))
+
+    await trio.to_thread.run_sync(
+        functools.partial(Path(cfg.path).parent.mkdir, parents=True, exist_ok=True)
+    )
+    async with open_spool(cfg.path, settings, observers=[on_spool_event]) as spool:
+        node.spool = spool
+        stats = spool.statistics()
+        get_logger().info("spool open", path=cfg.path, pending=stats.pending)
+        task_status.started()
+        try:
+            await current_child().wait_stop_requested()
+        finally:
+            node.spool = None
+
+
+async def _uplink_child(
+    node: Node,
+    observer: Callable[..., None],
+    *,
+    task_status: trio.TaskStatus[Supervisor | None],
+) -> None:
+    cfg = node.config
+    log = get_logger()
+    if not cfg.server.base_url:
+        log.warning("no server configured: reports stay in the spool")
+        task_status.started()
+        await current_child().wait_stop_requested()
+        return
+    token = await trio.to_thread.run_sync(read_token, cfg.server)
+    verify = cfg.server.verify_tls
+    settings = WatsClientSettings(
+        base_url=cfg.server.base_url,
+        token=token,
+        connect_timeout=cfg.server.connect_timeout,
+        read_timeout=cfg.server.read_timeout,
+        write_timeout=cfg.server.write_timeout,
+        pool_timeout=cfg.server.pool_timeout,
+        attempt_timeout=cfg.upload.attempt_timeout,
+        max_connections=max(4, cfg.upload.concurrency),
+        max_keepalive_connections=max(4, cfg.upload.concurrency),
+        verify_tls=verify,
+        trust_env=cfg.server.trust_env,
+    )
+    spool = node.spool
+    assert spool is not None
+    async with open_wats_client(settings) as client:
+        link = ServerLink(client, node.bus)
+        node.link = link
+        uplink = Supervisor(
+            [
+                ChildSpec(
+                    "server",
+                    functools.partial(run_server_monitor, link, interval=cfg.server.ping_interval),
+                ),
+                ChildSpec(
+                    "uploader",
+                    functools.partial(
+                        run_uploader, link, spool, cfg.upload, work_arrived=node.work_event
+                    ),
+                    shutdown=Timeout(cfg.upload.attempt_timeout),
+                ),
+            ],
+            name="uplink",
+            observers=[observer],
+            task_context=bind_child,
+        )
+        try:
+            await uplink.run(task_status=task_status)
+        finally:
+            node.link = None
+
+
+async def _conversion_child(
+    node: Node,
+    files: trio.MemoryReceiveChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    cfg = node.config
+    settings = PoolSettings(
+        workers=cfg.conversion.workers,
+        timeout=cfg.conversion.timeout,
+        memory_mb=cfg.conversion.memory_mb,
+        address_space_mb=max(2048, cfg.conversion.memory_mb * 2),
+        cpu_seconds=cfg.conversion.cpu_seconds,
+        landlock=cfg.conversion.landlock,
+    )
+    spool = node.spool
+    assert spool is not None
+    async with open_converter_pool(
+        settings,
+        converters=converter_set(cfg),
+        station_namespace=uuid.UUID(cfg.node.station_namespace),
+    ) as pool:
+        node.pool = pool
+        get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
+        pipeline = Pipeline(
+            config=lambda: node.config,
+            spool=spool,
+            pool=pool,
+            bus=node.bus,
+            work_arrived=node.work_arrived,
+        )
+        try:
+            await pipeline.run(files, cfg.conversion.workers, task_status=task_status)
+        finally:
+            node.pool = None
+
+
+def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) -> ChildSpec:
+    """The intake child that watches *folder*."""
+    settings = WatcherSettings(
+        id=folder.id,
+        path=Path(folder.path),
+        include=tuple(folder.include),
+        exclude=tuple(folder.exclude),
+        recursive=folder.recursive,
+        settle=folder.settle,
+        rescan_interval=folder.rescan_interval,
+        skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
+    )
+    return ChildSpec(folder.id, _watch, (settings, Clone(files)), shutdown=Timeout(5))
+
+
+async def _watch(
+    settings: WatcherSettings,
+    files: trio.MemorySendChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    async with stop_requested_cancels():
+        await run_watcher(settings, files, task_status=task_status)
+
+
+async def _intake_child(
+    node: Node,
+    observer: Callable[..., None],
+    files: trio.MemorySendChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    intake = DynamicSupervisor(name="intake", observers=[observer], task_context=bind_child)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(intake.run)
+        node.intake, node.intake_files = intake, files
+        try:
+            for folder in node.config.watch:
+                await intake.start_child(watcher_spec(folder, files))
+            task_status.started()
+            await intake.wait_stopped()  # it follows this child's stop request
+        finally:
+            node.intake = node.intake_files = None
+
+
+async def _control_child(
+    node: Node,
+    events: trio.MemoryReceiveChannel[ConfigEvent],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    task_status.started()
+    log = get_logger()
+    async with stop_requested_cancels():
+        async for event in events:
+            if isinstance(event, ConfigRejected):
+                problems = tuple(str(p) for p in event.problems)
+                log.error("configuration change refused", path=event.path, problems=problems)
+                node.bus.publish(ConfigRefused(path=event.path, problems=problems))
+            elif isinstance(event, ConfigChanged):
+                await _apply(node, event)
+
+
+async def _apply(node: Node, change: ConfigChanged) -> None:
+    log = get_logger()
+    diff = change.diff
+    old, new = change.old, change.new
+    node.config = new
+    supervisor = node.supervisor
+    assert supervisor is not None
+    intake, files = node.intake, node.intake_files
+    if intake is not None and files is not None:
+        for folder_id in (*diff.watch_removed, *diff.watch_changed):
+            if folder_id in intake.which_children():
+                await intake.terminate_child(folder_id)
+        for folder in new.watch:
+            if folder.id in (*diff.watch_added, *diff.watch_changed):
+                await intake.start_child(watcher_spec(folder, files))
+    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
+        await supervisor.restart_child("conversion")
+    if old.server != new.server or old.upload != new.upload:
+        await supervisor.restart_child("uplink")
+    if diff.restart_required:
+        log.warning("some changes take effect after a restart", keys=diff.restart_required)
+    log.info("configuration applied", sections=diff.sections)
+    node.bus.publish(
+        ConfigApplied(
+            sections=diff.sections,
+            watch_added=diff.watch_added,
+            watch_removed=diff.watch_removed,
+            watch_changed=diff.watch_changed,
+            restart_required=diff.restart_required,
+        )
+    )

@@ -1,0 +1,182 @@
+"""The whole node end to end: files dropped in a watch folder reach the emulator exactly once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from pywats_actors.config import LoadedConfig, load_config
+from pywats_actors.emulator import Faults, open_emulator
+from pywats_actors.node import Node, open_node
+from pywats_actors.report import ReportBuilder
+
+TOKEN = "c3RhdGlvbjpzZWNyZXQ="
+NAMESPACE = "6f1c2d4e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
+
+
+def write_config(tmp_path: Path, url: str, *, token: str = TOKEN, extra: str = "") -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f"""
+schema_version = 2
+
+[node]
+station_namespace = "{NAMESPACE}"
+data_dir = "{tmp_path / "data"}"
+log_format = "json"
+
+[server]
+base_url = "{url}"
+token = "{token}"
+ping_interval = 1
+
+[upload]
+backoff_base = 0.05
+backoff_cap = 1
+
+[conversion]
+workers = 2
+
+[[watch]]
+id = "line1"
+path = "{tmp_path / "in"}"
+include = ["*.json"]
+settle = 0.2
+rescan_interval = 1
+{extra}
+"""
+    )
+    path.chmod(0o600)
+    return path
+
+
+def report_file(folder: Path, n: int) -> str:
+    b = ReportBuilder(
+        pn="PCBA-7",
+        sn=f"SN-{n}",
+        rev="B",
+        process_code=10,
+        machine_name="station-9",
+        location="line 1",
+        purpose="ICT",
+        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, f"node-test-{n}"),
+    )
+    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
+    from pywats_actors.report import encode_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"r{n}.json").write_bytes(encode_report(b.build()))
+    return str(b.id)
+
+
+@asynccontextmanager
+async def running(config: LoadedConfig) -> AsyncIterator[Node]:
+    async with open_node(config, stop_grace=10) as node:
+        yield node
+
+
+async def wait_for(predicate: object, within: float = 30) -> None:
+    assert callable(predicate)
+    with trio.fail_after(within):
+        while not predicate():
+            await trio.sleep(0.05)
+
+
+class TestNodeEndToEnd:
+    async def test_files_dropped_become_reports_on_the_server(self, tmp_path: Path) -> None:
+        """WSJF files dropped in the watch folder arrive on the emulator with their own ids,
+        and the files move to done/."""
+        async with open_emulator(token=TOKEN) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            ids = [report_file(tmp_path / "in", n) for n in range(5)]
+            async with running(loaded) as node:
+                await wait_for(lambda: emu.stats().accepted == 5)
+                await wait_for(lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 5)
+                assert node.spool is not None
+            assert sorted(emu.stats().ids) == sorted(ids)
+            assert emu.stats().duplicates == 0
+
+    async def test_bad_file_goes_to_error_with_reason(self, tmp_path: Path) -> None:
+        """A file no converter accepts lands in error/ with a sidecar; the node carries on."""
+        async with open_emulator(token=TOKEN) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            (tmp_path / "in").mkdir(parents=True)
+            (tmp_path / "in" / "garbage.json").write_bytes(b"\x00\x01 not json at all")
+            good = report_file(tmp_path / "in", 1)
+            async with running(loaded):
+                await wait_for(lambda: (tmp_path / "in" / "error" / "garbage.json").exists())
+                await wait_for(lambda: emu.stats().accepted == 1)
+            sidecar = json.loads(
+                (tmp_path / "in" / "error" / "garbage.json.error.json").read_text()
+            )
+            assert sidecar["kind"] == "rejected"
+            assert sidecar["reason"]
+            assert emu.stats().ids == [good]
+
+    async def test_server_down_then_up_nothing_lost_nothing_twice(self, tmp_path: Path) -> None:
+        """Files converted while the server is down are uploaded once it is back."""
+        async with open_emulator(token=TOKEN, faults=Faults(down=True)) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            ids = [report_file(tmp_path / "in", n) for n in range(6)]
+            async with running(loaded) as node:
+                await wait_for(lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 6)
+                assert node.spool is not None
+                assert node.spool.statistics().pending == 6
+                emu.set_faults(Faults())
+                await wait_for(lambda: emu.stats().accepted == 6)
+            assert sorted(emu.stats().ids) == sorted(ids)
+            assert emu.stats().duplicates == 0
+
+    async def test_unsent_reports_survive_a_restart(self, tmp_path: Path) -> None:
+        """Reports spooled while the server is away are uploaded by the next run of the node."""
+        async with open_emulator(token=TOKEN, faults=Faults(down=True)) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            ids = [report_file(tmp_path / "in", n) for n in range(3)]
+            async with running(loaded):
+                await wait_for(lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 3)
+            emu.set_faults(Faults())
+            async with running(loaded):
+                await wait_for(lambda: emu.stats().accepted == 3)
+            assert sorted(emu.stats().ids) == sorted(ids)
+
+    async def test_token_fixed_by_config_reload_resumes_uploads(self, tmp_path: Path) -> None:
+        """A 401 pauses uploads; writing the right token into the config file resumes them."""
+        async with open_emulator(token=TOKEN) as emu:
+            path = write_config(tmp_path, emu.url, token="d3Jvbmc6dG9rZW4=")
+            loaded = load_config(path)
+            report_file(tmp_path / "in", 1)
+            async with running(loaded) as node:
+                await wait_for(
+                    lambda: node.link is not None and node.link.state.value == "auth_failed"
+                )
+                alerts = [e for e in node.bus.recent(topics=["server"]) if e.event.alert]
+                assert alerts
+                write_config(tmp_path, emu.url)  # the right token
+                await wait_for(lambda: emu.stats().accepted == 1)
+
+    async def test_embedded_submit_is_durable_and_uploaded(self, tmp_path: Path) -> None:
+        """A report submitted in code returns a receipt once spooled, then reaches the server."""
+        async with open_emulator(token=TOKEN) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            async with running(loaded) as node:
+                b = ReportBuilder(
+                    pn="X",
+                    sn="1",
+                    rev="A",
+                    process_code=10,
+                    machine_name="m",
+                    location="l",
+                    purpose="p",
+                )
+                b.root.pass_fail("Power on", True)
+                receipt = await node.submit(b.build())
+                again = await node.submit(b.build())
+                await wait_for(lambda: emu.stats().accepted == 1)
+            assert receipt.new
+            assert not again.new
+            assert emu.stats().ids == [receipt.report_id]
