@@ -53,3 +53,20 @@ class TestExports:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
         ).stdout.split()
         assert out == ["False", "False"]
+
+
+class TestImportWeight:
+    def test_worker_imports_skip_logging_and_metadata(self) -> None:
+        """The report model (what converter workers import) pulls in neither structlog nor
+        importlib.metadata, which would slow every worker start."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, pywats_actors.report;"
+            "print('structlog' in sys.modules, 'pywats_actors._version' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+        assert out == ["False", "False"]
