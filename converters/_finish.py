@@ -1,7 +1,8 @@
-"""The parent's last word on a worker's answer: decode, validate, and give each report its id.
+"""The parent's last word on a worker's answer: decode each report and give it its id.
 
-The worker is not trusted: its reports are decoded and validated here as data (msgspec, no code
-of the converter runs), and the ids are assigned here from the bytes the parent sent.
+The worker validated the reports next to the converter (``_check``); here they are decoded as
+data (msgspec, typed: no code of the converter runs), and the ids are assigned from the bytes the
+parent sent, so no converter can get an id wrong.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 import msgspec
 import trio
 
-from pywats_actors.report import ReportDecodeError, decode_report, encode_report, validate
+from pywats_actors.report import ReportDecodeError, decode_report, encode_report
 
 from ._identity import NIL_UUID, report_id
 from ._protocol import ConverterInfo, Done
@@ -20,7 +21,6 @@ from ._results import Converted, ConvertedReport, Rejected, Timings
 __all__ = ["finish", "identify_reports"]
 
 _IN_THREAD = 256 * 1024
-_DETAIL_PROBLEMS = 50
 
 
 async def finish(
@@ -84,11 +84,13 @@ class _Invalid(msgspec.Struct, frozen=True):
 def identify_reports(
     reports: list[bytes], info: ConverterInfo, sha256: str, namespace: uuid.UUID
 ) -> list[ConvertedReport] | _Invalid:
-    """Decode and validate each report and give it its final id.
+    """Decode each report and give it its final id.
 
-    A converter that ``keeps_source_ids`` keeps a report's own (non-nil) GUID, and its bytes are
-    passed on untouched; every other report gets ``report_id(namespace, converter name, sha256,
-    index)`` and is re-encoded.
+    The worker has already validated the reports (``_check``); decoding here is typed, so what
+    comes back from the sandbox cannot be anything but a report. A converter that
+    ``keeps_source_ids`` keeps a report's own (non-nil) GUID, and its bytes are passed on
+    untouched; every other report gets ``report_id(namespace, converter name, sha256, index)``
+    and is re-encoded.
     """
     out: list[ConvertedReport] = []
     for index, raw in enumerate(reports):
@@ -102,12 +104,6 @@ def identify_reports(
             report = msgspec.structs.replace(
                 report, id=report_id(namespace, info.name, sha256, index)
             )
-        problems = validate(report)
-        if problems:
-            first = problems[0]
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            detail = "\n".join(f"{p.path}: {p.message}" for p in problems[:_DETAIL_PROBLEMS])
-            return _Invalid(f"{label} is not valid WSJF: {first.message}{more}", first.path, detail)
         wsjf = raw.removeprefix(b"\xef\xbb\xbf") if keep else encode_report(report)
         out.append(ConvertedReport(report.id, index, wsjf, kept_source_id=keep))
     return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
-import psutil  # type: ignore[import-untyped,unused-ignore]  # no stubs installed
+import psutil
 import trio
 
 from supervisors import open_supervised_process

@@ -34,6 +34,7 @@ import msgspec
 
 from pywats_actors.report import UURReport, UUTReport, encode_report
 
+from ._check import check_reports
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
     ConverterApiMismatch,
@@ -296,6 +297,18 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
             converter=alias,
             kind="no_reports",
             reason="the converter found no report in the file",
+            scores=scores,
+        )
+    invalid = check_reports(reports)
+    if invalid is not None:
+        return _refused(
+            request,
+            started,
+            converter=alias,
+            kind="invalid_output",
+            reason=invalid[0],
+            where=invalid[1],
+            detail=invalid[2],
             scores=scores,
         )
     return Done(

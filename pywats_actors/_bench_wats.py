@@ -34,7 +34,7 @@ from typing import Any
 
 import h11
 import httpx
-import psutil  # type: ignore[import-untyped,unused-ignore]  # no stubs installed
+import psutil
 import trio
 
 TOKEN = "bench-token"

@@ -31,7 +31,33 @@ def _parser() -> argparse.ArgumentParser:
     _add_queue_command(commands)
     _add_convert_command(commands)
     _add_emulator_command(commands)
+    _add_bench_command(commands)
     return parser
+
+
+def _add_bench_command(commands: _Commands) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="measure the node end to end against a local emulator",
+        description=(
+            "Run the emulator and a node in their own processes and measure: startup to ready, "
+            "idle memory, reports/s and CPU per report for a burst of CSV files, latency from "
+            "file stable to acknowledgement at a steady rate, and stop time. See "
+            "docs/benchmarks.md."
+        ),
+    )
+    bench.add_argument("--files", type=int, default=1000, help="files in the burst (1000)")
+    bench.add_argument("--rate", type=float, default=50.0, help="files/s of the steady run (50)")
+    bench.add_argument("--seconds", type=float, default=10.0, help="length of the steady run")
+    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .node._bench import run_bench
+
+    run_bench(files=args.files, rate=args.rate, seconds=args.seconds, json_out=args.json)
+    return 0
 
 
 if TYPE_CHECKING:

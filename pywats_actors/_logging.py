@@ -115,8 +115,10 @@ def _route_stdlib_logging(
     handler._pywats = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # watchdog warns about a benign race when an observer stops while events are queued.
-    logging.getLogger("watchdog").setLevel(max(level, logging.ERROR))
+    # watchdog logs a benign race (an event queued while its observer stops) as an error.
+    logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
+    # httpx logs every request at INFO; the uploader already logs each upload with its id.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 def _wants_colour(stream: TextIO) -> bool:

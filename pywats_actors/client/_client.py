@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -51,9 +51,13 @@ class WatsClient:
     connection (up to ``pool_timeout``).
     """
 
-    def __init__(self, settings: WatsClientSettings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: WatsClientSettings,
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    ) -> None:
         self._settings = settings
-        self._http = http
+        self._send = send
         self._base_url = normalize_base_url(settings.base_url)
         self._submit_url = httpx.URL(self._base_url + SUBMIT_PATH)
         self._version_url = httpx.URL(self._base_url + VERSION_PATH)
@@ -164,7 +168,7 @@ class WatsClient:
         """Send *request* and read its answer, at most ``max_answer_bytes`` of it."""
         with trio.move_on_after(self._attempt_timeout) as deadline:
             try:
-                response = await self._http.send(request, stream=True)
+                response = await self._send(request)
                 try:
                     body, truncated = await self._read_capped(response)
                 finally:
@@ -224,13 +228,23 @@ async def open_wats_client(
         keepalive_expiry=settings.keepalive_expiry,
     )
     verify = settings.verify_tls
-    http = httpx.AsyncClient(
-        transport=transport,
-        limits=limits,
-        verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
-        http2=settings.http2,
-        follow_redirects=False,
-        trust_env=settings.trust_env,
+    ssl_verify = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+    if settings.trust_env and transport is None:
+        # Proxies from the environment need the full client, which mounts proxy transports.
+        http = httpx.AsyncClient(
+            limits=limits,
+            verify=ssl_verify,
+            http2=settings.http2,
+            follow_redirects=False,
+            trust_env=True,
+        )
+        async with http:
+            yield WatsClient(settings, lambda request: http.send(request, stream=True))
+        return
+    # Otherwise requests go straight to the pooled transport: the client's own layers (auth,
+    # redirects, cookies, event hooks) do nothing for us and cost CPU on every upload.
+    pooled = transport or httpx.AsyncHTTPTransport(
+        verify=ssl_verify, http2=settings.http2, limits=limits, trust_env=False
     )
-    async with http:
-        yield WatsClient(settings, http)
+    async with pooled:
+        yield WatsClient(settings, pooled.handle_async_request)

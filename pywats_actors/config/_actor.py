@@ -117,8 +117,10 @@ class _FileEvents(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         paths = {os.fsdecode(event.src_path), os.fsdecode(event.dest_path)}
         if paths & self._targets:
+            # Never wait for trio here: this thread holds watchdog's lock while it dispatches,
+            # and stopping the observer takes that lock (a waiting handoff could deadlock).
             with contextlib.suppress(trio.RunFinishedError):  # the node has stopped
-                trio.from_thread.run_sync(self._deliver, trio_token=self._token)
+                self._token.run_sync_soon(self._deliver)
 
     def _deliver(self) -> None:
         # a full buffer means a wake-up is already pending: that is the coalescing
@@ -382,6 +384,9 @@ async def _stop_when_requested(child: ChildContext, scope: trio.CancelScope) -> 
 
 
 async def _stop_observer(observer: BaseObserver) -> None:
-    observer.stop()
-    with trio.CancelScope(shield=True), trio.move_on_after(5):
-        await trio.to_thread.run_sync(observer.join, abandon_on_cancel=True)
+    def stop_and_join() -> None:  # blocking: takes watchdog's own locks
+        observer.stop()
+        observer.join(5.0)
+
+    with trio.CancelScope(shield=True), trio.move_on_after(6):
+        await trio.to_thread.run_sync(stop_and_join, abandon_on_cancel=True)

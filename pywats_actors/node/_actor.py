@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import trio
 
 from supervisors import current_child_or_none
 
-__all__ = ["stop_requested_cancels"]
+__all__ = ["StopSignal", "stop_requested_cancels"]
 
 
 @asynccontextmanager
@@ -38,3 +38,41 @@ async def stop_requested_cancels() -> AsyncIterator[trio.CancelScope]:
                 nursery.start_soon(cancel_on_stop)
             yield scope
         nursery.cancel_scope.cancel()
+
+
+class StopSignal:
+    """The stop request of the current supervised child, for loops that wait often.
+
+    :func:`stop_requested_cancels` starts a task per use; a worker loop that waits for every
+    item would pay that for each one. Here one :meth:`watch` task (started once, in the actor's
+    nursery) cancels every block currently inside :meth:`waiting` when the stop is requested.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: set[trio.CancelScope] = set()
+        self.requested = False
+
+    async def watch(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Wait for the stop request (forever outside a supervised child)."""
+        ctx = current_child_or_none()
+        task_status.started()
+        if ctx is None:
+            await trio.sleep_forever()
+        else:
+            await ctx.wait_stop_requested()
+        self.requested = True
+        for scope in list(self._waiting):
+            scope.cancel(reason="stop requested")
+
+    @contextmanager
+    def waiting(self) -> Iterator[trio.CancelScope]:
+        """A block that a stop request cancels (at once if it was already requested)."""
+        scope = trio.CancelScope()
+        if self.requested:
+            scope.cancel(reason="stop requested")
+        self._waiting.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._waiting.discard(scope)

@@ -27,12 +27,11 @@ from converters import (
     Rejected,
     TimedOut,
 )
-from supervisors import current_child_or_none
 
 from .._logging import get_logger
 from ..config import NodeConfig, WatchFolder
 from ..spool import SourceInfo, Spool, SpoolFull, SpoolItem
-from ._actor import stop_requested_cancels
+from ._actor import StopSignal
 from ._bus import EventBus, NodeEvent
 from ._disposal import AfterSuccess, dispose_failure, dispose_success
 from ._messages import FileReady
@@ -149,15 +148,18 @@ class Pipeline:
 
         On a stop request no new file is taken; files being processed finish.
         """
+        stop = StopSignal()
         async with trio.open_nursery() as nursery:
-            for _ in range(concurrency):
-                nursery.start_soon(self._worker, files)
-            task_status.started()
+            await nursery.start(stop.watch)
+            async with trio.open_nursery() as workers:
+                for _ in range(concurrency):
+                    workers.start_soon(self._worker, files, stop)
+                task_status.started()
+            nursery.cancel_scope.cancel()
 
-    async def _worker(self, files: trio.MemoryReceiveChannel[FileReady]) -> None:
-        ctx = current_child_or_none()
-        while ctx is None or not ctx.stop_requested:
-            async with stop_requested_cancels() as waiting:
+    async def _worker(self, files: trio.MemoryReceiveChannel[FileReady], stop: StopSignal) -> None:
+        while not stop.requested:
+            with stop.waiting() as waiting:
                 try:
                     ready = await files.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):

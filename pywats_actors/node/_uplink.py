@@ -29,8 +29,6 @@ from typing import ClassVar, Protocol
 
 import trio
 
-from supervisors import current_child_or_none
-
 from .._logging import get_logger
 from ..client import (
     ReportAccepted,
@@ -44,7 +42,7 @@ from ..client import (
 )
 from ..config import UploadSection
 from ..spool import ClaimedReport, InvalidTransition, UnknownReport
-from ._actor import stop_requested_cancels
+from ._actor import StopSignal, stop_requested_cancels
 from ._bus import EventBus, NodeEvent
 from ._policy import BreakerState, CircuitBreaker, RateLimiter, RetryBackoff
 
@@ -274,9 +272,12 @@ async def run_uploader(
     """
     uploader = _Uploader(link, queue, policy, work_arrived, idle_poll, random)
     async with trio.open_nursery() as nursery:
-        for i in range(policy.concurrency):
-            nursery.start_soon(uploader.worker, i)
-        task_status.started()
+        await nursery.start(uploader.stop.watch)
+        async with trio.open_nursery() as workers:
+            for i in range(policy.concurrency):
+                workers.start_soon(uploader.worker, i)
+            task_status.started()
+        nursery.cancel_scope.cancel()
 
 
 class _Uploader:
@@ -311,15 +312,15 @@ class _Uploader:
             else None
         )
         self.log = get_logger(actor="uplink/uploader")
+        self.stop = StopSignal()
 
     def _breaker_changed(self, state: BreakerState) -> None:
         self.log.warning("circuit breaker", state=state.value)
         self.link.bus.publish(BreakerChanged(state=state.value))
 
     async def worker(self, index: int) -> None:
-        ctx = current_child_or_none()
-        while ctx is None or not ctx.stop_requested:
-            async with stop_requested_cancels() as waiting:
+        while not self.stop.requested:
+            with self.stop.waiting() as waiting:
                 await self.link.wait_usable()
                 await self.breaker.acquire()
             if waiting.cancelled_caught:
@@ -340,7 +341,7 @@ class _Uploader:
 
     async def _idle(self) -> None:
         event = self.work_arrived() if self.work_arrived is not None else None
-        async with stop_requested_cancels():
+        with self.stop.waiting():
             await self._sleep_until_work(event)
 
     async def _sleep_until_work(self, event: trio.Event | None) -> None:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from .._logging import get_logger
+from ._inotify import Inotify, inotify_available
 from ._messages import FileReady, FileSignature
 
 __all__ = ["WatcherSettings", "run_watcher"]
@@ -89,7 +90,12 @@ def _read_marker(path: Path) -> FileSignature | None:
 
 
 class _Bridge(FileSystemEventHandler):
-    """Receives watchdog events on the observer thread and wakes the trio side."""
+    """Receives watchdog events on the observer's thread and hands them to the trio side.
+
+    The handoff never waits for trio (``run_sync_soon`` only queues a callback): the observer
+    thread holds watchdog's lock while it dispatches, and stopping the observer takes that
+    lock, so a handoff that waited for the trio thread could deadlock with a stop.
+    """
 
     def __init__(self, token: trio.lowlevel.TrioToken, inbox: set[str], wake: trio.Event) -> None:
         self._token = token
@@ -102,7 +108,7 @@ class _Bridge(FileSystemEventHandler):
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]
         with contextlib.suppress(trio.RunFinishedError):  # the node is shutting down
-            trio.from_thread.run_sync(self._deliver, paths, trio_token=self._token)
+            self._token.run_sync_soon(self._deliver, paths)
 
     def _deliver(self, paths: list[str | bytes]) -> None:
         for p in paths:
@@ -120,6 +126,8 @@ class _Tracker:
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
         self.handed_on: dict[str, FileSignature] = {}
+        self.folders: list[str] = []  # sub-folders seen by the last scan (recursive only)
+        self.rescan_now = False
 
     def relative(self, path: str) -> str | None:
         try:
@@ -139,6 +147,7 @@ class _Tracker:
         """Every file under the folder with its signature (blocking; run in a thread)."""
         found: dict[str, FileSignature] = {}
         stack = [self.root]
+        self.folders = []
         while stack:
             folder = stack.pop()
             try:
@@ -156,24 +165,12 @@ class _Tracker:
             if entry.is_dir(follow_symlinks=False):
                 if self.settings.recursive and entry.name not in self.settings.skip_dirs:
                     stack.append(Path(entry.path))
+                    self.folders.append(entry.path)
             elif entry.is_file():
                 st = entry.stat()
                 found[entry.path] = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
         except OSError:
             pass  # gone between listing and stat
-
-    @staticmethod
-    def stat_all(paths: Iterable[str]) -> dict[str, FileSignature | None]:
-        """Size and mtime of each path, ``None`` when it is gone (blocking)."""
-        result: dict[str, FileSignature | None] = {}
-        for p in paths:
-            try:
-                st = os.stat(p)
-            except OSError:
-                result[p] = None
-                continue
-            result[p] = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
-        return result
 
     @staticmethod
     def openable(path: str) -> bool:
@@ -193,67 +190,131 @@ async def run_watcher(
 ) -> None:
     """Watch one folder and send a :class:`FileReady` for each stable, matching file.
 
-    Ready once the folder exists, watchdog observes it and the first full scan is done.
-    Runs until cancelled or until *out* is closed by the receiver.
+    Ready once the folder exists, file events are on and the first full scan is done. File
+    events come from inotify read on the trio loop (Linux), else from watchdog. Runs until
+    cancelled or until *out* is closed by the receiver.
 
-    Cancellation: stops the watchdog observer (its thread is joined in a worker thread).
+    Cancellation: stops the event source (a watchdog observer is joined in a worker thread).
     """
     log = get_logger(actor=f"watcher[{settings.id}]", folder=str(settings.path))
     await trio.to_thread.run_sync(lambda: settings.path.mkdir(parents=True, exist_ok=True))
     tracker = _Tracker(settings)
     inbox: set[str] = set()
     bridge = _Bridge(trio.lowlevel.current_trio_token(), inbox, trio.Event())
+    notify: Inotify | None = None
     observer = None
-    if settings.use_events:
+    if settings.use_events and inotify_available():
+        try:
+            notify = Inotify()
+            notify.watch(settings.path)
+        except OSError as exc:  # e.g. the inotify watch limit is reached
+            log.warning("inotify unavailable, trying watchdog", error=str(exc))
+            if notify is not None:
+                notify.close()
+            notify = None
+    if settings.use_events and notify is None:
         observer = Observer()
         observer.schedule(bridge, str(settings.path), recursive=settings.recursive)
         observer.daemon = True
         try:
             observer.start()
-        except OSError as exc:  # e.g. inotify watch limit reached
+        except OSError as exc:
             log.warning("file events unavailable, relying on rescans", error=str(exc))
             observer = None
     try:
-        await _rescan(tracker, inbox)
-        task_status.started()
-        log.info("watching", recursive=settings.recursive, events=observer is not None)
-        next_rescan = trio.current_time() + settings.rescan_interval
-        tick = max(min(settings.settle / 2, 0.5), 0.01)
-        while True:
-            now = trio.current_time()
-            if now >= next_rescan:
-                await _rescan(tracker, inbox)
-                next_rescan = now + settings.rescan_interval
-            if inbox:
-                fresh = [p for p in inbox if tracker.relative(p) is not None]
-                inbox.clear()
-                for p in fresh:
-                    tracker.candidates.setdefault(p, (FileSignature(size=-1, mtime_ns=-1), now))
-            if tracker.candidates:
-                await _check_candidates(tracker, out)
-                await trio.sleep(tick)
-            else:
-                bridge.wake = trio.Event()
-                with trio.move_on_at(next_rescan):
-                    await bridge.wake.wait()
+        async with trio.open_nursery() as nursery:
+            await _rescan(tracker, inbox, notify)
+            if notify is not None:
+                nursery.start_soon(_pump_inotify, notify, tracker, inbox, bridge)
+            task_status.started()
+            events = "inotify" if notify else "watchdog" if observer else "none"
+            log.info("watching", recursive=settings.recursive, events=events)
+            await _watch_loop(tracker, inbox, bridge, notify, out)
     finally:
+        if notify is not None:
+            notify.close()
         if observer is not None:
             with trio.CancelScope(shield=True):
-                observer.stop()
-                await trio.to_thread.run_sync(observer.join, 5.0)
+                await trio.to_thread.run_sync(_stop_observer, observer)
 
 
-async def _rescan(tracker: _Tracker, inbox: set[str]) -> None:
+async def _watch_loop(
+    tracker: _Tracker,
+    inbox: set[str],
+    bridge: _Bridge,
+    notify: Inotify | None,
+    out: trio.MemorySendChannel[FileReady],
+) -> None:
+    settings = tracker.settings
+    next_rescan = trio.current_time() + settings.rescan_interval
+    tick = max(min(settings.settle / 2, 0.5), 0.01)
+    while True:
+        now = trio.current_time()
+        if now >= next_rescan or tracker.rescan_now:
+            tracker.rescan_now = False
+            await _rescan(tracker, inbox, notify)
+            next_rescan = now + settings.rescan_interval
+        if inbox:
+            fresh = [p for p in inbox if tracker.relative(p) is not None]
+            inbox.clear()
+            for p in fresh:
+                tracker.candidates.setdefault(p, (FileSignature(size=-1, mtime_ns=-1), now))
+        if tracker.candidates:
+            await _check_candidates(tracker, out)
+            await trio.sleep(tick)
+        else:
+            bridge.wake = trio.Event()
+            with trio.move_on_at(next_rescan):
+                await bridge.wake.wait()
+
+
+async def _pump_inotify(
+    notify: Inotify, tracker: _Tracker, inbox: set[str], bridge: _Bridge
+) -> None:
+    """Move inotify's events into the inbox; new sub-folders and overflows trigger a rescan."""
+    while True:
+        paths, folders = await notify.read()
+        inbox.update(paths)
+        if tracker.settings.recursive and folders:
+            tracker.rescan_now = True  # a new folder may hold files already; it gets watched
+        if notify.overflowed:
+            notify.overflowed = False
+            tracker.rescan_now = True
+        bridge.wake.set()
+
+
+def _stop_observer(observer: BaseObserver) -> None:
+    """Stop and join the observer's threads (blocking: takes watchdog's own locks)."""
+    observer.stop()
+    observer.join(5.0)
+
+
+async def _rescan(tracker: _Tracker, inbox: set[str], notify: Inotify | None = None) -> None:
     found = await trio.to_thread.run_sync(tracker.scan)
+    if notify is not None and tracker.settings.recursive:
+        notify.watch_all(tracker.folders)
     # Forget what was handed on and has gone since (moved to done/, deleted).
     tracker.handed_on = {p: s for p, s in tracker.handed_on.items() if p in found}
     inbox.update(p for p, sig in found.items() if tracker.handed_on.get(p) != sig)
 
 
 async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileReady]) -> None:
+    """Stat every candidate, and hand on those that stayed unchanged for the settle interval.
+
+    All file-system calls of one round happen in one worker-thread call.
+    """
     now = trio.current_time()
-    stats = await trio.to_thread.run_sync(tracker.stat_all, list(tracker.candidates))
-    for path, signature in stats.items():
+    settle = tracker.settings.settle
+    due = {
+        path
+        for path, (_, since) in tracker.candidates.items()
+        if now - since >= settle
+        and (relative := tracker.relative(path)) is not None
+        and tracker.settings.matches(relative)
+    }
+    stats = await trio.to_thread.run_sync(_examine, list(tracker.candidates), due)
+    ready: list[FileReady] = []
+    for path, (signature, takeable) in stats.items():
         if signature is None:
             tracker.candidates.pop(path, None)
             tracker.handed_on.pop(path, None)
@@ -262,21 +323,44 @@ async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileR
         if signature != previous:
             tracker.candidates[path] = (signature, now)
             continue
-        if now - since < tracker.settings.settle:
+        if now - since < settle:
             continue
-        del tracker.candidates[path]
         relative = tracker.relative(path)
         if relative is None or not tracker.settings.matches(relative):
+            del tracker.candidates[path]
             continue
-        if tracker.handed_on.get(path) == signature:
+        if takeable is None:
+            continue  # stable only since this round's stat; looked at next round
+        del tracker.candidates[path]
+        if tracker.handed_on.get(path) == signature or takeable == "kept":
             continue
-        kept = await trio.to_thread.run_sync(_read_marker, Path(path))
-        if kept == signature:
-            continue
-        if not await trio.to_thread.run_sync(tracker.openable, path):
-            tracker.candidates[path] = (signature, now)  # locked by the writer: try again
+        if takeable == "locked":
+            tracker.candidates[path] = (signature, now)  # the writer still holds it: later
             continue
         tracker.handed_on[path] = signature
-        await out.send(
+        ready.append(
             FileReady(folder=tracker.settings.id, path=path, relative=relative, signature=signature)
         )
+    for item in ready:
+        await out.send(item)
+
+
+def _examine(paths: list[str], due: set[str]) -> dict[str, tuple[FileSignature | None, str | None]]:
+    """Blocking: each path's signature, and for the *due* ones whether the file can be taken
+    (``"ok"``), is still locked by its writer (``"locked"``) or was kept as done (``"kept"``)."""
+    result: dict[str, tuple[FileSignature | None, str | None]] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            result[path] = (None, None)
+            continue
+        signature = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        verdict = None
+        if path in due:
+            if _read_marker(Path(path)) == signature:
+                verdict = "kept"
+            else:
+                verdict = "ok" if _Tracker.openable(path) else "locked"
+        result[path] = (signature, verdict)
+    return result

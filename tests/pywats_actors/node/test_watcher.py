@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 import trio
 
 from pywats_actors.node import (
@@ -215,3 +216,34 @@ class TestDisposal:
         assert sidecar["kind"] == "rejected"
         assert sidecar["source"] == r.path
         assert "ValueError" in sidecar["traceback"]
+
+
+class TestEventSources:
+    async def test_watchdog_fallback_finds_files(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Where inotify is unavailable the watcher uses watchdog, with the same results."""
+        import pywats_actors.node._watcher as watcher_module
+
+        monkeypatch.setattr(watcher_module, "inotify_available", lambda: False)
+        async with watching(settings(tmp_path, rescan_interval=60)) as got:
+            (tmp_path / "w.csv").write_text("x")
+            (ready,) = await collect(got, 1)
+        assert ready.relative == "w.csv"
+
+    async def test_new_sub_folder_is_watched(self, tmp_path: Path) -> None:
+        """A sub-folder created while watching recursively is watched for new files at once."""
+        async with watching(settings(tmp_path, recursive=True, rescan_interval=60)) as got:
+            (tmp_path / "late").mkdir()
+            await trio.sleep(0.2)
+            (tmp_path / "late" / "deep.csv").write_text("x")
+            (ready,) = await collect(got, 1, within=5)
+        assert ready.relative == "late/deep.csv"
+
+    async def test_events_arrive_without_rescans(self, tmp_path: Path) -> None:
+        """With rescans an hour apart, a dropped file is still found within a second or so."""
+        async with watching(settings(tmp_path, rescan_interval=3600)) as got:
+            start = trio.current_time()
+            (tmp_path / "quick.csv").write_text("x")
+            await collect(got, 1, within=5)
+        assert trio.current_time() - start < 2
