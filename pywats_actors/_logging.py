@@ -115,7 +115,9 @@ def _route_stdlib_logging(
     handler._pywats = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # watchdog logs a benign race (an event queued while its observer stops) as an error.
+    # watchdog logs every file event at DEBUG (a log file next to a watched file would feed
+    # itself) and a benign race (an event queued while its observer stops) as an error.
+    logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
     logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
     # httpx logs every request at INFO; the uploader already logs each upload with its id.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
