@@ -180,3 +180,120 @@ class TestNodeEndToEnd:
             assert receipt.new
             assert not again.new
             assert emu.stats().ids == [receipt.report_id]
+
+
+CHAOS = Path(__file__).resolve().parents[2] / "converters" / "plugins" / "misbehaving.py"
+
+
+class TestHostileConverters:
+    async def test_node_survives_converters_that_raise_crash_hang_eat_memory_and_fork(
+        self, tmp_path: Path
+    ) -> None:
+        """Each bad file ends in error/ with its kind of failure; good files keep flowing;
+        the node keeps running and no stray process is left."""
+        import psutil
+
+        extra = f"""
+[[watch]]
+id = "chaos"
+path = "{tmp_path / "chaos"}"
+include = ["*.txt"]
+settle = 0.2
+rescan_interval = 1
+converter = "{CHAOS}:Chaos"
+"""
+        bad = {
+            "raise.txt": ("raise", "rejected"),
+            "segv.txt": ("segv", "crashed"),
+            "hang.txt": ("hang", "timed_out"),
+            "alloc.txt": ("alloc 3000", "out_of_memory"),
+            "fork.txt": ("fork", "timed_out"),
+        }
+        async with open_emulator(token=TOKEN) as emu:
+            config = write_config(tmp_path, emu.url, extra=extra)
+            config.write_text(
+                config.read_text().replace(
+                    "[conversion]\nworkers = 2", "[conversion]\nworkers = 2\ntimeout = 2"
+                )
+            )
+            loaded = load_config(config)
+            (tmp_path / "chaos").mkdir(parents=True)
+            for name, (command, _) in bad.items():
+                (tmp_path / "chaos" / name).write_text(command)
+            (tmp_path / "chaos" / "fine.txt").write_text("fine")
+            good = report_file(tmp_path / "in", 1)
+            async with running(loaded) as node:
+                errors = tmp_path / "chaos" / "error"
+                await wait_for(
+                    lambda: all((errors / f"{n}.error.json").exists() for n in bad), within=60
+                )
+                await wait_for(lambda: emu.stats().accepted == 2, within=30)
+                assert node.supervisor is not None
+                assert not node.supervisor.statistics().stopping
+                me = psutil.Process()
+
+                def workers() -> list[psutil.Process]:
+                    return [
+                        p
+                        for p in me.children(recursive=True)
+                        if "converters._worker" in " ".join(p.cmdline())
+                    ]
+
+                # dead workers are replaced (after their backoff), never multiplied
+                await wait_for(lambda: len(workers()) == 2, within=20)
+                for worker in workers():
+                    assert worker.children(recursive=True) == []  # forks were killed
+            for name, (_, kind) in bad.items():
+                sidecar = json.loads((errors / f"{name}.error.json").read_text())
+                assert sidecar["kind"] == kind, (name, sidecar)
+                assert sidecar["converter"]
+            assert good in emu.stats().ids
+            assert (tmp_path / "chaos" / "done" / "fine.txt").exists()
+
+
+class TestReload:
+    async def test_invalid_reload_is_refused_and_the_node_keeps_working(
+        self, tmp_path: Path
+    ) -> None:
+        """A broken config file is refused with its problem's path; files keep flowing."""
+        async with open_emulator(token=TOKEN) as emu:
+            path = write_config(tmp_path, emu.url)
+            loaded = load_config(path)
+            async with running(loaded) as node:
+                path.write_text(path.read_text().replace("workers = 2", "workers = 0"))
+                await wait_for(
+                    lambda: any(
+                        type(e.event).__name__ == "ConfigRefused" for e in node.bus.recent()
+                    ),
+                    within=20,
+                )
+                refused = next(
+                    e.event for e in node.bus.recent() if type(e.event).__name__ == "ConfigRefused"
+                )
+                assert any("$.conversion.workers" in p for p in refused.problems)
+                rid = report_file(tmp_path / "in", 9)
+                await wait_for(lambda: rid in emu.stats().ids)
+                assert node.config.conversion.workers == 2
+
+    async def test_new_watch_folder_is_picked_up_without_restart(self, tmp_path: Path) -> None:
+        """Adding a [[watch]] table to the running node's file starts watching that folder."""
+        async with open_emulator(token=TOKEN) as emu:
+            path = write_config(tmp_path, emu.url)
+            loaded = load_config(path)
+            async with running(loaded) as node:
+                text = (
+                    path.read_text()
+                    + f"""
+[[watch]]
+id = "line2"
+path = "{tmp_path / "in2"}"
+include = ["*.json"]
+settle = 0.2
+rescan_interval = 1
+"""
+                )
+                path.write_text(text)
+                await wait_for(lambda: node.config.watch[-1].id == "line2", within=20)
+                rid = report_file(tmp_path / "in2", 5)
+                await wait_for(lambda: rid in emu.stats().ids)
+                await wait_for(lambda: (tmp_path / "in2" / "done" / "r5.json").exists())
