@@ -17,53 +17,10 @@ from pywats_actors.client import WatsClient, WatsClientSettings, open_wats_clien
 from pywats_actors.emulator import Emulator, open_emulator
 from pywats_actors.emulator._http import Disconnect, HttpLimits, Request, Response, serve_connection
 
+from ..._reports import MINIMAL_REPORT as MINIMAL_REPORT
+
 TOKEN = "client-test-token"
 
-MINIMAL_REPORT: dict[str, Any] = {
-    "type": "T",
-    "id": "5f0c6a2e-8d1b-4c7a-9e3f-2b6d4a1c9e70",
-    "pn": "DEMO-BOARD-01",
-    "sn": "SN000123",
-    "rev": "B",
-    "processCode": 10,
-    "processName": "SW Debug",
-    "result": "P",
-    "machineName": "STATION-07",
-    "location": "Line 2",
-    "purpose": "Production",
-    "start": "2026-03-02T14:05:00.000+01:00",
-    "startUTC": "2026-03-02T13:05:00.000Z",
-    "uut": {"user": "operator1", "execTime": 3.25},
-    "root": {
-        "id": 1,
-        "group": "M",
-        "stepType": "SequenceCall",
-        "name": "MainSequence Callback",
-        "status": "P",
-        "totTime": 3.25,
-        "seqCall": {"path": "station_agent", "name": "MainSequence Callback", "version": "1.0"},
-        "steps": [
-            {
-                "id": 2,
-                "group": "M",
-                "stepType": "ET_NLT",
-                "name": "Supply voltage",
-                "status": "P",
-                "totTime": 0.5,
-                "numericMeas": [
-                    {
-                        "compOp": "GELE",
-                        "status": "P",
-                        "unit": "V",
-                        "value": 5.02,
-                        "lowLimit": 4.75,
-                        "highLimit": 5.25,
-                    }
-                ],
-            }
-        ],
-    },
-}
 
 WsjfFactory = Callable[..., tuple[str, bytes]]
 Handler = Callable[[Request], Awaitable[Response | Disconnect]]
