@@ -51,6 +51,8 @@ class WatcherSettings:
         rescan_interval: seconds between full rescans.
         skip_dirs: folder names never descended into (the done and error folders).
         use_events: set false to rely on rescans alone (for file systems without inotify).
+        reoffer_after: seconds after which a file that was handed on but is still in the
+            folder, unchanged, is handed on again (its processing was lost somewhere).
     """
 
     id: str
@@ -62,6 +64,7 @@ class WatcherSettings:
     rescan_interval: float = 30.0
     skip_dirs: frozenset[str] = field(default_factory=lambda: frozenset({"done", "error"}))
     use_events: bool = True
+    reoffer_after: float = 300.0
 
     def matches(self, relative: str) -> bool:
         """Whether a file at *relative* (``sub/x.csv``) is one this folder takes."""
@@ -125,7 +128,8 @@ class _Tracker:
         self.root = settings.path
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
-        self.handed_on: dict[str, FileSignature] = {}
+        # path -> (signature, trio time it was handed on)
+        self.handed_on: dict[str, tuple[FileSignature, float]] = {}
         self.folders: list[str] = []  # sub-folders seen by the last scan (recursive only)
         self.rescan_now = False
 
@@ -294,8 +298,17 @@ async def _rescan(tracker: _Tracker, inbox: set[str], notify: Inotify | None = N
     if notify is not None and tracker.settings.recursive:
         notify.watch_all(tracker.folders)
     # Forget what was handed on and has gone since (moved to done/, deleted).
-    tracker.handed_on = {p: s for p, s in tracker.handed_on.items() if p in found}
-    inbox.update(p for p, sig in found.items() if tracker.handed_on.get(p) != sig)
+    # Forget what was handed on and has gone since (moved to done/, deleted); and offer again
+    # what was handed on long ago and is still here unchanged: its processing was lost (a
+    # read error, a restart of the conversion branch). A second conversion is harmless: the
+    # report ids are the same and the spool stores nothing twice.
+    stale = trio.current_time() - tracker.settings.reoffer_after
+    tracker.handed_on = {
+        p: (sig, when)
+        for p, (sig, when) in tracker.handed_on.items()
+        if p in found and when > stale
+    }
+    inbox.update(p for p, sig in found.items() if tracker.handed_on.get(p, (None, 0.0))[0] != sig)
 
 
 async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileReady]) -> None:
@@ -332,12 +345,12 @@ async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileR
         if takeable is None:
             continue  # stable only since this round's stat; looked at next round
         del tracker.candidates[path]
-        if tracker.handed_on.get(path) == signature or takeable == "kept":
+        if tracker.handed_on.get(path, (None, 0.0))[0] == signature or takeable == "kept":
             continue
         if takeable == "locked":
             tracker.candidates[path] = (signature, now)  # the writer still holds it: later
             continue
-        tracker.handed_on[path] = signature
+        tracker.handed_on[path] = (signature, now)
         ready.append(
             FileReady(folder=tracker.settings.id, path=path, relative=relative, signature=signature)
         )

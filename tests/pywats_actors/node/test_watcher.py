@@ -247,3 +247,15 @@ class TestEventSources:
             (tmp_path / "quick.csv").write_text("x")
             await collect(got, 1, within=5)
         assert trio.current_time() - start < 2
+
+
+class TestLostProcessing:
+    async def test_file_left_in_place_is_offered_again_later(self, tmp_path: Path) -> None:
+        """A file handed on whose processing was lost (still there, unchanged) comes again
+        after the re-offer delay, so a transient failure never strands it."""
+        (tmp_path / "stuck.csv").write_text("x")
+        async with watching(settings(tmp_path, rescan_interval=0.3, reoffer_after=1.0)) as got:
+            first = await collect(got, 1)
+            assert await nothing_more(got, wait=0.5)
+            again = await collect(got, 1, within=5)
+        assert first[0].path == again[0].path
