@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -35,6 +34,9 @@ from ._errors import (
 )
 from ._sdk import SUPPORTED_API_VERSIONS
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoints
+
 __all__ = [
     "BUILTIN_CONVERTERS",
     "ENTRY_POINT_GROUP",
@@ -43,6 +45,15 @@ __all__ = [
     "load_converter",
     "validate_arguments",
 ]
+
+
+def _entry_points() -> EntryPoints:
+    """Converters advertised by installed distributions (imported on first use: reading the
+    installed metadata costs tens of milliseconds, which every worker start would pay)."""
+    import importlib.metadata
+
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
 
 ENTRY_POINT_GROUP = "pywats_actors.converters"
 
@@ -63,7 +74,7 @@ def available_converters() -> dict[str, str]:
         name -> dotted path (``module:attribute``), built-ins first.
     """
     found = dict(BUILTIN_CONVERTERS)
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry in _entry_points():
         found.setdefault(entry.name, entry.value)
     return found
 
@@ -166,11 +177,7 @@ def _load_by_name(name: str) -> object:
     dotted = BUILTIN_CONVERTERS.get(name)
     if dotted is not None:
         return _load_dotted(name, dotted)
-    entries = [
-        entry
-        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        if entry.name == name
-    ]
+    entries = [entry for entry in _entry_points() if entry.name == name]
     if not entries:
         known = ", ".join(sorted(available_converters()))
         raise ConverterNotFound(

@@ -14,6 +14,9 @@ Build in code: see :class:`ReportBuilder` and ``docs/reports.md``.
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from msgspec import UNSET as UNSET
 from msgspec import UnsetType as UnsetType
 
@@ -81,8 +84,24 @@ from ._steps import StringMeasurement as StringMeasurement
 from ._steps import step_kind as step_kind
 from ._validate import validate as validate
 from ._validate import validate_or_raise as validate_or_raise
-from ._wsxf_read import decode_wsxf as decode_wsxf
-from ._wsxf_write import encode_wsxf as encode_wsxf
+
+if _typing.TYPE_CHECKING:
+    from ._wsxf_read import decode_wsxf as decode_wsxf
+    from ._wsxf_write import encode_wsxf as encode_wsxf
+
+# WSXF needs the XML parser; it is imported on first use (converter workers start faster).
+_LAZY = {"decode_wsxf": "._wsxf_read", "encode_wsxf": "._wsxf_write"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Load the WSXF functions when they are first used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STEP_KINDS",
