@@ -369,10 +369,13 @@ class ConverterPool:
     # ----------------------------------------------------------------------- starting workers
 
     async def _start_workers(self, supervisor: DynamicSupervisor) -> Exception | None:
-        """Start every slot in turn; the first start failure (unwrapped) is returned."""
+        """Start every slot at once (each spawns and handshakes its own process); the first
+        start failure (unwrapped) is returned."""
         settings = self.settings
         backoff = Backoff(min=settings.backoff_min, max=settings.backoff_max)
-        for slot in self._slots:
+        failures: list[Exception] = []
+
+        async def start(slot: _Slot) -> None:
             spec = ChildSpec(
                 slot.id,
                 functools.partial(self._worker_child, slot),
@@ -384,8 +387,12 @@ class ConverterPool:
                 await supervisor.start_child(spec)
             except ChildStartError as exc:
                 cause = exc.cause
-                return cause if isinstance(cause, Exception) else exc
-        return None
+                failures.append(cause if isinstance(cause, Exception) else exc)
+
+        async with trio.open_nursery() as nursery:
+            for slot in self._slots:
+                nursery.start_soon(start, slot)
+        return failures[0] if failures else None
 
     def _setup(self) -> Setup:
         settings = self.settings

@@ -362,11 +362,16 @@ class Supervisor:
             self._check_capacity()
             child = _Child(spec)
             self._children[spec.id] = child
-            error = await self._start(child)
-            if error is not None:
-                del self._children[spec.id]
-                raise error
-            return child.value
+        # The start runs outside the lock, so several children can start at once (a pool of
+        # worker processes). The child is registered already: it counts against capacity, and
+        # a shutdown that begins meanwhile stops it like any other child.
+        error = await self._start(child)
+        if error is not None:
+            async with self._lock:
+                if self._children.get(spec.id) is child:
+                    del self._children[spec.id]
+            raise error
+        return child.value
 
     async def terminate_child(self, child_id: str) -> None:
         """Stop a child by its shutdown spec and forget it.
@@ -605,8 +610,10 @@ class Supervisor:
         child.exited = trio.Event()
         ctx = ChildContext(self.name, child.spec.id, child.incarnation)
         child.ctx = ctx
+        # The scope exists before the task runs, so a stop can always cancel a starting child.
+        scope = child.scope = trio.CancelScope()
         try:
-            child.value = await self._nursery.start(self._child_task, child, ctx)
+            child.value = await self._nursery.start(self._child_task, child, ctx, scope)
         except ChildStartError as error:
             reason = ExitReason.from_exception(error.cause or error)
             child.state = ChildState.EXITED
@@ -626,7 +633,12 @@ class Supervisor:
         return None
 
     async def _child_task(
-        self, child: _Child, ctx: ChildContext, *, task_status: trio.TaskStatus[object]
+        self,
+        child: _Child,
+        ctx: ChildContext,
+        scope: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[object],
     ) -> None:
         _set_current(ctx)
         spec = child.spec
@@ -639,8 +651,6 @@ class Supervisor:
             else:
                 args.append(arg)
         status = _StartedRecorder(task_status)
-        scope = trio.CancelScope()
-        child.scope = scope
         failure: Exception | None = None
         task_context = self._task_context(ctx) if self._task_context is not None else nullcontext()
         try:

@@ -125,3 +125,55 @@ class TestRestartChild:
             with pytest.raises(UnknownChild):
                 await sup.restart_child("zz")
             await sup.stop()
+
+
+class TestConcurrentStarts:
+    async def test_children_started_from_several_tasks_start_at_once(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """start_child does not hold the supervisor while a child gets ready, so slow starts
+        from several tasks overlap (a pool of worker processes starts in parallel)."""
+        from supervisors import ChildSpec, current_child
+
+        async def slow(*, task_status: trio.TaskStatus[None]) -> None:
+            await trio.sleep(1)
+            task_status.started()
+            await current_child().wait_stop_requested()
+
+        sup = DynamicSupervisor(max_children=3)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            start = trio.current_time()
+            async with trio.open_nursery() as starters:
+                for i in range(3):
+                    starters.start_soon(sup.start_child, ChildSpec(f"s{i}", slow))
+            assert trio.current_time() - start == pytest.approx(1)
+            assert sorted(sup.which_children()) == ["s0", "s1", "s2"]
+            with pytest.raises(MaxChildrenReached):
+                await sup.start_child(ChildSpec("s3", slow))
+            await sup.stop()
+
+    async def test_stop_while_a_child_is_starting(self, autojump_clock: trio.abc.Clock) -> None:
+        """A stop that arrives while a child is still getting ready cancels that start: the
+        caller gets ChildStartError and the supervisor stops cleanly."""
+        from supervisors import ChildSpec, ChildStartError, Timeout
+
+        async def never_ready(*, task_status: trio.TaskStatus[None]) -> None:
+            await trio.sleep_forever()
+
+        sup = DynamicSupervisor()
+        outcome: list[BaseException] = []
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+
+            async def starter() -> None:
+                try:
+                    await sup.start_child(ChildSpec("stuck", never_ready, shutdown=Timeout(1)))
+                except ChildStartError as exc:
+                    outcome.append(exc)
+
+            nursery.start_soon(starter)
+            await trio.testing.wait_all_tasks_blocked()
+            await sup.stop()
+        assert len(outcome) == 1
+        assert "cancelled before it was ready" in str(outcome[0])
