@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import math
 import random as _random
+from collections import deque
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
@@ -271,13 +272,16 @@ async def run_uploader(
     pending with the same id, and the server keeps one copy if an upload had in fact arrived.
     """
     uploader = _Uploader(link, queue, policy, work_arrived, idle_poll, random)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(uploader.stop.watch)
-        async with trio.open_nursery() as workers:
-            for i in range(policy.concurrency):
-                workers.start_soon(uploader.worker, i)
-            task_status.started()
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(uploader.stop.watch)
+            async with trio.open_nursery() as workers:
+                for i in range(policy.concurrency):
+                    workers.start_soon(uploader.worker, i)
+                task_status.started()
+            nursery.cancel_scope.cancel()
+    finally:
+        uploader.release_batch()
 
 
 class _Uploader:
@@ -313,6 +317,8 @@ class _Uploader:
         )
         self.log = get_logger(actor="uplink/uploader")
         self.stop = StopSignal()
+        self.batch: deque[ClaimedReport] = deque()
+        self.claiming = trio.Lock()
 
     def _breaker_changed(self, state: BreakerState) -> None:
         self.log.warning("circuit breaker", state=state.value)
@@ -326,15 +332,34 @@ class _Uploader:
             if waiting.cancelled_caught:
                 return
             try:
-                claimed = await self.queue.claim(1)
+                report = await self._next_report()
             except BaseException:
                 self.breaker.release()
                 raise
-            if not claimed:
+            if report is None:
                 self.breaker.release()
                 await self._idle()
                 continue
-            await self._upload(claimed[0])
+            await self._upload(report)
+
+    async def _next_report(self) -> ClaimedReport | None:
+        """The next due report: from the batch this uploader claimed, or a new batch.
+
+        Claiming a batch (one trip to the spool's thread for several reports) keeps the
+        per-report cost down under load; claims not used yet are released when the
+        uploader stops.
+        """
+        if not self.batch:
+            async with self.claiming:
+                if not self.batch:
+                    self.batch.extend(await self.queue.claim(self.policy.concurrency * 2))
+        return self.batch.popleft() if self.batch else None
+
+    def release_batch(self) -> None:
+        """Give back the claims of this uploader that no upload has taken yet."""
+        if self.batch:
+            self.queue.release(*(report.report_id for report in self.batch))
+            self.batch.clear()
 
     def _rand(self) -> float:
         return self.random() if self.random is not None else _random.random()
