@@ -283,6 +283,7 @@ def _add_emulator_command(commands: _Commands) -> None:
         ("hang", "never answer"),
         ("reset", "reset the connection, report not stored"),
         ("reset-after-store", "store the report, then reset the connection"),
+        ("reject", "refuse a submission with 400 (not stored)"),
     ):
         faults.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
     faults.add_argument(

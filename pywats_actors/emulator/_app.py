@@ -38,6 +38,7 @@ EMULATED_VERSION: Final = "2025.3.9.824"
 
 SERVER_NAME: Final = "pywats-emulator"
 _MAX_PROBLEMS_IN_MESSAGE: Final = 5
+_SUBMIT: Final = b"/api/report/wsjf"
 _JSON: Final = b"application/json; charset=utf-8"
 _HTML_PAGE: Final = (
     b"<!DOCTYPE html><html><head><title>Sign in to continue</title></head>"
@@ -148,7 +149,7 @@ class WatsEmulatorApp:
         self._unauthorized = 0
         self._faults = dict.fromkeys((fault.value for fault in Fault), 0)
         self._routes: dict[tuple[bytes, bytes], Callable[[Request], Response]] = {
-            (b"POST", b"/api/report/wsjf"): self._submit,
+            (b"POST", _SUBMIT): self._submit,
             (b"GET", b"/api/app/version"): self._version,
             (b"GET", b"/api/internal/client/ping"): self._ping,
         }
@@ -174,6 +175,8 @@ class WatsEmulatorApp:
             return self._admin(request, path)
         self._requests += 1
         fault, delay = self.dice.roll()
+        if fault is Fault.REJECT and not (request.method == b"POST" and path == _SUBMIT):
+            fault = None  # only a submission can be refused
         if delay:
             await trio.sleep(delay)
         if fault is not None:
@@ -198,6 +201,8 @@ class WatsEmulatorApp:
             return Response(200, _HTML_PAGE, content_type=b"text/html; charset=utf-8")
         if fault is Fault.HANG:
             return HANG
+        if fault is Fault.REJECT:
+            return _message(400, "Injected rejection: the server's own rules refused this report.")
         return RESET
 
     def _route(self, request: Request, path: bytes) -> Response:

@@ -38,6 +38,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             hang=args.hang,
             reset=args.reset,
             reset_after_store=args.reset_after_store,
+            reject=args.reject,
             retry_after=args.retry_after or None,
         )
     except ValueError as exc:

@@ -41,6 +41,9 @@ class Fault(enum.Enum):
     """Read the request, then reset the connection (TCP RST) without processing it."""
     RESET_AFTER_STORE = "reset_after_store"
     """Process and store the report, then reset instead of answering: the ambiguous outcome."""
+    REJECT = "reject"
+    """400 for a report submission, as when the server's own rules refuse a report our
+    validation accepts; the report is not stored. Other requests are answered normally."""
 
 
 class Faults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -59,6 +62,8 @@ class Faults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             is not stored.
         reset_after_store: probability that the report is stored and the connection then reset
             instead of answered.
+        reject: probability that a report submission is refused with 400 and a message, as
+            the server's own rules would (only submissions; the report is not stored).
         retry_after: the ``Retry-After`` value sent with 429 and 503, verbatim (so a test can
             send an HTTP-date or garbage), or ``None`` to send none.
         down: refuse connections: the listening socket is closed and open connections are
@@ -79,6 +84,7 @@ class Faults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     hang: _Probability = 0.0
     reset: _Probability = 0.0
     reset_after_store: _Probability = 0.0
+    reject: _Probability = 0.0
     retry_after: str | None = "1"
     down: bool = False
     down_for: Annotated[float, msgspec.Meta(gt=0.0, le=86400.0)] | None = None

@@ -98,3 +98,26 @@ class TestFaultDice:
         again = dice.replaced(faults, seed=9)
         assert again.seed == 9
         assert _rolls(again, 20) == _rolls(FaultDice(faults, 9), 20)
+
+
+class TestRejectFault:
+    async def test_reject_refuses_submissions_only(self) -> None:
+        """The reject fault answers report submissions with 400 and stores nothing, while the
+        server's other routes keep working."""
+        import httpx
+
+        from pywats_actors.emulator import Faults, open_emulator
+
+        from .conftest import TOKEN, encode, make_report
+
+        async with open_emulator(token=TOKEN, faults=Faults(reject=1.0), seed=3) as emu:
+            headers = {"Authorization": f"Basic {TOKEN}", "Content-Type": "application/json"}
+            async with httpx.AsyncClient(base_url=emu.url, headers=headers) as http:
+                answer = await http.post("/api/Report/WSJF", content=encode(make_report()))
+                version = await http.get("/api/App/Version")
+            stats = emu.stats()
+        assert answer.status_code == 400
+        assert "Injected rejection" in answer.text
+        assert version.status_code == 200
+        assert stats.ids == []
+        assert stats.faults["reject"] == 1

@@ -297,3 +297,25 @@ rescan_interval = 1
                 rid = report_file(tmp_path / "in2", 5)
                 await wait_for(lambda: rid in emu.stats().ids)
                 await wait_for(lambda: (tmp_path / "in2" / "done" / "r5.json").exists())
+
+
+class TestServerRefusal:
+    async def test_report_refused_by_the_server_is_kept_as_rejected(self, tmp_path: Path) -> None:
+        """A 400 marks the report rejected in the spool with the server's message; its file is
+        accounted for in done/ (it converted), and nothing is retried."""
+        async with open_emulator(token=TOKEN, faults=Faults(reject=1.0)) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url))
+            rid = report_file(tmp_path / "in", 4)
+            async with running(loaded) as node:
+                assert node.spool is not None
+                spool = node.spool
+                await wait_for(lambda: spool.statistics().rejected == 1)
+                record = await spool.show(rid)
+                assert record.summary.last_error is not None
+                assert "400" in record.summary.last_error
+                assert "Injected rejection" in record.summary.last_error
+                requests_then = emu.stats().faults["reject"]
+                await trio.sleep(1.5)
+                assert emu.stats().faults["reject"] == requests_then  # no retry
+            assert (tmp_path / "in" / "done" / "r4.json").exists()
+            assert emu.stats().ids == []
