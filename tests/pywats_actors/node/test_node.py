@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 import trio
 
 from pywats_actors.config import LoadedConfig, load_config
@@ -319,3 +320,54 @@ class TestServerRefusal:
                 assert emu.stats().faults["reject"] == requests_then  # no retry
             assert (tmp_path / "in" / "done" / "r4.json").exists()
             assert emu.stats().ids == []
+
+
+class TestDiskFull:
+    async def test_full_disk_pauses_intake_and_loses_nothing(self, tmp_path: Path) -> None:
+        """With the spool's disk full, files wait in their folder (intake paused, an event says
+        so); once there is room again, every report arrives and every file moves to done/."""
+        import os
+
+        if os.geteuid() != 0:
+            pytest.skip("needs root to mount a small tmpfs for the spool")
+        data = tmp_path / "data"
+        data.mkdir()
+        with trio.fail_after(30):
+            mounted = await trio.run_process(
+                ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(data)],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        try:
+            async with open_emulator(token=TOKEN) as emu:
+                loaded = load_config(write_config(tmp_path, emu.url))
+                ids = [report_file(tmp_path / "in", n) for n in range(3)]
+                async with running(loaded) as node:
+                    # below the spool's free-space reserve (64 MiB): intake pauses
+                    await wait_for(
+                        lambda: any(
+                            type(e.event).__name__ == "SpoolIntake" and e.event.paused
+                            for e in node.bus.recent()
+                        ),
+                        within=20,
+                    )
+                    await trio.sleep(1)
+                    assert emu.stats().ids == []
+                    assert sorted(p.name for p in (tmp_path / "in").glob("*.json")) == [
+                        "r0.json",
+                        "r1.json",
+                        "r2.json",
+                    ]
+                    with trio.fail_after(30):
+                        await trio.run_process(["mount", "-o", "remount,size=256m", str(data)])
+                    await wait_for(lambda: len(emu.stats().ids) == 3, within=40)
+                    await wait_for(
+                        lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 3
+                    )
+                assert sorted(emu.stats().ids) == sorted(ids)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(30):
+                await trio.run_process(["umount", "-l", str(data)], check=False)
