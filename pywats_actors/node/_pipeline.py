@@ -10,6 +10,7 @@ ids, and the spool ignores ids it already has.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,15 +78,31 @@ def converter_for(folder: WatchFolder) -> str | None:
 
 def converter_set(config: NodeConfig) -> tuple[ConverterConfig, ...]:
     """The converters the pool loads: the built-ins for auto-detection, plus one configuration
-    per folder that names its converter (each with that folder's arguments)."""
-    configs = [ConverterConfig("wsjf"), ConverterConfig("csv")]
+    per folder that names its converter (each with that folder's arguments).
+
+    The built-in CSV converter gets the station's name (``node.station_name``, else this
+    computer's host name) as its default ``machineName``, unless a folder's arguments set one.
+    """
+    station = config.node.station_name or socket.gethostname()
+    configs = [ConverterConfig("wsjf"), ConverterConfig("csv", args=_csv_station({}, station))]
     for folder in config.watch:
         name = converter_for(folder)
         if name is not None:
-            configs.append(
-                ConverterConfig(folder.converter, name=name, args=dict(folder.converter_args))
-            )
+            args = dict(folder.converter_args)
+            if folder.converter == "csv":
+                args = _csv_station(args, station)
+            configs.append(ConverterConfig(folder.converter, name=name, args=args))
     return tuple(configs)
+
+
+def _csv_station(args: dict[str, object], station: str) -> dict[str, object]:
+    """CSV arguments with ``defaults.station`` filled in when the mapping leaves it out."""
+    defaults = args.get("defaults")
+    if defaults is None:
+        return {**args, "defaults": {"station": station}}
+    if isinstance(defaults, dict) and "station" not in defaults:
+        return {**args, "defaults": {**defaults, "station": station}}
+    return args
 
 
 class _PoolLike(Protocol):

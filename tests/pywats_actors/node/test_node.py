@@ -371,3 +371,34 @@ class TestDiskFull:
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(30):
                 await trio.run_process(["umount", "-l", str(data)], check=False)
+
+
+class TestStationName:
+    async def test_csv_reports_carry_the_station_name(self, tmp_path: Path) -> None:
+        """CSV files become reports whose machineName is the configured station name."""
+        import msgspec
+
+        async with open_emulator(token=TOKEN) as emu:
+            path = write_config(tmp_path, emu.url)
+            path.write_text(
+                path.read_text().replace("[node]\n", '[node]\nstation_name = "ICT-07"\n')
+                + f"""
+[[watch]]
+id = "csv"
+path = "{tmp_path / "csv"}"
+include = ["*.csv"]
+settle = 0.2
+converter = "csv"
+"""
+            )
+            loaded = load_config(path)
+            (tmp_path / "csv").mkdir()
+            (tmp_path / "csv" / "u1.csv").write_text(
+                "SerialNumber,PartNumber,StepName,Value,LowLimit,HighLimit,Unit\n"
+                "SN-1,PCB-1,Vcc,3.3,3.0,3.6,V\n"
+            )
+            async with running(loaded):
+                await wait_for(lambda: len(emu.stats().ids) == 1)
+                stored = emu.stored_report(emu.stats().ids[0])
+        assert stored is not None
+        assert msgspec.json.decode(stored)["machineName"] == "ICT-07"
