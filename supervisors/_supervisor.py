@@ -126,7 +126,7 @@ class _RestartDue:
 
 @dataclass(frozen=True, slots=True)
 class _StopRequested:
-    pass
+    """Someone asked the supervisor to stop (phase one)."""
 
 
 _Message = _Exited | _RestartDue | _StopRequested
@@ -720,14 +720,14 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 for child in children:
                     nursery.start_soon(self._terminate, child)
+            for child in children:
+                self._close_originals(child, ())
         else:
             for index in range(len(children) - 1, -1, -1):
                 await self._terminate(children[index])
                 # The producers stopped first; once the last child holding an end has
                 # stopped, close the original so the children still running can drain.
                 self._close_originals(children[index], children[:index])
-        for child in children:
-            self._close_originals(child, ())
         self._emit(SupervisorStopped(self.name, why, trio.current_time()))
 
     @staticmethod

@@ -48,6 +48,7 @@ from watchdog.observers.api import BaseObserver
 from supervisors import ChildContext, current_child_or_none
 
 from .._logging import get_logger
+from .._watchdog import stop_observer
 from ._diff import diff_configs
 from ._errors import ConfigError, ConfigInvalid, ConfigNotFound
 from ._load import LoadedConfig, parse_config
@@ -240,7 +241,7 @@ class ConfigActor:
             self._wake = None
             wake_send.close()
             if observer is not None:
-                await _stop_observer(observer)
+                await stop_observer(observer)
 
     async def _load_initial(self) -> None:
         snapshot = await trio.to_thread.run_sync(_read, self._path)
@@ -381,12 +382,3 @@ class ConfigActor:
 async def _stop_when_requested(child: ChildContext, scope: trio.CancelScope) -> None:
     await child.wait_stop_requested()
     scope.cancel(reason="the config actor was asked to stop")
-
-
-async def _stop_observer(observer: BaseObserver) -> None:
-    def stop_and_join() -> None:  # blocking: takes watchdog's own locks
-        observer.stop()
-        observer.join(5.0)
-
-    with trio.CancelScope(shield=True), trio.move_on_after(6):
-        await trio.to_thread.run_sync(stop_and_join, abandon_on_cancel=True)

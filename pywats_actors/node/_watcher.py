@@ -24,9 +24,9 @@ from pathlib import Path
 import trio
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
 
 from .._logging import get_logger
+from .._watchdog import stop_observer
 from ._inotify import Inotify, inotify_available
 from ._messages import FileReady, FileSignature
 
@@ -238,8 +238,7 @@ async def run_watcher(
         if notify is not None:
             notify.close()
         if observer is not None:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_stop_observer, observer)
+            await stop_observer(observer)
 
 
 async def _watch_loop(
@@ -259,7 +258,11 @@ async def _watch_loop(
             await _rescan(tracker, inbox, notify)
             next_rescan = now + settings.rescan_interval
         if inbox:
-            fresh = [p for p in inbox if tracker.relative(p) is not None]
+            fresh = [
+                p
+                for p in inbox
+                if (relative := tracker.relative(p)) is not None and settings.matches(relative)
+            ]
             inbox.clear()
             for p in fresh:
                 tracker.candidates.setdefault(p, (FileSignature(size=-1, mtime_ns=-1), now))
@@ -287,12 +290,6 @@ async def _pump_inotify(
         bridge.wake.set()
 
 
-def _stop_observer(observer: BaseObserver) -> None:
-    """Stop and join the observer's threads (blocking: takes watchdog's own locks)."""
-    observer.stop()
-    observer.join(5.0)
-
-
 async def _rescan(tracker: _Tracker, inbox: set[str], notify: Inotify | None = None) -> None:
     found = await trio.to_thread.run_sync(tracker.scan)
     if notify is not None and tracker.settings.recursive:
@@ -318,32 +315,26 @@ async def _check_candidates(tracker: _Tracker, out: trio.MemorySendChannel[FileR
     """
     now = trio.current_time()
     settle = tracker.settings.settle
+    # Candidates match the folder's patterns (checked when they were added); these have been
+    # unchanged for the settle interval, by the stats of earlier rounds.
     due = {
-        path
+        path: relative
         for path, (_, since) in tracker.candidates.items()
-        if now - since >= settle
-        and (relative := tracker.relative(path)) is not None
-        and tracker.settings.matches(relative)
+        if now - since >= settle and (relative := tracker.relative(path)) is not None
     }
-    stats = await trio.to_thread.run_sync(_examine, list(tracker.candidates), due)
+    stats = await trio.to_thread.run_sync(_examine, list(tracker.candidates), set(due))
     ready: list[FileReady] = []
     for path, (signature, takeable) in stats.items():
         if signature is None:
             tracker.candidates.pop(path, None)
             tracker.handed_on.pop(path, None)
             continue
-        previous, since = tracker.candidates[path]
-        if signature != previous:
+        if signature != tracker.candidates[path][0]:
             tracker.candidates[path] = (signature, now)
             continue
-        if now - since < settle:
-            continue
-        relative = tracker.relative(path)
-        if relative is None or not tracker.settings.matches(relative):
-            del tracker.candidates[path]
-            continue
-        if takeable is None:
-            continue  # stable only since this round's stat; looked at next round
+        relative = due.get(path)
+        if relative is None:
+            continue  # not settled yet
         del tracker.candidates[path]
         if tracker.handed_on.get(path, (None, 0.0))[0] == signature or takeable == "kept":
             continue
