@@ -4,13 +4,19 @@ A supervised child (``ChildSpec("config", actor.run, (Clone(updates_send),))``).
 once the file has loaded and passed every check; a file that does not is a start failure with
 a :class:`ConfigInvalid` that names every problem. From then on:
 
-* watchdog watches the file's folder (so that an editor's or :func:`write_config_atomically`'s
-  write-then-rename is seen); its observer thread wakes the actor through the trio token;
+* the file's folder is watched (so that an editor's or :func:`write_config_atomically`'s
+  write-then-rename is seen). On Linux this is inotify read on the trio loop, with a narrow
+  mask: a file closed after writing, renamed, created, deleted or changed in its attributes,
+  never each ``write()``. So another file written in the same folder (a log next to the
+  config) costs the actor almost nothing, and only events for the config file's own name wake
+  it. A queue overflow, or the folder itself going away, wakes it too (and the folder is
+  watched again). Where inotify is unavailable, watchdog watches the folder instead; its
+  observer thread wakes the actor through the trio token;
 * a burst of events (an editor saving in several steps, a script writing twice) is coalesced:
   the actor waits until the events have been quiet for ``settle`` seconds (at most
   ``max_settle``) and looks once;
 * every ``poll_interval`` seconds it also compares the file's ``stat()``, which catches what
-  file events miss (network shares, an observer that could not start);
+  file events miss (network shares, events that could not be set up);
 * the file is read and checked whole. If its bytes did not change, nothing happens. If the new
   configuration is valid and differs, it becomes :attr:`ConfigActor.current` and
   :class:`ConfigChanged` is published; if it is not valid, :class:`ConfigRejected` is
@@ -26,6 +32,7 @@ broken while it was down is reported rather than failing the restart.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +54,18 @@ from watchdog.observers.api import BaseObserver
 
 from supervisors import ChildContext, current_child_or_none
 
+from .._inotify import (
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    Inotify,
+    inotify_available,
+)
 from .._logging import get_logger
 from .._watchdog import stop_observer
 from ._diff import diff_configs
@@ -68,6 +87,19 @@ _EVENT_TYPES: list[type[FileSystemEvent]] = [
     FileDeletedEvent,
     FileClosedEvent,
 ]
+# What the trio-loop inotify reads: no IN_MODIFY, so writes to any file in the folder do not
+# wake the actor; a file written in place is seen when it is closed (IN_CLOSE_WRITE), an atomic
+# replacement when it is renamed into place (IN_MOVED_TO).
+_CONFIG_EVENTS = (
+    IN_CLOSE_WRITE
+    | IN_MOVED_TO
+    | IN_MOVED_FROM
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_ATTRIB
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +171,9 @@ class ConfigActor:
         settle: seconds of quiet after a file event before the file is read.
         max_settle: the longest a continuous burst of events can delay the read.
         poll_interval: seconds between ``stat()`` checks of the file (the safety net).
-        use_events: watch the folder with watchdog; ``False`` relies on polling alone.
+        use_events: watch the folder for file events; ``False`` relies on polling alone.
+        use_inotify: read the events from inotify on the trio loop where it is available
+            (Linux); ``False`` uses watchdog's observer threads, as on other systems.
 
     Usage::
 
@@ -159,6 +193,7 @@ class ConfigActor:
         max_settle: float = 2.0,
         poll_interval: float = 10.0,
         use_events: bool = True,
+        use_inotify: bool = True,
     ) -> None:
         self._path = Path(os.path.abspath(Path(path).expanduser()))
         self._instance = instance
@@ -167,6 +202,10 @@ class ConfigActor:
         self._max_settle = max(max_settle, settle)
         self._poll_interval = poll_interval
         self._use_events = use_events
+        self._use_inotify = use_inotify
+        self._notify: Inotify | None = None
+        self._event_source = "none"
+        self._checks = 0
         self._loaded: LoadedConfig | None = None
         self._signature: _Signature | None = None
         self._seen: bytes | None = None
@@ -194,6 +233,24 @@ class ConfigActor:
         """The current configuration: the last one that passed every check."""
         return self.loaded.config
 
+    @property
+    def event_source(self) -> str:
+        """What tells the running actor that the file changed, besides polling.
+
+        ``"inotify"`` (read on the trio loop), ``"watchdog"``, or ``"none"``: polling alone, or
+        the actor is not running.
+        """
+        return self._event_source
+
+    @property
+    def checks(self) -> int:
+        """How many times the actor has looked at the file since it loaded it.
+
+        Each poll, each file event for the file (once per burst), each :meth:`request_reload`
+        and each restart counts one, whether or not the file had changed.
+        """
+        return self._checks
+
     def request_reload(self) -> None:
         """Look at the file again soon, as if it had changed (from the trio thread only)."""
         if self._wake is not None:
@@ -219,7 +276,8 @@ class ConfigActor:
                 looks at the file as if it had changed, so a file broken in the meantime is
                 reported as :class:`ConfigRejected` instead of failing the restart.
 
-        Cancellation: safe at any point; the observer thread is stopped before returning.
+        Cancellation: safe at any point; the inotify descriptor is closed, or the observer
+        thread stopped, before returning.
         Under a supervisor, a stop request ends the watch and the function returns.
         """
         restarted = self._loaded is not None
@@ -227,12 +285,29 @@ class ConfigActor:
             await self._load_initial()
         wake_send, wake_receive = trio.open_memory_channel[None](1)
         self._wake = wake_send
-        observer = self._start_observer(trio.lowlevel.current_trio_token(), wake_send)
+        folders, targets = self._watched_paths()
+        observer: BaseObserver | None = None
+        complete = False
+        if self._use_events and self._use_inotify and inotify_available():
+            opened = self._open_inotify(folders)
+            if opened is not None:
+                self._notify, complete = opened
+        if self._use_events and self._notify is None:
+            observer = self._start_observer(
+                trio.lowlevel.current_trio_token(), wake_send, folders, targets
+            )
+        if self._notify is not None:
+            self._event_source = "inotify"
+        elif observer is not None:
+            self._event_source = "watchdog"
+        _log.debug("watching the config file", path=str(self._path), events=self._event_source)
         try:
             async with trio.open_nursery() as nursery:
                 child = current_child_or_none()
                 if child is not None:
                     nursery.start_soon(_stop_when_requested, child, nursery.cancel_scope)
+                if self._notify is not None:
+                    nursery.start_soon(self._follow_inotify, complete, folders, targets, wake_send)
                 task_status.started(self.current)
                 if restarted:
                     await self._check(updates, polling=False)
@@ -240,6 +315,10 @@ class ConfigActor:
         finally:
             self._wake = None
             wake_send.close()
+            self._event_source = "none"
+            if self._notify is not None:
+                self._notify.close()
+                self._notify = None
             if observer is not None:
                 await stop_observer(observer)
 
@@ -268,17 +347,101 @@ class ConfigActor:
             file_mode=snapshot.signature[4] & 0o777,
         )
 
-    def _start_observer(
-        self, token: trio.lowlevel.TrioToken, wake: trio.MemorySendChannel[None]
-    ) -> BaseObserver | None:
-        if not self._use_events:
-            return None
+    def _watched_paths(self) -> tuple[list[str], frozenset[str]]:
+        """The folders to watch and the paths whose events concern the actor.
+
+        Both the file as named and, if that is a symbolic link, the file it points to.
+        """
         real = Path(os.path.realpath(self._path))
-        handler = _FileEvents(frozenset({str(self._path), str(real)}), token, wake)
+        folders = sorted({str(self._path.parent), str(real.parent)})
+        return folders, frozenset({str(self._path), str(real)})
+
+    def _open_inotify(self, folders: list[str]) -> tuple[Inotify, bool] | None:
+        """An inotify descriptor on *folders*, and whether every one of them is watched.
+
+        A missing folder is left out (it is watched again later); ``None`` when inotify cannot
+        be used at all (no descriptor, or the watch limit is reached).
+        """
+        try:
+            notify = Inotify(_CONFIG_EVENTS)
+        except OSError as exc:
+            _log.warning(
+                "cannot watch the config file with inotify", path=str(self._path), error=str(exc)
+            )
+            return None
+        complete = True
+        for folder in folders:
+            try:
+                notify.watch(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                complete = False
+            except OSError as exc:
+                notify.close()
+                _log.warning(
+                    "cannot watch the config file with inotify",
+                    path=str(self._path),
+                    folder=folder,
+                    error=str(exc),
+                )
+                return None
+        return notify, complete
+
+    async def _follow_inotify(
+        self,
+        complete: bool,
+        folders: list[str],
+        targets: frozenset[str],
+        wake: trio.MemorySendChannel[None],
+    ) -> None:
+        """Wake the actor for inotify events that concern the file; keep its folders watched.
+
+        Events for other names in the folder are read and dropped. When a watched folder was
+        deleted or moved away, or one is missing, the folders are watched afresh (at once, then
+        every ``poll_interval`` until all of them are back).
+        """
+        while True:
+            notify = self._notify
+            if notify is None:
+                return
+            concerned = False
+            with trio.move_on_after(math.inf if complete else self._poll_interval):
+                paths, _ = await notify.read()
+                concerned = notify.overflowed or notify.lost_watch or not targets.isdisjoint(paths)
+                notify.overflowed = False
+            if notify.lost_watch or not complete:
+                # watch the paths afresh: a folder that was replaced, or that is back
+                reopened = self._open_inotify(folders)
+                notify.close()
+                if reopened is None:
+                    self._notify = None
+                    self._event_source = "none"
+                    _log.warning(
+                        "checking the config file by polling",
+                        path=str(self._path),
+                        poll_interval=self._poll_interval,
+                    )
+                    concerned = True
+                else:
+                    if reopened[1] and not complete:
+                        concerned = True  # a missing folder is back: look at the file
+                    self._notify, complete = reopened
+            if concerned:
+                # a full buffer means a wake-up is already pending: that is the coalescing
+                with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                    wake.send_nowait(None)
+
+    def _start_observer(
+        self,
+        token: trio.lowlevel.TrioToken,
+        wake: trio.MemorySendChannel[None],
+        folders: list[str],
+        targets: frozenset[str],
+    ) -> BaseObserver | None:
+        handler = _FileEvents(targets, token, wake)
         observer = Observer()
         try:
-            for folder in {self._path.parent, real.parent}:
-                observer.schedule(handler, str(folder), event_filter=_EVENT_TYPES)
+            for folder in folders:
+                observer.schedule(handler, folder, event_filter=_EVENT_TYPES)
             observer.start()
         except OSError as exc:
             _log.warning(
@@ -316,6 +479,7 @@ class ConfigActor:
                 return
 
     async def _check(self, updates: trio.MemorySendChannel[ConfigEvent], *, polling: bool) -> None:
+        self._checks += 1
         if polling and self._rejected is None:
             signature = await trio.to_thread.run_sync(_stat, self._path)
             if signature == self._signature:

@@ -163,6 +163,9 @@ class UploadSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         breaker_max_open: seconds; the longest the breaker stays open.
         max_requests_per_second: a cap on upload requests per second; 0 means no cap
             (the server's 429 answers are the primary brake).
+        separate_process: do the HTTP work of uploads (httpx, TLS, sockets) in a helper
+            process, which leaves the node's own process free for intake; ``false`` keeps it
+            in the node's process (one process less, about 1.8 ms more CPU per report there).
     """
 
     concurrency: Annotated[int, Meta(ge=1, le=16)] = 2
@@ -174,6 +177,7 @@ class UploadSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     breaker_open_for: Annotated[float, Meta(ge=1, le=3600)] = 30.0
     breaker_max_open: Annotated[float, Meta(ge=1, le=86400)] = 300.0
     max_requests_per_second: Annotated[float, Meta(ge=0, le=1000)] = 0.0
+    separate_process: bool = True
 
 
 class SpoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -54,6 +54,7 @@ COMMENTS: dict[str, str] = {
     "upload.breaker_open_for": "seconds open the first time; doubles per failed probe",
     "upload.breaker_max_open": "seconds; the longest the breaker stays open",
     "upload.max_requests_per_second": "cap on upload requests per second; 0: no cap",
+    "upload.separate_process": "HTTP work in a helper process (true) or in the node's own",
     "spool.path": "the SQLite file; empty: spool.sqlite3 in node.data_dir",
     "spool.max_bytes": "largest spool file size in bytes; 0: no limit",
     "spool.max_reports": "most reports waiting to be sent; 0: no limit",

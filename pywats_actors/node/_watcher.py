@@ -25,9 +25,9 @@ import trio
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .._inotify import Inotify, inotify_available
 from .._logging import get_logger
 from .._watchdog import stop_observer
-from ._inotify import Inotify, inotify_available
 from ._messages import FileReady, FileSignature
 
 __all__ = ["WatcherSettings", "run_watcher"]

@@ -1,16 +1,23 @@
-"""The config actor, with real files and real watchdog: hot reload, rejection, coalescing."""
+"""The config actor, with real files and real file events: hot reload, rejection, coalescing.
+
+File events come from inotify on the trio loop where it is available (Linux), and from watchdog
+with ``use_inotify=False`` (or where it is not).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 import trio
 
+from pywats_actors._inotify import inotify_available
 from pywats_actors.config import (
     ConfigActor,
     ConfigChanged,
@@ -26,6 +33,9 @@ from supervisors.testing import EventRecorder
 from .conftest import config_text, write
 
 WAIT = 10.0  # seconds: the most any single expected event may take to arrive
+QUICK = 2.0  # seconds: a change seen by a file event (polling is an hour apart in those tests)
+
+needs_inotify = pytest.mark.skipif(not inotify_available(), reason="inotify is Linux only")
 
 
 def _watch(*ids: str) -> str:
@@ -62,6 +72,60 @@ def _watchdog_threads() -> int:
         for t in threading.enumerate()
         if "Observer" in type(t).__name__ or "Emitter" in type(t).__name__
     )
+
+
+def _inotify_fds() -> int:
+    """Open inotify descriptors of this process."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            count += os.readlink(fd) == "anon_inode:inotify"
+    return count
+
+
+def _rewrite_in_place(path: Path, text: str) -> None:
+    """Truncate and write *path* through the same inode, as an editor that saves in place."""
+    with open(path, "r+", encoding="utf-8") as file:
+        file.truncate()
+        file.write(text)
+
+
+def _rewrite_and_keep_open(path: Path, text: str) -> TextIO:
+    """Rewrite *path* in place, flushed to disk, and return it still open for writing."""
+    file = open(path, "r+", encoding="utf-8")  # noqa: SIM115 (the caller closes it)
+    file.truncate()
+    file.write(text)
+    file.flush()
+    os.fsync(file.fileno())
+    return file
+
+
+def _write_other_files(folder: Path, times: int) -> None:
+    """Write other files in *folder*, *times* each way: appends, rewrites, atomic renames."""
+    with open(folder / "node.log", "a", encoding="utf-8") as log:
+        for i in range(times):
+            log.write(f"line {i}\n")
+            log.flush()
+    for i in range(times):
+        with open(folder / "operator.txt", "a", encoding="utf-8") as file:
+            file.write(f"note {i}\n")
+        (folder / "node.toml.tmp").write_text(f"draft {i}\n")
+        os.replace(folder / "node.toml.tmp", folder / "node.toml~")
+    os.chmod(folder / "operator.txt", 0o640)
+    os.unlink(folder / "node.toml~")
+
+
+def _overflow_inotify_queue(folder: Path) -> None:
+    """Queue more events than inotify keeps, without yielding to trio (so none is read).
+
+    Two names in turn, so that the kernel cannot merge identical consecutive events.
+    """
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    for i in range(limit // 2 + 64):
+        for name in ("a.log", "b.log"):
+            with open(folder / name, "w", encoding="utf-8") as file:
+                file.write(str(i))
 
 
 def _actor(path: Path, **options: float | bool) -> ConfigActor:
@@ -158,7 +222,8 @@ class TestHotReload:
             assert [str(p) for p in event.problems] == [
                 "$.upload.bogus: unknown key; known keys: concurrency, attempt_timeout, "
                 "backoff_base, backoff_multiplier, backoff_cap, breaker_threshold, "
-                "breaker_open_for, breaker_max_open, max_requests_per_second",
+                "breaker_open_for, breaker_max_open, max_requests_per_second, "
+                "separate_process",
                 "$.upload.concurrency: expected an integer >= 1 and <= 16, got 0",
             ]
             assert actor.current is before
@@ -264,6 +329,128 @@ class TestHotReload:
             assert isinstance(event, ConfigChanged)
 
 
+@needs_inotify
+class TestInotify:
+    """The trio-loop inotify: the config file's own events only, never each write."""
+
+    async def test_in_place_edit_and_atomic_replace_are_seen_quickly(
+        self, config_file: Path
+    ) -> None:
+        """An editor saving in place (seen when it closes the file) and an atomic replacement
+        (seen when it is renamed into place) are both picked up at once, without polling and
+        without watchdog's threads."""
+        write(config_file, config_text())
+        threads_before = _watchdog_threads()
+        actor = _actor(config_file, poll_interval=3600)
+        async with _running(actor) as updates:
+            assert actor.event_source == "inotify"
+            assert _watchdog_threads() == threads_before
+            _rewrite_in_place(config_file, config_text("[upload]\nconcurrency = 3"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 3
+            write_config_atomically(config_file, config_text("[upload]\nconcurrency = 4"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 4
+            assert actor.checks == 2
+
+    async def test_writes_are_seen_when_the_file_is_closed(self, config_file: Path) -> None:
+        """While the file is still open for writing nothing is read (it may be half written);
+        closing it is the event."""
+        write(config_file, config_text())
+        actor = _actor(config_file, poll_interval=3600)
+        async with _running(actor) as updates:
+            with _rewrite_and_keep_open(config_file, config_text("[upload]\nconcurrency = 5")):
+                await _nothing_within(updates, 0.5)
+                assert actor.checks == 0
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 5
+
+    async def test_other_files_in_the_folder_cause_no_check(self, config_file: Path) -> None:
+        """Another file written repeatedly in the config file's folder (a log appended to, a
+        file rewritten, renamed into place, chmod-ed) never makes the actor look at its file;
+        a change to the config file still does."""
+        write(config_file, config_text())
+        actor = _actor(config_file, poll_interval=3600)
+        async with _running(actor) as updates:
+            for _ in range(5):
+                _write_other_files(config_file.parent, 50)
+                await trio.sleep(0.05)
+            await _nothing_within(updates, 0.5)  # longer than settle
+            assert actor.checks == 0
+            write_config_atomically(config_file, config_text("[upload]\nconcurrency = 9"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert actor.checks == 1
+
+    async def test_queue_overflow_makes_the_actor_look(self, config_file: Path) -> None:
+        """Events lost to a queue overflow might have been the config file's: it is checked."""
+        write(config_file, config_text())
+        actor = _actor(config_file, poll_interval=3600)
+        async with _running(actor) as updates:
+            _overflow_inotify_queue(config_file.parent)
+            with trio.fail_after(WAIT):
+                while actor.checks == 0:
+                    await trio.sleep(0.05)
+            await _nothing_within(updates, 0.3)  # the file did not change
+            assert actor.checks == 1
+
+    async def test_replaced_folder_is_watched_again(self, config_file: Path) -> None:
+        """When the config file's folder is moved away and another takes its place, the new
+        folder is watched (and the file in it checked at once)."""
+        write(config_file, config_text())
+        actor = _actor(config_file, poll_interval=3600)
+        async with _running(actor) as updates:
+            folder = config_file.parent
+            folder.rename(folder.with_name("etc.old"))
+            write(config_file, config_text("[upload]\nconcurrency = 6"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 6
+            _rewrite_in_place(config_file, config_text("[upload]\nconcurrency = 7"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 7
+            assert actor.event_source == "inotify"
+
+
+class TestWatchdogFallback:
+    async def test_watchdog_sees_in_place_edits_atomic_replaces_and_deletes(
+        self, config_file: Path
+    ) -> None:
+        """With use_inotify=False (as where inotify is unavailable) watchdog's observer watches
+        the folder, and every kind of change is still picked up without polling."""
+        write(config_file, config_text())
+        threads_before = _watchdog_threads()
+        actor = _actor(config_file, use_inotify=False, poll_interval=3600)
+        async with _running(actor) as updates:
+            assert actor.event_source == "watchdog"
+            assert _watchdog_threads() > threads_before
+            _rewrite_in_place(config_file, config_text("[upload]\nconcurrency = 3"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 3
+            write_config_atomically(config_file, config_text("[upload]\nconcurrency = 4"))
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigChanged)
+            assert event.new.upload.concurrency == 4
+            os.unlink(config_file)
+            with trio.fail_after(QUICK):
+                event = await updates.receive()
+            assert isinstance(event, ConfigRejected)
+        assert _watchdog_threads() == threads_before
+
+
 class TestRestart:
     async def test_restart_keeps_config_when_file_broke_meanwhile(self, config_file: Path) -> None:
         """A restarted actor starts with the config it had and reports the broken file."""
@@ -292,11 +479,16 @@ class TestRestart:
 
 
 class TestSupervised:
-    async def test_stops_promptly_when_asked(self, config_file: Path) -> None:
-        """Under a supervisor, a stop request ends the actor at once, as a clean shutdown."""
+    @pytest.mark.parametrize(
+        "use_inotify", [pytest.param(True, marks=needs_inotify, id="inotify"), False]
+    )
+    async def test_stops_promptly_when_asked(self, config_file: Path, use_inotify: bool) -> None:
+        """Under a supervisor, a stop request ends the actor at once, as a clean shutdown; its
+        inotify descriptor is closed, or its watchdog threads are gone."""
         write(config_file, config_text())
-        actor = _actor(config_file)
+        actor = _actor(config_file, use_inotify=use_inotify)
         threads_before = _watchdog_threads()
+        fds_before = _inotify_fds()
         send, receive = trio.open_memory_channel[ConfigEvent](4)
         events = EventRecorder()
         supervisor = Supervisor(
@@ -305,7 +497,13 @@ class TestSupervised:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(WAIT):
                 await nursery.start(supervisor.run)
-            assert _watchdog_threads() > threads_before
+            if use_inotify:
+                assert actor.event_source == "inotify"
+                assert _watchdog_threads() == threads_before
+                assert _inotify_fds() == fds_before + 1
+            else:
+                assert actor.event_source == "watchdog"
+                assert _watchdog_threads() > threads_before
             write_config_atomically(config_file, config_text("[upload]\nconcurrency = 6"))
             assert isinstance(await _next(receive), ConfigChanged)
             with trio.fail_after(2):
@@ -314,6 +512,8 @@ class TestSupervised:
         assert child.last_exit is not None
         assert child.last_exit.kind is ExitKind.SHUTDOWN
         assert _watchdog_threads() == threads_before
+        assert _inotify_fds() == fds_before
+        assert actor.event_source == "none"
 
     async def test_invalid_file_is_a_start_failure(self, config_file: Path) -> None:
         """Under a supervisor, an invalid file fails the start with the ConfigInvalid."""

@@ -1,11 +1,17 @@
 """File events from Linux inotify, read on the trio loop itself (no threads).
 
-The watcher needs only "something happened to this path": no event objects, no pairing of
-moves. watchdog's inotify backend does both on three threads per folder, and its pairing of
-renames is a linear search per event, which made it the largest cost of the node under a burst
-of atomically written (renamed) files. Here the inotify descriptor is polled by trio
-(``wait_readable``) and each read returns a batch of raw events; a queue overflow says so, and
-the watcher rescans. Elsewhere (and if inotify is unavailable) the watcher uses watchdog.
+Shared by the node's watchers and the config actor. Callers need only "something happened to
+this path": no event objects, no pairing of moves. watchdog's inotify backend does both on three
+threads per folder, and its pairing of renames is a linear search per event, which made it the
+largest cost of the node under a burst of atomically written (renamed) files. Here the inotify
+descriptor is polled by trio (``wait_readable``) and each read returns a batch of raw events; a
+queue overflow says so, and the caller looks again. Elsewhere (and if inotify is unavailable)
+callers use watchdog.
+
+Which events are read is the *mask* given to :class:`Inotify`: :data:`FOLDER_EVENTS` (the
+default, every change to a folder's entries, writes included) or a narrower combination of the
+``IN_*`` constants, such as the config actor's (no ``IN_MODIFY``: the kernel then does not wake
+the reader for each ``write()`` to a file in the folder).
 """
 
 from __future__ import annotations
@@ -20,17 +26,31 @@ from collections.abc import Iterable
 
 import trio
 
-__all__ = ["Inotify", "inotify_available"]
+__all__ = [
+    "FOLDER_EVENTS",
+    "IN_ATTRIB",
+    "IN_CLOSE_WRITE",
+    "IN_CREATE",
+    "IN_DELETE",
+    "IN_DELETE_SELF",
+    "IN_MODIFY",
+    "IN_MOVED_FROM",
+    "IN_MOVED_TO",
+    "IN_MOVE_SELF",
+    "Inotify",
+    "inotify_available",
+]
 
-_IN_MODIFY = 0x00000002
-_IN_ATTRIB = 0x00000004
-_IN_CLOSE_WRITE = 0x00000008
-_IN_MOVED_FROM = 0x00000040
-_IN_MOVED_TO = 0x00000080
-_IN_CREATE = 0x00000100
-_IN_DELETE = 0x00000200
-_IN_DELETE_SELF = 0x00000400
-_IN_MOVE_SELF = 0x00000800
+IN_MODIFY = 0x00000002
+IN_ATTRIB = 0x00000004
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_FROM = 0x00000040
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+IN_DELETE = 0x00000200
+IN_DELETE_SELF = 0x00000400
+IN_MOVE_SELF = 0x00000800
+_IN_UNMOUNT = 0x00002000
 _IN_Q_OVERFLOW = 0x00004000
 _IN_IGNORED = 0x00008000
 _IN_ISDIR = 0x40000000
@@ -38,18 +58,20 @@ _IN_ONLYDIR = 0x01000000
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = os.O_CLOEXEC
 
-_MASK = (
-    _IN_MODIFY
-    | _IN_ATTRIB
-    | _IN_CLOSE_WRITE
-    | _IN_MOVED_FROM
-    | _IN_MOVED_TO
-    | _IN_CREATE
-    | _IN_DELETE
-    | _IN_DELETE_SELF
-    | _IN_MOVE_SELF
-    | _IN_ONLYDIR
+FOLDER_EVENTS = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
 )
+"""Every change to a folder's entries, each write to a file in it included (the default)."""
+
+_LOST = IN_DELETE_SELF | IN_MOVE_SELF | _IN_UNMOUNT | _IN_IGNORED
 _HEADER = struct.Struct("iIII")
 
 
@@ -76,11 +98,21 @@ def inotify_available() -> bool:
 class Inotify:
     """One inotify descriptor watching folders; :meth:`read` yields changed paths.
 
+    Args:
+        mask: the events read, a combination of the ``IN_*`` constants (every folder watched
+            by this descriptor gets the same mask); :data:`FOLDER_EVENTS` by default.
+
+    Attributes:
+        overflowed: set when the kernel's queue overflowed (events were lost: look again).
+            The caller clears it.
+        lost_watch: set when a watched folder was deleted, moved away or unmounted: its events
+            stop, or no longer belong to its path. The caller clears it (and watches again).
+
     Raises:
-        OSError: inotify is unavailable, or the watch limit is reached.
+        OSError: inotify is unavailable, or the descriptor limit is reached.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, mask: int = FOLDER_EVENTS) -> None:
         if _LIBC is None:
             raise OSError(errno.ENOSYS, "inotify is not available on this system")
         fd = _LIBC.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
@@ -90,15 +122,21 @@ class Inotify:
         self._fd = fd
         self._folders: dict[int, bytes] = {}
         self._watched: set[bytes] = set()
+        self._mask = mask | _IN_ONLYDIR
         self.overflowed = False
+        self.lost_watch = False
 
     def watch(self, folder: str | os.PathLike[str]) -> None:
-        """Add *folder* (not recursively; call again for sub-folders)."""
+        """Add *folder* (not recursively; call again for sub-folders).
+
+        Raises:
+            OSError: *folder* is missing or not a folder, or the watch limit is reached.
+        """
         assert _LIBC is not None
         path = os.fsencode(folder)
         if path in self._watched:
             return
-        wd = _LIBC.inotify_add_watch(self._fd, path, _MASK)
+        wd = _LIBC.inotify_add_watch(self._fd, path, self._mask)
         if wd < 0:
             code = ctypes.get_errno()
             raise OSError(code, f"inotify_add_watch {os.fsdecode(path)}: {os.strerror(code)}")
@@ -108,7 +146,8 @@ class Inotify:
     async def read(self) -> tuple[list[str], list[str]]:
         """Wait for events; returns ``(paths that changed, new sub-folders)``.
 
-        After a queue overflow :attr:`overflowed` is set (events were lost: rescan).
+        After a queue overflow :attr:`overflowed` is set (events were lost: rescan); when a
+        watched folder itself went away, :attr:`lost_watch`.
 
         Cancellation: safe; no event is lost by a cancelled wait.
         """
@@ -132,6 +171,8 @@ class Inotify:
             if mask & _IN_Q_OVERFLOW:
                 self.overflowed = True
                 continue
+            if mask & _LOST:
+                self.lost_watch = True
             if mask & _IN_IGNORED:
                 gone = self._folders.pop(wd, None)
                 if gone is not None:
@@ -142,7 +183,7 @@ class Inotify:
                 continue
             full = os.fsdecode(os.path.join(folder, name))
             if mask & _IN_ISDIR:
-                if mask & (_IN_CREATE | _IN_MOVED_TO):
+                if mask & (IN_CREATE | IN_MOVED_TO):
                     folders.append(full)
                 continue
             paths.append(full)
