@@ -57,7 +57,7 @@ async def open_supervised_process(
     stdin: _Redirect = subprocess.DEVNULL,
     stdout: _Redirect = None,
     stderr: _Redirect = None,
-    term_signal: int = signal.SIGTERM,
+    term_signal: int | None = signal.SIGTERM,
 ) -> AsyncIterator[trio.Process]:
     """Start *command* in a new session and yield its :class:`trio.Process`.
 
@@ -71,7 +71,8 @@ async def open_supervised_process(
         cwd: its working directory.
         stdin, stdout, stderr: as for :func:`trio.lowlevel.open_process`; ``stdin`` defaults
             to ``/dev/null`` so a service's child never reads the node's terminal.
-        term_signal: the polite signal of phase one.
+        term_signal: the polite signal of phase one; ``None`` sends none (the caller ends the
+            process its own way, e.g. by closing its standard input, within the block).
 
     Cancellation: cancelling the block kills the group with SIGKILL and still waits for the
     process to be reaped; that wait is shielded and takes milliseconds.
@@ -89,7 +90,7 @@ async def open_supervised_process(
     try:
         async with trio.open_nursery() as nursery:
             ctx = current_child_or_none()
-            if ctx is not None:
+            if ctx is not None and term_signal is not None:
                 nursery.start_soon(_terminate_on_stop, ctx, process, term_signal)
             yield process
             nursery.cancel_scope.cancel()

@@ -12,35 +12,31 @@ One attempt per call: the client never retries by itself. It classifies every ou
 uploader decides what to do about it.
 
 The hot path (:meth:`WatsClient.submit_wsjf`) builds one :class:`httpx.Request` from headers,
-URL and timeouts prepared once, and reads the answer with a size cap; nothing else is allocated
-per call beyond what httpx itself needs.
+URL and timeouts prepared once, and reads the answer with a size cap (``_exchange``); nothing
+else is allocated per call beyond what httpx itself needs. With ``separate_process=True`` that
+exchange happens in a helper process (``_process``), and only the classification stays here.
 """
 
 from __future__ import annotations
 
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import httpx
-import trio
 
-from .._version import __version__
 from ..report import Report, encode_report
-from ._answers import accepted_or_error, ping_or_error, transport_error, version_or_error
-from ._errors import WatsError, WatsTimeout
+from ._answers import accepted_or_error, ping_or_error, version_or_error
+from ._errors import WatsError
+from ._exchange import Exchange, HttpExchange, Route
 from ._results import ReportAccepted, ServerPing
 from ._settings import WatsClientSettings, normalize_base_url
 
-__all__ = ["WatsClient", "open_wats_client"]
+__all__ = ["WatsClient", "open_http_exchange", "open_wats_client"]
 
 _T = TypeVar("_T")
-
-SUBMIT_PATH = "/api/Report/WSJF"
-VERSION_PATH = "/api/App/Version"
-PING_PATH = "/api/internal/Client/Ping"
 
 
 class WatsClient:
@@ -51,34 +47,10 @@ class WatsClient:
     connection (up to ``pool_timeout``).
     """
 
-    def __init__(
-        self,
-        settings: WatsClientSettings,
-        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
-    ) -> None:
+    def __init__(self, settings: WatsClientSettings, exchange: Exchange) -> None:
         self._settings = settings
-        self._send = send
+        self._exchange = exchange
         self._base_url = normalize_base_url(settings.base_url)
-        self._submit_url = httpx.URL(self._base_url + SUBMIT_PATH)
-        self._version_url = httpx.URL(self._base_url + VERSION_PATH)
-        self._ping_url = httpx.URL(self._base_url + PING_PATH)
-        common = [
-            (b"Authorization", b"Basic " + settings.token.encode("ascii")),
-            (b"Accept", b"application/json"),
-            (b"User-Agent", f"pywats-actors/{__version__}".encode("ascii")),
-        ]
-        self._get_headers = common
-        self._post_headers = [*common, (b"Content-Type", b"application/json")]
-        self._extensions = {
-            "timeout": {
-                "connect": settings.connect_timeout,
-                "read": settings.read_timeout,
-                "write": settings.write_timeout,
-                "pool": settings.pool_timeout,
-            }
-        }
-        self._attempt_timeout = settings.attempt_timeout
-        self._max_answer = settings.max_answer_bytes
 
     @property
     def base_url(self) -> str:
@@ -119,15 +91,8 @@ class WatsClient:
             canonical = str(uuid.UUID(key))
         except ValueError:
             raise ValueError(f"report id {key!r} is not a GUID") from None
-        request = httpx.Request(
-            "POST",
-            self._submit_url,
-            headers=[*self._post_headers, (b"Idempotency-Key", f'"{canonical}"'.encode("ascii"))],
-            content=data,
-            extensions=self._extensions,
-        )
-        status, headers, body, truncated = await self._exchange(request, canonical)
-        outcome = accepted_or_error(status, headers, body, truncated, canonical)
+        answer = await self._exchange("submit", data, canonical)
+        outcome = accepted_or_error(*answer, canonical)
         if isinstance(outcome, WatsError):
             raise outcome
         return outcome
@@ -140,7 +105,7 @@ class WatsClient:
 
         Cancellation: safe at any point.
         """
-        return await self._get(self._version_url, version_or_error)
+        return await self._get("version", version_or_error)
 
     async def ping(self) -> ServerPing:
         """The server's name and clock: ``GET /api/internal/Client/Ping``.
@@ -150,59 +115,15 @@ class WatsClient:
 
         Cancellation: safe at any point.
         """
-        return await self._get(self._ping_url, ping_or_error)
+        return await self._get("ping", ping_or_error)
 
     async def _get(
-        self, url: httpx.URL, classify: Callable[[int, httpx.Headers, bytes, bool], _T | WatsError]
+        self, route: Route, classify: Callable[[int, httpx.Headers, bytes, bool], _T | WatsError]
     ) -> _T:
-        request = httpx.Request("GET", url, headers=self._get_headers, extensions=self._extensions)
-        status, headers, body, truncated = await self._exchange(request, None)
-        outcome = classify(status, headers, body, truncated)
+        outcome = classify(*await self._exchange(route, None, None))
         if isinstance(outcome, WatsError):
             raise outcome
         return outcome
-
-    async def _exchange(
-        self, request: httpx.Request, report_id: str | None
-    ) -> tuple[int, httpx.Headers, bytes, bool]:
-        """Send *request* and read its answer, at most ``max_answer_bytes`` of it."""
-        with trio.move_on_after(self._attempt_timeout) as deadline:
-            try:
-                response = await self._send(request)
-                try:
-                    body, truncated = await self._read_capped(response)
-                finally:
-                    await response.aclose()
-            except httpx.HTTPError as exc:
-                raise transport_error(exc, report_id) from exc
-            return response.status_code, response.headers, body, truncated
-        assert deadline.cancelled_caught
-        raise WatsTimeout(
-            f"no complete answer within {self._attempt_timeout:g} s",
-            phase="attempt",
-            report_id=report_id,
-        )
-
-    async def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
-        """The body (at most ``max_answer_bytes`` of it) and whether there was more.
-
-        Past the cap the rest is read and dropped rather than abandoned: stopping early would
-        leave httpx's stream generators unfinished. A body that never ends is stopped by the
-        attempt deadline.
-        """
-        limit = self._max_answer
-        length = response.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) <= limit:
-            return await response.aread(), False
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            if size <= limit:
-                chunks.append(chunk)
-                size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-        return b"".join(chunks), False
 
 
 @asynccontextmanager
@@ -210,18 +131,42 @@ async def open_wats_client(
     settings: WatsClientSettings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    separate_process: bool = False,
 ) -> AsyncIterator[WatsClient]:
     """Open a pooled connection set to the server *settings* names.
 
     Args:
         settings: where the server is, the token, timeouts and pool limits.
-        transport: an httpx transport to use instead of the network (tests, proxies).
+        transport: an httpx transport to use instead of the network (tests, proxies); only
+            with ``separate_process=False``.
+        separate_process: do the HTTP work (httpx, TLS, sockets) in a helper process of its
+            own (:mod:`pywats_actors.client._process`), which takes it off this process's
+            core; results and errors are the same. The process starts in the background on
+            entry and is restarted if it dies.
 
     Yields:
-        A :class:`WatsClient`; its connections are closed when the block exits.
+        A :class:`WatsClient`; its connections (and its helper process) are closed when the
+        block exits.
 
     Nothing is sent on entry: the first call opens the first connection.
     """
+    if separate_process:
+        if transport is not None:
+            raise ValueError("a transport cannot be used with separate_process=True")
+        from ._process import open_process_exchange
+
+        async with open_process_exchange(settings) as remote:
+            yield WatsClient(settings, remote)
+        return
+    async with open_http_exchange(settings, transport=transport) as exchange:
+        yield WatsClient(settings, exchange)
+
+
+@asynccontextmanager
+async def open_http_exchange(
+    settings: WatsClientSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[HttpExchange]:
+    """The httpx side of a client: a pooled transport and the exchange that uses it."""
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=min(settings.max_keepalive_connections, settings.max_connections),
@@ -239,7 +184,7 @@ async def open_wats_client(
             trust_env=True,
         )
         async with http:
-            yield WatsClient(settings, lambda request: http.send(request, stream=True))
+            yield HttpExchange(settings, lambda request: http.send(request, stream=True))
         return
     # Otherwise requests go straight to the pooled transport: the client's own layers (auth,
     # redirects, cookies, event hooks) do nothing for us and cost CPU on every upload.
@@ -247,4 +192,4 @@ async def open_wats_client(
         verify=ssl_verify, http2=settings.http2, limits=limits, trust_env=False
     )
     async with pooled:
-        yield WatsClient(settings, pooled.handle_async_request)
+        yield HttpExchange(settings, pooled.handle_async_request)

@@ -325,7 +325,7 @@ async def _uplink_child(
     )
     spool = node.spool
     assert spool is not None
-    async with open_wats_client(settings) as client:
+    async with open_wats_client(settings, separate_process=cfg.upload.separate_process) as client:
         link = ServerLink(client, node.bus)
         node.link = link
         uplink = Supervisor(

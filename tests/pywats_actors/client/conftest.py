@@ -62,10 +62,22 @@ def settings_for(url: str, **changes: Any) -> WatsClientSettings:
     return WatsClientSettings(**values)
 
 
+OpenClient = Callable[[WatsClientSettings], AbstractAsyncContextManager[WatsClient]]
+
+
+@pytest.fixture(params=["in-process", "separate-process"])
+def open_client(request: pytest.FixtureRequest) -> OpenClient:
+    """Opens a client of either kind: httpx in this process, or in an upload process.
+
+    Every client test runs with both, so the two give the same results and errors.
+    """
+    return partial(open_wats_client, separate_process=request.param == "separate-process")
+
+
 @pytest.fixture
-async def wats(emulator: Emulator) -> AsyncIterator[WatsClient]:
+async def wats(emulator: Emulator, open_client: OpenClient) -> AsyncIterator[WatsClient]:
     """A client of the emulator."""
-    async with open_wats_client(settings_for(emulator.url)) as client:
+    async with open_client(settings_for(emulator.url)) as client:
         yield client
 
 

@@ -30,7 +30,6 @@ from pywats_actors.client import (
     WatsTimeout,
     WatsTLSError,
     WatsUnexpectedAnswer,
-    open_wats_client,
 )
 from pywats_actors.emulator import Emulator, Faults, open_emulator
 from pywats_actors.emulator._http import Disconnect, Request, Response
@@ -39,6 +38,7 @@ Scripted = Callable[[Any], AbstractAsyncContextManager[str]]
 Raw = Callable[[bytes], AbstractAsyncContextManager[str]]
 Settings = Callable[..., WatsClientSettings]
 Wsjf = Callable[..., tuple[str, bytes]]
+OpenClient = Callable[[WatsClientSettings], AbstractAsyncContextManager[WatsClient]]
 
 
 async def _submit_new(wats: WatsClient, wsjf: Wsjf) -> ReportAccepted:
@@ -64,7 +64,7 @@ class TestSubmit:
         assert emulator.stored_report(report_id) == data
 
     async def test_request_headers(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """The POST carries Basic auth, JSON content type and the quoted report id as key."""
         seen: list[Request] = []
@@ -76,7 +76,7 @@ class TestSubmit:
 
         async with (
             scripted_server(handler) as url,
-            open_wats_client(client_settings(url + "/api")) as wats,
+            open_client(client_settings(url + "/api")) as wats,
         ):
             await wats.submit_wsjf(b"{}", report_id.upper())
         (request,) = seen
@@ -112,11 +112,11 @@ class TestSubmit:
         assert emulator.stats().connections == 1
 
     async def test_concurrency_is_bounded_by_the_pool(
-        self, emulator: Emulator, wsjf: Wsjf, client_settings: Settings
+        self, open_client: OpenClient, emulator: Emulator, wsjf: Wsjf, client_settings: Settings
     ) -> None:
         """Many concurrent submissions share at most max_connections connections."""
         settings = client_settings(emulator.url, max_connections=3, max_keepalive_connections=3)
-        async with open_wats_client(settings) as wats, trio.open_nursery() as nursery:
+        async with open_client(settings) as wats, trio.open_nursery() as nursery:
             for _ in range(20):
                 nursery.start_soon(_submit_new, wats, wsjf)
         stats = emulator.stats()
@@ -158,28 +158,30 @@ class TestRejected:
 
 class TestAuthentication:
     async def test_wrong_token(
-        self, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
     ) -> None:
         """A wrong token is a WatsAuthError: not retryable, the uploads should pause."""
-        async with open_wats_client(client_settings(emulator.url, token="wrong")) as wats:
+        async with open_client(client_settings(emulator.url, token="wrong")) as wats:
             with pytest.raises(WatsAuthError) as caught:
                 await _submit_new(wats, wsjf)
         assert caught.value.status_code == 401
         assert not caught.value.retryable
 
     async def test_wrong_token_on_version(
-        self, emulator: Emulator, client_settings: Settings
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings
     ) -> None:
         """The version call is authenticated too."""
-        async with open_wats_client(client_settings(emulator.url, token="wrong")) as wats:
+        async with open_client(client_settings(emulator.url, token="wrong")) as wats:
             with pytest.raises(WatsAuthError):
                 await wats.server_version()
 
 
 class TestNotFound:
-    async def test_wrong_base_url(self, emulator: Emulator, client_settings: Settings) -> None:
+    async def test_wrong_base_url(
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings
+    ) -> None:
         """A base URL with a wrong path gives WatsNotFound, which says to check the URL."""
-        async with open_wats_client(client_settings(emulator.url + "/wats")) as wats:
+        async with open_client(client_settings(emulator.url + "/wats")) as wats:
             with pytest.raises(WatsNotFound, match="check the base URL") as caught:
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
         assert caught.value.status_code == 404
@@ -241,7 +243,7 @@ class TestServerErrors:
         assert caught.value.retry_after == 3.0
 
     async def test_html_error_page(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """A proxy's HTML error page is summarised by its title."""
 
@@ -249,7 +251,7 @@ class TestServerErrors:
             page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
             return Response(502, page, content_type=b"text/html")
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsServerError) as caught:
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
         assert caught.value.server_message == "HTML page: 502 Bad Gateway"
@@ -267,18 +269,24 @@ class TestUnexpectedAnswers:
 
     @pytest.mark.parametrize("body", [b"", b"OK", b"null", b"\x00\xff\x00"])
     async def test_2xx_without_result(
-        self, scripted_server: Scripted, client_settings: Settings, body: bytes
+        self,
+        open_client: OpenClient,
+        scripted_server: Scripted,
+        client_settings: Settings,
+        body: bytes,
     ) -> None:
         """An empty, plain-text, null or binary 2xx body is an unexpected answer."""
 
         async def handler(request: Request) -> Response:
             return Response(200, body, content_type=b"text/plain")
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsUnexpectedAnswer):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
-    async def test_huge_body(self, scripted_server: Scripted, client_settings: Settings) -> None:
+    async def test_huge_body(
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
+    ) -> None:
         """A body beyond max_answer_bytes is not kept, and the answer is called unexpected."""
 
         async def handler(request: Request) -> Response:
@@ -286,12 +294,14 @@ class TestUnexpectedAnswers:
 
         async with (
             scripted_server(handler) as url,
-            open_wats_client(client_settings(url, max_answer_bytes=65536)) as wats,
+            open_client(client_settings(url, max_answer_bytes=65536)) as wats,
         ):
             with pytest.raises(WatsUnexpectedAnswer, match="more than 65536 bytes"):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
-    async def test_huge_chunked_body(self, raw_server: Raw, client_settings: Settings) -> None:
+    async def test_huge_chunked_body(
+        self, open_client: OpenClient, raw_server: Raw, client_settings: Settings
+    ) -> None:
         """A huge body without a Content-Length (chunked) is capped the same way."""
         chunk = b"x" * 4096
         reply = (
@@ -301,13 +311,13 @@ class TestUnexpectedAnswers:
         )
         async with (
             raw_server(reply) as url,
-            open_wats_client(client_settings(url, max_answer_bytes=65536)) as wats,
+            open_client(client_settings(url, max_answer_bytes=65536)) as wats,
         ):
             with pytest.raises(WatsUnexpectedAnswer, match="more than 65536 bytes"):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
     async def test_redirect_is_not_followed(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """A redirect is reported with its target, never followed with the report."""
         calls = 0
@@ -317,30 +327,32 @@ class TestUnexpectedAnswers:
             calls += 1
             return Response(302, headers=[(b"location", b"https://sso.example/login")])
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsUnexpectedAnswer, match=r"sso\.example"):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
         assert calls == 1
 
     async def test_acknowledgement_of_another_report(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """An InsertReportResult naming another report is not taken as ours."""
 
         async def handler(request: Request) -> Response:
             return Response(200, b'{"ID": "00000000-0000-0000-0000-000000000000"}')
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsUnexpectedAnswer, match="instead"):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
 
 class TestNetworkFailures:
-    async def test_connection_refused(self, client_settings: Settings) -> None:
+    async def test_connection_refused(
+        self, open_client: OpenClient, client_settings: Settings
+    ) -> None:
         """Nothing listening is WatsConnectError: retryable, and the report was never sent."""
         async with open_emulator(token="x") as emu:
             url = emu.url
-        async with open_wats_client(client_settings(url)) as wats:
+        async with open_client(client_settings(url)) as wats:
             with pytest.raises(WatsConnectError) as caught:
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
         assert caught.value.retryable
@@ -362,11 +374,11 @@ class TestNetworkFailures:
                     await trio.sleep(0.01)
 
     async def test_hang_is_a_read_timeout(
-        self, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
     ) -> None:
         """A server that never answers trips the read timeout: WatsTimeout, maybe delivered."""
         emulator.set_faults(Faults(hang=1.0))
-        async with open_wats_client(client_settings(emulator.url, read_timeout=0.2)) as wats:
+        async with open_client(client_settings(emulator.url, read_timeout=0.2)) as wats:
             with pytest.raises(WatsTimeout) as caught:
                 await _submit_new(wats, wsjf)
         assert caught.value.phase == "read"
@@ -374,12 +386,12 @@ class TestNetworkFailures:
         assert caught.value.retryable
 
     async def test_attempt_deadline(
-        self, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings, wsjf: Wsjf
     ) -> None:
         """The whole-attempt deadline bounds a slow answer even when no single read times out."""
         emulator.set_faults(Faults(latency=2.0))
         settings = client_settings(emulator.url, read_timeout=5.0, attempt_timeout=0.2)
-        async with open_wats_client(settings) as wats:
+        async with open_client(settings) as wats:
             start = trio.current_time()
             with pytest.raises(WatsTimeout) as caught:
                 await _submit_new(wats, wsjf)
@@ -409,27 +421,31 @@ class TestNetworkFailures:
         assert (stats.ids, stats.duplicates) == ([report_id], 1)
 
     async def test_tls_to_a_plain_server(
-        self, emulator: Emulator, client_settings: Settings
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings
     ) -> None:
         """https:// to a server that does not speak TLS is a WatsTLSError."""
         url = emulator.url.replace("http://", "https://")
-        async with open_wats_client(client_settings(url)) as wats:
+        async with open_client(client_settings(url)) as wats:
             with pytest.raises(WatsTLSError) as caught:
                 await wats.server_version()
         assert caught.value.retryable
 
-    async def test_not_http_at_all(self, raw_server: Raw, client_settings: Settings) -> None:
+    async def test_not_http_at_all(
+        self, open_client: OpenClient, raw_server: Raw, client_settings: Settings
+    ) -> None:
         """A peer that answers with garbage instead of HTTP is a WatsProtocolError."""
         async with (
             raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\r\n") as url,
-            open_wats_client(client_settings(url)) as wats,
+            open_client(client_settings(url)) as wats,
         ):
             with pytest.raises(WatsProtocolError):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
-    async def test_closed_without_answer(self, raw_server: Raw, client_settings: Settings) -> None:
+    async def test_closed_without_answer(
+        self, open_client: OpenClient, raw_server: Raw, client_settings: Settings
+    ) -> None:
         """A peer that closes without answering is WatsConnectionLost."""
-        async with raw_server(b"") as url, open_wats_client(client_settings(url)) as wats:
+        async with raw_server(b"") as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsConnectionLost):
                 await wats.submit_wsjf(b"{}", str(uuid.uuid4()))
 
@@ -457,7 +473,7 @@ class TestVersionAndPing:
         assert ping.server_time.tzinfo is not None
 
     async def test_dotnet_time_with_seven_digits(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """A .NET timestamp with seven fractional digits is read, not dropped."""
 
@@ -465,29 +481,29 @@ class TestVersionAndPing:
             body = b'{"ServerName": "wats", "ServerTime": "2026-11-23T03:11:53.1234567Z"}'
             return Response(200, body)
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             ping = await wats.ping()
         assert ping.server_time is not None
         assert ping.server_time.microsecond == 123456
 
     async def test_version_that_is_not_a_string(
-        self, scripted_server: Scripted, client_settings: Settings
+        self, open_client: OpenClient, scripted_server: Scripted, client_settings: Settings
     ) -> None:
         """A version answer that is not a JSON string is an unexpected answer."""
 
         async def handler(request: Request) -> Response | Disconnect:
             return Response(200, b'{"version": 1}')
 
-        async with scripted_server(handler) as url, open_wats_client(client_settings(url)) as wats:
+        async with scripted_server(handler) as url, open_client(client_settings(url)) as wats:
             with pytest.raises(WatsUnexpectedAnswer, match="no version string"):
                 await wats.server_version()
             with pytest.raises(WatsUnexpectedAnswer, match="no ServerName"):
                 await wats.ping()
 
     async def test_base_url_is_normalised(
-        self, emulator: Emulator, client_settings: Settings
+        self, open_client: OpenClient, emulator: Emulator, client_settings: Settings
     ) -> None:
         """A base URL ending in /api/ reaches the same endpoints."""
-        async with open_wats_client(client_settings(emulator.url + "/api/")) as wats:
+        async with open_client(client_settings(emulator.url + "/api/")) as wats:
             assert wats.base_url == emulator.url
             assert await wats.server_version()

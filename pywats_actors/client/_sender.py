@@ -1,0 +1,126 @@
+"""The upload process: ``python -m pywats_actors.client._sender``, started by ``_process``.
+
+It reads frames from its standard input (``Open``, then ``Call`` and ``Cancel``), does each
+exchange with httpx (:class:`~pywats_actors.client._exchange.HttpExchange`, the same code the
+in-process client runs), and writes one ``Reply`` or ``Failed`` per call to its standard output.
+Calls run concurrently; the connection pool bounds how many are on the wire.
+
+Its life belongs to the parent: it ignores SIGTERM and SIGINT (so a stop request to the node
+does not cut uploads that are draining) and ends when its standard input closes, which also
+happens when the parent dies; calls still in flight then are abandoned (their callers are gone,
+and a report whose answer nobody heard is sent again with the same id). Anything unexpected is
+printed to standard error (the node's log stream) and answered as a lost connection, which the
+uploader retries with the same report id.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import traceback
+
+import msgspec
+import trio
+
+from ._client import open_http_exchange
+from ._errors import WatsTimeout, WatsTLSError, WatsTransportError
+from ._exchange import Exchange
+from ._wire import (
+    Call,
+    Cancel,
+    Failed,
+    FrameError,
+    FrameReader,
+    Open,
+    Ready,
+    Reply,
+    encode,
+    from_parent,
+    write_frames,
+)
+
+__all__ = ["main"]
+
+_CALL_LIMIT = 1 << 30  # a frame carries one report; the spool bounds what a report can be
+
+
+def main() -> int:
+    """Serve until standard input ends; the exit status is 0, or 2 on a protocol error."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status = 0
+    try:
+        trio.run(_serve)
+    except* (FrameError, msgspec.DecodeError) as group:
+        problem = group.exceptions[0]
+        print(f"pywats upload process: bad frame from the node: {problem}", file=sys.stderr)
+        status = 2
+    return status
+
+
+async def _serve() -> None:
+    frames = FrameReader(trio.lowlevel.FdStream(os.dup(0)), _CALL_LIMIT)
+    out = trio.lowlevel.FdStream(os.dup(1))
+    first = await frames.receive()
+    if first is None:
+        return
+    opened = from_parent.decode(first)
+    if not isinstance(opened, Open):
+        raise FrameError(f"the first frame must be 'open', not {type(opened).__name__}")
+    send, outgoing = trio.open_memory_channel[bytes](math.inf)
+    calls: dict[int, trio.CancelScope] = {}
+    async with open_http_exchange(opened.settings) as exchange, trio.open_nursery() as nursery:
+        nursery.start_soon(write_frames, out, outgoing)
+        send.send_nowait(encode(Ready(pid=os.getpid())))
+        while (payload := await frames.receive()) is not None:
+            message = from_parent.decode(payload)
+            if isinstance(message, Call):
+                scope = trio.CancelScope()
+                calls[message.seq] = scope
+                nursery.start_soon(_call, exchange, message, scope, calls, send)
+            elif isinstance(message, Cancel):
+                cancelled = calls.get(message.seq)
+                if cancelled is not None:
+                    cancelled.cancel()
+        nursery.cancel_scope.cancel()
+
+
+async def _call(
+    exchange: Exchange,
+    call: Call,
+    scope: trio.CancelScope,
+    calls: dict[int, trio.CancelScope],
+    send: trio.MemorySendChannel[bytes],
+) -> None:
+    try:
+        with scope:
+            try:
+                answer = await exchange(call.route, call.body, call.report_id)
+            except WatsTransportError as exc:
+                send.send_nowait(encode(_failed(call.seq, exc)))
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                detail = f"the upload process failed: {exc!r}"
+                send.send_nowait(encode(Failed(call.seq, "WatsConnectionLost", detail)))
+            else:
+                raw = [(bytes(name), bytes(value)) for name, value in answer.headers.raw]
+                reply = Reply(call.seq, answer.status, raw, answer.body, answer.truncated)
+                send.send_nowait(encode(reply))
+    finally:
+        calls.pop(call.seq, None)
+
+
+def _failed(seq: int, exc: WatsTransportError) -> Failed:
+    return Failed(
+        seq,
+        type(exc).__name__,
+        exc.detail,
+        phase=exc.phase if isinstance(exc, WatsTimeout) else None,
+        certificate_invalid=isinstance(exc, WatsTLSError) and exc.certificate_invalid,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The frames between a client and its upload process (``_process`` and ``_sender``).
+
+Each frame is a 4-byte big-endian length and a msgpack message. The parent sends ``Open`` once
+(the settings, token included, travel through the pipe, never through the command line or the
+environment), then ``Call`` and ``Cancel``; the process answers ``Ready`` once, then one
+``Reply`` or ``Failed`` per call, matched by ``seq``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgspec
+import trio
+
+from ._exchange import Route
+from ._settings import WatsClientSettings
+
+__all__ = [
+    "Call",
+    "Cancel",
+    "Failed",
+    "FrameError",
+    "FrameReader",
+    "Open",
+    "Ready",
+    "Reply",
+    "encode",
+    "from_parent",
+    "from_process",
+    "write_frames",
+]
+
+HEADER = struct.Struct(">I")
+
+
+class FrameError(Exception):
+    """The byte stream is not a sequence of valid frames."""
+
+
+class Open(msgspec.Struct, frozen=True, tag="open", array_like=True):
+    """Parent → process, first frame: which server, and how."""
+
+    settings: WatsClientSettings
+
+
+class Call(msgspec.Struct, frozen=True, tag="call", array_like=True):
+    """Parent → process: do one exchange."""
+
+    seq: int
+    route: Route
+    body: bytes | None
+    report_id: str | None
+
+
+class Cancel(msgspec.Struct, frozen=True, tag="cancel", array_like=True):
+    """Parent → process: the caller of *seq* gave up; stop that exchange."""
+
+    seq: int
+
+
+class Ready(msgspec.Struct, frozen=True, tag="ready", array_like=True):
+    """Process → parent, first frame: the client is open."""
+
+    pid: int
+
+
+class Reply(msgspec.Struct, frozen=True, tag="reply", array_like=True):
+    """Process → parent: the server answered (status, raw headers, capped body)."""
+
+    seq: int
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    truncated: bool
+
+
+class Failed(msgspec.Struct, frozen=True, tag="failed", array_like=True):
+    """Process → parent: no complete answer; *error* names the transport error class."""
+
+    seq: int
+    error: str
+    detail: str | None
+    phase: str | None = None
+    certificate_invalid: bool = False
+
+
+_encoder = msgspec.msgpack.Encoder()
+from_parent = msgspec.msgpack.Decoder(Open | Call | Cancel)
+from_process = msgspec.msgpack.Decoder(Ready | Reply | Failed)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """One frame: length prefix and payload."""
+    payload = _encoder.encode(message)
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Length-prefixed frames from a trio stream, each at most *limit* bytes."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._buffer = bytearray()
+
+    async def receive(self) -> bytes | None:
+        """The next payload; ``None`` at the end of the stream between frames.
+
+        Raises:
+            FrameError: an announced length over the limit, or the stream ended mid-frame.
+        """
+        while True:
+            if len(self._buffer) >= HEADER.size:
+                (length,) = HEADER.unpack_from(self._buffer)
+                if length > self._limit:
+                    raise FrameError(f"a frame of {length} bytes exceeds the {self._limit} limit")
+                end = HEADER.size + length
+                if len(self._buffer) >= end:
+                    payload = bytes(self._buffer[HEADER.size : end])
+                    del self._buffer[:end]
+                    return payload
+            chunk = await self._stream.receive_some(65536)
+            if not chunk:
+                if self._buffer:
+                    raise FrameError(f"the stream ended inside a frame ({len(self._buffer)} bytes)")
+                return None
+            self._buffer += chunk
+
+
+async def write_frames(
+    stream: trio.abc.SendStream, frames: trio.MemoryReceiveChannel[bytes]
+) -> None:
+    """Write queued frames to *stream*, several in one write when they have piled up."""
+    async for first in frames:
+        batch = [first]
+        while True:
+            try:
+                batch.append(frames.receive_nowait())
+            except trio.WouldBlock:
+                break
+        await stream.send_all(b"".join(batch))
