@@ -7,6 +7,7 @@ Routes (matched case-insensitively, as the real server does; a query string is i
     GET  /api/App/Version             -> 200 "<version>"
     GET  /api/internal/Client/Ping    -> 200 {"ServerName", "ServerTime"}
     GET  /_emulator/stats             admin: the statistics
+    GET  /_emulator/count             admin: {"stored": n}, cheap enough to poll
     GET  /_emulator/faults            admin: the faults in force and the seed
     POST /_emulator/faults            admin: replace the faults (and optionally reseed)
 
@@ -308,6 +309,8 @@ class WatsEmulatorApp:
             return _message(401, "The admin API wants Authorization: Basic <admin token>.")
         if path == b"/_emulator/stats" and request.method == b"GET":
             return Response(200, _encoder.encode(self.stats()))
+        if path == b"/_emulator/count" and request.method == b"GET":
+            return Response(200, _encoder.encode({"stored": self.store.count()}))
         if path == b"/_emulator/faults" and request.method == b"GET":
             return self._faults_answer()
         if path == b"/_emulator/faults" and request.method == b"POST":
@@ -328,7 +331,7 @@ class WatsEmulatorApp:
             if update.down:  # this connection is the last one standing: close it after answering
                 answer.headers = [(b"connection", b"close")]
             return answer
-        if path in (b"/_emulator/stats", b"/_emulator/faults"):
+        if path in (b"/_emulator/stats", b"/_emulator/count", b"/_emulator/faults"):
             return _message(405, "Method not allowed.")
         return _message(404, f"No admin resource at {path.decode('latin-1')!r}.")
 

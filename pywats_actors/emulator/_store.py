@@ -43,6 +43,10 @@ class ReportStore(Protocol):
         """Every stored id, in the order of first arrival."""
         ...
 
+    def count(self) -> int:
+        """How many reports are stored (distinct ids)."""
+        ...
+
     def close(self) -> None:
         """Release the store's resources."""
         ...
@@ -69,6 +73,9 @@ class MemoryStore:
 
     def ids(self) -> list[str]:
         return list(self._reports)
+
+    def count(self) -> int:
+        return len(self._reports)
 
     def close(self) -> None:
         self._reports.clear()
@@ -115,6 +122,10 @@ class SqliteStore:
 
     def ids(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT id FROM reports ORDER BY number")]
+
+    def count(self) -> int:
+        (number,) = self._db.execute("SELECT count(*) FROM reports").fetchone()
+        return int(number)
 
     def close(self) -> None:
         self._db.close()

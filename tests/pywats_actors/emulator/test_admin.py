@@ -40,6 +40,16 @@ class TestAdminApi:
         assert stats["ids"] == [wsjf["id"]]
         assert stats["seed"] == 1
 
+    async def test_count(self, http: httpx.AsyncClient, report: Report) -> None:
+        """GET /_emulator/count is the number of distinct stored reports, duplicates not
+        counted twice and refused submissions not at all."""
+        assert (await http.get("/_emulator/count")).json() == {"stored": 0}
+        first, second = report(), report()
+        for body in (encode(first), encode(first), encode(second), b"nonsense"):
+            await http.post("/api/Report/WSJF", content=body, headers=JSON)
+        assert (await http.get("/_emulator/count")).json() == {"stored": 2}
+        assert (await http.post("/_emulator/count")).status_code == 405
+
     async def test_admin_needs_the_admin_token(self, emulator: Emulator) -> None:
         """The admin routes answer 401 without the admin token."""
         async with httpx.AsyncClient(base_url=emulator.url) as client:

@@ -46,6 +46,14 @@ class TestStores:
         store.put(B, b"b2")
         assert store.ids() == [B, A]
 
+    def test_count_is_distinct_ids(self, store: ReportStore) -> None:
+        """count() is the number of distinct ids, as ids() lists them."""
+        assert store.count() == 0
+        store.put(B, b"b")
+        store.put(A, b"a")
+        store.put(B, b"b2")
+        assert store.count() == len(store.ids()) == 2
+
     def test_unknown_id(self, store: ReportStore) -> None:
         """get() of an id never stored is None."""
         assert store.get(A) is None
