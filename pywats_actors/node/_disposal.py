@@ -4,7 +4,9 @@ Called only after the spool has committed the file's reports (success), or after
 pool has given up on it (failure), so a crash at any point loses nothing: the file is still in
 the watch folder and is converted again to the same report ids.
 
-All functions block (file-system calls); actors run them with ``trio.to_thread.run_sync``.
+All functions block (file-system calls). The pipeline calls ``dispose_success`` directly for
+folders on a local disk (a rename there is cheaper than a thread hop) and through
+``trio.to_thread.run_sync`` everywhere else (``_fs``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -35,6 +35,7 @@ from ..spool import SourceInfo, Spool, SpoolFull, SpoolItem
 from ._actor import StopSignal
 from ._bus import EventBus, NodeEvent
 from ._disposal import AfterSuccess, dispose_failure, dispose_success
+from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady
 
 __all__ = [
@@ -153,6 +154,15 @@ class Pipeline:
     pool: _PoolLike
     bus: EventBus
     work_arrived: _Callback
+    _local: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    async def _on_local_disk(self, folder: WatchFolder) -> bool:
+        """Whether the folder is on a local file system (cached per path; see ``_fs``)."""
+        local = self._local.get(folder.path)
+        if local is None:
+            local = await trio.to_thread.run_sync(is_local, folder.path)
+            self._local[folder.path] = local
+        return local
 
     async def run(
         self,
@@ -192,8 +202,12 @@ class Pipeline:
         if folder is None:
             log.info("watch folder was removed from the configuration; file left in place")
             return
+        local = await self._on_local_disk(folder)
         try:
-            data = await trio.to_thread.run_sync(_read, ready.path)
+            if local and ready.signature.size <= INLINE_READ_LIMIT:
+                data = _read(ready.path)  # faster than a thread hop; cannot hang on a local disk
+            else:
+                data = await trio.to_thread.run_sync(_read, ready.path)
         except FileNotFoundError:
             return  # moved away meanwhile
         except OSError as exc:
@@ -202,12 +216,12 @@ class Pipeline:
         name = os.path.basename(ready.path)
         result = await self.pool.convert(data, name, converter_for(folder))
         if isinstance(result, Converted):
-            await self._store(ready, folder, result, log)
+            await self._store(ready, folder, result, log, local=local)
         else:
             await self._fail(ready, folder, result, log)
 
     async def _store(
-        self, ready: FileReady, folder: WatchFolder, result: Converted, log: _Log
+        self, ready: FileReady, folder: WatchFolder, result: Converted, log: _Log, *, local: bool
     ) -> None:
         items = [
             SpoolItem(
@@ -236,9 +250,11 @@ class Pipeline:
         if outcome.inserted:
             self.work_arrived()
         action = AfterSuccess(folder.after_success)
-        moved = await trio.to_thread.run_sync(
-            dispose_success, ready, Path(folder.path), action, folder.done_folder
-        )
+        args = (ready, Path(folder.path), action, folder.done_folder)
+        if local:
+            moved = dispose_success(*args)  # a rename on a local disk: cheaper than a thread hop
+        else:
+            moved = await trio.to_thread.run_sync(dispose_success, *args)
         ids = tuple(item.report_id for item in items)
         log.info(
             "file converted",
