@@ -4,7 +4,8 @@ uploader (N concurrent uploads from the spool, with the retry policy and circuit
 Outcome of one upload attempt, by error class (``docs/reliability.md``):
 
 =====================================  ==========================================================
-accepted (2xx)                         spool: sent; the breaker records a success
+accepted (2xx)                         spool: sent (recorded in batches, see ``_SentMarks``); the
+                                       breaker records a success
 rejected (400, 413, 415, 422, ...)     spool: rejected, with the server's message, kept for an
                                        operator; the server is healthy
 401, 403                               claim released (no attempt burned); server state
@@ -25,10 +26,11 @@ import enum
 import math
 import random as _random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 import trio
+from structlog.typing import FilteringBoundLogger
 
 from .._logging import get_logger
 from ..client import (
@@ -42,7 +44,7 @@ from ..client import (
     WatsTransportError,
 )
 from ..config import UploadSection
-from ..spool import ClaimedReport, InvalidTransition, UnknownReport
+from ..spool import ClaimedReport, InvalidTransition, SpoolError, UnknownReport
 from ._actor import StopSignal, stop_requested_cancels
 from ._bus import EventBus, NodeEvent
 from ._policy import BreakerState, CircuitBreaker, RateLimiter, RetryBackoff
@@ -123,6 +125,9 @@ class UploadQueue(Protocol):
 
     async def claim(self, limit: int = 1) -> tuple[ClaimedReport, ...]: ...
     async def mark_sent(self, report_id: str, *, answer: str | None = None) -> None: ...
+    async def mark_sent_many(
+        self, marks: Sequence[tuple[str, str | None]]
+    ) -> Sequence[tuple[str, Exception]]: ...
     async def mark_retry(self, report_id: str, *, delay: float, error: str) -> None: ...
     async def mark_rejected(self, report_id: str, *, error: str) -> None: ...
     def release(self, *report_ids: str) -> None: ...
@@ -275,13 +280,74 @@ async def run_uploader(
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(uploader.stop.watch)
+            nursery.start_soon(uploader.sent.run)
             async with trio.open_nursery() as workers:
                 for i in range(policy.concurrency):
                     workers.start_soon(uploader.worker, i)
                 task_status.started()
+            await uploader.sent.flush()
             nursery.cancel_scope.cancel()
     finally:
         uploader.release_batch()
+        await uploader.sent.flush_on_the_way_out()
+
+
+class _SentMarks:
+    """Accepted reports, marked sent in the spool in batches.
+
+    An accepted upload is recorded here at once (and logged and published at once); one task
+    writes what has gathered in one trip to the spool, while the uploads go on. A report is
+    claimed until its mark is committed, so no other upload takes it meanwhile. If the node
+    dies before the commit, the report is still pending and is sent again after the restart
+    with the same id, and the server keeps one copy: the same outcome as a crash between the
+    server's answer and a mark made one at a time.
+    """
+
+    _EXIT_WAIT = 5.0
+
+    def __init__(self, queue: UploadQueue, log: FilteringBoundLogger) -> None:
+        self.queue = queue
+        self.log = log
+        self.waiting: list[tuple[str, str | None]] = []
+        self.arrived = trio.Event()
+        self.writing = trio.Lock()
+
+    def add(self, report_id: str, answer: str | None) -> None:
+        self.waiting.append((report_id, answer))
+        self.arrived.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived = trio.Event()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write every mark waiting now (and wait for a write already under way)."""
+        async with self.writing:
+            marks, self.waiting = self.waiting, []
+            if not marks:
+                return
+            try:
+                refused = await self.queue.mark_sent_many(marks)
+            except SpoolError as exc:
+                self.log.warning(
+                    "could not record uploads as sent; they will be sent again (the server "
+                    "keeps one copy)",
+                    reports=len(marks),
+                    error=str(exc),
+                )
+                return
+        for report_id, error in refused:
+            self.log.warning(
+                "report changed by an operator during upload", report_id=report_id, error=str(error)
+            )
+
+    async def flush_on_the_way_out(self) -> None:
+        """Last chance when the uploader ends, even cancelled: a few seconds, shielded."""
+        if self.waiting:
+            with trio.CancelScope(shield=True), trio.move_on_after(self._EXIT_WAIT):
+                await self.flush()
 
 
 class _Uploader:
@@ -319,6 +385,7 @@ class _Uploader:
         self.stop = StopSignal()
         self.batch: deque[ClaimedReport] = deque()
         self.claiming = trio.Lock()
+        self.sent = _SentMarks(queue, self.log)
 
     def _breaker_changed(self, state: BreakerState) -> None:
         self.log.warning("circuit breaker", state=state.value)
@@ -399,7 +466,7 @@ class _Uploader:
         try:
             if isinstance(outcome, ReportAccepted):
                 self.breaker.record_success()
-                await self.queue.mark_sent(rid, answer=outcome.server_id)
+                self.sent.add(rid, outcome.server_id)
                 log.info("uploaded", attempts=report.attempts + 1)
                 self.link.bus.publish(
                     ReportUploaded(report_id=rid, attempts=report.attempts + 1, source=source)

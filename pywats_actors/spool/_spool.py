@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +21,15 @@ import trio
 
 from .._logging import get_logger
 from ._counters import Counters, make_statistics
-from ._errors import SpoolClosed, SpoolDiskFull, SpoolError, SpoolFull, SpoolIOError
+from ._errors import (
+    InvalidTransition,
+    SpoolClosed,
+    SpoolDiskFull,
+    SpoolError,
+    SpoolFull,
+    SpoolIOError,
+    UnknownReport,
+)
 from ._files import free_bytes
 from ._intake import IntakeGate, SpoolObserver, Usage
 from ._reader import SpoolReader
@@ -174,6 +182,31 @@ class Spool:
         Cancellation: the mark may or may not be recorded; the claim is released.
         """
         await self._mark(self._store.mark_sent, report_id, answer)
+
+    async def mark_sent_many(
+        self, marks: Sequence[tuple[str, str | None]]
+    ) -> list[tuple[str, UnknownReport | InvalidTransition]]:
+        """:meth:`mark_sent` for many reports at once: ``(report id, answer)`` pairs, one trip
+        to the writer and one transaction. Every claim is released.
+
+        Returns:
+            The ids that were not marked because an operator purged them (``UnknownReport``)
+            or they are rejected (``InvalidTransition``), each with its error; the others are
+            marked.
+
+        Raises:
+            SpoolDiskFull, SpoolIOError: nothing was recorded; the reports stay pending and a
+                later upload sends them again (the server keeps one copy per id).
+
+        Cancellation: the marks may or may not be recorded; the claims are released.
+        """
+        canonical = [(canonical_report_id(rid), answer) for rid, answer in marks]
+        try:
+            if not canonical:
+                return []
+            return await self._write(self._store.mark_sent_many, canonical)
+        finally:
+            self._store.release([rid for rid, _ in canonical])
 
     async def mark_retry(self, report_id: str, *, delay: float, error: str) -> None:
         """Record a failed attempt: one attempt more, *error* kept, due again in *delay* seconds

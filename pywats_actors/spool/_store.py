@@ -238,6 +238,18 @@ class Store:
         )
         self.counters.move(_PENDING, _SENT, size)
 
+    def mark_sent_many(
+        self, marks: Sequence[tuple[str, str | None]]
+    ) -> list[tuple[str, UnknownReport | InvalidTransition]]:
+        """:meth:`mark_sent` for each ``(id, answer)``; the ids it refused, with why."""
+        refused: list[tuple[str, UnknownReport | InvalidTransition]] = []
+        for rid, answer in marks:
+            try:
+                self.mark_sent(rid, answer)
+            except (UnknownReport, InvalidTransition) as exc:  # raised before any change
+                refused.append((rid, exc))
+        return refused
+
     def mark_retry(self, rid: str, delay: float, error: str) -> None:
         """pending stays pending, due *delay* seconds from now, one attempt more."""
         state, _ = self._row(rid)

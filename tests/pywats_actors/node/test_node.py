@@ -20,7 +20,9 @@ TOKEN = "c3RhdGlvbjpzZWNyZXQ="
 NAMESPACE = "6f1c2d4e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
 
 
-def write_config(tmp_path: Path, url: str, *, token: str = TOKEN, extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, url: str, *, token: str = TOKEN, extra: str = "", upload: str = ""
+) -> Path:
     path = tmp_path / "node.toml"
     path.write_text(
         f"""
@@ -39,6 +41,7 @@ ping_interval = 1
 [upload]
 backoff_base = 0.05
 backoff_cap = 1
+{upload}
 
 [conversion]
 workers = 2
@@ -99,6 +102,24 @@ class TestNodeEndToEnd:
                 await wait_for(lambda: emu.stats().accepted == 5)
                 await wait_for(lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 5)
                 assert node.spool is not None
+            assert sorted(emu.stats().ids) == sorted(ids)
+            assert emu.stats().duplicates == 0
+
+    async def test_http_in_the_node_process_and_a_folder_on_a_network_share(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The other paths give the same result: uploads with httpx in the node's own process
+        (``separate_process = false``), and a folder taken for a network share, whose files
+        are read and moved through worker threads."""
+        monkeypatch.setattr("pywats_actors.node._pipeline.is_local", lambda path: False)
+        async with open_emulator(token=TOKEN) as emu:
+            config = write_config(tmp_path, emu.url, upload="separate_process = false")
+            ids = [report_file(tmp_path / "in", n) for n in range(5)]
+            async with running(load_config(config)) as node:
+                await wait_for(lambda: emu.stats().accepted == 5)
+                await wait_for(lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 5)
+                assert node.spool is not None
+                await wait_for(lambda: node.spool is not None and node.spool.statistics().sent == 5)
             assert sorted(emu.stats().ids) == sorted(ids)
             assert emu.stats().duplicates == 0
 

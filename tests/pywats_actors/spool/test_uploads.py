@@ -121,6 +121,30 @@ class TestOutcomes:
         assert summary.attempts == 1
         assert record.body == make_item(1).body
 
+    async def test_mark_sent_many_marks_a_batch_in_one_transaction(
+        self, db: Path, settings: SpoolSettings
+    ) -> None:
+        """Many marks in one call: one transaction; the ids that are unknown (purged by an
+        operator) or rejected come back with their error and the others are sent; no claim is
+        left."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n) for n in range(5)])
+            claimed = await spool.claim(5)
+            ids = [c.report_id for c in claimed]
+            await spool.mark_rejected(ids[4], error="400: bad")
+            ids.append(make_item(99).report_id)  # never enqueued
+            before = spool.statistics().transactions
+            refused = await spool.mark_sent_many([(rid, f"answer {rid}") for rid in ids])
+            after = spool.statistics()
+            sent = await spool.show(ids[0])
+        assert after.transactions == before + 1
+        assert [(rid, type(error)) for rid, error in refused] == [
+            (ids[4], InvalidTransition),
+            (ids[5], UnknownReport),
+        ]
+        assert (after.pending, after.sent, after.rejected, after.claimed) == (0, 4, 1, 0)
+        assert sent.summary.server_answer == f"answer {ids[0]}"
+
     async def test_mark_retry_counts_the_attempt_and_keeps_the_error(
         self, db: Path, settings: SpoolSettings, wall: WallClock
     ) -> None:
