@@ -48,6 +48,7 @@ class BenchResult:
     startup_to_ready_s: float
     idle_rss_node_mib: float
     idle_rss_worker_mib: float
+    idle_rss_upload_mib: float
     burst_reports_per_s: float
     burst_cpu_ms_per_report: float
     latency_rate_per_s: float
@@ -87,11 +88,12 @@ class _Emulator:
         self.url = self.proc.stdout.readline().strip()
         self.http = httpx.Client(headers={"Authorization": f"Basic {token}"}, timeout=10)
 
-    def ids(self) -> list[str]:
-        answer = self.http.get(f"{self.url}/_emulator/stats")
+    def stored(self) -> int:
+        """How many distinct reports the emulator has (a cheap admin call, fine to poll)."""
+        answer = self.http.get(f"{self.url}/_emulator/count")
         answer.raise_for_status()
-        ids: list[str] = answer.json()["ids"]
-        return ids
+        count: int = answer.json()["stored"]
+        return count
 
     def close(self) -> None:
         self.http.close()
@@ -106,7 +108,8 @@ class _Emulator:
 
 
 def _config(root: Path, url: str, token: str) -> Path:
-    path = root / "bench.toml"
+    path = root / "etc" / "bench.toml"
+    path.parent.mkdir()
     path.write_text(
         f"""schema_version = 2
 [node]
@@ -205,13 +208,19 @@ def run_bench(
             ]
             rss_node = node.memory_info().rss / 2**20
             rss_worker = workers[0].memory_info().rss / 2**20 if workers else float("nan")
+            senders = [
+                c
+                for c in node.children(recursive=True)
+                if "pywats_actors.client._sender" in " ".join(c.cmdline())
+            ]
+            rss_upload = sum(c.memory_info().rss for c in senders) / 2**20
 
             # burst
             cpu0 = _cpu_seconds(node)
             t0 = time.monotonic()
             for i in range(files):
                 _drop(root / "in", i)
-            _wait(lambda: len(emulator.ids()) >= files, 600, f"{files} acknowledgements")
+            _wait(lambda: emulator.stored() >= files, 600, f"{files} acknowledgements")
             burst_s = time.monotonic() - t0
             burst_cpu = _cpu_seconds(node) - cpu0
 
@@ -219,19 +228,19 @@ def run_bench(
             count = max(1, int(rate * seconds))
             written: list[float] = []
             seen: list[float] = []
-            base = len(emulator.ids())
+            base = emulator.stored()
             start = time.monotonic()
             for k in range(count):
                 target = start + k / rate
                 while (now := time.monotonic()) < target:
-                    have = len(emulator.ids()) - base
+                    have = emulator.stored() - base
                     while len(seen) < have:
                         seen.append(now)
                     time.sleep(min(0.004, max(0.0, target - now)))
                 written.append(_drop(root / "in", files + k))
 
             def all_seen() -> bool:
-                have = len(emulator.ids()) - base
+                have = emulator.stored() - base
                 now = time.monotonic()
                 while len(seen) < have:
                     seen.append(now)
@@ -260,6 +269,7 @@ def run_bench(
         startup_to_ready_s=round(ready, 3),
         idle_rss_node_mib=round(rss_node, 1),
         idle_rss_worker_mib=round(rss_worker, 1),
+        idle_rss_upload_mib=round(rss_upload, 1),
         burst_reports_per_s=round(files / burst_s, 1),
         burst_cpu_ms_per_report=round(burst_cpu / files * 1000, 2),
         latency_rate_per_s=rate,
