@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
+import msgspec
 import structlog
-from structlog.typing import FilteringBoundLogger, Processor
+from structlog.typing import EventDict, FilteringBoundLogger, Processor
 
 __all__ = ["LogFormat", "bind_context", "configure_logging", "get_logger"]
 
@@ -76,14 +78,17 @@ def configure_logging(
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _UtcTimestamp(),
     ]
     if rendering == "json":
         processors: list[Processor] = [
             *shared,
-            structlog.processors.dict_tracebacks,
+            # no local variables in tracebacks: a token or a report body could be among them
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.EventRenamer("msg"),
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ]
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer(colors=_wants_colour(out))]
@@ -121,6 +126,36 @@ def _route_stdlib_logging(
     logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
     # httpx logs every request at INFO; the uploader already logs each upload with its id.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+
+
+class _UtcTimestamp:
+    """``timestamp``: ISO 8601 in UTC with microseconds, ``2026-11-23T05:43:49.123456Z``.
+
+    The same text as ``TimeStamper(fmt="iso", utc=True)``, at a fraction of its cost: the date
+    and time of day are formatted once per second. Safe from any thread (one tuple swap).
+    """
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(self, logger: object, name: str, event: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached, prefix = self._second
+        if cached != second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        event["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
+_json = msgspec.json.Encoder(enc_hook=str)
+
+
+def _json_line(event: EventDict, **_: Any) -> str:
+    """One JSON object (msgspec: several times faster than :func:`json.dumps`); values that are
+    not JSON types are written as their ``str()``."""
+    return _json.encode(event).decode()
 
 
 def _wants_colour(stream: TextIO) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import structlog
@@ -74,6 +77,40 @@ class TestConfigureLogging:
             get_logger().exception("conversion failed")
         record = json.loads(out.getvalue())
         assert record["exception"][0]["exc_type"] == "ValueError"
+
+    def test_tracebacks_carry_no_local_variables(self) -> None:
+        """A logged exception never prints the locals of its frames: a token or a report body
+        could be among them."""
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        token = "s3cret-t0ken"
+        try:
+            raise RuntimeError(f"length {len(token)}")
+        except RuntimeError:
+            get_logger().exception("upload failed")
+        assert "s3cret-t0ken" not in out.getvalue()
+        frame = json.loads(out.getvalue())["exception"][0]["frames"][-1]
+        assert frame["name"] == "test_tracebacks_carry_no_local_variables"
+
+    def test_timestamps_are_utc_iso_with_microseconds(self) -> None:
+        """``2026-11-23T05:43:49.123456Z``, the same text structlog's ISO stamper writes."""
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        before = datetime.now(UTC)
+        get_logger().info("tick")
+        after = datetime.now(UTC)
+        stamp = json.loads(out.getvalue())["timestamp"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert before - timedelta(milliseconds=1) <= when <= after + timedelta(milliseconds=1)
+
+    def test_values_that_are_not_json_are_written_as_text(self) -> None:
+        """A path, an exception or any other object in a log call becomes its str()."""
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        get_logger().info("moved", to=Path("/data/done/a.csv"), error=ValueError("x"), n=None)
+        record = json.loads(out.getvalue())
+        assert (record["to"], record["error"], record["n"]) == ("/data/done/a.csv", "x", None)
 
     def test_stdlib_logging_is_rendered_the_same_way(self) -> None:
         """Records of libraries that use the logging module come out as the same JSON lines."""
