@@ -34,6 +34,7 @@ __all__ = ["WatcherSettings", "run_watcher"]
 
 _MARKER_SUFFIX = ".pywats-done"
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+_NOT_PLAIN = frozenset({"", ".", ".."})  # path parts that need Path's normalisation
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class _Tracker:
     def __init__(self, settings: WatcherSettings) -> None:
         self.settings = settings
         self.root = settings.path
+        self._prefix = str(settings.path).rstrip(os.sep) + os.sep
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
         # path -> (signature, trio time it was handed on)
@@ -134,18 +136,23 @@ class _Tracker:
         self.rescan_now = False
 
     def relative(self, path: str) -> str | None:
-        try:
-            rel = Path(path).relative_to(self.root)
-        except ValueError:
-            return None
-        parts = rel.parts
+        """*path* relative to the folder (``sub/x.csv``), or ``None`` if it is not a file
+        this folder takes (outside it, too deep without recursion, or in a skipped folder)."""
+        parts: tuple[str, ...] = ()
+        if path.startswith(self._prefix):  # the usual case, done without Path objects
+            parts = tuple(path[len(self._prefix) :].split(os.sep))
+        if not parts or any(part in _NOT_PLAIN for part in parts):
+            try:
+                parts = Path(path).relative_to(self.root).parts
+            except ValueError:
+                return None
         if not parts:
             return None
         if len(parts) > 1 and (not self.settings.recursive or parts[0] in self.settings.skip_dirs):
             return None
         if any(part in self.settings.skip_dirs for part in parts[:-1]):
             return None
-        return rel.as_posix()
+        return "/".join(parts)
 
     def scan(self) -> dict[str, FileSignature]:
         """Every file under the folder with its signature (blocking; run in a thread)."""
