@@ -1,7 +1,9 @@
 """Turning whatever came back from the server into a result value or a :class:`WatsError`.
 
-Pure functions of the status, a few headers and a size-capped body, so that every branch can be
-tested without a network; the client calls them with what httpx gave it.
+Pure functions of the status, a few headers (``content-type``, ``retry-after`` and
+``location``: :data:`ANSWER_HEADERS`, looked up by lower-case name) and a size-capped body, so
+that every branch can be tested without a network; the client calls them with what httpx gave
+it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ._results import ReportAccepted, ServerPing
 from ._retry_after import parse_retry_after
 
 __all__ = [
+    "ANSWER_HEADERS",
     "accepted_or_error",
     "error_for_status",
     "ping_or_error",
@@ -42,6 +45,9 @@ __all__ = [
     "transport_error",
     "version_or_error",
 ]
+
+ANSWER_HEADERS = ("content-type", "retry-after", "location")
+"""The only headers of an answer that the classification reads."""
 
 _MESSAGE_LENGTH = 500
 _MESSAGE_KEYS = ("Message", "message", "error", "errors", "detail", "title", "ExceptionMessage")
@@ -118,7 +124,7 @@ def _message_from_json(decoded: Any) -> str | None:
 
 def error_for_status(
     status: int,
-    headers: httpx.Headers,
+    headers: Mapping[str, str],
     body: bytes,
     truncated: bool,
     report_id: str | None,
@@ -166,7 +172,7 @@ def _decoded_json(body: bytes) -> Any:
 
 
 def accepted_or_error(
-    status: int, headers: httpx.Headers, body: bytes, truncated: bool, report_id: str
+    status: int, headers: Mapping[str, str], body: bytes, truncated: bool, report_id: str
 ) -> ReportAccepted | WatsError:
     """Classify the answer to a report submission."""
     if not 200 <= status <= 299:
@@ -202,7 +208,7 @@ def accepted_or_error(
 
 
 def version_or_error(
-    status: int, headers: httpx.Headers, body: bytes, truncated: bool
+    status: int, headers: Mapping[str, str], body: bytes, truncated: bool
 ) -> str | WatsError:
     """Classify the answer to ``GET /api/App/Version``: a JSON string."""
     if not 200 <= status <= 299:
@@ -215,7 +221,7 @@ def version_or_error(
 
 
 def ping_or_error(
-    status: int, headers: httpx.Headers, body: bytes, truncated: bool
+    status: int, headers: Mapping[str, str], body: bytes, truncated: bool
 ) -> ServerPing | WatsError:
     """Classify the answer to ``GET /api/internal/Client/Ping``."""
     if not 200 <= status <= 299:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -118,7 +118,9 @@ class WatsClient:
         return await self._get("ping", ping_or_error)
 
     async def _get(
-        self, route: Route, classify: Callable[[int, httpx.Headers, bytes, bool], _T | WatsError]
+        self,
+        route: Route,
+        classify: Callable[[int, Mapping[str, str], bytes, bool], _T | WatsError],
     ) -> _T:
         outcome = classify(*await self._exchange(route, None, None))
         if isinstance(outcome, WatsError):

@@ -9,7 +9,7 @@ itself (``_answers``), so both paths give the same results and errors.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, NamedTuple, Protocol
 
 import httpx
@@ -30,10 +30,14 @@ PING_PATH = "/api/internal/Client/Ping"
 
 
 class Answer(NamedTuple):
-    """What came back: status, headers, the body (capped) and whether it was cut."""
+    """What came back: status, headers, the body (capped) and whether it was cut.
+
+    ``headers`` are looked up by lower-case name; they hold at least
+    :data:`~pywats_actors.client._answers.ANSWER_HEADERS` when the server sent them.
+    """
 
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     body: bytes
     truncated: bool
 

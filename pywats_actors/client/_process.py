@@ -8,8 +8,8 @@ of answers here, so the node's own core stays free for watching, converting and 
 two-core station uses both cores.
 
 What travels: one ``Call`` frame per exchange (route, report id, body) down the process's
-standard input, one ``Reply`` (status, raw headers, capped body) or ``Failed`` (the transport
-error's class and details) back on its standard output (``_wire``). The caller gets an
+standard input, one ``Reply`` (status, the headers that matter, capped body) or ``Failed`` (the
+transport error's class and details) back on its standard output (``_wire``). The caller gets an
 :class:`~pywats_actors.client._exchange.Answer` or the same :class:`WatsTransportError` the
 in-process client raises.
 
@@ -39,7 +39,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-import httpx
 import msgspec
 import trio
 
@@ -88,6 +87,7 @@ _ERRORS: dict[str, type[WatsTransportError]] = {
 class _Slot:
     """Where the answer to one call lands."""
 
+    sent_at: float
     done: trio.Event = field(default_factory=trio.Event)
     answer: Reply | Failed | None = None
 
@@ -102,13 +102,28 @@ class _Link:
         self.dead = False
         self.scope = trio.CancelScope()
 
-    def fail_all(self, detail: str) -> None:
+    def fail_all(self, detail: str, error: str = "WatsConnectionLost") -> None:
         self.dead = True
         for seq, slot in self.pending.items():
             if slot.answer is None:
-                slot.answer = Failed(seq, "WatsConnectionLost", detail)
+                slot.answer = Failed(seq, error, detail, phase="attempt")
                 slot.done.set()
         self.pending.clear()
+
+    async def watch_for_a_stall(self, stuck_after: float) -> None:
+        """Kill the process when a call has had no answer for *stuck_after* seconds (the
+        process enforces the attempt deadline itself, so it has stopped working). One timer
+        for all calls, instead of a cancel scope per call."""
+        while True:
+            await trio.sleep(max(0.05, stuck_after / 4))
+            now = trio.current_time()
+            if any(now - slot.sent_at >= stuck_after for slot in self.pending.values()):
+                self.fail_all(
+                    f"the upload process gave no answer within {stuck_after:g} s; replaced",
+                    error="WatsTimeout",
+                )
+                self.scope.cancel()
+                return
 
 
 class ProcessExchange:
@@ -140,28 +155,19 @@ class ProcessExchange:
         link = await self._ready_link(report_id)
         self._seq += 1
         seq = self._seq
-        slot = _Slot()
+        slot = _Slot(trio.current_time())
         link.pending[seq] = slot
         try:
             link.send.send_nowait(encode(Call(seq, route, body, report_id)))
-            with trio.move_on_after(self._stuck_after):
-                await slot.done.wait()
+            await slot.done.wait()
         finally:
-            if slot.answer is None and not link.dead:
+            if slot.answer is None and not link.dead:  # the caller was cancelled
                 link.pending.pop(seq, None)
                 link.send.send_nowait(encode(Cancel(seq)))
         answer = slot.answer
-        if answer is None:  # no answer, not even a failure: the process is stuck
-            link.dead = True  # no new call goes to it
-            link.scope.cancel()
-            raise WatsTimeout(
-                f"the upload process gave no answer within {self._stuck_after:g} s; replaced",
-                phase="attempt",
-                report_id=report_id,
-            )
+        assert answer is not None
         if isinstance(answer, Reply):
-            headers = httpx.Headers(answer.headers)
-            return Answer(answer.status, headers, answer.body, answer.truncated)
+            return Answer(answer.status, answer.headers, answer.body, answer.truncated)
         raise _error(answer, report_id)
 
     async def _ready_link(self, report_id: str | None) -> _Link:
@@ -244,6 +250,7 @@ class ProcessExchange:
                 self._log.debug("upload process ready", pid=process.pid)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(write_frames, stdin, link.outgoing)
+                    nursery.start_soon(link.watch_for_a_stall, self._stuck_after)
                     await _read_answers(frames, link)
                     nursery.cancel_scope.cancel()
         except* (

@@ -24,6 +24,7 @@ import traceback
 import msgspec
 import trio
 
+from ._answers import ANSWER_HEADERS
 from ._client import open_http_exchange
 from ._errors import WatsTimeout, WatsTLSError, WatsTransportError
 from ._exchange import Exchange
@@ -105,8 +106,12 @@ async def _call(
                 detail = f"the upload process failed: {exc!r}"
                 send.send_nowait(encode(Failed(call.seq, "WatsConnectionLost", detail)))
             else:
-                raw = [(bytes(name), bytes(value)) for name, value in answer.headers.raw]
-                reply = Reply(call.seq, answer.status, raw, answer.body, answer.truncated)
+                headers = {
+                    name: value
+                    for name in ANSWER_HEADERS
+                    if (value := answer.headers.get(name)) is not None
+                }
+                reply = Reply(call.seq, answer.status, headers, answer.body, answer.truncated)
                 send.send_nowait(encode(reply))
     finally:
         calls.pop(call.seq, None)

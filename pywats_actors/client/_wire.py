@@ -66,11 +66,12 @@ class Ready(msgspec.Struct, frozen=True, tag="ready", array_like=True):
 
 
 class Reply(msgspec.Struct, frozen=True, tag="reply", array_like=True):
-    """Process → parent: the server answered (status, raw headers, capped body)."""
+    """Process → parent: the server answered (status, the headers that the classification
+    reads, by lower-case name, and the capped body)."""
 
     seq: int
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: dict[str, str]
     body: bytes
     truncated: bool
 
