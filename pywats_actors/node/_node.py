@@ -384,9 +384,16 @@ async def _conversion_child(
             work_arrived=node.work_arrived,
         )
         try:
-            await pipeline.run(files, cfg.conversion.workers, task_status=task_status)
+            # Files in flight: enough that while some wait for the spool's commit (an fsync)
+            # others are converting, so the workers stay busy and commits are shared.
+            concurrency = PIPELINE_FILES_PER_WORKER * cfg.conversion.workers
+            await pipeline.run(files, concurrency, task_status=task_status)
         finally:
             node.pool = None
+
+
+PIPELINE_FILES_PER_WORKER = 4
+"""Files the pipeline works on at once, per converter worker."""
 
 
 def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) -> ChildSpec:
