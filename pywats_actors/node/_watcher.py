@@ -255,9 +255,17 @@ async def _watch_loop(
     notify: Inotify | None,
     out: trio.MemorySendChannel[FileReady],
 ) -> None:
+    """Stability rounds, each one trip to a worker thread that stats every candidate.
+
+    A round runs when the earliest candidate's settle interval ends (it is handed on then, not
+    up to a tick later), and soon after new files appear (their first look starts their settle
+    interval), but never more often than every *gap* seconds, so a burst of events costs a few
+    rounds rather than one per file.
+    """
     settings = tracker.settings
     next_rescan = trio.current_time() + settings.rescan_interval
-    tick = max(min(settings.settle / 2, 0.5), 0.01)
+    gap = max(min(settings.settle / 10, 0.05), 0.005)
+    unknown = FileSignature(size=-1, mtime_ns=-1)
     while True:
         now = trio.current_time()
         if now >= next_rescan or tracker.rescan_now:
@@ -272,14 +280,19 @@ async def _watch_loop(
             ]
             inbox.clear()
             for p in fresh:
-                tracker.candidates.setdefault(p, (FileSignature(size=-1, mtime_ns=-1), now))
+                tracker.candidates.setdefault(p, (unknown, now))
+        bridge.wake = trio.Event()  # events from here on wake the wait below
         if tracker.candidates:
             await _check_candidates(tracker, out)
-            await trio.sleep(tick)
+        after = trio.current_time() + gap
+        if tracker.candidates:
+            due = min(since for _, since in tracker.candidates.values()) + settings.settle
+            with trio.move_on_at(min(max(due, after), next_rescan)):
+                await bridge.wake.wait()  # a new file: look at it soon
         else:
-            bridge.wake = trio.Event()
             with trio.move_on_at(next_rescan):
                 await bridge.wake.wait()
+        await trio.sleep_until(min(after, next_rescan))  # let a burst of events gather
 
 
 async def _pump_inotify(
