@@ -30,7 +30,7 @@ import httpx
 from ..report import Report, encode_report
 from ._answers import accepted_or_error, ping_or_error, version_or_error
 from ._errors import WatsError
-from ._exchange import Exchange, HttpExchange, Route
+from ._exchange import Answer, Exchange, HttpExchange, Route
 from ._results import ReportAccepted, ServerPing
 from ._settings import WatsClientSettings, normalize_base_url
 
@@ -128,6 +128,18 @@ class WatsClient:
         return outcome
 
 
+class _Split:
+    """Submissions through one exchange, the other routes through another."""
+
+    def __init__(self, *, submit: Exchange, other: Exchange) -> None:
+        self._submit = submit
+        self._other = other
+
+    async def __call__(self, route: Route, body: bytes | None, report_id: str | None) -> Answer:
+        exchange = self._submit if route == "submit" else self._other
+        return await exchange(route, body, report_id)
+
+
 @asynccontextmanager
 async def open_wats_client(
     settings: WatsClientSettings,
@@ -141,10 +153,11 @@ async def open_wats_client(
         settings: where the server is, the token, timeouts and pool limits.
         transport: an httpx transport to use instead of the network (tests, proxies); only
             with ``separate_process=False``.
-        separate_process: do the HTTP work (httpx, TLS, sockets) in a helper process of its
-            own (:mod:`pywats_actors.client._process`), which takes it off this process's
-            core; results and errors are the same. The process starts in the background on
-            entry and is restarted if it dies.
+        separate_process: do the HTTP work of submissions (httpx, TLS, sockets) in a helper
+            process of its own (:mod:`pywats_actors.client._process`), which takes it off this
+            process's core; results and errors are the same. The process starts with the
+            first submission and is restarted if it dies. ``server_version`` and ``ping``
+            (rare) stay in this process.
 
     Yields:
         A :class:`WatsClient`; its connections (and its helper process) are closed when the
@@ -157,8 +170,11 @@ async def open_wats_client(
             raise ValueError("a transport cannot be used with separate_process=True")
         from ._process import open_process_exchange
 
-        async with open_process_exchange(settings) as remote:
-            yield WatsClient(settings, remote)
+        async with (
+            open_http_exchange(settings) as local,
+            open_process_exchange(settings) as remote,
+        ):
+            yield WatsClient(settings, _Split(submit=remote, other=local))
         return
     async with open_http_exchange(settings, transport=transport) as exchange:
         yield WatsClient(settings, exchange)

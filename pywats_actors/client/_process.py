@@ -15,7 +15,7 @@ in-process client raises.
 
 Life of the process:
 
-* it starts in the background when the block opens; a call made before it is ready waits for it;
+* it starts with the first call, which waits for it (about 0.3 s); later calls find it running;
 * if it dies, every call in flight fails with :class:`WatsConnectionLost` (the server may have
   the report: the uploader retries with the same id, and the server keeps one copy), it is
   started again after a backoff (0.1 s doubling to 10 s, reset after 30 s of good health), and
@@ -139,6 +139,7 @@ class ProcessExchange:
         self._link: _Link | None = None
         self._start_failure: str | None = None
         self._changed = trio.Event()
+        self._wanted = trio.Event()
         self._seq = 0
         self._closed = False
         self.starts = 0
@@ -171,6 +172,7 @@ class ProcessExchange:
         raise _error(answer, report_id)
 
     async def _ready_link(self, report_id: str | None) -> _Link:
+        self._wanted.set()
         while True:
             link = self._link
             if link is not None and not link.dead:
@@ -187,8 +189,13 @@ class ProcessExchange:
         self._changed = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep a process running until cancelled, restarting it with backoff when it dies."""
+        """Keep a process running until cancelled, restarting it with backoff when it dies.
+
+        The first process starts with the first call, so a client that never submits (or a
+        node that starts up) does not pay for it.
+        """
         task_status.started()
+        await self._wanted.wait()
         delay = _BACKOFF_MIN
         while True:
             started = trio.current_time()
@@ -302,7 +309,7 @@ def _describe(returncode: int | None) -> str:
 
 @asynccontextmanager
 async def open_process_exchange(settings: WatsClientSettings) -> AsyncIterator[ProcessExchange]:
-    """Start the upload process in the background and yield the exchange that uses it."""
+    """Yield the exchange that uses the upload process (started by its first call)."""
     exchange = ProcessExchange(settings)
     async with trio.open_nursery() as nursery:
         await nursery.start(exchange.run)

@@ -7,7 +7,8 @@ process writes files into the watch folder and polls the emulator's admin API fo
 Scenarios:
 
 * **startup**: process spawn to the ``node ready`` log line; idle RSS of the node and of one
-  converter worker once idle; time from SIGTERM to exit when idle.
+  converter worker once idle (and of the upload process, which starts with the first upload,
+  once idle after the runs); time from SIGTERM to exit when idle.
 * **burst**: N small CSV files dropped at once; reports per second from the first drop until the
   emulator has acknowledged every one; the node's CPU time (its process and its workers) per
   report.
@@ -208,12 +209,6 @@ def run_bench(
             ]
             rss_node = node.memory_info().rss / 2**20
             rss_worker = workers[0].memory_info().rss / 2**20 if workers else float("nan")
-            senders = [
-                c
-                for c in node.children(recursive=True)
-                if "pywats_actors.client._sender" in " ".join(c.cmdline())
-            ]
-            rss_upload = sum(c.memory_info().rss for c in senders) / 2**20
 
             # burst
             cpu0 = _cpu_seconds(node)
@@ -255,6 +250,13 @@ def run_bench(
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000
 
             time.sleep(1.0)
+            # the upload process starts with the first upload: measured now, idle again
+            senders = [
+                c
+                for c in node.children(recursive=True)
+                if "pywats_actors.client._sender" in " ".join(c.cmdline())
+            ]
+            rss_upload = sum(c.memory_info().rss for c in senders) / 2**20
             stopped = time.monotonic()
             node_proc.send_signal(signal.SIGTERM)
             node_proc.wait(timeout=60)

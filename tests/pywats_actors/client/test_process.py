@@ -22,6 +22,7 @@ from pywats_actors.client import (
     WatsConnectError,
     WatsConnectionLost,
     WatsTimeout,
+    open_wats_client,
 )
 from pywats_actors.client._process import open_process_exchange
 from pywats_actors.client._wire import Call, Open, Ready, Reply, encode, from_process
@@ -68,15 +69,32 @@ class TestLifecycle:
             while not _gone(pid):
                 await trio.sleep(0.01)
 
+    async def test_no_process_until_the_first_submission(
+        self, emulator: Emulator, wsjf: WsjfFactory
+    ) -> None:
+        """A client that only asks the version (a node starting up, the server monitor) starts
+        no process; the first submission does."""
+        settings = settings_for(emulator.url)
+        async with open_wats_client(settings, separate_process=True) as wats:
+            await wats.server_version()
+            await wats.ping()
+            assert _sender_children() == []
+            report_id, data = wsjf()
+            await wats.submit_wsjf(data, report_id)
+            assert len(_sender_children()) == 1
+        assert _sender_children() == []
+
     async def test_a_killed_process_fails_calls_in_flight_and_is_replaced(
         self, emulator: Emulator, wsjf: WsjfFactory
     ) -> None:
         """SIGKILL mid-call: the call fails as 'connection lost' (the server may have the
         report), a new process starts, and the next call with the same id succeeds."""
-        emulator.set_faults(Faults(latency=5.0))
         report_id, data = wsjf()
         async with open_process_exchange(settings_for(emulator.url)) as exchange:
+            warm_id, warm = wsjf()
+            await exchange("submit", warm, warm_id)  # the first call starts the process
             first = await _pid_when_ready(lambda: exchange.pid)
+            emulator.set_faults(Faults(latency=5.0))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_kill_soon, first)
                 with pytest.raises(WatsConnectionLost, match="upload process") as caught:
@@ -100,6 +118,8 @@ class TestLifecycle:
         settings = settings_for(emulator.url, attempt_timeout=1.0)
         report_id, data = wsjf()
         async with open_process_exchange(settings) as exchange:
+            warm_id, warm = wsjf()
+            await exchange("submit", warm, warm_id)  # the first call starts the process
             first = await _pid_when_ready(lambda: exchange.pid)
             os.kill(first, signal.SIGSTOP)
             with trio.fail_after(20), pytest.raises(WatsTimeout, match="no answer"):
@@ -124,6 +144,15 @@ class TestLifecycle:
                 await exchange("submit", data, report_id)
         assert "could not be started" in str(caught.value)
         assert not caught.value.maybe_delivered
+
+
+def _sender_children() -> list[psutil.Process]:
+    return [
+        child
+        for child in psutil.Process().children()
+        if child.status() != psutil.STATUS_ZOMBIE
+        and "pywats_actors.client._sender" in " ".join(child.cmdline())
+    ]
 
 
 async def _kill_soon(pid: int) -> None:
