@@ -10,8 +10,10 @@ into reports by ``group_by``; building the reports is ``_csv_build``'s job.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import msgspec
@@ -31,6 +33,7 @@ _CANONICAL_NAMES = frozenset(
     str(ref).casefold() for ref in msgspec.structs.astuple(CANONICAL_COLUMNS) if ref is not None
 )
 _REQUIRED_CANONICAL = ("sn", "step_name")
+_COLUMN_CACHE = 64  # header layouts remembered per set of arguments
 
 
 class CsvConverter(Converter[CsvArguments]):
@@ -42,6 +45,10 @@ class CsvConverter(Converter[CsvArguments]):
     api_version: ClassVar[int] = API_VERSION
     patterns: ClassVar[tuple[str, ...]] = ("*.csv", "*.tsv", "*.txt")
     Arguments: ClassVar[type[msgspec.Struct]] = CsvArguments
+
+    # What depends only on the arguments, kept for the arguments object it was made for (a
+    # worker passes the same one for every file).
+    _prepared: _Prepared | None = None
 
     def detect(self, head: bytes, name: str) -> float:
         """0.8 for a header of the canonical long format (``SerialNumber`` and ``StepName``),
@@ -83,17 +90,50 @@ class CsvConverter(Converter[CsvArguments]):
         except LookupError:
             raise FileRejected(f"unknown encoding {args.encoding!r} (argument encoding)") from None
         header, rows = _read_table(text, args)
-        columns = _resolve_columns(header, args)
+        prepared = self._prepare(args)
+        layouts = prepared.layouts
+        key_of_header = None if header is None else tuple(header)
+        columns = layouts.get(key_of_header)
+        if columns is None:
+            columns = _resolve_columns(header, args)
+            if len(layouts) >= _COLUMN_CACHE:
+                layouts.clear()
+            layouts[key_of_header] = columns
+        fields = tuple(columns.items())
+        group_by = args.group_by
         groups: dict[tuple[str, ...], list[Record]] = {}
         for line, cells in rows:
-            record = Record(line, {f: _cell(cells, i) for f, i in columns.items()})
-            key = tuple(record.get(f) for f in args.group_by)
-            groups.setdefault(key, []).append(record)
+            width = len(cells)
+            record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
+            key = tuple(record.get(f) for f in group_by)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
         if not groups:
             raise FileRejected("the file has no data rows that fit the header")
-        factory = ReportFactory(args)
+        factory = prepared.factory
+        if factory is None:
+            factory = prepared.factory = ReportFactory(args)
         reports: list[UUTReport] = [factory.build(records) for records in groups.values()]
         return reports
+
+    def _prepare(self, args: CsvArguments) -> _Prepared:
+        prepared = self._prepared
+        if prepared is None or prepared.args is not args:
+            prepared = self._prepared = _Prepared(args)
+        return prepared
+
+
+@dataclass(eq=False, slots=True)
+class _Prepared:
+    """What depends only on one arguments object: the column map of each header layout seen
+    (at most ``_COLUMN_CACHE``), and the report factory."""
+
+    args: CsvArguments
+    layouts: dict[tuple[str, ...] | None, dict[str, int]] = dataclasses.field(default_factory=dict)
+    factory: ReportFactory | None = None
 
 
 def _guess_delimiter(line: str) -> str | None:
@@ -124,22 +164,22 @@ def _read_table(
     header_key = ""
     rows: list[tuple[int, list[str]]] = []
     line_no = 0
+    skip_lines = args.skip_lines
+    comments = args.comment_prefix is not None
+    skip_repeated = args.repeated_headers
     try:
         for cells in reader:
             start_line, line_no = line_no + 1, reader.line_num
-            if start_line <= args.skip_lines or not any(c.strip() for c in cells):
+            if start_line <= skip_lines or not any(map(str.strip, cells)):
                 continue
-            if _is_comment(cells[0], args):
+            if comments and _is_comment(cells[0], args):
                 continue
-            if args.header and header is None:
-                header = [c.strip() for c in cells]
-                header_key = header[0].casefold()
-                continue
-            if (
-                header is not None
-                and args.repeated_headers
-                and cells[0].strip().casefold() == header_key
-            ):
+            if header is None:
+                if args.header:
+                    header = [c.strip() for c in cells]
+                    header_key = header[0].casefold()
+                    continue
+            elif skip_repeated and cells[0].strip().casefold() == header_key:
                 continue
             width = len(cells)
             while width and not cells[width - 1].strip():
@@ -192,7 +232,3 @@ def _resolve_columns(header: list[str] | None, args: CsvArguments) -> dict[str, 
             raise FileRejected(f"{what} column {ref!r} is not in the header ({listed})")
         found[field] = index
     return found
-
-
-def _cell(cells: list[str], index: int) -> str:
-    return cells[index].strip() if index < len(cells) else ""

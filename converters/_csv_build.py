@@ -32,9 +32,9 @@ from pywats_actors.report import (
     format_timestamp,
     numeric_measurement,
     string_measurement,
-    validate_or_raise,
 )
 
+from ._check import validated
 from ._csv_args import CsvArguments
 from ._errors import FileRejected
 
@@ -142,7 +142,7 @@ class ReportFactory:
             ),
         )
         try:
-            validate_or_raise(report)
+            validated(report)  # the worker's own check, done here to name the rows
         except ReportInvalid as exc:
             problem = exc.problems[0]
             lines = f"lines {first.line}-{records[-1].line}" if len(records) > 1 else where

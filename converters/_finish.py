@@ -3,10 +3,18 @@
 The worker validated the reports next to the converter (``_check``); here they are decoded as
 data (msgspec, typed: no code of the converter runs), and the ids are assigned from the bytes the
 parent sent, so no converter can get an id wrong.
+
+Giving a report its id does not need a decode and a re-encode when the report begins the way the
+worker's encoder writes one, ``{"type":"T","id":"<36 characters of UUID text>",``: the id's text is
+then replaced in place, a substitution that cannot change the document's structure, and the
+result is what gets the typed decode. That decode must also find the new id, so a second ``"id"``
+key further on (the last one wins) sends the report down the general path instead: decode, set
+the id, encode.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import msgspec
@@ -21,6 +29,14 @@ from ._results import Converted, ConvertedReport, Rejected, Timings
 __all__ = ["finish", "identify_reports"]
 
 _IN_THREAD = 256 * 1024
+
+# ``{"type":"T","id":"`` or ``{"type":"R","id":"``, then the id's text and its closing quote.
+_ID_START = 18
+_ID_END = _ID_START + 36
+_ID_TEXT = re.compile(
+    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_HEADS = (b'{"type":"T","id":"', b'{"type":"R","id":"')
 
 
 async def finish(
@@ -90,11 +106,24 @@ def identify_reports(
     comes back from the sandbox cannot be anything but a report. A converter that
     ``keeps_source_ids`` keeps a report's own (non-nil) GUID, and its bytes are passed on
     untouched; every other report gets ``report_id(namespace, converter name, sha256, index)``
-    and is re-encoded.
+    (written in place of the id the worker wrote when the bytes allow it, see the module's
+    docstring, else by decoding and re-encoding the report).
     """
     out: list[ConvertedReport] = []
     for index, raw in enumerate(reports):
         label = f"report {index}" if len(reports) > 1 else "the report"
+        if not info.keeps_source_ids:
+            new_id = report_id(namespace, info.name, sha256, index)
+            wsjf = _with_id(raw, new_id)
+            if wsjf is not None:
+                try:
+                    report = decode_report(wsjf)
+                except ReportDecodeError as exc:
+                    # the same document as ``raw`` but for the id's text: as invalid as ``raw``
+                    return _Invalid(f"{label} is not valid WSJF: {exc.message}", exc.path, None)
+                if report.id == new_id:
+                    out.append(ConvertedReport(new_id, index, wsjf))
+                    continue
         try:
             report = decode_report(raw)
         except ReportDecodeError as exc:
@@ -107,3 +136,15 @@ def identify_reports(
         wsjf = raw.removeprefix(b"\xef\xbb\xbf") if keep else encode_report(report)
         out.append(ConvertedReport(report.id, index, wsjf, kept_source_id=keep))
     return out
+
+
+def _with_id(raw: bytes, new_id: uuid.UUID) -> bytes | None:
+    """``raw`` with ``new_id`` in place of its id's text, when it begins as the worker's encoder
+    writes a report (type, then id); ``None`` otherwise."""
+    if (
+        raw[_ID_END : _ID_END + 1] == b'"'
+        and raw[:_ID_START] in _HEADS
+        and _ID_TEXT.fullmatch(raw, _ID_START, _ID_END) is not None
+    ):
+        return b"".join((raw[:_ID_START], str(new_id).encode(), raw[_ID_END:]))
+    return None

@@ -1,9 +1,17 @@
 """The converter pool: N sandboxed worker processes under a dynamic supervisor.
 
 Each worker slot is a permanent child of a :class:`~supervisors.DynamicSupervisor` with backoff.
-A slot's child runs one worker process at a time: it starts it (handshake included) and then takes
-jobs from a channel shared by all slots, one at a time, so callers of :meth:`ConverterPool.convert`
-wait for a free worker (bounded concurrency, first come first served).
+A slot's child runs one worker process at a time: it starts it (handshake included) and then
+serves jobs on it, one at a time, so callers of :meth:`ConverterPool.convert` wait for a free
+worker (bounded concurrency, first come first served).
+
+The hand-over costs as few trips through trio's scheduler as it can. A slot with nothing to do
+waits for its worker's output (which is also how it notices the worker dying), listed as idle. A
+caller that finds an idle worker starts the job itself, in its own task, by writing the request
+to the worker's pipe, and then waits for the outcome; the slot wakes up once, for the answer.
+Callers that find no idle worker queue; a slot that has finished a job starts the next queued
+one before it goes idle. One cancel scope covers a slot's waiting until something interrupts it;
+a job's wall-clock timeout is that scope's deadline while the job runs.
 
 When a process dies or is killed while converting, the caller gets the failure and the child raises
 :class:`~converters.WorkerLost`: the supervisor restarts the slot after its backoff delay, and gives
@@ -21,11 +29,13 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import math
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn
 
 import msgspec
 import trio
@@ -56,16 +66,18 @@ from ._errors import (
 )
 from ._finish import finish
 from ._identity import content_hash
-from ._process import JobFailure, WorkerProcess, describe_exit, open_worker
+from ._process import JobFailure, WorkerProcess, _Watch, describe_exit, open_worker
 from ._protocol import (
     ConverterInfo,
     ConverterSetup,
     Done,
+    FrameError,
     Hello,
     LoadFailure,
     Refused,
     Request,
     Setup,
+    encode_frame,
 )
 from ._results import (
     ConversionResult,
@@ -96,19 +108,25 @@ class _Aborted:
     """The pool stopped before the job finished."""
 
 
+class _NotStarted:
+    """The pool stopped before a worker took the job."""
+
+
 _ABORTED = _Aborted()
-_Outcome = Done | Refused | JobFailure | _Aborted
+_NOT_STARTED = _NotStarted()
+_Outcome = Done | Refused | JobFailure | _Aborted | _NotStarted
 
 
 @dataclass(eq=False, slots=True)
 class _Job:
     id: int
-    data: bytes
     name: str
     converter: str | None
     fresh: bool
     queued_at: float
+    request: bytes  # the Request frame, encoded by the caller (whose error it is if it fails)
     started_at: float = 0.0
+    state: Literal["new", "queued", "taken"] = "new"
     outcome: _Outcome | None = None
     done: trio.Event = field(default_factory=trio.Event)
 
@@ -187,8 +205,8 @@ class ConverterPool:
         self._infos: dict[str, ConverterInfo] = {}
         self._sandbox: SandboxInfo | None = None
         self._supervisor: DynamicSupervisor | None = None
-        self._jobs_send: trio.MemorySendChannel[_Job] | None = None
-        self._jobs_receive: trio.MemoryReceiveChannel[_Job] | None = None
+        self._idle: deque[_Session] = deque()  # waiting for a job, longest-waiting first
+        self._queue: deque[_Job] = deque()  # waiting for a worker, first come first served
         self._running = False
 
     # ------------------------------------------------------------------------------------ API
@@ -250,13 +268,11 @@ class ConverterPool:
             observers=self._observers,
         )
         self._supervisor = supervisor
-        send, receive = trio.open_memory_channel[_Job](0)
         try:
-            # The channels close synchronously (no checkpoint while an error propagates), and
-            # only after the supervisor has stopped: then waiting callers get PoolClosed.
-            with _unwrap_single_error(), send, receive:
+            # Callers still queued when the supervisor has stopped get PoolClosed; the queue is
+            # emptied synchronously (no checkpoint while an error propagates).
+            with _unwrap_single_error():
                 async with trio.open_nursery() as nursery:
-                    self._jobs_send, self._jobs_receive = send, receive
                     await nursery.start(supervisor.run)
                     error = await self._start_workers(supervisor)
                     if error is not None:
@@ -268,7 +284,11 @@ class ConverterPool:
         finally:
             self._running = False
             self._supervisor = None
-            self._jobs_send = self._jobs_receive = None
+            self._idle.clear()
+            while self._queue:
+                job = self._queue.popleft()
+                self._counters.waiting -= 1
+                job.complete(_NOT_STARTED)
             for slot in self._slots:
                 slot.state, slot.pid = "down", None
 
@@ -291,7 +311,9 @@ class ConverterPool:
 
         Args:
             data: the file's content.
-            name: the file's name (converters may look at its extension).
+            name: the file's name (converters may look at its extension). A name that is not
+                valid Unicode (bytes a file system allowed, kept by Python as surrogates)
+                reaches the converter with those bytes replaced by U+FFFD.
             converter: the configured name of the converter to use; ``None`` picks the converter
                 whose ``detect()`` is most confident (at least 0.5).
 
@@ -312,6 +334,7 @@ class ConverterPool:
         if converter is not None and converter not in self._infos:
             raise UnknownConverter(converter, tuple(self._infos))
         started = trio.current_time()
+        name = _printable_name(name)
         sha256 = await _hash(data)
         if len(data) > self.settings.max_input:
             result: ConversionResult = Rejected(
@@ -336,7 +359,7 @@ class ConverterPool:
             queued = job.started_at - job.queued_at
         outcome = job.outcome
         assert outcome is not None
-        assert not isinstance(outcome, _Aborted)
+        assert not isinstance(outcome, _Aborted | _NotStarted)
         result = await self._result(outcome, name, sha256, converter, attempts, started, queued)
         self._count(result)
         return result
@@ -427,34 +450,32 @@ class ConverterPool:
     ) -> None:
         """One worker slot: run processes one after another, serving jobs, until stopped."""
         ctx = current_child()
-        assert self._jobs_receive is not None
         pending: _Job | None = None
         ready = False
         try:
-            with self._jobs_receive.clone() as jobs:
-                while not ctx.stop_requested:
-                    slot.state, slot.pid, slot.conversions = "starting", None, 0
-                    async with open_worker(self.settings, self._setup()) as worker:
-                        assert worker.hello is not None
-                        self._accept_hello(worker.hello)
-                        slot.pid = worker.pid
-                        slot.processes += 1
-                        if not ready:
-                            task_status.started(worker.hello)
-                            ready = True
-                        idle = _Idle()
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(worker.monitor)
-                            nursery.start_soon(_interrupt_when, worker.wait_exited, idle)
-                            nursery.start_soon(_interrupt_when, ctx.wait_stop_requested, idle)
-                            next_step = await self._serve(worker, jobs, ctx, slot, pending, idle)
-                            pending = None
-                            nursery.cancel_scope.cancel()
-                    if isinstance(next_step, _Recycle):
-                        pending = next_step.pending
-                        self._counters.recycles += 1
-                    else:
-                        return
+            while not ctx.stop_requested:
+                slot.state, slot.pid, slot.conversions = "starting", None, 0
+                async with open_worker(self.settings, self._setup()) as worker:
+                    assert worker.hello is not None
+                    self._accept_hello(worker.hello)
+                    slot.pid = worker.pid
+                    slot.processes += 1
+                    if not ready:
+                        task_status.started(worker.hello)
+                        ready = True
+                    session = _Session(self, slot, worker, ctx)
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(worker.monitor)
+                        nursery.start_soon(_interrupt_when, worker.wait_exited, session)
+                        nursery.start_soon(_interrupt_when, ctx.wait_stop_requested, session)
+                        next_step = await self._serve(session, pending)
+                        pending = None
+                        nursery.cancel_scope.cancel()
+                if isinstance(next_step, _Recycle):
+                    pending = next_step.pending
+                    self._counters.recycles += 1
+                else:
+                    return
         finally:
             slot.state, slot.pid = "down", None
             if pending is not None:
@@ -464,16 +485,9 @@ class ConverterPool:
                     else _ABORTED
                 )
 
-    async def _serve(
-        self,
-        worker: WorkerProcess,
-        jobs: trio.MemoryReceiveChannel[_Job],
-        ctx: ChildContext,
-        slot: _Slot,
-        pending: _Job | None,
-        idle: _Idle,
-    ) -> _Recycle | None:
-        """Serve jobs on one process.
+    async def _serve(self, session: _Session, pending: _Job | None) -> _Recycle | None:
+        """Serve jobs on one process: ``pending`` first (a job that needs a fresh process),
+        then queued jobs, then whatever callers start while it is idle.
 
         Returns:
             ``None`` to stop, or a :class:`_Recycle` to go on with a fresh process.
@@ -481,40 +495,142 @@ class ConverterPool:
         Raises:
             WorkerLost: the process died or was killed (while idle or converting).
         """
-        while True:
-            job = pending
-            pending = None
-            if job is None:
-                if ctx.stop_requested:
-                    return None
-                if self._worn_out(worker):
-                    return _Recycle(None)
-                slot.state = "idle"
-                job = await _next_job(jobs, idle)
-                if job is None:
-                    if _stop_requested(ctx):  # (a call: mypy must not narrow across the await)
-                        return None
-                    raise WorkerLost(worker.pid, f"{describe_exit(worker.returncode)} while idle")
-            if job.fresh and worker.jobs_done > 0:
-                return _Recycle(job)
-            slot.state = "busy"
-            job.started_at = trio.current_time()
-            self._counters.busy += 1
-            outcome: _Outcome = _ABORTED  # what the caller gets if we are cancelled
-            try:
-                outcome = await worker.run(
-                    Request(job=job.id, converter=job.converter, name=job.name, data=job.data)
-                )
-            finally:
+        try:
+            if pending is not None:
+                session.start(pending)
+            else:
+                first = self._next(session)
+                if not isinstance(first, _Step):
+                    return first
+            while True:
+                # Failures are dealt with outside the scope: waiting for a killed process must
+                # not be cut short by the job's deadline, nor mistaken for it.
+                scope = session.scope = trio.CancelScope(deadline=session.deadline)
+                if session.watch is not None:
+                    session.watch.scope = scope
+                step: _Recycle | _Step | _Failure | None = _INTERRUPTED
+                with scope:
+                    step = await self._serve_in_scope(session)
+                if step is _INTERRUPTED:
+                    step = self._interrupted(session)
+                if isinstance(step, _Failure):
+                    await self._lost(session, step)
+                if not isinstance(step, _Step):
+                    return step
+        finally:
+            session.delist()
+            job = session.job
+            if job is not None:  # cancelled while converting: the caller gets PoolClosed
+                session.job = None
                 self._counters.busy -= 1
-                job.complete(outcome)
-            slot.conversions = worker.jobs_done
-            if isinstance(outcome, JobFailure):
-                self._counters.worker_crashes += 1
-                logger.warning("worker %d: %s (file %r)", worker.pid, outcome.description, job.name)
-                raise WorkerLost(worker.pid, outcome.description)
-            if worker.tainted:
-                return _Recycle(None)
+                job.complete(_ABORTED)
+
+    async def _serve_in_scope(self, session: _Session) -> _Recycle | _Step | _Failure | None:
+        """Wait for answers and deal with them, until the scope is cancelled, the job fails,
+        or the process must stop or be replaced."""
+        worker = session.worker
+        while True:
+            watch = session.watch
+            payload: bytes | None = None
+            if watch is not None and watch.unsent is not None:
+                await worker.send_rest(watch)
+            if watch is None or not watch.send_failed:
+                try:
+                    payload = await worker.receive()
+                except FrameError as exc:
+                    return _Failure("crashed", f"protocol violation: {exc}")
+            job = session.job
+            if job is None:  # idle: its output ended, or it wrote without being asked
+                session.delist()
+                if payload is not None:
+                    raise WorkerLost(worker.pid, "protocol violation: it wrote while idle")
+                status = await worker.exit_status()
+                if session.ctx.stop_requested:
+                    return None
+                raise WorkerLost(worker.pid, f"{status} while idle")
+            if payload is None:
+                return _DIED
+            answer = worker.answer(payload, job.id)
+            if isinstance(answer, str):
+                return _Failure("crashed", answer)
+            self._finish(session, answer)
+            step = self._next(session)
+            if not isinstance(step, _Step):
+                return step
+
+    def _interrupted(self, session: _Session) -> _Recycle | _Step | _Failure | None:
+        """The slot's scope was cancelled: a caller handed this idle worker a retry (recycle),
+        the process exited or a stop was requested while idle, the job overran its limits or
+        its wall-clock time, or the wake-up was for nothing that ends the job (a caller needs
+        the rest of a long request written; a deadline left from a finished job)."""
+        job, watch = session.job, session.watch
+        if job is None:
+            if session.recycle_with is not None:
+                pending, session.recycle_with = session.recycle_with, None
+                return _Recycle(pending)
+            if session.interrupted:
+                session.delist()
+                if session.ctx.stop_requested:
+                    return None
+                status = describe_exit(session.worker.returncode)
+                raise WorkerLost(session.worker.pid, f"{status} while idle")
+            return _GO_ON
+        assert watch is not None
+        if watch.overrun is not None:
+            return _Failure(watch.overrun)
+        if trio.current_time() < session.deadline:
+            return _GO_ON
+        return _Failure("wall")
+
+    async def _lost(self, session: _Session, failure: _Failure) -> NoReturn:
+        """The job in progress failed and took the process with it: the caller gets the
+        failure (and retries), the slot raises WorkerLost (and its supervisor restarts it)."""
+        job, watch, worker = session.job, session.watch, session.worker
+        assert job is not None
+        assert watch is not None
+        if failure is _DIED:
+            outcome = await worker.died(watch)
+        else:
+            outcome = await worker.failed(failure.kind, watch, failure.description)
+        session.job = session.watch = None
+        self._counters.busy -= 1
+        job.complete(outcome)
+        session.slot.conversions = worker.jobs_done
+        self._counters.worker_crashes += 1
+        logger.warning("worker %d: %s (file %r)", worker.pid, outcome.description, job.name)
+        raise WorkerLost(worker.pid, outcome.description)
+
+    def _finish(self, session: _Session, answer: Done | Refused) -> None:
+        job = session.job
+        assert job is not None
+        session.job = session.watch = None
+        session.deadline = math.inf  # the scope keeps its deadline: idle, it wakes for nothing
+        self._counters.busy -= 1
+        session.slot.conversions = session.worker.jobs_done
+        job.complete(answer)
+
+    def _next(self, session: _Session) -> _Recycle | _Step | None:
+        """After a job (or on a new process): stop, recycle, start the next queued job, or wait
+        as an idle worker."""
+        worker = session.worker
+        if session.ctx.stop_requested:
+            return None
+        if self._worn_out(worker):
+            return _Recycle(None)
+        if session.interrupted:  # the process exited while it converted
+            raise WorkerLost(worker.pid, f"{describe_exit(worker.returncode)} while idle")
+        if self._queue:
+            job = self._queue.popleft()
+            self._counters.waiting -= 1
+            if job.fresh and worker.jobs_done > 0:
+                job.state = "taken"
+                return _Recycle(job)
+            session.start(job)
+            return _GO_ON
+        session.slot.state = "idle"
+        session.listed = True
+        self._idle.append(session)
+        return _GO_ON
 
     def _worn_out(self, worker: WorkerProcess) -> bool:
         settings = self.settings
@@ -527,21 +643,43 @@ class ConverterPool:
     # ------------------------------------------------------------------------------ callers
 
     async def _attempt(self, data: bytes, name: str, converter: str | None, *, fresh: bool) -> _Job:
-        send = self._jobs_send
-        if send is None or not self._running:
+        if not self._running:
             raise PoolClosed("the converter pool is not running")
-        job = _Job(next(self._job_ids), data, name, converter, fresh, trio.current_time())
-        self._counters.waiting += 1
+        job_id = next(self._job_ids)
+        request = encode_frame(Request(job=job_id, converter=converter, name=name, data=data))
+        job = _Job(job_id, name, converter, fresh, trio.current_time(), request)
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller hands nothing over
+        self._dispatch(job)
         try:
-            await send.send(job)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise PoolClosed("the converter pool stopped") from None
-        finally:
-            self._counters.waiting -= 1
-        await job.done.wait()
+            await job.done.wait()
+        except BaseException:
+            if job.state == "queued":  # still waiting for a worker: withdraw it
+                self._queue.remove(job)
+                self._counters.waiting -= 1
+                job.state = "new"
+            raise
+        if isinstance(job.outcome, _NotStarted):
+            raise PoolClosed("the converter pool stopped")
         if isinstance(job.outcome, _Aborted):
             raise PoolClosed("the converter pool stopped while converting the file")
         return job
+
+    def _dispatch(self, job: _Job) -> None:
+        """Start ``job`` on an idle worker, or queue it for the next one that is free."""
+        idle = self._idle
+        if idle and not self._queue:
+            if not job.fresh:
+                idle[0].start(job)  # the worker idle the longest
+                return
+            for session in idle:  # a retry runs on a process that has converted nothing
+                if session.worker.jobs_done == 0:
+                    session.start(job)
+                    return
+            idle[0].recycle(job)
+            return
+        job.state = "queued"
+        self._queue.append(job)
+        self._counters.waiting += 1
 
     async def _result(
         self,
@@ -600,42 +738,112 @@ class ConverterPool:
             c.out_of_memory += 1
 
 
-@dataclass(eq=False, slots=True)
-class _Idle:
-    """Lets the process-exit and stop-request watchers interrupt a worker waiting for a job."""
+class _Step:
+    """How serving goes on (``_GO_ON``), or that the slot's scope was cancelled."""
 
-    scope: trio.CancelScope | None = None
-    interrupted: bool = False
+
+_GO_ON = _Step()
+_INTERRUPTED = _Step()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """The job in progress failed; the process must be killed (or is dead) and replaced."""
+
+    kind: Literal["crashed", "wall", "cpu", "rss"]
+    description: str | None = None
+
+
+_DIED = _Failure("crashed")  # its output ended: how it ended is found out
+
+
+class _Session:
+    """One worker process serving jobs in its slot, as the pool and its callers see it.
+
+    Attributes:
+        scope: the cancel scope the slot waits in; its deadline is the job's wall-clock limit.
+            Cancelling it interrupts the slot (see ``ConverterPool._interrupted``); a new scope
+            is opened when serving goes on.
+        job, watch: the job in progress and its watch.
+        deadline: when the job in progress times out (``inf``: no job).
+        listed: it is in the pool's idle list.
+        interrupted: the process exited or a stop was requested.
+        recycle_with: a retry to run on a fresh process instead of this one.
+        task: the slot's task.
+    """
+
+    __slots__ = (
+        "ctx",
+        "deadline",
+        "interrupted",
+        "job",
+        "listed",
+        "pool",
+        "recycle_with",
+        "scope",
+        "slot",
+        "task",
+        "watch",
+        "worker",
+    )
+
+    def __init__(
+        self, pool: ConverterPool, slot: _Slot, worker: WorkerProcess, ctx: ChildContext
+    ) -> None:
+        self.pool = pool
+        self.slot = slot
+        self.worker = worker
+        self.ctx = ctx
+        self.scope = trio.CancelScope()
+        self.job: _Job | None = None
+        self.watch: _Watch | None = None
+        self.deadline = math.inf
+        self.listed = False
+        self.interrupted = False
+        self.recycle_with: _Job | None = None
+        self.task = trio.lowlevel.current_task()
+
+    def start(self, job: _Job) -> None:
+        """Start ``job`` on this worker, from any task: no checkpoint, so it cannot be
+        cancelled half-way. The request goes into the pipe now; a long one that does not fit
+        wakes the slot to write the rest."""
+        self.delist()
+        now = trio.current_time()
+        job.state, job.started_at = "taken", now
+        self.job = job
+        self.slot.state = "busy"
+        self.pool._counters.busy += 1
+        self.deadline = self.scope.deadline = now + self.pool.settings.timeout
+        watch = self.watch = self.worker.begin(job.request, self.scope)
+        job.request = b""  # written, or held by ``watch.unsent`` until it is
+        if (watch.unsent is not None or watch.send_failed) and (
+            trio.lowlevel.current_task() is not self.task
+        ):
+            self.scope.cancel()  # wake the slot: it writes the rest, or finds the process dead
+
+    def recycle(self, job: _Job) -> None:
+        """Have this idle worker replaced by a fresh process that runs ``job`` first."""
+        self.delist()
+        job.state = "taken"
+        self.recycle_with = job
+        self.scope.cancel()
 
     def interrupt(self) -> None:
+        """The process exited, or a stop was requested: an idle worker stops waiting."""
         self.interrupted = True
-        if self.scope is not None:
+        if self.listed:
+            self.delist()
             self.scope.cancel()
 
+    def delist(self) -> None:
+        if self.listed:
+            self.listed = False
+            self.pool._idle.remove(self)
 
-async def _interrupt_when(event: Callable[[], Awaitable[object]], idle: _Idle) -> None:
+
+async def _interrupt_when(event: Callable[[], Awaitable[object]], session: _Session) -> None:
     await event()
-    idle.interrupt()
-
-
-async def _next_job(jobs: trio.MemoryReceiveChannel[_Job], idle: _Idle) -> _Job | None:
-    """The next job; ``None`` when the process exits or a stop is requested first."""
-    if idle.interrupted:  # no checkpoint between this test and the scope: no lost wake-up
-        return None
-    job: _Job | None = None
-    with trio.CancelScope() as scope:
-        idle.scope = scope
-        try:
-            job = await jobs.receive()
-        except trio.EndOfChannel:
-            job = None
-        finally:
-            idle.scope = None
-    return job
-
-
-def _stop_requested(ctx: ChildContext) -> bool:
-    return ctx.stop_requested
+    session.interrupt()
 
 
 def _retryable(outcome: _Outcome | None) -> bool:
@@ -738,3 +946,12 @@ async def open_converter_pool(
             finally:
                 with trio.CancelScope(shield=True):
                     await pool.stop(pool.settings.stop_grace * 2 + 5)
+
+
+def _printable_name(name: str) -> str:
+    """*name*, with undecodable bytes (surrogate escapes) replaced: frames carry UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return name

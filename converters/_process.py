@@ -3,9 +3,11 @@
 :func:`open_worker` starts ``python -I -m converters._worker`` through
 :func:`supervisors.open_supervised_process` (a session of its own, always reaped) with a scrubbed
 environment and a private temporary working directory, drains its standard error into a bounded
-tail, and completes the ``Setup``/``Hello`` handshake. :meth:`WorkerProcess.run` sends one request
-and waits for the answer while it watches the process: the answer, a crash, a protocol violation,
-the wall-clock timeout, or the RSS/CPU limits - whichever comes first. On an overrun the whole
+tail, and completes the ``Setup``/``Hello`` handshake. A job is :meth:`WorkerProcess.begin` (the
+request goes into the pipe, the job under the watch), then :meth:`~WorkerProcess.receive` and
+:meth:`~WorkerProcess.answer`, or :meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`:
+the answer, a crash, a protocol violation, the wall-clock timeout or the RSS/CPU limits, whichever
+comes first (the pool keeps the time and the cancel scope). On an overrun the whole
 process tree is killed: the process group, plus every descendant seen (the worker is a child
 subreaper, so a converter's daemonised grandchildren stay in its tree).
 """
@@ -13,6 +15,7 @@ subreaper, so a converter's daemonised grandchildren stay in its tree).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -37,7 +40,6 @@ from ._protocol import (
     FrameError,
     Hello,
     Refused,
-    Request,
     Setup,
     decode_worker_message,
     encode_frame,
@@ -87,10 +89,16 @@ def describe_exit(returncode: int | None) -> str:
 
 
 class _FrameReader:
-    """Length-prefixed frames from a byte stream, with a size limit."""
+    """Length-prefixed frames from a byte stream, with a size limit.
+
+    From a pipe (:class:`trio.lowlevel.FdStream`, the worker's standard output) it reads the
+    descriptor itself: it waits until the pipe is readable, then reads, so a frame that arrives
+    in one piece costs one wait and one ``read``, without a checkpoint and a failed read first.
+    """
 
     def __init__(self, stream: trio.abc.ReceiveStream, limit: int) -> None:
         self._stream = stream
+        self._pipe = stream if isinstance(stream, trio.lowlevel.FdStream) else None
         self._limit = limit
         self._buffer = bytearray()
 
@@ -100,32 +108,118 @@ class _FrameReader:
         Raises:
             FrameError: a length over the limit, or the stream ended inside a frame.
         """
-        header = await self._take(HEADER.size)
-        if header is None:
-            return None
-        (length,) = HEADER.unpack(header)
-        if length > self._limit:
-            raise FrameError(f"frame of {length} bytes exceeds the limit of {self._limit}")
-        payload = await self._take(length)
-        if payload is None:
-            raise FrameError(f"stream ended before the {length}-byte frame it announced")
-        return payload
-
-    async def _take(self, size: int) -> bytes | None:
-        while len(self._buffer) < size:
-            chunk = await self._stream.receive_some(max(65536, size - len(self._buffer)))
+        buffer = self._buffer
+        while True:
+            have = len(buffer)
+            length = -1
+            if have >= HEADER.size:
+                (length,) = HEADER.unpack_from(buffer)
+                if length > self._limit:
+                    raise FrameError(f"frame of {length} bytes exceeds the limit of {self._limit}")
+                end = HEADER.size + length
+                if have >= end:
+                    with memoryview(buffer) as view:
+                        payload = bytes(view[HEADER.size : end])
+                    del buffer[:end]
+                    return payload
+                wanted = end - have
+            else:
+                wanted = HEADER.size - have
+            chunk = await self._receive_some(max(65536, wanted))
             if not chunk:
-                if self._buffer:
-                    raise FrameError(f"stream ended inside a frame ({len(self._buffer)} bytes)")
-                return None
-            self._buffer += chunk
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
+                if have == 0:
+                    return None
+                if length < 0:
+                    raise FrameError(f"stream ended inside a frame ({have} bytes)")
+                if have == HEADER.size:
+                    raise FrameError(f"stream ended before the {length}-byte frame it announced")
+                raise FrameError(f"stream ended inside a frame ({have - HEADER.size} bytes)")
+            if not buffer and len(chunk) >= HEADER.size:
+                (size,) = HEADER.unpack_from(chunk)
+                if len(chunk) == HEADER.size + size and size <= self._limit:
+                    return bytes(chunk[HEADER.size :])  # the usual case: one frame in one piece
+            buffer += chunk
+
+    async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
+        pipe = self._pipe
+        if pipe is None:
+            return await self._stream.receive_some(max_bytes)
+        while True:
+            fd = pipe.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the pipe was already closed")
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, max_bytes)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise _pipe_error(exc) from None
+
+
+async def _send_all(stream: trio.abc.SendStream, data: bytes | bytearray | memoryview) -> None:
+    """``stream.send_all(data)``; to a pipe, written at once when it has room (no checkpoint:
+    the caller waits for the answer next), else as the pipe drains."""
+    if not isinstance(stream, trio.lowlevel.FdStream):
+        await stream.send_all(data)
+        return
+    with memoryview(data) as view:
+        sent, length = 0, len(view)
+        while sent < length:
+            fd = stream.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the pipe was already closed")
+            try:
+                sent += os.write(fd, view[sent:])
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(fd)
+            except OSError as exc:
+                raise _pipe_error(exc) from None
+
+
+def _write_nowait(stream: trio.abc.SendStream, data: bytes) -> int:
+    """Write what a pipe takes now, without waiting; how many bytes (0 for another stream)."""
+    if not isinstance(stream, trio.lowlevel.FdStream):
+        return 0
+    fd = stream.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the pipe was already closed")
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        raise _pipe_error(exc) from None
+
+
+def _pipe_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
+    if exc.errno == errno.EBADF:
+        return trio.ClosedResourceError("the pipe was already closed")
+    error = trio.BrokenResourceError(str(exc))
+    error.__cause__ = exc
+    return error
+
+
+def _has_children(pid: int) -> bool | None:
+    """Whether process ``pid`` has child processes (any of its threads'), from
+    ``/proc/<pid>/task/<tid>/children``: a few small reads instead of a scan of every process on
+    the machine. ``None`` when it cannot tell (no such files, or it changed meanwhile)."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            fd = os.open(f"/proc/{pid}/task/{tid}/children", os.O_RDONLY)
+            try:
+                if os.read(fd, 64).strip():
+                    return True
+            finally:
+                os.close(fd)
+    except OSError:
+        return None
+    return False
 
 
 class WorkerProcess:
-    """A live, handshaken worker process. One task uses it at a time.
+    """A live, handshaken worker process. Its pool slot's task uses it, except :meth:`begin`,
+    which a caller's task may call (it does not wait) while the slot waits for the answer.
 
     Attributes:
         pid: the process id (and process group id).
@@ -183,14 +277,14 @@ class WorkerProcess:
         problem = f"did not get ready within {self._settings.start_timeout:g} s"
         with trio.move_on_after(self._settings.start_timeout):
             try:
-                await self._stdin.send_all(encode_frame(setup))
+                await _send_all(self._stdin, encode_frame(setup))
                 payload = await self._reader.receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 payload = None
             except FrameError as exc:
                 raise await self._start_failed(f"protocol violation: {exc}") from None
             if payload is None:
-                status = await self._exit_status()
+                status = await self.exit_status()
                 raise await self._start_failed(f"ended before it was ready ({status})")
             try:
                 message = decode_worker_message(payload)
@@ -209,51 +303,58 @@ class WorkerProcess:
             await self._stderr_done.wait()
         return WorkerStartError(f"worker {self.pid} {problem}", self.stderr())
 
-    async def run(self, request: Request) -> Done | Refused | JobFailure:
-        """Have the worker convert one file, under the timeout and the RSS/CPU watch.
+    # -- one job: begin (in the caller's task or the slot's), then answer or fail (the slot's) ---
 
-        The RSS/CPU watch is :meth:`monitor`, which must be running in a task beside this one.
+    def begin(self, request: bytes, scope: trio.CancelScope) -> _Watch:
+        """Start converting a file: put the job under the RSS/CPU watch (:meth:`monitor`) and
+        write as much of the ``request`` frame (:func:`encode_frame` of a ``Request``) as the
+        pipe takes now, without waiting.
 
-        Returns:
-            The worker's answer, or a :class:`JobFailure` after which the process is dead (it
-            has been killed, or it died by itself) and must be replaced.
-
-        Cancellation: the process tree is killed; the caller must replace the worker.
+        ``scope`` is what the watch cancels on an overrun (it sets ``overrun`` first). The rest
+        of a request the pipe did not take at once is ``watch.unsent`` (:meth:`send_rest`); a
+        pipe that is already broken or closed sets ``watch.send_failed`` (the process is dying:
+        the answer stream ends, and :meth:`died` says how).
         """
-        watch = _Watch(baseline_cpu=self.cpu_total)
-        payload: bytes | None = None
-        violation: str | None = None
-        finished = False
+        watch = _Watch(baseline_cpu=self.cpu_total, scope=scope)
+        self._watch = watch
         try:
-            with trio.move_on_after(self._settings.timeout) as wall, trio.CancelScope() as scope:
-                watch.scope = scope
-                self._watch = watch
-                try:
-                    await self._stdin.send_all(encode_frame(request))
-                    payload = await self._reader.receive()
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    payload = None
-                except FrameError as exc:
-                    violation = str(exc)
-            finished = True
-        finally:
-            self._watch = None
-            if not finished:  # cancelled (or a bug): the process is in an unknown state
-                self.kill_tree()
-        if watch.overrun is not None:
-            return await self._failed(watch.overrun, watch)
-        if wall.cancelled_caught:
-            return await self._failed("wall", watch)
-        if violation is not None:
-            return await self._failed("crashed", watch, f"protocol violation: {violation}")
-        if payload is None:
-            return await self._died(watch)
+            written = _write_nowait(self._stdin, request)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            watch.send_failed = True
+            return watch
+        if written < len(request):
+            watch.unsent = memoryview(request)[written:]
+        return watch
+
+    async def send_rest(self, watch: _Watch) -> None:
+        """Write what the pipe did not take at once (``watch.unsent``), as it drains."""
+        unsent, watch.unsent = watch.unsent, None
+        if unsent is not None:
+            try:
+                await _send_all(self._stdin, unsent)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                watch.send_failed = True
+
+    async def receive(self) -> bytes | None:
+        """The next frame from the worker; ``None`` when its output ended (or broke).
+
+        Raises:
+            FrameError: the stream is not a valid sequence of frames.
+        """
+        try:
+            return await self._reader.receive()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return None
+
+    def answer(self, payload: bytes, job: int) -> Done | Refused | str:
+        """The worker's answer to job ``job`` (the job is over), or what is wrong with it."""
+        self._watch = None
         try:
             answer = decode_worker_message(payload)
         except FrameError as exc:
-            return await self._failed("crashed", watch, f"protocol violation: {exc}")
-        if not isinstance(answer, Done | Refused) or answer.job != request.job:
-            return await self._failed("crashed", watch, "protocol violation: unexpected answer")
+            return f"protocol violation: {exc}"
+        if not isinstance(answer, Done | Refused) or answer.job != job:
+            return "protocol violation: unexpected answer"
         self.jobs_done += 1
         self.cpu_total = answer.cpu_total
         if answer.children_left:
@@ -262,6 +363,22 @@ class WorkerProcess:
         if isinstance(answer, Refused) and answer.kind == "out_of_memory":
             self.tainted = True
         return answer
+
+    async def failed(
+        self,
+        kind: Literal["crashed", "wall", "cpu", "rss"],
+        watch: _Watch,
+        description: str | None = None,
+    ) -> JobFailure:
+        """The job failed (timed out, overran, or the protocol broke): kill the tree, wait for
+        the process to end, and describe it. The process must be replaced."""
+        self._watch = None
+        return await self._failed(kind, watch, description)
+
+    async def died(self, watch: _Watch) -> JobFailure:
+        """The answer stream ended during a job: find out how the process ended."""
+        self._watch = None
+        return await self._died(watch)
 
     async def monitor(self) -> None:
         """Watch the RSS (worker and descendants) and CPU of the job in progress, every
@@ -277,10 +394,13 @@ class WorkerProcess:
             try:
                 rss = self._psutil.memory_info().rss
                 times = self._psutil.cpu_times()
-                for child in self._psutil.children(recursive=True):
-                    with contextlib.suppress(psutil.Error):
-                        rss += child.memory_info().rss
-                        self._seen.setdefault(child.pid, child.create_time())
+                # Descendants all hang below a child of the worker: look for them (a scan of
+                # every process) only when it has one.
+                if _has_children(self.pid) is not False:
+                    for child in self._psutil.children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            rss += child.memory_info().rss
+                            self._seen.setdefault(child.pid, child.create_time())
             except psutil.Error:
                 return  # it is gone; the closed pipe tells the rest
             watch.peak_rss = max(watch.peak_rss, rss)
@@ -309,7 +429,8 @@ class WorkerProcess:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _exit_status(self) -> str:
+    async def exit_status(self) -> str:
+        """How it ended (``exited with status 3``...), after waiting a moment for it to end."""
         with trio.move_on_after(_EXIT_WAIT):
             await self._process.wait()
         return describe_exit(self._process.returncode)
@@ -351,12 +472,14 @@ class WorkerProcess:
 
 @dataclass(slots=True)
 class _Watch:
-    """The job in progress, as the monitor sees it."""
+    """The job in progress, as the monitor (and the task waiting for its answer) sees it."""
 
     baseline_cpu: float
+    scope: trio.CancelScope | None = None
     peak_rss: int = 0
     overrun: Literal["rss", "cpu"] | None = None
-    scope: trio.CancelScope | None = None
+    unsent: memoryview | None = None
+    send_failed: bool = False
 
 
 def worker_command(settings: PoolSettings) -> list[str]:

@@ -19,6 +19,7 @@ import math
 import os
 import resource
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -125,18 +126,23 @@ def apply_rlimits(limits: Limits) -> None:
 
 
 def cpu_used() -> float:
-    """CPU seconds this process has used (user + system)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds this process has used (user + system, every thread: the clock RLIMIT_CPU
+    counts)."""
+    return time.process_time()
 
 
 def arm_cpu_limit(seconds: int) -> None:
-    """Allow ``seconds`` more CPU seconds from now (soft RLIMIT_CPU; SIGXCPU beyond it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    """Allow ``seconds`` more CPU seconds from now (soft RLIMIT_CPU; SIGXCPU beyond it).
+
+    The limit is written only when it changes: files that use less than a CPU second find it
+    already where it must be.
+    """
+    current, hard = resource.getrlimit(resource.RLIMIT_CPU)
     soft = math.ceil(cpu_used()) + seconds
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    if soft != current:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def code_paths(extra: Iterable[str] = ()) -> list[str]:

@@ -34,7 +34,7 @@ import msgspec
 
 from pywats_actors.report import UURReport, UUTReport, encode_report
 
-from ._check import check_reports
+from ._check import check_reports, noting_validated
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
     ConverterApiMismatch,
@@ -257,8 +257,9 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
             )
     instance, args, _ = state.converters[alias]
     try:
-        outputs = instance.convert(request.data, request.name, args)
-        reports = _encode_outputs(outputs)
+        with noting_validated() as checked:
+            outputs = instance.convert(request.data, request.name, args)
+            reports, prechecked = _encode_outputs(outputs, checked)
     except MemoryError:
         return _refused(
             request,
@@ -299,7 +300,7 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
             reason="the converter found no report in the file",
             scores=scores,
         )
-    invalid = check_reports(reports)
+    invalid = check_reports(reports, skip=prechecked)
     if invalid is not None:
         return _refused(
             request,
@@ -355,11 +356,19 @@ class _BadOutput(Exception):
     """The converter returned something that is not a list of reports."""
 
 
-def _encode_outputs(outputs: object) -> list[bytes]:
+def _encode_outputs(
+    outputs: object, checked: Sequence[object] = ()
+) -> tuple[list[bytes], set[int]]:
+    """The reports as WSJF bytes, and the indexes of those that are objects in ``checked``
+    (checked by their converter during this conversion, so not checked again)."""
     if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
         raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
     encoded: list[bytes] = []
+    prechecked: set[int] = set()
+    checked_ids = {id(output) for output in checked}  # ``checked`` keeps them alive
     for index, item in enumerate(outputs):
+        if id(item) in checked_ids:
+            prechecked.add(index)
         if isinstance(item, UUTReport | UURReport):
             encoded.append(encode_report(item))
         elif isinstance(item, bytes | bytearray | memoryview):
@@ -373,7 +382,7 @@ def _encode_outputs(outputs: object) -> list[bytes]:
             raise _BadOutput(
                 f"report {index} is a {type(item).__name__}; expected a report, bytes or a dict"
             )
-    return encoded
+    return encoded, prechecked
 
 
 def _describe(exc: Exception) -> tuple[str, str | None]:

@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from pywats_actors.report import ReportDecodeError, decode_report, validate
+from pywats_actors.report import Report, ReportDecodeError, decode_report, validate
 
+from ._check import checked
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
@@ -77,7 +78,7 @@ class WsjfConverter(Converter[WsjfArguments]):
         data = data.removeprefix(_BOM)
         try:
             report = decode_report(data)
-            output: ConverterOutput = data
+            output: bytes | Report = data
             nil_id_inserted = False
         except ReportDecodeError as exc:
             report, nil_id_inserted = _completed(data, args, exc)
@@ -87,6 +88,7 @@ class WsjfConverter(Converter[WsjfArguments]):
             first = problems[0]
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise FileRejected(f"invalid WSJF: {first.message}{more}", where=first.path)
+        checked(output)  # decoded and validated (its id included): the worker need not again
         return [output]
 
 

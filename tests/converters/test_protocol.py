@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import trio
 import trio.testing
 
-from converters._process import _FrameReader
+from converters._process import _FrameReader, _has_children
 from converters._protocol import (
     HEADER,
     Done,
@@ -89,3 +91,73 @@ class TestParentSide:
         """A frame that is not a worker message is a FrameError."""
         with pytest.raises(FrameError, match="undecodable"):
             decode_worker_message(b"\x93\x01\x02\x03")
+
+
+class TestParentSideOverAPipe:
+    """The worker's output is a pipe: the reader waits on the descriptor and reads it itself."""
+
+    async def test_frames_split_and_joined_anywhere(self) -> None:
+        """Frames written in pieces, several in one write, or one far larger than the pipe,
+        all come out whole and in order; end of stream between frames is None."""
+        reader, writer = os.pipe()
+        os.set_blocking(writer, False)
+        big = Done(job=2, converter="x", reports=[b"y" * 300_000], seconds=0, cpu_total=0,
+                   children_left=False)  # fmt: skip
+        stream = b"".join([encode_frame(DONE), encode_frame(DONE), encode_frame(big)])
+        frames = _FrameReader(trio.lowlevel.FdStream(reader), 1 << 20)
+        received: list[object] = []
+
+        async def write() -> None:
+            sent = 0
+            for size in (3, 5, len(encode_frame(DONE)) + 9, 4096, 65536, 1 << 20):
+                piece = memoryview(stream)[sent : sent + size]
+                while piece:
+                    try:
+                        piece = piece[os.write(writer, piece) :]
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_writable(writer)
+                sent += size
+                await trio.sleep(0.01)
+            os.close(writer)
+
+        async def read() -> None:
+            while (payload := await frames.receive()) is not None:
+                received.append(decode_worker_message(payload))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(write)
+                nursery.start_soon(read)
+        assert received == [DONE, DONE, big]
+
+    @pytest.mark.parametrize(
+        ("data", "match"),
+        [
+            (HEADER.pack(5) + b"ab", r"stream ended inside a frame \(2 bytes\)"),
+            (b"\x00\x00", r"stream ended inside a frame \(2 bytes\)"),
+            (HEADER.pack(5), "stream ended before the 5-byte frame it announced"),
+            (HEADER.pack(1 << 21) + b"x" * 10, "exceeds the limit"),
+        ],
+    )
+    async def test_truncated_or_oversized(self, data: bytes, match: str) -> None:
+        """The same errors as from any other stream."""
+        reader, writer = os.pipe()
+        os.write(writer, data)
+        os.close(writer)
+        frames = _FrameReader(trio.lowlevel.FdStream(reader), 1 << 20)
+        with trio.fail_after(5), pytest.raises(FrameError, match=match):
+            await frames.receive()
+
+
+class TestHasChildren:
+    def test_tells_whether_a_process_has_children(self) -> None:
+        """From /proc: False without children, True with one, None for no such process."""
+        if not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+            pytest.skip("this kernel has no /proc/<pid>/task/<tid>/children")
+        with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as child:
+            try:
+                assert _has_children(os.getpid()) is True
+                assert _has_children(child.pid) is False
+            finally:
+                child.kill()
+        assert _has_children(child.pid) is None

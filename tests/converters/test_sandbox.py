@@ -193,3 +193,29 @@ class TestIsolation:
         assert cwd is not None
         assert os.path.basename(cwd).startswith("pywats-worker-")
         assert not os.path.exists(cwd)  # removed with the worker
+
+
+class TestCpuLimit:
+    def test_the_per_file_allowance_is_rearmed_only_when_it_moves(self) -> None:
+        """arm_cpu_limit() leaves ``seconds`` of CPU from now under the hard lifetime limit;
+        armed again within the same CPU second it finds the limit in place and leaves it; a
+        limit moved by someone else is put back. (In a child process: the limit is real.)"""
+        code = (
+            "import resource, time\n"
+            "from converters._sandbox import arm_cpu_limit, cpu_used\n"
+            "resource.setrlimit(resource.RLIMIT_CPU, (100, 100))\n"
+            "calls = []\n"
+            "real = resource.setrlimit\n"
+            "resource.setrlimit = lambda *a: (calls.append(a), real(*a))\n"
+            "arm_cpu_limit(5); first = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "arm_cpu_limit(5); second = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "real(resource.RLIMIT_CPU, (90, 100))\n"
+            "arm_cpu_limit(5); third = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "arm_cpu_limit(500); capped = resource.getrlimit(resource.RLIMIT_CPU)\n"
+            "expected = int(cpu_used()) + 1 + 5\n"
+            "print(first[0] == expected, first == second == third, first[1], len(calls), capped)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert out.stdout.split() == ["True", "True", "100", "3", "(100,", "100)"]

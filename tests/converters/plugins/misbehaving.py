@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -71,8 +72,8 @@ class Trivial(Converter[NoArguments]):
 class Chaos(Converter[NoArguments]):
     """Does what the file says: ``raise``, ``reject``, ``hang``, ``sleep <s>``, ``spin``,
     ``alloc <MiB>``, ``grow <MiB>``, ``segv``, ``fork``, ``fork-and-return``, ``garbage``,
-    ``print``, ``exit``, ``write <path>``, ``read <path>``, ``connect <port>``, ``kill-parent``,
-    ``env``, ``tmp``;
+    ``garbage-later`` (after answering, while idle), ``print``, ``exit``, ``write <path>``,
+    ``read <path>``, ``connect <port>``, ``kill-parent``, ``env``, ``tmp``;
     anything else converts to one report."""
 
     name: ClassVar[str] = "chaos"
@@ -115,6 +116,15 @@ class Chaos(Converter[NoArguments]):
             os.write(_worker.protocol_fd, b"this is not a frame\n")
             time.sleep(0.5)
             return [wsjf("GARBAGE")]
+        if command == "garbage-later":
+            from converters import _worker
+
+            def later() -> None:
+                time.sleep(0.3)
+                os.write(_worker.protocol_fd, b"this is not a frame either\n")
+
+            threading.Thread(target=later, daemon=True).start()
+            return [wsjf("GARBAGE-LATER")]
         if command == "print":
             print("hello from the converter on stdout")
             sys.stdout.write("more chatter\n")
