@@ -164,9 +164,13 @@ def _wants_colour(stream: TextIO) -> bool:
 
 
 def get_logger(**initial: Any) -> FilteringBoundLogger:
-    """A structlog logger with *initial* key-value pairs bound to every line it writes."""
-    logger: FilteringBoundLogger = structlog.get_logger()
-    return logger.bind(**initial)
+    """A structlog logger with *initial* key-value pairs bound to every line it writes.
+
+    It follows the configuration in force when it logs, not when it was made, so a logger
+    made at import time (before :func:`configure_logging`) writes what the node configured.
+    """
+    logger: FilteringBoundLogger = structlog.get_logger(**initial)
+    return logger
 
 
 @contextmanager

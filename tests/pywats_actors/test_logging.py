@@ -78,6 +78,17 @@ class TestConfigureLogging:
         record = json.loads(out.getvalue())
         assert record["exception"][0]["exc_type"] == "ValueError"
 
+    def test_a_logger_made_before_configuration_follows_it(self) -> None:
+        """A module-level logger (made at import, before the node configures logging) writes
+        with the configuration in force when it logs."""
+        early = get_logger(component="config")
+        out = io.StringIO()
+        configure_logging(fmt="json", level="warning", stream=out)
+        early.info("hidden")
+        early.warning("config note")
+        (record,) = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert (record["msg"], record["component"]) == ("config note", "config")
+
     def test_tracebacks_carry_no_local_variables(self) -> None:
         """A logged exception never prints the locals of its frames: a token or a report body
         could be among them."""
