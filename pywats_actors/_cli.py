@@ -50,13 +50,24 @@ def _add_bench_command(commands: _Commands) -> None:
     bench.add_argument("--rate", type=float, default=50.0, help="files/s of the steady run (50)")
     bench.add_argument("--seconds", type=float, default=10.0, help="length of the steady run")
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench.add_argument(
+        "--uploads-in-node",
+        action="store_true",
+        help="do the uploads' HTTP in the node's process ([upload] separate_process = false)",
+    )
     bench.set_defaults(handler=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from .node._bench import run_bench
 
-    run_bench(files=args.files, rate=args.rate, seconds=args.seconds, json_out=args.json)
+    run_bench(
+        files=args.files,
+        rate=args.rate,
+        seconds=args.seconds,
+        json_out=args.json,
+        separate_process=not args.uploads_in_node,
+    )
     return 0
 
 

@@ -108,7 +108,7 @@ class _Emulator:
             self.proc.stdout.close()
 
 
-def _config(root: Path, url: str, token: str) -> Path:
+def _config(root: Path, url: str, token: str, *, separate_process: bool = True) -> Path:
     path = root / "etc" / "bench.toml"
     path.parent.mkdir()
     path.write_text(
@@ -123,6 +123,7 @@ base_url = "{url}"
 token = "{token}"
 [upload]
 concurrency = 4
+separate_process = {"true" if separate_process else "false"}
 [conversion]
 workers = 2
 [[watch]]
@@ -187,9 +188,17 @@ def _start_node(
 
 
 def run_bench(
-    *, files: int = 1000, rate: float = 50.0, seconds: float = 10.0, json_out: str | None = None
+    *,
+    files: int = 1000,
+    rate: float = 50.0,
+    seconds: float = 10.0,
+    json_out: str | None = None,
+    separate_process: bool = True,
 ) -> BenchResult:
-    """Run every scenario once and print the figures; see the module docstring."""
+    """Run every scenario once and print the figures; see the module docstring.
+
+    *separate_process* is the node's ``[upload] separate_process``.
+    """
     token = "YmVuY2g6c2VjcmV0"
     with tempfile.TemporaryDirectory(prefix="pywats-bench-") as tmp:
         root = Path(tmp)
@@ -198,7 +207,7 @@ def run_bench(
         log_file = (root / "node.log").open("wb")
         node_proc: subprocess.Popen[bytes] | None = None
         try:
-            config = _config(root, emulator.url, token)
+            config = _config(root, emulator.url, token, separate_process=separate_process)
             node_proc, ready = _start_node(config, log_file, root / "node.log")
             node = psutil.Process(node_proc.pid)
             time.sleep(2.0)

@@ -241,6 +241,7 @@ class TestBench:
             "burst_cpu_ms_per_report",
             "latency_p50_ms",
             "sigterm_to_exit_s",
+            "idle_rss_upload_mib",  # the upload process ran (separate_process is the default)
         ):
             assert figures[key] > 0, key
         assert figures["latency_p99_ms"] >= figures["latency_p50_ms"]
