@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
+from ._checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
 from ._counters import Counters, count_usage
 from ._errors import SpoolClosed, SpoolCorrupt, SpoolDiskFull, SpoolIOError
 from ._files import WriterLock, fsync_directory
@@ -127,6 +128,7 @@ class Writer:
             target=self._main, name=f"spool-writer:{path.name}", daemon=True
         )
         self._startup: Request[StartupReport] = Request(self._open, (), write=False)
+        self._checkpointer: Checkpointer | None = None
 
     # -- trio side ----------------------------------------------------------------------------
 
@@ -245,6 +247,13 @@ class Writer:
                     conn, self.clock(), verify_bodies=self.settings.verify_bodies
                 )
                 self.store = Store(conn, self.path, self.settings, self.clock)
+                # WAL checkpoints on their own thread, not inside a caller's commit; the
+                # writer's own only if a flood of writes never lets that thread catch up
+                conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+                self._checkpointer = Checkpointer(
+                    self.path, busy_timeout=self.settings.busy_timeout
+                )
+                self._checkpointer.start()
             except BaseException:
                 conn.close()
                 raise
@@ -365,6 +374,8 @@ class Writer:
                 return False
             return True
         store.finish_batch()
+        if self._checkpointer is not None:
+            self._checkpointer.nudge()
         counters = self._publish()
         self._send(self._answer, answers, counters)
         return True
@@ -405,6 +416,8 @@ class Writer:
         return counters.copy()
 
     def _close(self) -> None:
+        if self._checkpointer is not None:  # first: the writer's must be the last connection
+            self._checkpointer.stop()
         store = self.store
         if store is not None:
             # No "PRAGMA optimize" here: the sqlite_stat1 table it creates is read whenever the
