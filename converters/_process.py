@@ -15,7 +15,6 @@ subreaper, so a converter's daemonised grandchildren stay in its tree).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -31,11 +30,10 @@ import msgspec
 import psutil
 import trio
 
-from supervisors import open_supervised_process
+from supervisors import FrameReader, open_supervised_process, pipe_error, write_all
 
 from ._errors import WorkerStartError
 from ._protocol import (
-    HEADER,
     Done,
     FrameError,
     Hello,
@@ -88,95 +86,6 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with status {returncode}"
 
 
-class _FrameReader:
-    """Length-prefixed frames from a byte stream, with a size limit.
-
-    From a pipe (:class:`trio.lowlevel.FdStream`, the worker's standard output) it reads the
-    descriptor itself: it waits until the pipe is readable, then reads, so a frame that arrives
-    in one piece costs one wait and one ``read``, without a checkpoint and a failed read first.
-    """
-
-    def __init__(self, stream: trio.abc.ReceiveStream, limit: int) -> None:
-        self._stream = stream
-        self._pipe = stream if isinstance(stream, trio.lowlevel.FdStream) else None
-        self._limit = limit
-        self._buffer = bytearray()
-
-    async def receive(self) -> bytes | None:
-        """The next frame's payload; ``None`` at end of stream between frames.
-
-        Raises:
-            FrameError: a length over the limit, or the stream ended inside a frame.
-        """
-        buffer = self._buffer
-        while True:
-            have = len(buffer)
-            length = -1
-            if have >= HEADER.size:
-                (length,) = HEADER.unpack_from(buffer)
-                if length > self._limit:
-                    raise FrameError(f"frame of {length} bytes exceeds the limit of {self._limit}")
-                end = HEADER.size + length
-                if have >= end:
-                    with memoryview(buffer) as view:
-                        payload = bytes(view[HEADER.size : end])
-                    del buffer[:end]
-                    return payload
-                wanted = end - have
-            else:
-                wanted = HEADER.size - have
-            chunk = await self._receive_some(max(65536, wanted))
-            if not chunk:
-                if have == 0:
-                    return None
-                if length < 0:
-                    raise FrameError(f"stream ended inside a frame ({have} bytes)")
-                if have == HEADER.size:
-                    raise FrameError(f"stream ended before the {length}-byte frame it announced")
-                raise FrameError(f"stream ended inside a frame ({have - HEADER.size} bytes)")
-            if not buffer and len(chunk) >= HEADER.size:
-                (size,) = HEADER.unpack_from(chunk)
-                if len(chunk) == HEADER.size + size and size <= self._limit:
-                    return bytes(chunk[HEADER.size :])  # the usual case: one frame in one piece
-            buffer += chunk
-
-    async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
-        pipe = self._pipe
-        if pipe is None:
-            return await self._stream.receive_some(max_bytes)
-        while True:
-            fd = pipe.fileno()
-            if fd < 0:
-                raise trio.ClosedResourceError("the pipe was already closed")
-            await trio.lowlevel.wait_readable(fd)
-            try:
-                return os.read(fd, max_bytes)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise _pipe_error(exc) from None
-
-
-async def _send_all(stream: trio.abc.SendStream, data: bytes | bytearray | memoryview) -> None:
-    """``stream.send_all(data)``; to a pipe, written at once when it has room (no checkpoint:
-    the caller waits for the answer next), else as the pipe drains."""
-    if not isinstance(stream, trio.lowlevel.FdStream):
-        await stream.send_all(data)
-        return
-    with memoryview(data) as view:
-        sent, length = 0, len(view)
-        while sent < length:
-            fd = stream.fileno()
-            if fd < 0:
-                raise trio.ClosedResourceError("the pipe was already closed")
-            try:
-                sent += os.write(fd, view[sent:])
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(fd)
-            except OSError as exc:
-                raise _pipe_error(exc) from None
-
-
 def _write_nowait(stream: trio.abc.SendStream, data: bytes) -> int:
     """Write what a pipe takes now, without waiting; how many bytes (0 for another stream)."""
     if not isinstance(stream, trio.lowlevel.FdStream):
@@ -189,15 +98,7 @@ def _write_nowait(stream: trio.abc.SendStream, data: bytes) -> int:
     except BlockingIOError:
         return 0
     except OSError as exc:
-        raise _pipe_error(exc) from None
-
-
-def _pipe_error(exc: OSError) -> trio.ClosedResourceError | trio.BrokenResourceError:
-    if exc.errno == errno.EBADF:
-        return trio.ClosedResourceError("the pipe was already closed")
-    error = trio.BrokenResourceError(str(exc))
-    error.__cause__ = exc
-    return error
+        raise pipe_error(exc) from None
 
 
 def _has_children(pid: int) -> bool | None:
@@ -236,7 +137,7 @@ class WorkerProcess:
         assert process.stdout is not None
         self._process = process
         self._stdin = process.stdin
-        self._reader = _FrameReader(process.stdout, settings.max_output)
+        self._reader = FrameReader(process.stdout, settings.max_output, error=FrameError)
         self._settings = settings
         self._stderr_tail = bytearray()
         self._stderr_done = stderr_done
@@ -277,7 +178,7 @@ class WorkerProcess:
         problem = f"did not get ready within {self._settings.start_timeout:g} s"
         with trio.move_on_after(self._settings.start_timeout):
             try:
-                await _send_all(self._stdin, encode_frame(setup))
+                await write_all(self._stdin, encode_frame(setup))
                 payload = await self._reader.receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 payload = None
@@ -331,7 +232,7 @@ class WorkerProcess:
         unsent, watch.unsent = watch.unsent, None
         if unsent is not None:
             try:
-                await _send_all(self._stdin, unsent)
+                await write_all(self._stdin, unsent)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 watch.send_failed = True
 

@@ -44,7 +44,7 @@ __all__ = [
     "write_frame_sync",
 ]
 
-HEADER = struct.Struct(">I")
+HEADER = struct.Struct(">I")  # supervisors.FRAME_HEADER: this module must not import trio
 
 
 class FrameError(Exception):

@@ -30,6 +30,11 @@ from ._events import SupervisorEvent as SupervisorEvent
 from ._events import SupervisorGaveUpEvent as SupervisorGaveUpEvent
 from ._events import SupervisorStatistics as SupervisorStatistics
 from ._events import SupervisorStopped as SupervisorStopped
+from ._frames import FRAME_HEADER as FRAME_HEADER
+from ._frames import FrameError as FrameError
+from ._frames import FrameReader as FrameReader
+from ._frames import pipe_error as pipe_error
+from ._frames import write_all as write_all
 from ._open import open_supervisor as open_supervisor
 from ._process import open_supervised_process as open_supervised_process
 from ._process import process_child as process_child
@@ -54,6 +59,7 @@ from ._supervisor import TaskContextFactory as TaskContextFactory
 
 __all__ = [
     "BRUTAL_KILL",
+    "FRAME_HEADER",
     "INFINITY",
     "AutoShutdown",
     "Backoff",
@@ -71,6 +77,8 @@ __all__ = [
     "EventObserver",
     "ExitKind",
     "ExitReason",
+    "FrameError",
+    "FrameReader",
     "Infinity",
     "InvalidSpec",
     "MaxChildrenReached",
@@ -93,6 +101,8 @@ __all__ = [
     "current_child_or_none",
     "open_supervised_process",
     "open_supervisor",
+    "pipe_error",
     "process_child",
     "process_spec",
+    "write_all",
 ]

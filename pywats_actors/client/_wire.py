@@ -8,10 +8,10 @@ environment), then ``Call`` and ``Cancel``; the process answers ``Ready`` once, 
 
 from __future__ import annotations
 
-import struct
-
 import msgspec
 import trio
+
+from supervisors import FRAME_HEADER, FrameError, FrameReader, write_all
 
 from ._exchange import Route
 from ._settings import WatsClientSettings
@@ -30,12 +30,6 @@ __all__ = [
     "from_process",
     "write_frames",
 ]
-
-HEADER = struct.Struct(">I")
-
-
-class FrameError(Exception):
-    """The byte stream is not a sequence of valid frames."""
 
 
 class Open(msgspec.Struct, frozen=True, tag="open", array_like=True):
@@ -94,39 +88,7 @@ from_process = msgspec.msgpack.Decoder(Ready | Reply | Failed)
 def encode(message: msgspec.Struct) -> bytes:
     """One frame: length prefix and payload."""
     payload = _encoder.encode(message)
-    return HEADER.pack(len(payload)) + payload
-
-
-class FrameReader:
-    """Length-prefixed frames from a trio stream, each at most *limit* bytes."""
-
-    def __init__(self, stream: trio.abc.ReceiveStream, limit: int) -> None:
-        self._stream = stream
-        self._limit = limit
-        self._buffer = bytearray()
-
-    async def receive(self) -> bytes | None:
-        """The next payload; ``None`` at the end of the stream between frames.
-
-        Raises:
-            FrameError: an announced length over the limit, or the stream ended mid-frame.
-        """
-        while True:
-            if len(self._buffer) >= HEADER.size:
-                (length,) = HEADER.unpack_from(self._buffer)
-                if length > self._limit:
-                    raise FrameError(f"a frame of {length} bytes exceeds the {self._limit} limit")
-                end = HEADER.size + length
-                if len(self._buffer) >= end:
-                    payload = bytes(self._buffer[HEADER.size : end])
-                    del self._buffer[:end]
-                    return payload
-            chunk = await self._stream.receive_some(65536)
-            if not chunk:
-                if self._buffer:
-                    raise FrameError(f"the stream ended inside a frame ({len(self._buffer)} bytes)")
-                return None
-            self._buffer += chunk
+    return FRAME_HEADER.pack(len(payload)) + payload
 
 
 async def write_frames(
@@ -140,4 +102,4 @@ async def write_frames(
                 batch.append(frames.receive_nowait())
             except trio.WouldBlock:
                 break
-        await stream.send_all(b"".join(batch))
+        await write_all(stream, b"".join(batch))

@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from converters._process import _FrameReader, _has_children
+from converters._process import _has_children
 from converters._protocol import (
     HEADER,
     Done,
@@ -21,6 +21,7 @@ from converters._protocol import (
     read_frame_sync,
     write_frame_sync,
 )
+from supervisors import FrameReader
 
 DONE = Done(job=1, converter="x", reports=[b"{}"], seconds=0.1, cpu_total=1.0, children_left=False)
 
@@ -58,7 +59,7 @@ class TestParentSide:
         """Frames arriving in arbitrary pieces are reassembled."""
         send, receive = trio.testing.memory_stream_one_way_pair()
         frames = encode_frame(DONE) * 3
-        reader = _FrameReader(receive, 1 << 20)
+        reader = FrameReader(receive, 1 << 20, error=FrameError)
         with trio.fail_after(5):
             for i in range(0, len(frames), 7):
                 await send.send_all(frames[i : i + 7])
@@ -80,7 +81,7 @@ class TestParentSide:
     async def test_garbage_is_a_frame_error(self, data: bytes, match: str) -> None:
         """Garbage, a truncated frame or a truncated header raise FrameError."""
         send, receive = trio.testing.memory_stream_one_way_pair()
-        reader = _FrameReader(receive, 1 << 20)
+        reader = FrameReader(receive, 1 << 20, error=FrameError)
         with trio.fail_after(5):
             await send.send_all(data)
             await send.aclose()
@@ -104,7 +105,7 @@ class TestParentSideOverAPipe:
         big = Done(job=2, converter="x", reports=[b"y" * 300_000], seconds=0, cpu_total=0,
                    children_left=False)  # fmt: skip
         stream = b"".join([encode_frame(DONE), encode_frame(DONE), encode_frame(big)])
-        frames = _FrameReader(trio.lowlevel.FdStream(reader), 1 << 20)
+        frames = FrameReader(trio.lowlevel.FdStream(reader), 1 << 20, error=FrameError)
         received: list[object] = []
 
         async def write() -> None:
@@ -144,7 +145,7 @@ class TestParentSideOverAPipe:
         reader, writer = os.pipe()
         os.write(writer, data)
         os.close(writer)
-        frames = _FrameReader(trio.lowlevel.FdStream(reader), 1 << 20)
+        frames = FrameReader(trio.lowlevel.FdStream(reader), 1 << 20, error=FrameError)
         with trio.fail_after(5), pytest.raises(FrameError, match=match):
             await frames.receive()
 
