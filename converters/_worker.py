@@ -7,9 +7,10 @@ Start-up, in this order:
 2. move the protocol off fds 0/1 onto private descriptors, so a converter's ``print()`` goes to
    standard error instead of corrupting the protocol, and ``input()`` reads ``/dev/null``;
 3. become a child subreaper, so every process a converter starts stays below the worker, where the
-   parent can find and kill it; ask for SIGKILL if the parent dies;
+   parent can find and kill it;
 4. read the ``Setup`` frame, import the converters and validate their arguments;
-5. lock itself down with Landlock (when offered and allowed), then send ``Hello``.
+5. lock itself down with Landlock (when offered and allowed), start a thread that kills the
+   worker's process group when the parent exits, then send ``Hello``.
 
 Then it serves ``Request`` frames one at a time until its standard input closes. SIGTERM while
 idle exits at once; while converting, after the answer has been sent.
@@ -23,8 +24,10 @@ import ctypes
 import faulthandler
 import math
 import os
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -60,7 +63,6 @@ from ._sdk import ACCEPT_THRESHOLD
 
 __all__ = ["main", "protocol_fd"]
 
-_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _DETAIL_LIMIT = 8192
 
@@ -79,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     global protocol_fd
     protocol_fd = proto_out
     _prepare_process()
+    parent = os.getppid()
 
     payload = read_frame_sync(proto_in, 1 << 24)
     if payload is None:
@@ -93,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"worker: cannot lock down: {exc}", file=sys.stderr)
         return 3
+    _watch_parent(parent)
     write_frame_sync(proto_out, state.hello(sandbox))
     try:
         _serve(state, setup, proto_in, proto_out)
@@ -139,9 +143,36 @@ def _prepare_process() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:  # the parent died before PDEATHSIG was set
+    if os.getppid() == 1:  # the parent died already
         raise SystemExit(0)
+
+
+def _watch_parent(parent: int) -> None:
+    """Start the thread that ends this worker with its parent (after the lock-down, so the
+    thread is as restricted as the converters: Landlock binds the threads that exist then)."""
+    threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """Kill this worker's whole process group once *parent* has exited (a daemon thread).
+
+    Not ``PR_SET_PDEATHSIG``: that signal comes when the parent's *thread* that started the
+    worker ends, and trio starts processes from its worker threads, which end after 10 s of
+    idleness; every worker was killed that way about 10 s after a quiet spell (and replaced,
+    which cost the next files ~0.3 s). Before this thread starts, a dead parent shows as the
+    end of the protocol's input. A pidfd of the
+    parent becomes readable when the parent exits; without pidfds (Linux < 5.3) the parent's
+    pid is polled.
+    """
+    try:
+        fd = os.pidfd_open(parent)
+    except (OSError, AttributeError):
+        while os.getppid() == parent:
+            time.sleep(0.5)
+    else:
+        if os.getppid() == parent:  # else it died between getppid() and pidfd_open()
+            select.select([fd], [], [])
+    os.killpg(0, signal.SIGKILL)  # the worker and whatever a converter left running
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
