@@ -43,7 +43,7 @@ class Checkpointer:
         self.busy_timeout = busy_timeout
         self.checkpoints = 0
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._main, name=f"spool-checkpoint:{path.name}", daemon=True
         )
@@ -56,8 +56,9 @@ class Checkpointer:
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish a checkpoint under way, close the connection and end the thread."""
-        self._stopping = True
+        """Finish a checkpoint under way, close the connection and end the thread (the writer's
+        connection, closing last, checkpoints what is left)."""
+        self._stop.set()
         self._wake.set()
         self._thread.join()
 
@@ -69,10 +70,14 @@ class Checkpointer:
             return
         try:
             conn.execute("PRAGMA synchronous = FULL")
-            while not self._stopping:
-                self._wake.wait()  # after a stop request: one last checkpoint, then out
+            while True:
+                self._wake.wait()
+                if self._stop.is_set():
+                    break
                 time.sleep(_GATHER)  # a thread of its own: sleeping blocks nothing else
                 self._wake.clear()
+                if self._stop.is_set():  # set before its wake-up, which clear() may have eaten
+                    break
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
