@@ -20,6 +20,7 @@ from ._errors import ProcessExited as ProcessExited
 from ._errors import SupervisorError as SupervisorError
 from ._errors import SupervisorGaveUp as SupervisorGaveUp
 from ._errors import UnknownChild as UnknownChild
+from ._errors import describe_returncode as describe_returncode
 from ._events import ChildExited as ChildExited
 from ._events import ChildRestarting as ChildRestarting
 from ._events import ChildStarted as ChildStarted
@@ -99,6 +100,7 @@ __all__ = [
     "UnknownChild",
     "current_child",
     "current_child_or_none",
+    "describe_returncode",
     "open_supervised_process",
     "open_supervisor",
     "pipe_error",

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import msgspec
 import trio
 
-from supervisors import open_supervised_process
+from supervisors import FrameError, FrameReader, describe_returncode, open_supervised_process
 
 from .._logging import get_logger
 from ._errors import (
@@ -59,8 +59,6 @@ from ._wire import (
     Call,
     Cancel,
     Failed,
-    FrameError,
-    FrameReader,
     Open,
     Ready,
     Reply,
@@ -231,7 +229,9 @@ class ProcessExchange:
         elif problem is not None:
             detail = f"the upload process failed: {problem}"
         else:
-            detail = f"the upload process {_describe(process.returncode)}"
+            code = process.returncode
+            how = "did not exit and was killed" if code is None else describe_returncode(code)
+            detail = f"the upload process {how}"
         if link is not None:
             link.fail_all(detail)
         return detail
@@ -297,14 +297,6 @@ def _error(failed: Failed, report_id: str | None) -> WatsTransportError:
         )
     cls = _ERRORS.get(failed.error, WatsConnectionLost)
     return cls(failed.detail, report_id=report_id)
-
-
-def _describe(returncode: int | None) -> str:
-    if returncode is None:
-        return "did not exit when asked and was killed"
-    if returncode < 0:
-        return f"was killed by signal {-returncode}"
-    return f"exited with status {returncode}"
 
 
 @asynccontextmanager

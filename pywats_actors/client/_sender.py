@@ -24,6 +24,8 @@ import traceback
 import msgspec
 import trio
 
+from supervisors import FrameError, FrameReader
+
 from ._answers import ANSWER_HEADERS
 from ._client import open_http_exchange
 from ._errors import WatsTimeout, WatsTLSError, WatsTransportError
@@ -32,8 +34,6 @@ from ._wire import (
     Call,
     Cancel,
     Failed,
-    FrameError,
-    FrameReader,
     Open,
     Ready,
     Reply,

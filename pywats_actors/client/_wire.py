@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 import trio
 
-from supervisors import FRAME_HEADER, FrameError, FrameReader, write_all
+from supervisors import FRAME_HEADER, write_all
 
 from ._exchange import Route
 from ._settings import WatsClientSettings
@@ -20,8 +20,6 @@ __all__ = [
     "Call",
     "Cancel",
     "Failed",
-    "FrameError",
-    "FrameReader",
     "Open",
     "Ready",
     "Reply",

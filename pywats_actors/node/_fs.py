@@ -10,9 +10,12 @@ the kernel's mount table; anything it cannot classify counts as remote.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 __all__ = ["INLINE_READ_LIMIT", "is_local"]
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
 
 INLINE_READ_LIMIT = 1 << 20
 """Files up to this size on a local file system are read on the event loop itself."""
@@ -76,14 +79,4 @@ def is_local(path: str, *, mountinfo: str = "/proc/self/mountinfo") -> bool:
 
 def _unescape(field: str) -> str:
     """Mount points escape space, tab, newline and backslash as octal (``\\040``)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+    return _OCTAL.sub(lambda m: chr(int(m[1], 8)), field)

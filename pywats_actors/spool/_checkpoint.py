@@ -41,7 +41,6 @@ class Checkpointer:
     def __init__(self, path: Path, *, busy_timeout: float) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self.checkpoints = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -80,7 +79,6 @@ class Checkpointer:
                     break
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
                 except sqlite3.Error as exc:  # a full disk, say: the next nudge tries again
                     logger.warning("spool checkpoint failed: %s", exc)
         finally:
