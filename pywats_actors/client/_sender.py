@@ -26,6 +26,7 @@ import trio
 
 from supervisors import FrameError, FrameReader
 
+from .._failpoints import failpoint
 from ._answers import ANSWER_HEADERS
 from ._client import open_http_exchange
 from ._errors import WatsTimeout, WatsTLSError, WatsTransportError
@@ -99,6 +100,7 @@ async def _call(
         with scope:
             try:
                 answer = await exchange(call.route, call.body, call.report_id)
+                failpoint("sender.answered")
             except WatsTransportError as exc:
                 send.send_nowait(encode(_failed(call.seq, exc)))
             except Exception as exc:

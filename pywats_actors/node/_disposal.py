@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from .._failpoints import failpoint
 from ._messages import FileReady, FileSignature
 from ._watcher import marker_path
 
@@ -65,6 +66,7 @@ def dispose_success(
     """
     source = Path(ready.path)
     try:
+        failpoint("disposal.move")
         if action is AfterSuccess.MOVE:
             return _move(source, root / done_dir / ready.relative)
         if action is AfterSuccess.DELETE:
@@ -79,7 +81,7 @@ def dispose_success(
 def _write_marker(source: Path, signature: FileSignature) -> None:
     marker = marker_path(source)
     tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(f"{signature.size} {signature.mtime_ns}\n")
+    tmp.write_text(f"{signature.size} {signature.mtime_ns} {signature.ino} {signature.dev}\n")
     os.replace(tmp, marker)
 
 

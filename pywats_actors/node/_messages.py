@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 
 __all__ = ["FileReady", "FileSignature"]
 
 
 class FileSignature(msgspec.Struct, frozen=True, kw_only=True):
-    """What identifies one version of a file on disk: a rewrite changes it."""
+    """What identifies one version of a file on disk: a rewrite changes it.
+
+    A file replaced under the same name (written elsewhere and renamed over it) has another
+    inode even when its size and mtime happen to match; a file rewritten in place has another
+    size or mtime. ``ino`` and ``dev`` are 0 where they are not known (a marker written by an
+    older version).
+    """
 
     size: int
     mtime_ns: int
+    ino: int = 0
+    dev: int = 0
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileSignature:
+        """The signature of a file from its ``os.stat`` result."""
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ino=st.st_ino, dev=st.st_dev)
 
 
 class FileReady(msgspec.Struct, frozen=True, kw_only=True, tag=True):

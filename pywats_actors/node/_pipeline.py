@@ -29,6 +29,7 @@ from converters import (
     TimedOut,
 )
 
+from .._failpoints import failpoint
 from .._logging import get_logger
 from ..config import NodeConfig, WatchFolder
 from ..spool import SourceInfo, Spool, SpoolFull, SpoolItem
@@ -249,6 +250,7 @@ class Pipeline:
                 log.warning("spool full; waiting for room", error=str(exc))
         if outcome.inserted:
             self.work_arrived()
+        failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
         args = (ready, Path(folder.path), action, folder.done_folder)
         if local:

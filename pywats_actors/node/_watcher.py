@@ -86,11 +86,23 @@ def marker_path(path: Path) -> Path:
 
 
 def _read_marker(path: Path) -> FileSignature | None:
+    """The signature recorded when the file was kept as done (``size mtime_ns [ino dev]``)."""
     try:
-        size, mtime_ns = marker_path(path).read_text().split()
-        return FileSignature(size=int(size), mtime_ns=int(mtime_ns))
+        fields = [int(value) for value in marker_path(path).read_text().split()]
     except (OSError, ValueError):
         return None
+    if len(fields) == 2:  # written before markers recorded the inode
+        return FileSignature(size=fields[0], mtime_ns=fields[1])
+    if len(fields) == 4:
+        return FileSignature(size=fields[0], mtime_ns=fields[1], ino=fields[2], dev=fields[3])
+    return None
+
+
+def _kept(marker: FileSignature | None, signature: FileSignature) -> bool:
+    """Whether a kept file's marker still describes *signature* (the same file, unchanged)."""
+    if marker is None or (marker.size, marker.mtime_ns) != (signature.size, signature.mtime_ns):
+        return False
+    return marker.ino == 0 or (marker.ino, marker.dev) == (signature.ino, signature.dev)
 
 
 class _Bridge(FileSystemEventHandler):
@@ -179,7 +191,7 @@ class _Tracker:
                     self.folders.append(entry.path)
             elif entry.is_file():
                 st = entry.stat()
-                found[entry.path] = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
+                found[entry.path] = FileSignature.from_stat(st)
         except OSError:
             pass  # gone between listing and stat
 
@@ -379,10 +391,10 @@ def _examine(paths: list[str], due: set[str]) -> dict[str, tuple[FileSignature |
         except OSError:
             result[path] = (None, None)
             continue
-        signature = FileSignature(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        signature = FileSignature.from_stat(st)
         verdict = None
         if path in due:
-            if _read_marker(Path(path)) == signature:
+            if _kept(_read_marker(Path(path)), signature):
                 verdict = "kept"
             else:
                 verdict = "ok" if _Tracker.openable(path) else "locked"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from .._failpoints import failpoint
 from ._counters import Counters, count_usage
 from ._errors import (
     InvalidTransition,
@@ -242,6 +243,7 @@ class Store:
         self, marks: Sequence[tuple[str, str | None]]
     ) -> list[tuple[str, UnknownReport | InvalidTransition]]:
         """:meth:`mark_sent` for each ``(id, answer)``; the ids it refused, with why."""
+        failpoint("spool.mark_sent", lambda: sqlite3.OperationalError("disk I/O error (failpoint)"))
         refused: list[tuple[str, UnknownReport | InvalidTransition]] = []
         for rid, answer in marks:
             try:

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
+from .._failpoints import failpoint
 from ._checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
 from ._counters import Counters, count_usage
 from ._errors import SpoolClosed, SpoolCorrupt, SpoolDiskFull, SpoolIOError
@@ -360,6 +361,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             for request in writes:
                 answers.append(self._run_write(store, request))
+            failpoint("spool.commit", _failpoint_io_error)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -426,3 +428,8 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 store.conn.close()
         self._lock.release()
+
+
+def _failpoint_io_error() -> sqlite3.Error:
+    """What an ``error`` failpoint in the spool raises: SQLite's own word for a failing disk."""
+    return sqlite3.OperationalError("disk I/O error (failpoint)")
