@@ -148,7 +148,7 @@ async def pipeline(
         pipe = Pipeline(
             config=lambda: config,
             spool=spool,
-            pool=used,  # type: ignore[arg-type]
+            pool=used,
             bus=bus,
             work_arrived=lambda: None,
         )
