@@ -255,8 +255,10 @@ class Pipeline:
             else:
                 data = await trio.to_thread.run_sync(_read_version, ready.path, ready.signature)
         except FileNotFoundError:
-            return  # moved away meanwhile
+            self._forget(ready)  # moved away meanwhile
+            return
         except SourceChanged:
+            self._forget(ready)  # its new version is offered by the watcher
             self._changed(ready, "read", log)
             return
         except OSError as exc:
@@ -466,6 +468,11 @@ class Pipeline:
         self.health.disposed(ready.folder)
         self.health.settled(ready.folder, ready.path, "disposal")
         return "done", where
+
+    def _forget(self, ready: FileReady) -> None:
+        """This version of the file no longer waits to be read or converted."""
+        self.health.settled(ready.folder, ready.path, "read")
+        self.health.settled(ready.folder, ready.path, "converter")
 
     def _changed(self, ready: FileReady, stage: Literal["read", "disposal"], log: _Log) -> None:
         log.info(
