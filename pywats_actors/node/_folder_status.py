@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from .._logging import get_logger
 from ._bus import NodeEvent
 
 __all__ = ["DEGRADE_AFTER", "FolderDegraded", "FolderHealth", "FolderRecovered", "FolderStatus"]
@@ -107,6 +108,11 @@ class FolderHealth:
         entry.failures_in_a_row += 1
         if not entry.degraded and entry.failures_in_a_row >= DEGRADE_AFTER:
             entry.degraded = True
+            get_logger(folder=folder).warning(
+                "watch folder degraded: its files cannot be disposed of",
+                failures=entry.failures_in_a_row,
+                error=error,
+            )
             self._emit(FolderDegraded(folder=folder, failures=entry.failures_in_a_row, error=error))
 
     def disposed(self, folder: str) -> None:
@@ -122,6 +128,7 @@ class FolderHealth:
         if trouble == "disposal" and entry.degraded and not entry.awaiting_disposal:
             entry.degraded = False
             entry.failures_in_a_row = 0
+            get_logger(folder=folder).info("watch folder recovered")
             self._emit(FolderRecovered(folder=folder))
 
     def statuses(self) -> dict[str, FolderStatus]:
