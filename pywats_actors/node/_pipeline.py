@@ -20,14 +20,13 @@ pipeline, another file or another folder.
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import trio
 from structlog.typing import FilteringBoundLogger
@@ -52,19 +51,12 @@ from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull,
 from ._actor import StopSignal
 from ._bus import EventBus
 from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
-from ._file_events import (
-    ConversionUnavailable,
-    DisposalFailed,
-    FileChangedMeanwhile,
-    FileConverted,
-    FileDisposed,
-    FileFailed,
-    FileUnreadable,
-)
+from ._file_events import FileConverted, FileFailed
 from ._folder_status import FolderHealth
 from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
 from ._retries import RetrySchedule
+from ._trouble import FileTrouble, error_text
 
 __all__ = [
     "FileConverted",
@@ -121,8 +113,6 @@ class _PoolLike(Protocol):
 _ConfigSource = Callable[[], NodeConfig]
 _Callback = Callable[[], None]
 _Log = FilteringBoundLogger
-_Disposal = Callable[[], Path | None]
-_Outcome = Literal["done", "changed", "failed"]
 
 
 def describe_failure(result: ConversionFailure | Unavailable) -> tuple[str, str, str | None]:
@@ -143,12 +133,6 @@ def describe_failure(result: ConversionFailure | Unavailable) -> tuple[str, str,
         f"needed more than {result.limit_bytes // (1 << 20)} MiB of {what}",
         result.stderr or None,
     )
-
-
-def _error_text(exc: OSError) -> str:
-    """``EACCES: [Errno 13] Permission denied: '/path'`` (the errno's name first, to search)."""
-    code = errno.errorcode.get(exc.errno) if exc.errno is not None else None
-    return f"{code}: {exc}" if code else str(exc)
 
 
 @dataclass
@@ -174,11 +158,13 @@ class Pipeline:
     _stop: StopSignal = field(default_factory=StopSignal, init=False, repr=False)
     _busy: set[tuple[str, FileSignature]] = field(default_factory=set, init=False, repr=False)
     _retries: RetrySchedule = field(init=False, repr=False)
+    _trouble: FileTrouble = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.health.publish is None:
             self.health.publish = self.bus.publish
         self._retries = RetrySchedule(self.health, self._stop)
+        self._trouble = FileTrouble(self.bus, self.health, self._retries)
 
     async def _on_local_disk(self, folder: WatchFolder) -> bool:
         """Whether the folder is on a local file system (cached per path; see ``_fs``)."""
@@ -246,6 +232,10 @@ class Pipeline:
         finally:
             self._busy.discard(key)
 
+    def _again(self, ready: FileReady, tries: int) -> Callable[[], Awaitable[None]]:
+        """Another try at the whole file (read and convert), after *tries* failed ones."""
+        return functools.partial(self._process, ready, tries=tries)
+
     async def _convert(self, ready: FileReady, folder: WatchFolder, tries: int, log: _Log) -> None:
         local = await self._on_local_disk(folder)
         try:
@@ -255,24 +245,30 @@ class Pipeline:
             else:
                 data = await trio.to_thread.run_sync(_read_version, ready.path, ready.signature)
         except FileNotFoundError:
-            self._forget(ready)  # moved away meanwhile
+            self._trouble.forget(ready)  # moved away meanwhile
             return
         except SourceChanged:
-            self._forget(ready)  # its new version is offered by the watcher
-            self._changed(ready, "read", log)
+            self._trouble.forget(ready)  # its new version is offered by the watcher
+            self._trouble.changed(ready, "read", log)
             return
         except OSError as exc:
-            self._unreadable(ready, _error_text(exc), tries + 1, log)
+            self._trouble.unreadable(
+                ready, error_text(exc), tries + 1, log, self._again(ready, tries + 1)
+            )
             return
         self.health.settled(ready.folder, ready.path, "read")
         name = os.path.basename(ready.path)
         try:
             result = await self.pool.convert(data, name, converter_for(folder))
         except (PoolClosed, UnknownConverter) as exc:  # the pool is stopping or being replaced
-            self._unavailable(ready, str(exc), tries + 1, log)
+            self._trouble.unavailable(
+                ready, str(exc), tries + 1, log, self._again(ready, tries + 1)
+            )
             return
         if isinstance(result, Unavailable):
-            self._unavailable(ready, result.reason, tries + 1, log)
+            self._trouble.unavailable(
+                ready, result.reason, tries + 1, log, self._again(ready, tries + 1)
+            )
             return
         self.health.settled(ready.folder, ready.path, "converter")
         if isinstance(result, Converted):
@@ -307,7 +303,9 @@ class Pipeline:
         dispose = functools.partial(
             dispose_success, ready, Path(folder.path), action, folder.done_folder
         )
-        done, moved = await self._dispose(ready, dispose, action.value, 0, log, inline=local)
+        done, moved = await self._trouble.dispose(
+            ready, dispose, action.value, 0, log, inline=local
+        )
         ids = tuple(item.report_id for item in items)
         log.info(
             "file converted",
@@ -389,7 +387,7 @@ class Pipeline:
             traceback=traceback,
             error_dir=folder.error_folder,
         )
-        done, moved = await self._dispose(ready, dispose, "error", 0, log, inline=False)
+        done, moved = await self._trouble.dispose(ready, dispose, "error", 0, log, inline=False)
         if done == "changed":
             return  # the version that failed is gone; the new one gets its own chance
         log.warning("file failed", kind=kind, reason=reason, converter=converter)
@@ -403,130 +401,6 @@ class Pipeline:
                 moved_to=str(moved) if done == "done" and moved is not None else None,
             )
         )
-
-    # -- trouble: disposal, reading, no conversion -----------------------------------------------
-
-    async def _dispose(
-        self,
-        ready: FileReady,
-        dispose: _Disposal,
-        action: str,
-        failures: int,
-        log: _Log,
-        *,
-        inline: bool,
-    ) -> tuple[_Outcome, Path | None]:
-        """Run a disposal. A file that changed stays (an event); one that cannot be disposed of
-        stays and is tried again with backoff (an event, and the folder's record)."""
-        try:
-            where = dispose() if inline else await trio.to_thread.run_sync(dispose)
-        except SourceChanged:
-            self._retries.drop(ready)
-            self.health.settled(ready.folder, ready.path, "disposal")
-            self._changed(ready, "disposal", log)
-            return "changed", None
-        except OSError as exc:
-            attempt = failures + 1
-            error = _error_text(exc)
-            self.health.failed(ready.folder, ready.path, "disposal", error)
-
-            async def again() -> None:
-                outcome, moved = await self._dispose(
-                    ready, dispose, action, attempt, log, inline=False
-                )
-                if outcome == "done":
-                    log.info("file disposed of after all", attempts=attempt + 1)
-                    self.bus.publish(
-                        FileDisposed(
-                            folder=ready.folder,
-                            source=ready.path,
-                            disposed_to=str(moved) if moved is not None else None,
-                            attempts=attempt + 1,
-                        )
-                    )
-
-            delay = self._retries.schedule(ready, "disposal", attempt, again)
-            say = log.warning if attempt == 1 else log.info
-            say(
-                "cannot dispose of the file; it stays in its folder and is tried again",
-                action=action,
-                error=error,
-                attempt=attempt,
-                retry_in=_rounded(delay),
-            )
-            self.bus.publish(
-                DisposalFailed(
-                    folder=ready.folder,
-                    source=ready.path,
-                    action=action,
-                    error=error,
-                    attempt=attempt,
-                    retry_in=_rounded(delay),
-                )
-            )
-            return "failed", None
-        self.health.disposed(ready.folder)
-        self.health.settled(ready.folder, ready.path, "disposal")
-        return "done", where
-
-    def _forget(self, ready: FileReady) -> None:
-        """This version of the file no longer waits to be read or converted."""
-        self.health.settled(ready.folder, ready.path, "read")
-        self.health.settled(ready.folder, ready.path, "converter")
-
-    def _changed(self, ready: FileReady, stage: Literal["read", "disposal"], log: _Log) -> None:
-        log.info(
-            "file rewritten while it was processed; its new version is taken anew", stage=stage
-        )
-        self.bus.publish(FileChangedMeanwhile(folder=ready.folder, source=ready.path, stage=stage))
-
-    def _unreadable(self, ready: FileReady, error: str, attempt: int, log: _Log) -> None:
-        self.health.failed(ready.folder, ready.path, "read", error)
-        delay = self._retries.schedule(
-            ready, "read", attempt, functools.partial(self._process, ready, tries=attempt)
-        )
-        say = log.warning if attempt == 1 else log.info
-        say(
-            "cannot read file; it will be tried again",
-            error=error,
-            attempt=attempt,
-            retry_in=_rounded(delay),
-        )
-        self.bus.publish(
-            FileUnreadable(
-                folder=ready.folder,
-                source=ready.path,
-                error=error,
-                attempt=attempt,
-                retry_in=_rounded(delay),
-            )
-        )
-
-    def _unavailable(self, ready: FileReady, reason: str, attempt: int, log: _Log) -> None:
-        self.health.failed(ready.folder, ready.path, "converter", reason)
-        delay = self._retries.schedule(
-            ready, "converter", attempt, functools.partial(self._process, ready, tries=attempt)
-        )
-        say = log.warning if attempt == 1 else log.info
-        say(
-            "no conversion could run; the file stays and is tried again",
-            reason=reason,
-            attempt=attempt,
-            retry_in=_rounded(delay),
-        )
-        self.bus.publish(
-            ConversionUnavailable(
-                folder=ready.folder,
-                source=ready.path,
-                reason=reason,
-                attempt=attempt,
-                retry_in=_rounded(delay),
-            )
-        )
-
-
-def _rounded(delay: float | None) -> float | None:
-    return None if delay is None else round(delay, 3)
 
 
 def _read_version(path: str, expected: FileSignature) -> bytes:
