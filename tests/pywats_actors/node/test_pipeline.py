@@ -22,8 +22,10 @@ from converters import ConversionResult, PoolSettings, Unavailable, open_convert
 from pywats_actors.config import NodeConfig, load_config
 from pywats_actors.node import (
     ConversionUnavailable,
+    DisposalFailed,
     FileChangedMeanwhile,
     FileConverted,
+    FileDisposed,
     FileFailed,
     FileReady,
     FileSignature,
@@ -311,3 +313,27 @@ class TestTooLarge:
             sidecar = json.loads((h.folder / "error" / f"{name}.error.json").read_text())
             assert sidecar["kind"] == "too_large"
             assert "[spool] max_bytes" in sidecar["reason"]
+
+
+class TestErrorFolderUnusable:
+    async def test_failed_file_waits_until_error_folder_can_take_it(
+        self, tmp_path: Path, quick_retries: None
+    ) -> None:
+        """A file that failed while error/ cannot be created stays in place and is moved, with
+        its sidecar, by a retry once error/ can be made."""
+        async with pipeline(tmp_path) as h:
+            (h.folder / "error").write_text("a file where the error folder should be")
+            bad = h.folder / "garbage.json"
+            bad.write_bytes(b"\x00\x01 not a report")
+            await h.send.send(ready_for(bad))
+            await h.wait_for(lambda: len(h.events(DisposalFailed)) >= 2)
+            (failed,) = h.events(FileFailed)
+            assert failed.moved_to is None  # type: ignore[attr-defined]
+            assert {e.action for e in h.events(DisposalFailed)} == {"error"}  # type: ignore[attr-defined]
+            assert bad.exists()
+            (h.folder / "error").unlink()
+            await h.wait_for(lambda: bool(h.events(FileDisposed)))
+        assert (h.folder / "error" / "garbage.json").exists()
+        sidecar = json.loads((h.folder / "error" / "garbage.json.error.json").read_text())
+        assert sidecar["kind"] == "rejected"
+        assert not bad.exists()
