@@ -17,7 +17,9 @@ When a process dies or is killed while converting, the caller gets the failure a
 :class:`~converters.WorkerLost`: the supervisor restarts the slot after its backoff delay, and gives
 up (failing the pool) only if restarts exceed its intensity. The caller then retries the file once
 on a *fresh* process - one that has converted nothing before, so no state left by earlier files
-can be the cause - and only the second failure is final.
+can be the cause - and only the second failure is final. A retry for which no fresh process can
+be started, and a file the pool stopped before or while converting, get
+:class:`~converters.Unavailable`: nothing is known against the file, and the caller tries later.
 
 A process is also replaced on purpose, without a crash ("recycled"): to give a retry a fresh
 process, after ``max_conversions_per_worker`` files, before its CPU lifetime runs out, after an
