@@ -99,7 +99,7 @@ class FileTrouble:
                     )
 
             delay = self.retries.schedule(ready, "disposal", attempt, again)
-            say = log.warning if attempt == 1 else log.info
+            say = log.warning if attempt == 1 and delay is not None else log.info
             say(
                 "cannot dispose of the file; it stays in its folder and is tried again",
                 action=action,
@@ -140,7 +140,7 @@ class FileTrouble:
         """The file could not be read: it waits, and *again* reads it after the backoff."""
         self.health.failed(ready.folder, ready.path, "read", error)
         delay = self.retries.schedule(ready, "read", attempt, again)
-        say = log.warning if attempt == 1 else log.info
+        say = log.warning if attempt == 1 and delay is not None else log.info
         say(
             "cannot read file; it will be tried again",
             error=error,
@@ -163,7 +163,7 @@ class FileTrouble:
         """No conversion could run: the file waits, and *again* takes it after the backoff."""
         self.health.failed(ready.folder, ready.path, "converter", reason)
         delay = self.retries.schedule(ready, "converter", attempt, again)
-        say = log.warning if attempt == 1 else log.info
+        say = log.warning if attempt == 1 and delay is not None else log.info
         say(
             "no conversion could run; the file stays and is tried again",
             reason=reason,
