@@ -43,7 +43,6 @@ __all__ = [
     "dispose_failure",
     "dispose_success",
     "same_version",
-    "unique_target",
 ]
 
 _TRACEBACK_EXCERPT = 4000
@@ -87,18 +86,6 @@ def same_version(expected: FileSignature, st: os.stat_result) -> bool:
     if (st.st_size, st.st_mtime_ns) != (expected.size, expected.mtime_ns):
         return False
     return expected.ino == 0 or (st.st_ino, st.st_dev) == (expected.ino, expected.dev)
-
-
-def unique_target(target: Path) -> Path:
-    """*target*, or ``name~N.ext`` with the first free N when it exists.
-
-    Only a guess: another process may take the name before it is used. The disposal functions
-    claim names with :func:`_rename_unique` instead.
-    """
-    for candidate in _candidates(target):
-        if not os.path.lexists(candidate):
-            return candidate
-    raise FileExistsError(errno.EEXIST, "no free name", str(target))
 
 
 def _candidates(target: Path) -> Iterator[Path]:
