@@ -47,6 +47,7 @@ from ._results import PoolStatistics as PoolStatistics
 from ._results import Rejected as Rejected
 from ._results import TimedOut as TimedOut
 from ._results import Timings as Timings
+from ._results import Unavailable as Unavailable
 from ._results import WorkerStatistics as WorkerStatistics
 from ._sandbox import SandboxInfo as SandboxInfo
 from ._sandbox import probe_sandbox as probe_sandbox
@@ -129,6 +130,7 @@ __all__ = [
     "StatusVocabulary",
     "TimedOut",
     "Timings",
+    "Unavailable",
     "UnknownConverter",
     "WorkerLost",
     "WorkerStartError",

@@ -17,7 +17,9 @@ When a process dies or is killed while converting, the caller gets the failure a
 :class:`~converters.WorkerLost`: the supervisor restarts the slot after its backoff delay, and gives
 up (failing the pool) only if restarts exceed its intensity. The caller then retries the file once
 on a *fresh* process - one that has converted nothing before, so no state left by earlier files
-can be the cause - and only the second failure is final.
+can be the cause - and only the second failure is final. A retry for which no fresh process can
+be started, and a file the pool stopped before or while converting, get
+:class:`~converters.Unavailable`: nothing is known against the file, and the caller tries later.
 
 A process is also replaced on purpose, without a crash ("recycled"): to give a retry a fresh
 process, after ``max_conversions_per_worker`` files, before its CPU lifetime runs out, after an
@@ -87,6 +89,7 @@ from ._results import (
     PoolStatistics,
     Rejected,
     TimedOut,
+    Unavailable,
     WorkerStatistics,
 )
 from ._sandbox import SandboxInfo, probe_sandbox
@@ -104,17 +107,17 @@ _HASH_IN_THREAD = 1 << 20
 _MiB = 1 << 20
 
 
-class _Aborted:
-    """The pool stopped before the job finished."""
+@dataclass(frozen=True, slots=True)
+class _Unrun:
+    """The job could not run (to its end): the pool stopped, or no worker could be started.
+    The caller gets :class:`Unavailable`: nothing is known about the file."""
+
+    reason: str
 
 
-class _NotStarted:
-    """The pool stopped before a worker took the job."""
-
-
-_ABORTED = _Aborted()
-_NOT_STARTED = _NotStarted()
-_Outcome = Done | Refused | JobFailure | _Aborted | _NotStarted
+_ABORTED = _Unrun("the converter pool stopped while converting the file")
+_NOT_STARTED = _Unrun("the converter pool stopped before a worker took the file")
+_Outcome = Done | Refused | JobFailure | _Unrun
 
 
 @dataclass(eq=False, slots=True)
@@ -159,6 +162,7 @@ class _Counters:
     retries: int = 0
     worker_crashes: int = 0
     recycles: int = 0
+    unavailable: int = 0
     waiting: int = 0
     busy: int = 0
 
@@ -269,7 +273,7 @@ class ConverterPool:
         )
         self._supervisor = supervisor
         try:
-            # Callers still queued when the supervisor has stopped get PoolClosed; the queue is
+            # Callers still queued when the supervisor has stopped get Unavailable; the queue is
             # emptied synchronously (no checkpoint while an error propagates).
             with _unwrap_single_error():
                 async with trio.open_nursery() as nursery:
@@ -297,7 +301,7 @@ class ConverterPool:
 
         Workers finish the file they are converting (phase one, up to ``stop_grace`` each);
         after ``grace`` seconds whatever still runs is killed. Callers still waiting for a worker
-        get :class:`PoolClosed`.
+        get :class:`Unavailable`.
         """
         supervisor = self._supervisor
         if supervisor is not None:
@@ -320,11 +324,13 @@ class ConverterPool:
         Returns:
             :class:`Converted`, or a typed failure: :class:`Rejected` (the file is bad),
             :class:`Crashed`, :class:`TimedOut`, :class:`OutOfMemory` (a worker died on it twice:
-            the first failure is retried once on a fresh worker).
+            the first failure is retried once on a fresh worker), or :class:`Unavailable` (the
+            conversion could not run: the pool stopped before or while converting it, or no
+            fresh worker could be started for the retry).
 
         Raises:
             UnknownConverter: ``converter`` is not one of the pool's converters.
-            PoolClosed: the pool is not running, or stopped before the file was converted.
+            PoolClosed: the pool is not running.
 
         Cancellation: safe at any point. A file already handed to a worker is converted to the
         end (within its timeout) and the result dropped.
@@ -349,18 +355,20 @@ class ConverterPool:
             return result
         job = await self._attempt(data, name, converter, fresh=False)
         attempts = 1
+        queued = job.started_at - job.queued_at
         if _retryable(job.outcome):
+            # The worker died on it: once more, on a process that has converted nothing before.
+            # Only a second death condemns the file; a retry that cannot run says nothing.
             self._counters.retries += 1
-            first = job
             job = await self._attempt(data, name, converter, fresh=True)
             attempts = 2
-            queued = (first.started_at - first.queued_at) + (job.started_at - job.queued_at)
-        else:
-            queued = job.started_at - job.queued_at
+            queued += job.started_at - job.queued_at
         outcome = job.outcome
         assert outcome is not None
-        assert not isinstance(outcome, _Aborted | _NotStarted)
-        result = await self._result(outcome, name, sha256, converter, attempts, started, queued)
+        if isinstance(outcome, _Unrun):
+            result = Unavailable(name, sha256, outcome.reason, converter, attempts - 1)
+        else:
+            result = await self._result(outcome, name, sha256, converter, attempts, started, queued)
         self._count(result)
         return result
 
@@ -387,6 +395,7 @@ class ConverterPool:
             recycles=c.recycles,
             sandbox_level=self._sandbox.level if self._sandbox is not None else "unknown",
             slots=slots,
+            unavailable=c.unavailable,
         )
 
     # ----------------------------------------------------------------------- starting workers
@@ -452,6 +461,7 @@ class ConverterPool:
         ctx = current_child()
         pending: _Job | None = None
         ready = False
+        failure: BaseException | None = None
         try:
             while not ctx.stop_requested:
                 slot.state, slot.pid, slot.conversions = "starting", None, 0
@@ -476,11 +486,14 @@ class ConverterPool:
                     self._counters.recycles += 1
                 else:
                     return
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             slot.state, slot.pid = "down", None
-            if pending is not None:
+            if pending is not None:  # a retry waiting for the fresh process that did not come
                 pending.complete(
-                    JobFailure("crashed", "no fresh worker could be started", None, "", 0)
+                    _Unrun(f"no fresh worker could be started: {_describe(failure)}")
                     if not ctx.stop_requested
                     else _ABORTED
                 )
@@ -520,7 +533,7 @@ class ConverterPool:
         finally:
             session.delist()
             job = session.job
-            if job is not None:  # cancelled while converting: the caller gets PoolClosed
+            if job is not None:  # cancelled while converting: the caller gets Unavailable
                 session.job = None
                 self._counters.busy -= 1
                 job.complete(_ABORTED)
@@ -643,12 +656,15 @@ class ConverterPool:
     # ------------------------------------------------------------------------------ callers
 
     async def _attempt(self, data: bytes, name: str, converter: str | None, *, fresh: bool) -> _Job:
-        if not self._running:
-            raise PoolClosed("the converter pool is not running")
+        """Run one attempt; the job's outcome is what came of it (:class:`_Unrun` when the pool
+        stopped or no worker could take it)."""
         job_id = next(self._job_ids)
         request = encode_frame(Request(job=job_id, converter=converter, name=name, data=data))
         job = _Job(job_id, name, converter, fresh, trio.current_time(), request)
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller hands nothing over
+        if not self._running:
+            job.complete(_NOT_STARTED)
+            return job
         self._dispatch(job)
         try:
             await job.done.wait()
@@ -658,10 +674,6 @@ class ConverterPool:
                 self._counters.waiting -= 1
                 job.state = "new"
             raise
-        if isinstance(job.outcome, _NotStarted):
-            raise PoolClosed("the converter pool stopped")
-        if isinstance(job.outcome, _Aborted):
-            raise PoolClosed("the converter pool stopped while converting the file")
         return job
 
     def _dispatch(self, job: _Job) -> None:
@@ -734,8 +746,10 @@ class ConverterPool:
             c.crashed += 1
         elif isinstance(result, TimedOut):
             c.timed_out += 1
-        else:
+        elif isinstance(result, OutOfMemory):
             c.out_of_memory += 1
+        else:
+            c.unavailable += 1
 
 
 class _Step:
@@ -946,6 +960,17 @@ async def open_converter_pool(
             finally:
                 with trio.CancelScope(shield=True):
                     await pool.stop(pool.settings.stop_grace * 2 + 5)
+
+
+def _describe(error: BaseException | None) -> str:
+    """One line about why a worker could not be started."""
+    if error is None:
+        return "its slot stopped"
+    if isinstance(error, BaseExceptionGroup):
+        leaves = list(_leaves(error))
+        error = leaves[0] if leaves else error
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _printable_name(name: str) -> str:

@@ -14,6 +14,9 @@ outcome             meaning                                      the node...
 ``Crashed``         the worker died converting it, twice         moves it to ``error/``
 ``TimedOut``        it took too long (wall clock or CPU), twice  moves it to ``error/``
 ``OutOfMemory``     it needed too much memory, twice             moves it to ``error/``
+``Unavailable``     the conversion could not run at all (no      leaves it in place and tries
+                    fresh worker could be started, the pool      again later: not the file's
+                    stopped)                                     fault
 ==================  ===========================================  ==============================
 
 Every outcome is a frozen msgspec Struct tagged by ``outcome``, so
@@ -38,6 +41,7 @@ __all__ = [
     "Rejected",
     "TimedOut",
     "Timings",
+    "Unavailable",
     "WorkerStatistics",
 ]
 
@@ -218,8 +222,35 @@ class OutOfMemory(msgspec.Struct, frozen=True, tag="out_of_memory", tag_field="o
         return False
 
 
+class Unavailable(msgspec.Struct, frozen=True, tag="unavailable", tag_field="outcome"):
+    """The conversion could not run: says nothing about the file; try it again later.
+
+    Returned when no fresh worker could be started for the retry after a worker died (the
+    interpreter cannot be spawned, the system is out of processes or memory), or when the pool
+    stopped before or while the file was converted.
+
+    Attributes:
+        name, sha256: the file.
+        reason: what went wrong, for an operator.
+        converter: the configured converter, when one was named.
+        attempts: conversions that did run on it before (0 or 1).
+    """
+
+    name: str
+    sha256: str
+    reason: str
+    converter: str | None
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """Always false."""
+        return False
+
+
 ConversionFailure: TypeAlias = Rejected | Crashed | TimedOut | OutOfMemory
-ConversionResult: TypeAlias = Converted | ConversionFailure
+"""A conversion that ran and failed because of the file (or its converter): it is condemned."""
+ConversionResult: TypeAlias = Converted | ConversionFailure | Unavailable
 
 
 class WorkerStatistics(msgspec.Struct, frozen=True):
@@ -250,6 +281,7 @@ class PoolStatistics(msgspec.Struct, frozen=True):
         waiting: callers waiting for a free worker.
         conversions: files finished (any outcome).
         converted, rejected, crashed, timed_out, out_of_memory: finished files by outcome.
+        unavailable: calls that could not convert at all (:class:`Unavailable`).
         retries: files retried on a fresh worker after a worker died.
         worker_crashes: worker processes that died or were killed while converting.
         worker_restarts: restarts by the worker supervisor.
@@ -274,3 +306,4 @@ class PoolStatistics(msgspec.Struct, frozen=True):
     recycles: int
     sandbox_level: str
     slots: tuple[WorkerStatistics, ...]
+    unavailable: int = 0

@@ -8,6 +8,17 @@ from __future__ import annotations
 from ._disposal import AfterSuccess as AfterSuccess
 from ._disposal import dispose_failure as dispose_failure
 from ._disposal import dispose_success as dispose_success
+from ._file_events import ConversionUnavailable as ConversionUnavailable
+from ._file_events import DisposalFailed as DisposalFailed
+from ._file_events import FileChangedMeanwhile as FileChangedMeanwhile
+from ._file_events import FileConverted as FileConverted
+from ._file_events import FileDisposed as FileDisposed
+from ._file_events import FileFailed as FileFailed
+from ._file_events import FileUnreadable as FileUnreadable
+from ._folder_status import FolderDegraded as FolderDegraded
+from ._folder_status import FolderHealth as FolderHealth
+from ._folder_status import FolderRecovered as FolderRecovered
+from ._folder_status import FolderStatus as FolderStatus
 from ._messages import FileReady as FileReady
 from ._messages import FileSignature as FileSignature
 from ._node import ConfigApplied as ConfigApplied
@@ -15,8 +26,6 @@ from ._node import Node as Node
 from ._node import Receipt as Receipt
 from ._node import build_node as build_node
 from ._node import open_node as open_node
-from ._pipeline import FileConverted as FileConverted
-from ._pipeline import FileFailed as FileFailed
 from ._uplink import ServerState as ServerState
 from ._uplink import ServerStateChanged as ServerStateChanged
 from ._watcher import WatcherSettings as WatcherSettings
@@ -25,10 +34,19 @@ from ._watcher import run_watcher as run_watcher
 __all__ = [
     "AfterSuccess",
     "ConfigApplied",
+    "ConversionUnavailable",
+    "DisposalFailed",
+    "FileChangedMeanwhile",
     "FileConverted",
+    "FileDisposed",
     "FileFailed",
     "FileReady",
     "FileSignature",
+    "FileUnreadable",
+    "FolderDegraded",
+    "FolderHealth",
+    "FolderRecovered",
+    "FolderStatus",
     "Node",
     "Receipt",
     "ServerState",

@@ -69,6 +69,7 @@ from ..spool import (
 )
 from ._actor import stop_requested_cancels
 from ._bus import EventBus, NodeEvent
+from ._folder_status import FolderHealth, FolderStatus
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
@@ -135,6 +136,7 @@ class Node:
     pool: ConverterPool | None = None
     intake: DynamicSupervisor | None = None
     intake_files: trio.MemorySendChannel[FileReady] | None = None
+    health: FolderHealth = field(default_factory=FolderHealth)
     _work: trio.Event = field(default_factory=trio.Event)
 
     # -- used by the actors ------------------------------------------------------------------
@@ -189,6 +191,11 @@ class Node:
         receipt = Receipt(report_id=report_id, new=bool(outcome.inserted))
         self.bus.publish(receipt)
         return receipt
+
+    def folder_status(self) -> dict[str, FolderStatus]:
+        """Each watch folder's state (``ok`` or ``degraded``) and its files waiting for a retry
+        (disposal, reading, conversion), by folder id."""
+        return {folder.id: self.health.status(folder.id) for folder in self.config.watch}
 
     def statistics(self) -> SupervisorStatistics:
         """The top supervisor's snapshot."""
@@ -382,6 +389,7 @@ async def _conversion_child(
             pool=pool,
             bus=node.bus,
             work_arrived=node.work_arrived,
+            health=node.health,
         )
         try:
             # Files in flight: enough that while some wait for the spool's commit (an fsync)

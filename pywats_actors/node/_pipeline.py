@@ -5,16 +5,28 @@ spool (which answers only after the commit is durable), and only then move, dele
 source file. A file that cannot be converted goes to the error folder with its reason. A crash
 anywhere before the move leaves the file in place: it is converted again to the same report
 ids, and the spool ignores ids it already has.
+
+Only the version of a file that was read is converted and disposed of: the bytes must match the
+signature the watcher found (inode, device, size, modification time) before and after they are
+read, and the disposal checks it again. A file rewritten meanwhile stays in its folder and is
+converted again as a new result (:class:`FileChangedMeanwhile`).
+
+Trouble stays with the file that has it. A file that cannot be read, one for which no conversion
+could run (:class:`~converters.Unavailable`), and one that cannot be moved, deleted or marked
+stay in their folder and are tried again with backoff, that file alone (``_retries``); a folder
+whose disposals keep failing is reported degraded (``_folder_status``). None of this stops the
+pipeline, another file or another folder.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 import trio
 from structlog.typing import FilteringBoundLogger
@@ -25,19 +37,26 @@ from converters import (
     Converted,
     ConverterConfig,
     Crashed,
+    PoolClosed,
     Rejected,
     TimedOut,
+    Unavailable,
+    UnknownConverter,
 )
 
 from .._failpoints import failpoint
 from .._logging import get_logger
 from ..config import NodeConfig, WatchFolder
-from ..spool import SourceInfo, Spool, SpoolFull, SpoolItem
+from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull, SpoolItem
 from ._actor import StopSignal
-from ._bus import EventBus, NodeEvent
-from ._disposal import AfterSuccess, dispose_failure, dispose_success
+from ._bus import EventBus
+from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
+from ._file_events import FileConverted, FileFailed
+from ._folder_status import FolderHealth
 from ._fs import INLINE_READ_LIMIT, is_local
-from ._messages import FileReady
+from ._messages import FileReady, FileSignature
+from ._retries import RetrySchedule
+from ._trouble import FileTrouble, error_text
 
 __all__ = [
     "FileConverted",
@@ -47,30 +66,6 @@ __all__ = [
     "converter_set",
     "describe_failure",
 ]
-
-
-class FileConverted(NodeEvent, frozen=True, kw_only=True):
-    """A file's reports are committed in the spool and the file was disposed of."""
-
-    topic: ClassVar[str] = "intake"
-    folder: str
-    source: str
-    converter: str
-    report_ids: tuple[str, ...]
-    new_reports: int
-    disposed_to: str | None
-
-
-class FileFailed(NodeEvent, frozen=True, kw_only=True):
-    """A file could not be converted; it is in the error folder with a sidecar."""
-
-    topic: ClassVar[str] = "intake"
-    folder: str
-    source: str
-    kind: str
-    reason: str
-    converter: str | None
-    moved_to: str | None
 
 
 def converter_for(folder: WatchFolder) -> str | None:
@@ -120,7 +115,7 @@ _Callback = Callable[[], None]
 _Log = FilteringBoundLogger
 
 
-def describe_failure(result: ConversionFailure) -> tuple[str, str, str | None]:
+def describe_failure(result: ConversionFailure | Unavailable) -> tuple[str, str, str | None]:
     """``(kind, reason, details)`` of a failed conversion, for the error sidecar."""
     if isinstance(result, Rejected):
         where = f" at {result.where}" if result.where else ""
@@ -130,6 +125,8 @@ def describe_failure(result: ConversionFailure) -> tuple[str, str, str | None]:
     if isinstance(result, TimedOut):
         what = "wall-clock time" if result.clock == "wall" else "CPU time"
         return "timed_out", f"took more than {result.limit:g} s of {what}", result.stderr or None
+    if isinstance(result, Unavailable):
+        return "unavailable", result.reason, None
     what = "resident memory" if result.limit == "rss" else "address space"
     return (
         "out_of_memory",
@@ -148,6 +145,7 @@ class Pipeline:
         pool: the converter pool.
         bus: where events go.
         work_arrived: called after new reports are committed (wakes the uploader).
+        health: the per-folder record (owned by the node, so it outlives this pipeline).
     """
 
     config: _ConfigSource
@@ -155,7 +153,18 @@ class Pipeline:
     pool: _PoolLike
     bus: EventBus
     work_arrived: _Callback
+    health: FolderHealth = field(default_factory=FolderHealth)
     _local: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    _stop: StopSignal = field(default_factory=StopSignal, init=False, repr=False)
+    _busy: set[tuple[str, FileSignature]] = field(default_factory=set, init=False, repr=False)
+    _retries: RetrySchedule = field(init=False, repr=False)
+    _trouble: FileTrouble = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.health.publish is None:
+            self.health.publish = self.bus.publish
+        self._retries = RetrySchedule(self.health, self._stop)
+        self._trouble = FileTrouble(self.bus, self.health, self._retries)
 
     async def _on_local_disk(self, folder: WatchFolder) -> bool:
         """Whether the folder is on a local file system (cached per path; see ``_fs``)."""
@@ -174,15 +183,20 @@ class Pipeline:
     ) -> None:
         """Process files with *concurrency* tasks until the channel ends or a stop request.
 
-        On a stop request no new file is taken; files being processed finish.
+        On a stop request no new file is taken; files being processed finish, except one
+        waiting for the spool to resume intake (it stays in its folder). Files waiting for a
+        retry stay in their folders and are taken again at the next start.
         """
-        stop = StopSignal()
+        stop = self._stop
         async with trio.open_nursery() as nursery:
             await nursery.start(stop.watch)
-            async with trio.open_nursery() as workers:
-                for _ in range(concurrency):
-                    workers.start_soon(self._worker, files, stop)
-                task_status.started()
+            async with trio.open_nursery() as retries:
+                self._retries.attach(retries)
+                async with trio.open_nursery() as workers:
+                    for _ in range(concurrency):
+                        workers.start_soon(self._worker, files, stop)
+                    task_status.started()
+                self._retries.close()
             nursery.cancel_scope.cancel()
 
     async def _worker(self, files: trio.MemoryReceiveChannel[FileReady], stop: StopSignal) -> None:
@@ -198,24 +212,65 @@ class Pipeline:
 
     async def process(self, ready: FileReady) -> None:
         """Convert, spool and dispose of one file. Never raises for a bad file."""
+        if self._retries.waiting(ready):
+            return  # this version waits for its retry already
+        await self._process(ready, tries=0)
+
+    async def _process(self, ready: FileReady, *, tries: int) -> None:
+        """One try at a file; *tries* is how many earlier tries could not read or convert it."""
         log = get_logger(actor="conversion/pipeline", source=ready.path, folder=ready.folder)
         folder = _folder(self.config(), ready.folder)
         if folder is None:
             log.info("watch folder was removed from the configuration; file left in place")
             return
+        key = (ready.path, ready.signature)
+        if key in self._busy:
+            return  # this version is being processed already
+        self._busy.add(key)
+        try:
+            await self._convert(ready, folder, tries, log)
+        finally:
+            self._busy.discard(key)
+
+    def _again(self, ready: FileReady, tries: int) -> Callable[[], Awaitable[None]]:
+        """Another try at the whole file (read and convert), after *tries* failed ones."""
+        return functools.partial(self._process, ready, tries=tries)
+
+    async def _convert(self, ready: FileReady, folder: WatchFolder, tries: int, log: _Log) -> None:
         local = await self._on_local_disk(folder)
         try:
             if local and ready.signature.size <= INLINE_READ_LIMIT:
-                data = _read(ready.path)  # faster than a thread hop; cannot hang on a local disk
+                # faster than a thread hop; cannot hang on a local disk
+                data = _read_version(ready.path, ready.signature)
             else:
-                data = await trio.to_thread.run_sync(_read, ready.path)
+                data = await trio.to_thread.run_sync(_read_version, ready.path, ready.signature)
         except FileNotFoundError:
-            return  # moved away meanwhile
-        except OSError as exc:
-            log.warning("cannot read file; it will be tried again", error=str(exc))
+            self._trouble.forget(ready)  # moved away meanwhile
             return
+        except SourceChanged:
+            self._trouble.forget(ready)  # its new version is offered by the watcher
+            self._trouble.changed(ready, "read", log)
+            return
+        except OSError as exc:
+            self._trouble.unreadable(
+                ready, error_text(exc), tries + 1, log, self._again(ready, tries + 1)
+            )
+            return
+        self.health.settled(ready.folder, ready.path, "read")
         name = os.path.basename(ready.path)
-        result = await self.pool.convert(data, name, converter_for(folder))
+        try:
+            result = await self.pool.convert(data, name, converter_for(folder))
+        except (PoolClosed, UnknownConverter) as exc:  # the pool is stopping or being replaced
+            self._trouble.unavailable(
+                ready, str(exc), tries + 1, log, self._again(ready, tries + 1)
+            )
+            return
+        if isinstance(result, Unavailable):
+            self._trouble.unavailable(
+                ready, result.reason, tries + 1, log, self._again(ready, tries + 1)
+            )
+            return
+        self.health.settled(ready.folder, ready.path, "converter")
         if isinstance(result, Converted):
             await self._store(ready, folder, result, log, local=local)
         else:
@@ -238,25 +293,19 @@ class Pipeline:
             )
             for report in result.reports
         ]
-        while True:
-            await self.spool.wait_intake_open()
-            try:
-                outcome = await self.spool.enqueue(items)
-                break
-            except SpoolFull as exc:
-                if self.config().spool.when_full == "error":
-                    await self._fail_with(ready, folder, "spool_full", str(exc), None, None, log)
-                    return
-                log.warning("spool full; waiting for room", error=str(exc))
+        outcome = await self._enqueue(ready, folder, result, items, log)
+        if outcome is None:
+            return
         if outcome.inserted:
             self.work_arrived()
         failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
-        args = (ready, Path(folder.path), action, folder.done_folder)
-        if local:
-            moved = dispose_success(*args)  # a rename on a local disk: cheaper than a thread hop
-        else:
-            moved = await trio.to_thread.run_sync(dispose_success, *args)
+        dispose = functools.partial(
+            dispose_success, ready, Path(folder.path), action, folder.done_folder
+        )
+        done, moved = await self._trouble.dispose(
+            ready, dispose, action.value, 0, log, inline=local
+        )
         ids = tuple(item.report_id for item in items)
         log.info(
             "file converted",
@@ -272,9 +321,45 @@ class Pipeline:
                 converter=result.converter,
                 report_ids=ids,
                 new_reports=len(outcome.inserted),
-                disposed_to=str(moved) if moved is not None else None,
+                disposed_to=str(moved) if done == "done" and moved is not None else None,
             )
         )
+
+    async def _enqueue(
+        self,
+        ready: FileReady,
+        folder: WatchFolder,
+        result: Converted,
+        items: list[SpoolItem],
+        log: _Log,
+    ) -> EnqueueResult | None:
+        """Store the reports, waiting while the spool pauses intake; ``None``: not stored (the
+        file went to error/, or a stop request ended the wait and the file stays)."""
+        while True:
+            if self.spool.intake_paused is not None:
+                with self._stop.waiting() as waiting:
+                    await self.spool.wait_intake_open()
+                if waiting.cancelled_caught:
+                    log.info("stopping while the spool is full; file left in place")
+                    return None
+            try:
+                return await self.spool.enqueue(items)
+            except ReportTooLarge as exc:
+                reason = (
+                    f"its reports are {exc.size} bytes, more than the whole spool may hold "
+                    f"({exc.maximum} bytes); raise [spool] max_bytes to take it"
+                )
+                await self._fail_with(
+                    ready, folder, "too_large", reason, result.converter, None, log
+                )
+                return None
+            except SpoolFull as exc:
+                if self.config().spool.when_full == "error":
+                    await self._fail_with(ready, folder, "spool_full", str(exc), None, None, log)
+                    return None
+                log.warning("spool full; waiting for room", error=str(exc))
+                if self.spool.intake_paused is None:
+                    await trio.sleep(1)  # refused without a pause: do not spin
 
     async def _fail(
         self, ready: FileReady, folder: WatchFolder, result: ConversionFailure, log: _Log
@@ -292,17 +377,19 @@ class Pipeline:
         traceback: str | None,
         log: _Log,
     ) -> None:
-        moved = await trio.to_thread.run_sync(
-            lambda: dispose_failure(
-                ready,
-                Path(folder.path),
-                kind=kind,
-                reason=reason,
-                converter=converter,
-                traceback=traceback,
-                error_dir=folder.error_folder,
-            )
+        dispose = functools.partial(
+            dispose_failure,
+            ready,
+            Path(folder.path),
+            kind=kind,
+            reason=reason,
+            converter=converter,
+            traceback=traceback,
+            error_dir=folder.error_folder,
         )
+        done, moved = await self._trouble.dispose(ready, dispose, "error", 0, log, inline=False)
+        if done == "changed":
+            return  # the version that failed is gone; the new one gets its own chance
         log.warning("file failed", kind=kind, reason=reason, converter=converter)
         self.bus.publish(
             FileFailed(
@@ -311,14 +398,27 @@ class Pipeline:
                 kind=kind,
                 reason=reason,
                 converter=converter,
-                moved_to=str(moved) if moved is not None else None,
+                moved_to=str(moved) if done == "done" and moved is not None else None,
             )
         )
 
 
-def _read(path: str) -> bytes:
+def _read_version(path: str, expected: FileSignature) -> bytes:
+    """The file's bytes, if they are the version *expected* describes, whole.
+
+    The open file is compared with *expected* before and after reading it, and the bytes read
+    must be as many as its size: a file replaced or written to since it was found stable, or
+    while it was read, raises :class:`SourceChanged`.
+    """
     with open(path, "rb") as f:
-        return f.read()
+        before = os.fstat(f.fileno())
+        if not same_version(expected, before):
+            raise SourceChanged(Path(path), FileSignature.from_stat(before))
+        data = f.read()
+        after = os.fstat(f.fileno())
+    if len(data) != expected.size or not same_version(expected, after):
+        raise SourceChanged(Path(path), FileSignature.from_stat(after))
+    return data
 
 
 def _folder(config: NodeConfig, folder_id: str) -> WatchFolder | None:

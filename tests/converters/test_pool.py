@@ -21,6 +21,7 @@ from converters import (
     PoolClosed,
     PoolStatistics,
     Rejected,
+    Unavailable,
     UnknownConverter,
     WorkerStartError,
     content_hash,
@@ -349,17 +350,14 @@ class TestLifecycle:
 
     async def test_stop_lets_the_file_in_progress_finish(self) -> None:
         """Stopping the pool lets a worker finish the file it is converting; callers still
-        waiting for a worker get PoolClosed."""
+        waiting for a worker get Unavailable (not the file's fault)."""
         async with open_converter_pool(
             settings(stop_grace=5.0), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
             results: list[object] = []
 
             async def one() -> None:
-                try:
-                    results.append(await pool.convert(b"sleep 0.5", "f", "chaos"))
-                except PoolClosed as exc:
-                    results.append(exc)
+                results.append(await pool.convert(b"sleep 0.5", "f", "chaos"))
 
             with trio.fail_after(30):
                 async with trio.open_nursery() as nursery:
@@ -369,7 +367,9 @@ class TestLifecycle:
                         await trio.sleep(0.01)
                     await pool.stop()
         assert sum(isinstance(r, Converted) for r in results) == 1
-        assert sum(isinstance(r, PoolClosed) for r in results) == 1
+        (unavailable,) = [r for r in results if isinstance(r, Unavailable)]
+        assert "stopped" in unavailable.reason
+        assert unavailable.attempts == 0
 
     async def test_too_many_crashes_fail_the_pool(self) -> None:
         """Workers crashing faster than the restart intensity make the worker supervisor give
@@ -402,6 +402,37 @@ class TestLifecycle:
         assert isinstance(result, Converted)
         assert [e.child_id for e in events.of_type(ChildStarted)] == ["worker-0"]
         assert not pool.running
+
+
+class TestUnavailable:
+    async def test_no_fresh_worker_for_the_retry_is_not_the_files_fault(self) -> None:
+        """When a worker dies on a file and no fresh worker can be started for the retry, the
+        file gets Unavailable (not Crashed): it killed one worker, not two; once workers start
+        again the pool converts."""
+        async with open_converter_pool(
+            settings(workers=2), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:  # both workers have converted a file
+                    nursery.start_soon(pool.convert, b"sleep 0.3", "a", "chaos")
+                    nursery.start_soon(pool.convert, b"sleep 0.3", "b", "chaos")
+            assert all(slot.conversions == 1 for slot in pool.statistics().slots)
+            good = pool.settings
+            pool.settings = msgspec.structs.replace(good, python="/nonexistent/python3")
+            with trio.fail_after(30):
+                result = await pool.convert(b"segv", "f", "chaos")
+            pool.settings = good
+            assert isinstance(result, Unavailable), result
+            assert not result.ok
+            assert "no fresh worker could be started" in result.reason
+            assert "FileNotFoundError" in result.reason
+            assert result.attempts == 1
+            assert result.converter == "chaos"
+            with trio.fail_after(30):
+                again = await pool.convert(b"fine", "f", "chaos")
+            assert isinstance(again, Converted)
+            stats = pool.statistics()
+            assert (stats.unavailable, stats.crashed, stats.converted) == (1, 0, 3)
 
 
 class TestIdentity:

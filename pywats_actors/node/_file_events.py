@@ -1,0 +1,118 @@
+"""What the pipeline tells about files: past-tense events on the ``intake`` topic."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from ._bus import NodeEvent
+
+__all__ = [
+    "ConversionUnavailable",
+    "DisposalFailed",
+    "FileChangedMeanwhile",
+    "FileConverted",
+    "FileDisposed",
+    "FileFailed",
+    "FileUnreadable",
+]
+
+
+class FileConverted(NodeEvent, frozen=True, kw_only=True):
+    """A file's reports are committed in the spool.
+
+    Attributes:
+        disposed_to: where the file went (``None``: deleted, already gone, or its disposal
+            failed; then :class:`DisposalFailed` says why and a later :class:`FileDisposed`
+            where it went).
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    converter: str
+    report_ids: tuple[str, ...]
+    new_reports: int
+    disposed_to: str | None
+
+
+class FileFailed(NodeEvent, frozen=True, kw_only=True):
+    """A file could not be converted; it is in the error folder with a sidecar (``moved_to``
+    ``None``: it had gone, or the move failed and is retried, see :class:`DisposalFailed`)."""
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    kind: str
+    reason: str
+    converter: str | None
+    moved_to: str | None
+
+
+class FileDisposed(NodeEvent, frozen=True, kw_only=True):
+    """A file whose disposal had failed was moved, deleted or marked on a later attempt."""
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    disposed_to: str | None
+    attempts: int
+
+
+class DisposalFailed(NodeEvent, frozen=True, kw_only=True):
+    """A file could not be moved, deleted or marked; it stays in its folder and is tried again.
+
+    Its reports (on success) are already durable in the spool: they are not uploaded again.
+
+    Attributes:
+        action: ``move``, ``delete`` or ``keep`` (success), ``error`` (the move to error/).
+        attempt: failed attempts so far for this file.
+        retry_in: seconds until the next attempt (``None``: none, the node is stopping).
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    action: str
+    error: str
+    attempt: int
+    retry_in: float | None
+
+
+class FileChangedMeanwhile(NodeEvent, frozen=True, kw_only=True):
+    """The file was rewritten after it was found stable; the version read is not disposed of.
+
+    The file stays in its folder and its new version is converted as a new result.
+
+    Attributes:
+        stage: ``read`` (it changed before or while it was read: nothing was converted) or
+            ``disposal`` (it changed after it was read; the reports of the version read are
+            stored).
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    stage: Literal["read", "disposal"]
+
+
+class FileUnreadable(NodeEvent, frozen=True, kw_only=True):
+    """A file could not be read (permission, I/O error); it stays and is read again later."""
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    error: str
+    attempt: int
+    retry_in: float | None
+
+
+class ConversionUnavailable(NodeEvent, frozen=True, kw_only=True):
+    """No conversion could run for a file (no worker could be started, the converter pool is
+    stopping or being replaced); it is not the file's fault: it stays and is tried again."""
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    reason: str
+    attempt: int
+    retry_in: float | None

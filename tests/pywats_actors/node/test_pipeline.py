@@ -1,0 +1,339 @@
+"""The pipeline with a real spool and a real converter pool: a file's trouble (rewritten while
+converted, unreadable, no worker, too large for the spool) stays with that file, and nothing is
+lost or converted half-way.
+
+Where a fault cannot happen here (root reads every file; a pool that stops answering), a thin
+wrapper around the real part injects it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+
+from converters import ConversionResult, PoolSettings, Unavailable, open_converter_pool
+from pywats_actors.config import NodeConfig, load_config
+from pywats_actors.node import (
+    ConversionUnavailable,
+    DisposalFailed,
+    FileChangedMeanwhile,
+    FileConverted,
+    FileDisposed,
+    FileFailed,
+    FileReady,
+    FileSignature,
+    FileUnreadable,
+)
+from pywats_actors.node._bus import EventBus, NodeEvent
+from pywats_actors.node._pipeline import Pipeline, converter_set
+from pywats_actors.report import ReportBuilder, encode_report
+from pywats_actors.spool import Spool, SpoolSettings, open_spool
+
+from .test_node import NAMESPACE
+
+
+def wsjf(n: int) -> tuple[bytes, str]:
+    """A valid WSJF report numbered *n*, and its id."""
+    b = ReportBuilder(
+        pn="PCBA-7",
+        sn=f"SN-{n}",
+        rev="B",
+        process_code=10,
+        machine_name="station-9",
+        location="line 1",
+        purpose="ICT",
+        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, f"pipeline-test-{n}"),
+    )
+    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
+    return encode_report(b.build()), str(b.id)
+
+
+def node_config(tmp_path: Path) -> NodeConfig:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f"""
+schema_version = 2
+
+[node]
+station_namespace = "{NAMESPACE}"
+data_dir = "{tmp_path / "data"}"
+
+[[watch]]
+id = "line1"
+path = "{tmp_path / "in"}"
+include = ["*.json"]
+"""
+    )
+    path.chmod(0o600)
+    return load_config(path).config
+
+
+def ready_for(path: Path) -> FileReady:
+    """What the watcher sends for *path* as it is now."""
+    return FileReady(
+        folder="line1",
+        path=str(path),
+        relative=path.name,
+        signature=FileSignature.from_stat(path.stat()),
+    )
+
+
+@dataclass
+class Harness:
+    pipeline: Pipeline
+    spool: Spool
+    send: trio.MemorySendChannel[FileReady]
+    bus: EventBus
+    folder: Path
+
+    def events(self, kind: type[NodeEvent]) -> list[NodeEvent]:
+        return [e.event for e in self.bus.recent() if isinstance(e.event, kind)]
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 30) -> None:
+        with trio.fail_after(within):
+            while not predicate():
+                await trio.sleep(0.02)
+
+    async def ids(self) -> set[str]:
+        page = await self.spool.list_reports(limit=100)
+        return {row.report_id for row in page.reports}
+
+
+@dataclass
+class Wrapped:
+    """The real pool, with *before* run before each conversion (or instead of it, when it
+    returns a result)."""
+
+    pool: object
+    before: Callable[[int], ConversionResult | None]
+    calls: int = 0
+    seen: list[bytes] = field(default_factory=list)
+
+    async def convert(
+        self, data: bytes, name: str, converter: str | None = None
+    ) -> ConversionResult:
+        self.calls += 1
+        self.seen.append(data)
+        instead = self.before(self.calls)
+        if instead is not None:
+            return instead
+        return await self.pool.convert(data, name, converter)  # type: ignore[attr-defined, no-any-return]
+
+
+@asynccontextmanager
+async def pipeline(
+    tmp_path: Path,
+    *,
+    before: Callable[[int], ConversionResult | None] | None = None,
+    spool_settings: SpoolSettings | None = None,
+) -> AsyncIterator[Harness]:
+    config = node_config(tmp_path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    bus = EventBus()
+    async with (
+        open_spool(tmp_path / "spool.db", spool_settings) as spool,
+        open_converter_pool(
+            PoolSettings(workers=1, start_timeout=20),
+            converters=converter_set(config),
+            station_namespace=uuid.UUID(NAMESPACE),
+        ) as pool,
+    ):
+        used = pool if before is None else Wrapped(pool, before)
+        pipe = Pipeline(
+            config=lambda: config,
+            spool=spool,
+            pool=used,
+            bus=bus,
+            work_arrived=lambda: None,
+        )
+        send, receive = trio.open_memory_channel[FileReady](16)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pipe.run, receive, 2)
+            async with send:
+                yield Harness(pipe, spool, send, bus, folder)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries after 0.1 s doubling to 0.4 s, so a test sees several."""
+    monkeypatch.setattr("pywats_actors.node._retries.RETRY_FIRST", 0.1)
+    monkeypatch.setattr("pywats_actors.node._retries.RETRY_CAP", 0.4)
+
+
+class TestRewrittenFiles:
+    async def test_rewritten_while_converted_both_versions_are_stored(self, tmp_path: Path) -> None:
+        """A file rewritten under its name while it is converted is not moved to done/: the
+        version read is stored, the file stays, and its new version is converted and moved."""
+        first, first_id = wsjf(1)
+        second, second_id = wsjf(2)
+        path = tmp_path / "in" / "r.json"
+
+        def rewrite(call: int) -> None:
+            if call == 1:
+                path.write_bytes(second)  # the writer rewrites it during the conversion
+
+        async with pipeline(tmp_path, before=rewrite) as h:
+            path.write_bytes(first)
+            await h.send.send(ready_for(path))
+            await h.wait_for(lambda: bool(h.events(FileChangedMeanwhile)))
+            (changed,) = h.events(FileChangedMeanwhile)
+            assert changed.stage == "disposal"  # type: ignore[attr-defined]
+            assert path.read_bytes() == second
+            assert not (h.folder / "done").exists() or not any((h.folder / "done").iterdir())
+            await h.send.send(ready_for(path))  # the watcher sees the new version
+            await h.wait_for(lambda: (h.folder / "done" / "r.json").exists())
+            assert await h.ids() == {first_id, second_id}
+        assert (h.folder / "done" / "r.json").read_bytes() == second
+        assert not path.exists()
+
+    async def test_changed_before_it_is_read_is_not_converted(self, tmp_path: Path) -> None:
+        """A file that changed after the watcher found it stable is not converted as that
+        version: nothing is stored, the file stays, an event says why."""
+        body, _ = wsjf(3)
+        path = tmp_path / "in" / "r.json"
+        async with pipeline(tmp_path) as h:
+            path.write_bytes(body[: len(body) // 2])
+            stale = ready_for(path)
+            path.write_bytes(body)  # the writer was not done
+            await h.send.send(stale)
+            await h.wait_for(lambda: bool(h.events(FileChangedMeanwhile)))
+            assert h.events(FileChangedMeanwhile)[0].stage == "read"  # type: ignore[attr-defined]
+            assert await h.ids() == set()
+            assert path.read_bytes() == body
+
+
+class TestUnreadable:
+    async def test_unreadable_file_is_reported_and_retried_until_it_can_be_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_retries: None
+    ) -> None:
+        """A file that cannot be read (EACCES: root reads everything, so the error is
+        injected) gives an event per attempt and is read again with backoff, by the pipeline
+        itself, until it converts."""
+        import pywats_actors.node._pipeline as module
+
+        real = module._read_version
+        denied = {"on": True}
+
+        def read(path: str, expected: FileSignature) -> bytes:
+            if denied["on"]:
+                raise PermissionError(13, "Permission denied", path)
+            return real(path, expected)
+
+        monkeypatch.setattr(module, "_read_version", read)
+        body, report_id = wsjf(4)
+        path = tmp_path / "in" / "r.json"
+        async with pipeline(tmp_path) as h:
+            path.write_bytes(body)
+            await h.send.send(ready_for(path))
+            await h.wait_for(lambda: len(h.events(FileUnreadable)) >= 3)
+            events = h.events(FileUnreadable)
+            assert [e.attempt for e in events[:3]] == [1, 2, 3]  # type: ignore[attr-defined]
+            assert "EACCES" in events[0].error  # type: ignore[attr-defined]
+            assert h.pipeline.health.status("line1").unreadable == 1
+            assert path.exists()
+            denied["on"] = False
+            await h.wait_for(lambda: (h.folder / "done" / "r.json").exists())
+            assert await h.ids() == {report_id}
+            assert h.pipeline.health.status("line1").unreadable == 0
+
+
+class TestNoConversion:
+    async def test_unavailable_pool_leaves_the_file_and_retries_it(
+        self, tmp_path: Path, quick_retries: None
+    ) -> None:
+        """While no conversion can run the file stays in its folder (not in error/), an event
+        says so, and it is tried again until the pool converts it."""
+
+        def unavailable(call: int) -> ConversionResult | None:
+            if call <= 2:
+                return Unavailable("r.json", "", "no fresh worker could be started", None, 1)
+            return None
+
+        body, report_id = wsjf(5)
+        path = tmp_path / "in" / "r.json"
+        async with pipeline(tmp_path, before=unavailable) as h:
+            path.write_bytes(body)
+            await h.send.send(ready_for(path))
+            await h.wait_for(lambda: (h.folder / "done" / "r.json").exists())
+            events = h.events(ConversionUnavailable)
+            assert [e.attempt for e in events] == [1, 2]  # type: ignore[attr-defined]
+            assert all(e.retry_in is not None for e in events)  # type: ignore[attr-defined]
+            assert await h.ids() == {report_id}
+            assert not (h.folder / "error").exists()
+            assert not h.events(FileFailed)
+
+    async def test_the_same_version_offered_again_while_it_waits_is_not_taken_twice(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A re-offer of a file that waits for its retry (the watcher's periodic re-offer)
+        is dropped: one wait, one retry."""
+        monkeypatch.setattr("pywats_actors.node._retries.RETRY_FIRST", 0.5)
+
+        def unavailable(call: int) -> ConversionResult | None:
+            if call == 1:
+                return Unavailable("r.json", "", "the pool is being replaced", None, 0)
+            return None
+
+        body, _ = wsjf(6)
+        path = tmp_path / "in" / "r.json"
+        async with pipeline(tmp_path, before=unavailable) as h:
+            path.write_bytes(body)
+            await h.send.send(ready_for(path))
+            await h.wait_for(lambda: bool(h.events(ConversionUnavailable)))
+            await h.send.send(ready_for(path))
+            await h.wait_for(lambda: (h.folder / "done" / "r.json").exists())
+            await trio.sleep(0.2)
+            assert isinstance(h.pipeline.pool, Wrapped)
+            assert h.pipeline.pool.calls == 2
+            assert len(h.events(FileConverted)) == 1
+
+
+class TestTooLarge:
+    async def test_report_larger_than_the_spool_goes_to_error_naming_the_setting(
+        self, tmp_path: Path
+    ) -> None:
+        """Reports larger than the spool's whole byte limit send the file to error/ with a
+        reason that names [spool] max_bytes; the pipeline carries on with the next file."""
+        body, _ = wsjf(7)
+        async with pipeline(tmp_path, spool_settings=SpoolSettings(max_bytes=100)) as h:
+            for name in ("big.json", "big2.json"):
+                (h.folder / name).write_bytes(body)
+                await h.send.send(ready_for(h.folder / name))
+            await h.wait_for(lambda: len(h.events(FileFailed)) == 2)
+        for name in ("big.json", "big2.json"):
+            assert (h.folder / "error" / name).read_bytes() == body
+            sidecar = json.loads((h.folder / "error" / f"{name}.error.json").read_text())
+            assert sidecar["kind"] == "too_large"
+            assert "[spool] max_bytes" in sidecar["reason"]
+
+
+class TestErrorFolderUnusable:
+    async def test_failed_file_waits_until_error_folder_can_take_it(
+        self, tmp_path: Path, quick_retries: None
+    ) -> None:
+        """A file that failed while error/ cannot be created stays in place and is moved, with
+        its sidecar, by a retry once error/ can be made."""
+        async with pipeline(tmp_path) as h:
+            (h.folder / "error").write_text("a file where the error folder should be")
+            bad = h.folder / "garbage.json"
+            bad.write_bytes(b"\x00\x01 not a report")
+            await h.send.send(ready_for(bad))
+            await h.wait_for(lambda: len(h.events(DisposalFailed)) >= 2)
+            (failed,) = h.events(FileFailed)
+            assert failed.moved_to is None  # type: ignore[attr-defined]
+            assert {e.action for e in h.events(DisposalFailed)} == {"error"}  # type: ignore[attr-defined]
+            assert bad.exists()
+            (h.folder / "error").unlink()
+            await h.wait_for(lambda: bool(h.events(FileDisposed)))
+        assert (h.folder / "error" / "garbage.json").exists()
+        sidecar = json.loads((h.folder / "error" / "garbage.json.error.json").read_text())
+        assert sidecar["kind"] == "rejected"
+        assert not bad.exists()
