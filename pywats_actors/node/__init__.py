@@ -19,7 +19,9 @@ from ._pipeline import FileConverted as FileConverted
 from ._pipeline import FileFailed as FileFailed
 from ._uplink import ServerState as ServerState
 from ._uplink import ServerStateChanged as ServerStateChanged
+from ._watcher import FileUnreadable as FileUnreadable
 from ._watcher import WatcherSettings as WatcherSettings
+from ._watcher import WatchFolderMissing as WatchFolderMissing
 from ._watcher import run_watcher as run_watcher
 
 __all__ = [
@@ -29,10 +31,12 @@ __all__ = [
     "FileFailed",
     "FileReady",
     "FileSignature",
+    "FileUnreadable",
     "Node",
     "Receipt",
     "ServerState",
     "ServerStateChanged",
+    "WatchFolderMissing",
     "WatcherSettings",
     "build_node",
     "dispose_failure",
