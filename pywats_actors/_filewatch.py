@@ -227,8 +227,8 @@ class FileWatch:
                 else:
                     await self._wake.wait()
                     self._wake = trio.Event()
-            if self._missing and self.source != "none":
-                self._arm_missing()
+            if self._missing and self.source != "none" and self._arm_missing():
+                self._pending.rescan = True
 
     async def check(self) -> bool:
         """Compare each root with the folder that is watched; watch again what was replaced.
@@ -257,15 +257,15 @@ class FileWatch:
                 self._log.debug("a watched folder went away", folder=folder)
                 self._disarm(folder)
                 self._pending.rescan = True
-        if self._missing:
-            self._arm_missing()  # a replaced folder may be back already
+        if self._missing and self._arm_missing():  # a replaced folder may be back already
+            self._pending.rescan = True
 
     def _arm_missing(self) -> bool:
         armed = False
         for root in sorted(self._missing):
             if self._arm(root):
                 self._log.info("watching a folder again", folder=root)
-                self._pending.rescan = armed = True
+                armed = True
         return armed
 
     def _arm(self, root: str) -> bool:
