@@ -41,6 +41,7 @@ from ._watchdog import stop_observer
 __all__ = ["Changes", "FileWatch"]
 
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+_GONE_EVENTS = frozenset({"deleted", "moved"})
 _Identity = tuple[int, int]  # device, inode
 
 
@@ -91,8 +92,14 @@ class _Handler(FileSystemEventHandler):
         self._token = token
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            if event.event_type in _GONE_EVENTS:  # the watched folder itself, perhaps
+                folder = os.fsdecode(event.src_path)
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._token.run_sync_soon(self._watch._gone, folder)
+            return
         # Opening and reading (the owner's own look at a file included) is not a change.
-        if event.is_directory or event.event_type in _IGNORED_EVENTS:
+        if event.event_type in _IGNORED_EVENTS:
             return
         paths = [os.fsdecode(p) for p in (event.src_path, event.dest_path) if p]
         with contextlib.suppress(trio.RunFinishedError):  # the node is shutting down
@@ -314,6 +321,13 @@ class FileWatch:
                 "(raise fs.inotify.max_user_watches)",
                 error=str(exc),
             )
+
+    def _gone(self, folder: str) -> None:
+        """watchdog saw a folder deleted or moved away; if it is a root, watch it afresh."""
+        if folder in self._roots and folder not in self._missing:
+            self._disarm(folder)
+            self._pending.rescan = True
+            self._wake.set()
 
     def _deliver(self, paths: list[str]) -> None:
         self._pending.paths.update(paths)

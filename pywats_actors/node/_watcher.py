@@ -379,7 +379,10 @@ async def _watch_loop(
             fresh = [p for p in inbox if tracker.takes(p)]
             inbox.clear()
             for p in fresh:
-                tracker.candidates.setdefault(p, (unknown, now))
+                if p in tracker.unreadable:  # touched (a chmod, say): look again soon
+                    tracker.candidates[p] = (unknown, now)
+                else:
+                    tracker.candidates.setdefault(p, (unknown, now))
         tracker.wake = trio.Event()  # events from here on wake the wait below
         if tracker.candidates:
             await _check_candidates(tracker, out)

@@ -75,7 +75,8 @@ class Writer:
     """A test executive's writer in a process of its own, holding its file open."""
 
     def __init__(self, process: trio.Process) -> None:
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         self.process = process
         self._stdin = process.stdin
         self._out = Lines(process.stdout)
