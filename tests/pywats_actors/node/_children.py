@@ -137,7 +137,7 @@ class WatcherChild:
         """The next record of *kind* (``"FileReady"``, ``"FileUnreadable"``...)."""
         with trio.fail_after(within):
             while True:
-                record = json.loads(await self._out.line())
+                record: dict[str, Any] = json.loads(await self._out.line())
                 self.records.append(record)
                 if record.get("kind") == kind:
                     return record

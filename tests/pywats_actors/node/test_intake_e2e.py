@@ -1,8 +1,9 @@
-"""A test executive that writes its result row by row, pausing with the file open, end to end:
-the node uploads the whole result, once, after the writer closes the file."""
+"""Station life at the node's intake, end to end: a test executive that writes its result row
+by row with the file open, and a watch folder that disappears and comes back."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import msgspec
@@ -10,9 +11,10 @@ import trio
 
 from pywats_actors.config import load_config
 from pywats_actors.emulator import open_emulator
+from pywats_actors.node import Node, WatchFolderMissing
 
 from ._children import writer
-from .test_node import TOKEN, running, wait_for, write_config
+from .test_node import TOKEN, report_file, running, wait_for, write_config
 
 HEADER = "SerialNumber,PartNumber,StepName,Value,LowLimit,HighLimit,Unit\n"
 STEPS = ["Vcc", "Icc", "Vref", "Leak"]
@@ -60,6 +62,33 @@ class TestPausingWriter:
         names = _step_names(text)
         assert [name for name in names if name in STEPS] == STEPS
         assert (folder / "done" / "u1.csv").read_text().count("\n") == 1 + len(STEPS)
+
+
+class TestVanishingFolder:
+    async def test_deleted_watch_folder_is_reported_on_the_bus_and_served_again(
+        self, tmp_path: Path
+    ) -> None:
+        """A watch folder deleted while the node runs is reported on the node's event bus,
+        and once re-created its files reach the server."""
+        folder = tmp_path / "in"
+        async with open_emulator(token=TOKEN) as emu:
+            async with running(load_config(write_config(tmp_path, emu.url))) as node:
+                report_file(folder, 1)
+                await wait_for(lambda: len(emu.stats().ids) == 1)
+                shutil.rmtree(folder)
+                await wait_for(lambda: len(_folder_events(node)) == 1, within=10)
+                report_file(folder, 2)  # makes the folder again
+                await wait_for(lambda: len(emu.stats().ids) == 2, within=10)
+                events = _folder_events(node)
+        assert [(e.folder, e.present) for e in events] == [("line1", False), ("line1", True)]
+
+
+def _folder_events(node: Node) -> list[WatchFolderMissing]:
+    return [
+        envelope.event
+        for envelope in node.bus.recent()
+        if isinstance(envelope.event, WatchFolderMissing)
+    ]
 
 
 def _step_names(node: object) -> list[str]:
