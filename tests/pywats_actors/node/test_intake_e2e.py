@@ -72,7 +72,8 @@ class TestVanishingFolder:
         and once re-created its files reach the server."""
         folder = tmp_path / "in"
         async with open_emulator(token=TOKEN) as emu:
-            async with running(load_config(write_config(tmp_path, emu.url))) as node:
+            config = load_config(write_config(tmp_path, emu.url))
+            async with running(config) as node:
                 report_file(folder, 1)
                 await wait_for(lambda: len(emu.stats().ids) == 1)
                 shutil.rmtree(folder)
