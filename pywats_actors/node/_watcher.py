@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -51,6 +52,11 @@ from ._tracker import marker_path as marker_path
 __all__ = ["FileUnreadable", "WatchFolderMissing", "WatcherSettings", "run_watcher"]
 
 
+def _make_folder(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)
+
+
 def _ignore(event: NodeEvent) -> None:
     """The default *publish*: events go nowhere."""
 
@@ -64,7 +70,8 @@ async def run_watcher(
 ) -> None:
     """Watch one folder and send a :class:`FileReady` for each complete, matching file.
 
-    Ready once the folder exists, file events are on and the first full scan is done. File
+    Ready once the folder is made (if it can be), file events are on and the first full scan
+    is done; a folder that is missing or cannot be listed is reported and waited for. File
     events come from inotify read on the trio loop (Linux), else from watchdog. Runs until
     cancelled or until *out* is closed by the receiver.
 
@@ -77,7 +84,9 @@ async def run_watcher(
     Cancellation: stops the event source (a watchdog observer is joined in a worker thread).
     """
     log = get_logger(actor=f"watcher[{settings.id}]", folder=str(settings.path))
-    await trio.to_thread.run_sync(lambda: settings.path.mkdir(parents=True, exist_ok=True))
+    # A folder that cannot be made now (its share is away, access denied) is reported by the
+    # first scan and looked for until it is there: never a crash and a restart loop.
+    await trio.to_thread.run_sync(_make_folder, settings.path)
     local = await trio.to_thread.run_sync(is_local, str(settings.path))
     tracker = Tracker(settings, log, publish or _ignore, lease=local)
     inbox: set[str] = set()

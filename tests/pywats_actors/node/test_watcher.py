@@ -164,6 +164,23 @@ class TestRescan:
         async with watching(settings(folder)):
             assert folder.is_dir()
 
+    async def test_folder_that_cannot_be_made_is_waited_for(self, tmp_path: Path) -> None:
+        """A watch folder that cannot be made (a file is in its way) is reported, not a crash;
+        once the way is clear and the folder exists, its files are found."""
+        (tmp_path / "blocked").write_text("a file where a folder should be")
+        folder = tmp_path / "blocked" / "in"
+        events: list[NodeEvent] = []
+        async with watching(settings(folder, rescan_interval=3600), events) as got:
+            assert [(type(e), getattr(e, "present", None)) for e in events] == [
+                (WatchFolderMissing, False)
+            ]
+            (tmp_path / "blocked").unlink()
+            folder.mkdir(parents=True)
+            (folder / "late.csv").write_text("x")
+            (ready,) = await collect(got, 1, within=5)
+        assert ready.relative == "late.csv"
+        assert [getattr(e, "present", None) for e in events] == [False, True]
+
 
 class TestDisposal:
     def ready(self, root: Path, relative: str, content: str = "x") -> FileReady:
