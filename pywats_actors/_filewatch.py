@@ -148,6 +148,7 @@ class FileWatch:
         self._pending = Changes()
         self._wake = trio.Event()
         self._limit_warned = False
+        self._unwatchable: set[str] = set()
 
     @property
     def source(self) -> str:
@@ -216,7 +217,11 @@ class FileWatch:
                 if exc.errno == errno.ENOSPC:
                     self._warn_limit(exc)
                     return
-                self._log.warning("cannot watch a sub-folder", folder=folder, error=str(exc))
+                if folder not in self._unwatchable:  # once per folder, not every rescan
+                    self._unwatchable.add(folder)
+                    self._log.warning(
+                        "cannot watch a sub-folder; rescans serve it", folder=folder, error=str(exc)
+                    )
 
     async def next(self) -> Changes:
         """Wait until something happened, and return it.

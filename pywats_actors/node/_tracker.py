@@ -162,6 +162,8 @@ class Tracker:
         self.held: dict[str, tuple[float, bool]] = {}
         self.root_error = ""  # why the last scan could not list the folder
         self.root_reported = ""
+        self.sub_errors: dict[str, str] = {}  # sub-folders the last scan could not list
+        self.sub_reported: set[str] = set()
 
     def takes(self, path: str) -> bool:
         """Whether *path* is a file this folder takes (location and patterns)."""
@@ -193,6 +195,7 @@ class Tracker:
         stack = [self.root]
         self.folders = []
         self.root_error = ""
+        self.sub_errors = {}
         while stack:
             folder = stack.pop()
             try:
@@ -202,6 +205,8 @@ class Tracker:
             except OSError as exc:  # vanished or unreadable; the next rescan tries again
                 if folder == self.root:
                     self.root_error = exc.strerror or str(exc)
+                elif not isinstance(exc, FileNotFoundError):
+                    self.sub_errors[str(folder)] = exc.strerror or str(exc)
         return found
 
     def _visit(
@@ -219,7 +224,14 @@ class Tracker:
             pass  # gone between listing and stat
 
     def report_root(self) -> None:
-        """Log and publish a change in whether the folder can be listed (once per change)."""
+        """Log and publish a change in whether the folder can be listed (once per change);
+        log each sub-folder that cannot be listed once (until it can be again)."""
+        for sub, error in self.sub_errors.items():
+            if sub not in self.sub_reported:
+                self.log.warning(
+                    "a sub-folder cannot be listed; its files wait", sub=sub, error=error
+                )
+        self.sub_reported = set(self.sub_errors)
         if self.root_error == self.root_reported:
             return
         self.root_reported = self.root_error

@@ -377,6 +377,23 @@ class TestUnreadable:
                 await w.next("FileUnreadable")
                 assert len(w.logs("file cannot be read")) == 2
 
+    @as_root
+    async def test_sub_folder_that_cannot_be_listed_is_reported_once(self) -> None:
+        """A sub-folder the node may not list gets one warning across rescans; the other
+        sub-folders are served as usual."""
+        with shared_folder() as folder:
+            os.chmod(folder, 0o755)
+            (folder / "closed").mkdir(mode=0o700)
+            (folder / "closed" / "hidden.csv").write_text("x")
+            (folder / "open").mkdir(mode=0o755)
+            (folder / "open" / "seen.csv").write_text("y")
+            options = {"path": str(folder), "settle": SETTLE, "rescan_interval": 1.0}
+            async with watcher_child({**options, "recursive": True}, user="nobody") as w:
+                ready = await w.next("FileReady")
+                await w.none_of("FileReady", wait=2.5)  # across two rescans
+                assert len(w.logs("a sub-folder cannot be listed")) == 1
+            assert ready["path"] == str(folder / "open" / "seen.csv")
+
 
 class TestFolderComesBack:
     """A watch folder deleted (or replaced) and re-created is watched by events again."""
