@@ -192,7 +192,10 @@ class FileWatch:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the events (a watchdog observer is joined in a worker thread)."""
+        """Stop the events (a watchdog observer is joined in a worker thread).
+
+        Cancellation: shielded; the observer is stopped (or abandoned after 6 s) either way.
+        """
         if self._notify is not None:
             self._notify.close()
             self._notify = None
@@ -247,6 +250,8 @@ class FileWatch:
 
         Returns whether a root is watched afresh (its owner should look at it again). The stat
         runs in a worker thread (a folder on a network share may hang).
+
+        Cancellation: safe; a cancelled check changes nothing.
         """
         if self.source == "none":
             return False
