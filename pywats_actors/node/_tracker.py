@@ -67,12 +67,12 @@ class WatcherSettings:
 
     Attributes:
         id: the watch folder's id (from the configuration).
-        path: the folder; created when missing.
+        path: the folder; made at start when missing (if it can be: else it is waited for).
         include: glob patterns a file name must match (any of them).
         exclude: glob patterns that rule a file out (matched against the name and the relative
             path).
         recursive: whether sub-folders are watched too.
-        settle: seconds a file's size and mtime must stay unchanged.
+        settle: seconds a file's size, mtime and inode must stay unchanged.
         rescan_interval: seconds between full rescans.
         skip_dirs: folder names never descended into (the done and error folders).
         use_events: set false to rely on rescans alone (for file systems without inotify).
@@ -287,6 +287,7 @@ class Tracker:
         self.candidates[path] = (signature, now + delay - self.settings.settle)
 
     def taken(self, path: str, signature: FileSignature, now: float) -> None:
+        """*path* is handed on in this version."""
         self.candidates.pop(path, None)
         self.held.pop(path, None)
         self.writing.discard(path)
