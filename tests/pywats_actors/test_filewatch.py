@@ -118,3 +118,16 @@ class TestWrites:
             with trio.move_on_after(0.5):
                 changes = await watch.next()
                 pytest.fail(f"unexpected {changes}")
+
+
+@needs_inotify
+class TestOverflow:
+    async def test_queue_overflow_asks_for_a_rescan(self, tmp_path: Path) -> None:
+        """Events lost to a queue overflow are reported as a rescan, and as unknown writes."""
+        limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+        async with FileWatch([tmp_path], log=LOG) as watch:
+            for i in range(limit // 2 + 64):  # two names in turn: the kernel merges no event
+                for name in ("a.log", "b.log"):
+                    (tmp_path / name).write_text(str(i))
+            changes = await next_rescan(watch)
+            assert changes.overflowed
