@@ -21,7 +21,8 @@ from ._uplink import ServerState as ServerState
 from ._uplink import ServerStateChanged as ServerStateChanged
 from ._watcher import FileUnreadable as FileUnreadable
 from ._watcher import WatcherSettings as WatcherSettings
-from ._watcher import WatchFolderMissing as WatchFolderMissing
+from ._watcher import WatchFolderBack as WatchFolderBack
+from ._watcher import WatchFolderLost as WatchFolderLost
 from ._watcher import run_watcher as run_watcher
 
 __all__ = [
@@ -36,7 +37,8 @@ __all__ = [
     "Receipt",
     "ServerState",
     "ServerStateChanged",
-    "WatchFolderMissing",
+    "WatchFolderBack",
+    "WatchFolderLost",
     "WatcherSettings",
     "build_node",
     "dispose_failure",

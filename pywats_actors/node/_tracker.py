@@ -27,7 +27,8 @@ __all__ = [
     "KEPT_LOOK",
     "FileUnreadable",
     "Tracker",
-    "WatchFolderMissing",
+    "WatchFolderBack",
+    "WatchFolderLost",
     "WatcherSettings",
     "examine",
     "marker_path",
@@ -51,14 +52,21 @@ class FileUnreadable(NodeEvent, frozen=True, kw_only=True):
     error: str
 
 
-class WatchFolderMissing(NodeEvent, frozen=True, kw_only=True):
-    """A watch folder went missing or cannot be listed (``present=False``), or is back."""
+class WatchFolderLost(NodeEvent, frozen=True, kw_only=True):
+    """A watch folder went missing, or can no longer be listed; the watcher waits for it."""
 
     topic: ClassVar[str] = "intake"
     folder: str
     path: str
-    present: bool
-    error: str = ""
+    error: str
+
+
+class WatchFolderBack(NodeEvent, frozen=True, kw_only=True):
+    """A watch folder that was lost can be listed again; its files are taken again."""
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,11 +250,10 @@ class Tracker:
             )
         else:
             self.log.info("watch folder is back")
-        self.publish(
-            WatchFolderMissing(
-                folder=folder, path=path, present=not self.root_error, error=self.root_error
-            )
-        )
+        if self.root_error:
+            self.publish(WatchFolderLost(folder=folder, path=path, error=self.root_error))
+        else:
+            self.publish(WatchFolderBack(folder=folder, path=path))
 
     def forget(self, path: str) -> None:
         """*path* is gone: drop everything known about it."""

@@ -44,12 +44,19 @@ from ._tracker import (
     FileUnreadable,
     Tracker,
     WatcherSettings,
-    WatchFolderMissing,
+    WatchFolderBack,
+    WatchFolderLost,
     examine,
 )
 from ._tracker import marker_path as marker_path
 
-__all__ = ["FileUnreadable", "WatchFolderMissing", "WatcherSettings", "run_watcher"]
+__all__ = [
+    "FileUnreadable",
+    "WatchFolderBack",
+    "WatchFolderLost",
+    "WatcherSettings",
+    "run_watcher",
+]
 
 
 def _make_folder(path: Path) -> None:
@@ -78,7 +85,8 @@ async def run_watcher(
     Args:
         settings: the folder and how it is watched.
         out: where :class:`FileReady` is sent.
-        publish: called with :class:`FileUnreadable` and :class:`WatchFolderMissing` events
+        publish: called with :class:`FileUnreadable`, :class:`WatchFolderLost` and
+            :class:`WatchFolderBack` events
             (the node's event bus); they are logged either way.
 
     Cancellation: stops the event source (a watchdog observer is joined in a worker thread).

@@ -11,7 +11,7 @@ import trio
 
 from pywats_actors.config import load_config
 from pywats_actors.emulator import open_emulator
-from pywats_actors.node import Node, WatchFolderMissing
+from pywats_actors.node import Node, WatchFolderBack, WatchFolderLost
 
 from ._children import writer
 from .test_node import TOKEN, report_file, running, wait_for, write_config
@@ -81,14 +81,17 @@ class TestVanishingFolder:
                 report_file(folder, 2)  # makes the folder again
                 await wait_for(lambda: len(emu.stats().ids) == 2, within=10)
                 events = _folder_events(node)
-        assert [(e.folder, e.present) for e in events] == [("line1", False), ("line1", True)]
+        assert [(type(e), e.folder) for e in events] == [
+            (WatchFolderLost, "line1"),
+            (WatchFolderBack, "line1"),
+        ]
 
 
-def _folder_events(node: Node) -> list[WatchFolderMissing]:
+def _folder_events(node: Node) -> list[WatchFolderLost | WatchFolderBack]:
     return [
         envelope.event
         for envelope in node.bus.recent()
-        if isinstance(envelope.event, WatchFolderMissing)
+        if isinstance(envelope.event, WatchFolderLost | WatchFolderBack)
     ]
 
 

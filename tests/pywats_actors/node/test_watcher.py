@@ -18,7 +18,8 @@ from pywats_actors.node import (
     AfterSuccess,
     FileReady,
     WatcherSettings,
-    WatchFolderMissing,
+    WatchFolderBack,
+    WatchFolderLost,
     dispose_failure,
     dispose_success,
     run_watcher,
@@ -171,15 +172,13 @@ class TestRescan:
         folder = tmp_path / "blocked" / "in"
         events: list[NodeEvent] = []
         async with watching(settings(folder, rescan_interval=3600), events) as got:
-            assert [(type(e), getattr(e, "present", None)) for e in events] == [
-                (WatchFolderMissing, False)
-            ]
+            assert [type(e) for e in events] == [WatchFolderLost]
             (tmp_path / "blocked").unlink()
             folder.mkdir(parents=True)
             (folder / "late.csv").write_text("x")
             (ready,) = await collect(got, 1, within=5)
         assert ready.relative == "late.csv"
-        assert [getattr(e, "present", None) for e in events] == [False, True]
+        assert [type(e) for e in events] == [WatchFolderLost, WatchFolderBack]
 
 
 class TestDisposal:
@@ -424,10 +423,7 @@ class TestFolderComesBack:
             assert trio.current_time() - start < 2
             assert await nothing_more(got)
         assert ready.relative == "after.csv"
-        assert [(type(e), getattr(e, "present", None)) for e in events] == [
-            (WatchFolderMissing, False),
-            (WatchFolderMissing, True),
-        ]
+        assert [type(e) for e in events] == [WatchFolderLost, WatchFolderBack]
 
 
 def _user_namespaces_work() -> bool:
