@@ -464,3 +464,18 @@ class TestWatchLimit:
         assert paths == {str(tmp_path / "top.csv")} | {
             str(tmp_path / f"sub{i:02}" / "deep.csv") for i in range(12)
         }
+
+    @pytest.mark.skipif(not _user_namespaces_work(), reason="needs unprivileged user namespaces")
+    async def test_watch_folder_itself_past_the_limit(self, tmp_path: Path) -> None:
+        """With no inotify watch left at all, the watcher still starts, warns once, and its
+        rescans find every file."""
+        options = {"path": str(tmp_path), "settle": SETTLE, "rescan_interval": 0.5}
+        prefix = ("unshare", "--user", "--map-root-user")
+        async with watcher_child({**options, "max_watches": 0}, prefix=prefix) as w:
+            (tmp_path / "a.csv").write_text("a")
+            first = await w.next("FileReady")
+            (tmp_path / "b.csv").write_text("b")
+            second = await w.next("FileReady")
+            await w.none_of("FileReady", wait=2.0)  # retried every second: still one warning
+            assert len(w.logs("inotify watch limit reached")) == 1
+        assert [first["path"], second["path"]] == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
