@@ -1,12 +1,14 @@
 """File events from Linux inotify, read on the trio loop itself (no threads).
 
-Shared by the node's watchers and the config actor. Callers need only "something happened to
-this path": no event objects, no pairing of moves. watchdog's inotify backend does both on three
-threads per folder, and its pairing of renames is a linear search per event, which made it the
-largest cost of the node under a burst of atomically written (renamed) files. Here the inotify
-descriptor is polled by trio (``wait_readable``) and each read returns a batch of raw events; a
-queue overflow says so, and the caller looks again. Elsewhere (and if inotify is unavailable)
-callers use watchdog.
+Used through :class:`~pywats_actors._filewatch.FileWatch` by the node's watchers and the config
+actor. Callers need only "something happened to this path" (and whether a file's last event
+was a write or a close after writing): no event objects, no pairing of moves. watchdog's inotify
+backend does both on three threads per folder, and its pairing of renames is a linear search per
+event, which made it the largest cost of the node under a burst of atomically written (renamed)
+files. Here the inotify descriptor is polled by trio (``wait_readable``) and each read returns a
+batch of raw events (:class:`Batch`); a queue overflow says so, and the caller looks again; a
+watched folder that is deleted, moved away or unmounted is named in :attr:`Batch.ended`.
+Elsewhere (and if inotify is unavailable) ``FileWatch`` uses watchdog.
 
 Which events are read is the *mask* given to :class:`Inotify`: :data:`FOLDER_EVENTS` (the
 default, every change to a folder's entries, writes included) or a narrower combination of the
