@@ -1,12 +1,14 @@
 """File events from Linux inotify, read on the trio loop itself (no threads).
 
-Shared by the node's watchers and the config actor. Callers need only "something happened to
-this path": no event objects, no pairing of moves. watchdog's inotify backend does both on three
-threads per folder, and its pairing of renames is a linear search per event, which made it the
-largest cost of the node under a burst of atomically written (renamed) files. Here the inotify
-descriptor is polled by trio (``wait_readable``) and each read returns a batch of raw events; a
-queue overflow says so, and the caller looks again. Elsewhere (and if inotify is unavailable)
-callers use watchdog.
+Used through :class:`~pywats_actors._filewatch.FileWatch` by the node's watchers and the config
+actor. Callers need only "something happened to this path" (and whether a file's last event
+was a write or a close after writing): no event objects, no pairing of moves. watchdog's inotify
+backend does both on three threads per folder, and its pairing of renames is a linear search per
+event, which made it the largest cost of the node under a burst of atomically written (renamed)
+files. Here the inotify descriptor is polled by trio (``wait_readable``) and each read returns a
+batch of raw events (:class:`Batch`); a queue overflow says so, and the caller looks again; a
+watched folder that is deleted, moved away or unmounted is named in :attr:`Batch.ended`.
+Elsewhere (and if inotify is unavailable) ``FileWatch`` uses watchdog.
 
 Which events are read is the *mask* given to :class:`Inotify`: :data:`FOLDER_EVENTS` (the
 default, every change to a folder's entries, writes included) or a narrower combination of the
@@ -23,6 +25,7 @@ import os
 import struct
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import trio
 
@@ -37,6 +40,7 @@ __all__ = [
     "IN_MOVED_FROM",
     "IN_MOVED_TO",
     "IN_MOVE_SELF",
+    "Batch",
     "Inotify",
     "inotify_available",
 ]
@@ -82,12 +86,35 @@ def _libc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
     except (OSError, AttributeError):
         return None
     return libc
 
 
 _LIBC = _libc()
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one read of the descriptor returned.
+
+    Attributes:
+        paths: entries of watched folders that changed (files; not sub-folders).
+        folders: sub-folders created in, or moved into, a watched folder.
+        written: files whose last event in this batch was a write (``IN_MODIFY``): their
+            writer had them open then.
+        closed: files whose last event in this batch was a close after writing
+            (``IN_CLOSE_WRITE``).
+        ended: watched folders whose watch ended: deleted, moved away (its watch is removed,
+            so that its events are never reported under the old path) or unmounted.
+    """
+
+    paths: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)
+    closed: set[str] = field(default_factory=set)
+    ended: list[str] = field(default_factory=list)
 
 
 def inotify_available() -> bool:
@@ -143,11 +170,39 @@ class Inotify:
         self._folders[wd] = path
         self._watched.add(path)
 
+    @property
+    def watched(self) -> frozenset[str]:
+        """The folders watched now."""
+        return frozenset(os.fsdecode(path) for path in self._watched)
+
+    def unwatch(self, folder: str | os.PathLike[str]) -> None:
+        """Stop watching *folder* (nothing happens if it is not watched)."""
+        assert _LIBC is not None
+        path = os.fsencode(folder)
+        for wd, watched in list(self._folders.items()):
+            if watched == path:
+                self._forget(wd)
+                _LIBC.inotify_rm_watch(self._fd, wd)  # its IN_IGNORED is dropped: wd is gone
+
+    def _forget(self, wd: int) -> bytes | None:
+        gone = self._folders.pop(wd, None)
+        if gone is not None:
+            self._watched.discard(gone)
+        return gone
+
     async def read(self) -> tuple[list[str], list[str]]:
         """Wait for events; returns ``(paths that changed, new sub-folders)``.
 
         After a queue overflow :attr:`overflowed` is set (events were lost: rescan); when a
         watched folder itself went away, :attr:`lost_watch`.
+
+        Cancellation: safe; no event is lost by a cancelled wait.
+        """
+        batch = await self.read_batch()
+        return batch.paths, batch.folders
+
+    async def read_batch(self) -> Batch:
+        """Wait for events and return them as one :class:`Batch` (see :meth:`read`).
 
         Cancellation: safe; no event is lost by a cancelled wait.
         """
@@ -159,9 +214,8 @@ class Inotify:
                 continue
             return self._parse(data)
 
-    def _parse(self, data: bytes) -> tuple[list[str], list[str]]:
-        paths: list[str] = []
-        folders: list[str] = []
+    def _parse(self, data: bytes) -> Batch:
+        batch = Batch()
         offset = 0
         while offset + _HEADER.size <= len(data):
             wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
@@ -173,10 +227,14 @@ class Inotify:
                 continue
             if mask & _LOST:
                 self.lost_watch = True
-            if mask & _IN_IGNORED:
-                gone = self._folders.pop(wd, None)
+            if mask & (_IN_IGNORED | IN_MOVE_SELF):
+                # deleted, unmounted (IN_IGNORED follows) or moved away: a moved folder keeps
+                # its watch, whose events would name the old path, so it is removed here
+                gone = self._forget(wd)
                 if gone is not None:
-                    self._watched.discard(gone)
+                    batch.ended.append(os.fsdecode(gone))
+                    if mask & IN_MOVE_SELF and _LIBC is not None:
+                        _LIBC.inotify_rm_watch(self._fd, wd)
                 continue
             folder = self._folders.get(wd)
             if folder is None or not name:
@@ -184,10 +242,16 @@ class Inotify:
             full = os.fsdecode(os.path.join(folder, name))
             if mask & _IN_ISDIR:
                 if mask & (IN_CREATE | IN_MOVED_TO):
-                    folders.append(full)
+                    batch.folders.append(full)
                 continue
-            paths.append(full)
-        return paths, folders
+            batch.paths.append(full)
+            if mask & IN_MODIFY:
+                batch.written.add(full)
+                batch.closed.discard(full)
+            if mask & IN_CLOSE_WRITE:
+                batch.closed.add(full)
+                batch.written.discard(full)
+        return batch
 
     def watch_all(self, folders: Iterable[str]) -> None:
         """Watch each of *folders*, skipping those that vanished."""

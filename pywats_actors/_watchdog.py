@@ -1,4 +1,4 @@
-"""Stopping a watchdog observer from trio, shared by the config actor and the watchers."""
+"""Stopping a watchdog observer from trio (for :class:`~pywats_actors._filewatch.FileWatch`)."""
 
 from __future__ import annotations
 

@@ -5,13 +5,13 @@ once the file has loaded and passed every check; a file that does not is a start
 a :class:`ConfigInvalid` that names every problem. From then on:
 
 * the file's folder is watched (so that an editor's or :func:`write_config_atomically`'s
-  write-then-rename is seen). On Linux this is inotify read on the trio loop, with a narrow
-  mask: a file closed after writing, renamed, created, deleted or changed in its attributes,
-  never each ``write()``. So another file written in the same folder (a log next to the
-  config) costs the actor almost nothing, and only events for the config file's own name wake
-  it. A queue overflow, or the folder itself going away, wakes it too (and the folder is
-  watched again). Where inotify is unavailable, watchdog watches the folder instead; its
-  observer thread wakes the actor through the trio token;
+  write-then-rename is seen) with the node's file-watching primitive
+  (:class:`~pywats_actors._filewatch.FileWatch`). On Linux this is inotify read on the trio
+  loop, with a narrow mask: a file closed after writing, renamed, created, deleted or changed
+  in its attributes, never each ``write()``. So another file written in the same folder (a log
+  next to the config) costs the actor almost nothing, and only events for the config file's
+  own name wake it. A queue overflow, or the folder itself going away and coming back (it is
+  then watched again), wakes it too. Where inotify is unavailable, watchdog watches the folder;
 * a burst of events (an editor saving in several steps, a script writing twice) is coalesced:
   the actor waits until the events have been quiet for ``settle`` seconds (at most
   ``max_settle``) and looks once;
@@ -32,7 +32,6 @@ broken while it was down is reported rather than failing the restart.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,13 +46,11 @@ from watchdog.events import (
     FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
-    FileSystemEventHandler,
 )
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
 
 from supervisors import ChildContext, current_child_or_none
 
+from .._filewatch import FileWatch
 from .._inotify import (
     IN_ATTRIB,
     IN_CLOSE_WRITE,
@@ -63,11 +60,8 @@ from .._inotify import (
     IN_MOVE_SELF,
     IN_MOVED_FROM,
     IN_MOVED_TO,
-    Inotify,
-    inotify_available,
 )
 from .._logging import get_logger
-from .._watchdog import stop_observer
 from ._diff import diff_configs
 from ._errors import ConfigError, ConfigInvalid, ConfigNotFound
 from ._load import LoadedConfig, parse_config
@@ -134,33 +128,6 @@ def _read(path: Path) -> _Snapshot:
         return _Snapshot(None, None, f"the file cannot be read: {exc.strerror}")
 
 
-class _FileEvents(FileSystemEventHandler):
-    """Runs on watchdog's observer thread; wakes the actor when the config file is touched."""
-
-    def __init__(
-        self,
-        targets: frozenset[str],
-        token: trio.lowlevel.TrioToken,
-        wake: trio.MemorySendChannel[None],
-    ) -> None:
-        self._targets = targets
-        self._token = token
-        self._wake = wake
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        paths = {os.fsdecode(event.src_path), os.fsdecode(event.dest_path)}
-        if paths & self._targets:
-            # Never wait for trio here: this thread holds watchdog's lock while it dispatches,
-            # and stopping the observer takes that lock (a waiting handoff could deadlock).
-            with contextlib.suppress(trio.RunFinishedError):  # the node has stopped
-                self._token.run_sync_soon(self._deliver)
-
-    def _deliver(self) -> None:
-        # a full buffer means a wake-up is already pending: that is the coalescing
-        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-            self._wake.send_nowait(None)
-
-
 class ConfigActor:
     """Owns the node's configuration: the file's current valid content, kept up to date.
 
@@ -203,8 +170,7 @@ class ConfigActor:
         self._poll_interval = poll_interval
         self._use_events = use_events
         self._use_inotify = use_inotify
-        self._notify: Inotify | None = None
-        self._event_source = "none"
+        self._file_watch: FileWatch | None = None
         self._checks = 0
         self._loaded: LoadedConfig | None = None
         self._signature: _Signature | None = None
@@ -240,7 +206,7 @@ class ConfigActor:
         ``"inotify"`` (read on the trio loop), ``"watchdog"``, or ``"none"``: polling alone, or
         the actor is not running.
         """
-        return self._event_source
+        return self._file_watch.source if self._file_watch is not None else "none"
 
     @property
     def checks(self) -> int:
@@ -286,41 +252,37 @@ class ConfigActor:
         wake_send, wake_receive = trio.open_memory_channel[None](1)
         self._wake = wake_send
         folders, targets = self._watched_paths()
-        observer: BaseObserver | None = None
-        complete = False
-        if self._use_events and self._use_inotify and inotify_available():
-            opened = self._open_inotify(folders)
-            if opened is not None:
-                self._notify, complete = opened
-        if self._use_events and self._notify is None:
-            observer = self._start_observer(
-                trio.lowlevel.current_trio_token(), wake_send, folders, targets
-            )
-        if self._notify is not None:
-            self._event_source = "inotify"
-        elif observer is not None:
-            self._event_source = "watchdog"
-        _log.debug("watching the config file", path=str(self._path), events=self._event_source)
+        watch = FileWatch(
+            folders,
+            log=_log.bind(path=str(self._path)),
+            mask=_CONFIG_EVENTS,
+            use_inotify=self._use_inotify,
+            watchdog_events=_EVENT_TYPES,
+            retry=min(self._poll_interval, 1.0),
+        )
         try:
-            async with trio.open_nursery() as nursery:
+            async with (
+                watch if self._use_events else contextlib.nullcontext(),
+                trio.open_nursery() as nursery,
+            ):
+                if self._use_events:
+                    self._file_watch = watch
+                _log.debug(
+                    "watching the config file", path=str(self._path), events=self.event_source
+                )
                 child = current_child_or_none()
                 if child is not None:
                     nursery.start_soon(_stop_when_requested, child, nursery.cancel_scope)
-                if self._notify is not None:
-                    nursery.start_soon(self._follow_inotify, complete, folders, targets, wake_send)
+                if self.event_source != "none":
+                    nursery.start_soon(_follow, watch, targets, wake_send)
                 task_status.started(self.current)
                 if restarted:
                     await self._check(updates, polling=False)
                 await self._watch(updates, wake_receive)
         finally:
             self._wake = None
+            self._file_watch = None
             wake_send.close()
-            self._event_source = "none"
-            if self._notify is not None:
-                self._notify.close()
-                self._notify = None
-            if observer is not None:
-                await stop_observer(observer)
 
     async def _load_initial(self) -> None:
         snapshot = await trio.to_thread.run_sync(_read, self._path)
@@ -355,103 +317,6 @@ class ConfigActor:
         real = Path(os.path.realpath(self._path))
         folders = sorted({str(self._path.parent), str(real.parent)})
         return folders, frozenset({str(self._path), str(real)})
-
-    def _open_inotify(self, folders: list[str]) -> tuple[Inotify, bool] | None:
-        """An inotify descriptor on *folders*, and whether every one of them is watched.
-
-        A missing folder is left out (it is watched again later); ``None`` when inotify cannot
-        be used at all (no descriptor, or the watch limit is reached).
-        """
-        try:
-            notify = Inotify(_CONFIG_EVENTS)
-        except OSError as exc:
-            _log.warning(
-                "cannot watch the config file with inotify", path=str(self._path), error=str(exc)
-            )
-            return None
-        complete = True
-        for folder in folders:
-            try:
-                notify.watch(folder)
-            except (FileNotFoundError, NotADirectoryError):
-                complete = False
-            except OSError as exc:
-                notify.close()
-                _log.warning(
-                    "cannot watch the config file with inotify",
-                    path=str(self._path),
-                    folder=folder,
-                    error=str(exc),
-                )
-                return None
-        return notify, complete
-
-    async def _follow_inotify(
-        self,
-        complete: bool,
-        folders: list[str],
-        targets: frozenset[str],
-        wake: trio.MemorySendChannel[None],
-    ) -> None:
-        """Wake the actor for inotify events that concern the file; keep its folders watched.
-
-        Events for other names in the folder are read and dropped. When a watched folder was
-        deleted or moved away, or one is missing, the folders are watched afresh (at once, then
-        every ``poll_interval`` until all of them are back).
-        """
-        while True:
-            notify = self._notify
-            if notify is None:
-                return
-            concerned = False
-            with trio.move_on_after(math.inf if complete else self._poll_interval):
-                paths, _ = await notify.read()
-                concerned = notify.overflowed or notify.lost_watch or not targets.isdisjoint(paths)
-                notify.overflowed = False
-            if notify.lost_watch or not complete:
-                # watch the paths afresh: a folder that was replaced, or that is back
-                reopened = self._open_inotify(folders)
-                notify.close()
-                if reopened is None:
-                    self._notify = None
-                    self._event_source = "none"
-                    _log.warning(
-                        "checking the config file by polling",
-                        path=str(self._path),
-                        poll_interval=self._poll_interval,
-                    )
-                    concerned = True
-                else:
-                    if reopened[1] and not complete:
-                        concerned = True  # a missing folder is back: look at the file
-                    self._notify, complete = reopened
-            if concerned:
-                # a full buffer means a wake-up is already pending: that is the coalescing
-                with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-                    wake.send_nowait(None)
-
-    def _start_observer(
-        self,
-        token: trio.lowlevel.TrioToken,
-        wake: trio.MemorySendChannel[None],
-        folders: list[str],
-        targets: frozenset[str],
-    ) -> BaseObserver | None:
-        handler = _FileEvents(targets, token, wake)
-        observer = Observer()
-        try:
-            for folder in folders:
-                observer.schedule(handler, folder, event_filter=_EVENT_TYPES)
-            observer.start()
-        except OSError as exc:
-            _log.warning(
-                "cannot watch the config file for changes; checking it by polling",
-                path=str(self._path),
-                poll_interval=self._poll_interval,
-                error=str(exc),
-            )
-            return None
-        return observer
 
     async def _watch(
         self, updates: trio.MemorySendChannel[ConfigEvent], wake: trio.MemoryReceiveChannel[None]
@@ -546,3 +411,19 @@ class ConfigActor:
 async def _stop_when_requested(child: ChildContext, scope: trio.CancelScope) -> None:
     await child.wait_stop_requested()
     scope.cancel(reason="the config actor was asked to stop")
+
+
+async def _follow(
+    watch: FileWatch, targets: frozenset[str], wake: trio.MemorySendChannel[None]
+) -> None:
+    """Wake the actor for file events that concern the config file.
+
+    Events for other names in the folder are dropped. Events that may have been missed (a queue
+    overflow; a folder deleted or replaced, and watched again when it is back) wake it too.
+    """
+    while True:
+        changes = await watch.next()
+        if changes.rescan or not targets.isdisjoint(changes.paths):
+            # a full buffer means a wake-up is already pending: that is the coalescing
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                wake.send_nowait(None)

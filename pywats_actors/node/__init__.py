@@ -29,6 +29,8 @@ from ._node import open_node as open_node
 from ._uplink import ServerState as ServerState
 from ._uplink import ServerStateChanged as ServerStateChanged
 from ._watcher import WatcherSettings as WatcherSettings
+from ._watcher import WatchFolderBack as WatchFolderBack
+from ._watcher import WatchFolderLost as WatchFolderLost
 from ._watcher import run_watcher as run_watcher
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "Receipt",
     "ServerState",
     "ServerStateChanged",
+    "WatchFolderBack",
+    "WatchFolderLost",
     "WatcherSettings",
     "build_node",
     "dispose_failure",

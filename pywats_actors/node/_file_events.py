@@ -96,14 +96,19 @@ class FileChangedMeanwhile(NodeEvent, frozen=True, kw_only=True):
 
 
 class FileUnreadable(NodeEvent, frozen=True, kw_only=True):
-    """A file could not be read (permission, I/O error); it stays and is read again later."""
+    """A file could not be read (permission, I/O error); it stays and is read again later.
+
+    The watcher publishes it once per version of a file it may not open (``attempt`` 1, no
+    ``retry_in``: it looks again with its own backoff); the pipeline for each failed read of a
+    file it was handed (its attempt number and the delay before the next).
+    """
 
     topic: ClassVar[str] = "intake"
     folder: str
     source: str
     error: str
-    attempt: int
-    retry_in: float | None
+    attempt: int = 1
+    retry_in: float | None = None
 
 
 class ConversionUnavailable(NodeEvent, frozen=True, kw_only=True):

@@ -404,8 +404,13 @@ PIPELINE_FILES_PER_WORKER = 4
 """Files the pipeline works on at once, per converter worker."""
 
 
-def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) -> ChildSpec:
-    """The intake child that watches *folder*."""
+def watcher_spec(
+    folder: WatchFolder,
+    files: trio.MemorySendChannel[FileReady],
+    publish: Callable[[NodeEvent], object] | None = None,
+) -> ChildSpec:
+    """The intake child that watches *folder*; its events (unreadable files, a missing folder)
+    go to *publish*."""
     settings = WatcherSettings(
         id=folder.id,
         path=Path(folder.path),
@@ -416,17 +421,18 @@ def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) 
         rescan_interval=folder.rescan_interval,
         skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
     )
-    return ChildSpec(folder.id, _watch, (settings, Clone(files)), shutdown=Timeout(5))
+    return ChildSpec(folder.id, _watch, (settings, Clone(files), publish), shutdown=Timeout(5))
 
 
 async def _watch(
     settings: WatcherSettings,
     files: trio.MemorySendChannel[FileReady],
+    publish: Callable[[NodeEvent], object] | None,
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
     async with stop_requested_cancels():
-        await run_watcher(settings, files, task_status=task_status)
+        await run_watcher(settings, files, publish=publish, task_status=task_status)
 
 
 async def _intake_child(
@@ -442,7 +448,7 @@ async def _intake_child(
         node.intake, node.intake_files = intake, files
         try:
             for folder in node.config.watch:
-                await intake.start_child(watcher_spec(folder, files))
+                await intake.start_child(watcher_spec(folder, files, node.bus.publish))
             task_status.started()
             await intake.wait_stopped()  # it follows this child's stop request
         finally:
@@ -481,7 +487,7 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
                 await intake.terminate_child(folder_id)
         for folder in new.watch:
             if folder.id in (*diff.watch_added, *diff.watch_changed):
-                await intake.start_child(watcher_spec(folder, files))
+                await intake.start_child(watcher_spec(folder, files, node.bus.publish))
     if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
         await supervisor.restart_child("conversion")
     if old.server != new.server or old.upload != new.upload:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,21 +18,27 @@ from pywats_actors.node import (
     AfterSuccess,
     FileReady,
     WatcherSettings,
+    WatchFolderBack,
+    WatchFolderLost,
     dispose_failure,
     dispose_success,
     run_watcher,
 )
+from pywats_actors.node._bus import NodeEvent
+
+from ._children import as_root, shared_folder, watcher_child, writer
 
 SETTLE = 0.2
 
 
 @asynccontextmanager
 async def watching(
-    settings: WatcherSettings,
+    settings: WatcherSettings, events: list[NodeEvent] | None = None
 ) -> AsyncIterator[trio.MemoryReceiveChannel[FileReady]]:
     send, receive = trio.open_memory_channel[FileReady](100)
+    publish = events.append if events is not None else None
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_watcher, settings, send)
+        await nursery.start(partial(run_watcher, settings, send, publish=publish))
         yield receive
         nursery.cancel_scope.cancel()
 
@@ -156,6 +165,21 @@ class TestRescan:
         async with watching(settings(folder)):
             assert folder.is_dir()
 
+    async def test_folder_that_cannot_be_made_is_waited_for(self, tmp_path: Path) -> None:
+        """A watch folder that cannot be made (a file is in its way) is reported, not a crash;
+        once the way is clear and the folder exists, its files are found."""
+        (tmp_path / "blocked").write_text("a file where a folder should be")
+        folder = tmp_path / "blocked" / "in"
+        events: list[NodeEvent] = []
+        async with watching(settings(folder, rescan_interval=3600), events) as got:
+            assert [type(e) for e in events] == [WatchFolderLost]
+            (tmp_path / "blocked").unlink()
+            folder.mkdir(parents=True)
+            (folder / "late.csv").write_text("x")
+            (ready,) = await collect(got, 1, within=5)
+        assert ready.relative == "late.csv"
+        assert [type(e) for e in events] == [WatchFolderLost, WatchFolderBack]
+
 
 class TestDisposal:
     def ready(self, root: Path, relative: str, content: str = "x") -> FileReady:
@@ -259,3 +283,199 @@ class TestLostProcessing:
             assert await nothing_more(got, wait=0.5)
             again = await collect(got, 1, within=5)
         assert first[0].path == again[0].path
+
+
+ROWS = ["step,value\n", "voltage,3.3\n", "current,0.2\n", "power,0.66\n", "leak,0.0\n"]
+
+
+class TestWriters:
+    """A file a writer still holds open is never taken, however long the writer pauses."""
+
+    async def test_writer_pausing_past_settle_is_waited_for(self, tmp_path: Path) -> None:
+        """A writer that writes row by row with pauses of several settle intervals, the file
+        open all along, has its file taken only after it closes it, whole."""
+        path = tmp_path / "run.csv"
+        async with watching(settings(tmp_path, rescan_interval=0.5)) as got:
+            async with writer(path) as w:
+                for row in ROWS:
+                    await w.write(row)
+                    assert await nothing_more(got, wait=5 * SETTLE)
+                await w.close()
+            (ready,) = await collect(got, 1)
+        assert ready.signature.size == len("".join(ROWS))
+        assert path.read_text() == "".join(ROWS)
+
+    @as_root
+    async def test_writer_running_as_another_user_is_waited_for(self) -> None:
+        """A writer running as another user (the test executive's account) holds its file open:
+        the node, with CAP_LEASE, still waits for it to close."""
+        with shared_folder() as folder:
+            path = folder / "other.json"
+            async with watching(settings(folder)) as got:
+                async with writer(path, user="nobody") as w:
+                    await w.write('{"steps": [1,\n')
+                    assert await nothing_more(got, wait=5 * SETTLE)
+                    await w.write("2, 3]}\n")
+                    assert await nothing_more(got, wait=5 * SETTLE)
+                    await w.close()
+                (ready,) = await collect(got, 1)
+            assert path.stat().st_uid != 0
+            assert ready.signature.size == path.stat().st_size
+            assert json.loads(path.read_text()) == {"steps": [1, 2, 3]}
+
+    @as_root
+    async def test_node_that_may_not_lease_follows_writes_and_closes(self) -> None:
+        """A node running as a user that does not own the file (no lease possible) waits for
+        the writer's close as inotify reports it."""
+        with shared_folder() as folder:
+            path = folder / "run.csv"
+            async with watcher_child({"path": str(folder), "settle": SETTLE}, user="nobody") as w:
+                async with writer(path) as executive:  # root's file: nobody may not lease it
+                    for row in ROWS:
+                        await executive.write(row)
+                        await w.none_of("FileReady", wait=5 * SETTLE)
+                    await executive.close()
+                ready = await w.next("FileReady")
+            assert ready["size"] == len("".join(ROWS))
+
+
+class TestUnreadable:
+    """A file the node may not read is reported, retried with backoff and taken once it can."""
+
+    @as_root
+    async def test_unreadable_file_is_reported_once_and_taken_when_fixed(self) -> None:
+        """A root-owned 0600 file seen by a node running as nobody gives one FileUnreadable
+        and one warning however often it is retried; once made readable it is taken."""
+        with shared_folder() as folder:
+            os.chmod(folder, 0o755)
+            path = folder / "secret.csv"
+            path.write_text("".join(ROWS))
+            os.chmod(path, 0o600)
+            async with watcher_child({"path": str(folder), "settle": SETTLE}, user="nobody") as w:
+                event = await w.next("FileUnreadable")
+                assert event["source"] == str(path)
+                assert event["error"] == "Permission denied"
+                await w.none_of("FileUnreadable", wait=4.0)  # retried 1 s, 2 s later: quietly
+                assert len(w.logs("file cannot be read")) == 1
+                os.chmod(path, 0o644)  # its event ends the backoff: taken within a second
+                ready = await w.next("FileReady", within=2)
+            assert ready["path"] == str(path)
+            assert ready["size"] == len("".join(ROWS))
+
+    @as_root
+    async def test_a_new_version_of_an_unreadable_file_is_reported_again(self) -> None:
+        """A rewritten file that is still unreadable is a new version: one more report."""
+        with shared_folder() as folder:
+            os.chmod(folder, 0o755)
+            path = folder / "secret.csv"
+            path.write_text("one")
+            os.chmod(path, 0o600)
+            async with watcher_child({"path": str(folder), "settle": SETTLE}, user="nobody") as w:
+                await w.next("FileUnreadable")
+                path.write_text("a second version")
+                await w.next("FileUnreadable")
+                assert len(w.logs("file cannot be read")) == 2
+
+    @as_root
+    async def test_sub_folder_that_cannot_be_listed_is_reported_once(self) -> None:
+        """A sub-folder the node may not list gets one warning across rescans; the other
+        sub-folders are served as usual."""
+        with shared_folder() as folder:
+            os.chmod(folder, 0o755)
+            (folder / "closed").mkdir(mode=0o700)
+            (folder / "closed" / "hidden.csv").write_text("x")
+            (folder / "open").mkdir(mode=0o755)
+            (folder / "open" / "seen.csv").write_text("y")
+            options = {"path": str(folder), "settle": SETTLE, "rescan_interval": 1.0}
+            async with watcher_child({**options, "recursive": True}, user="nobody") as w:
+                ready = await w.next("FileReady")
+                await w.none_of("FileReady", wait=2.5)  # across two rescans
+                assert len(w.logs("a sub-folder cannot be listed")) == 1
+            assert ready["path"] == str(folder / "open" / "seen.csv")
+
+
+class TestFolderComesBack:
+    """A watch folder deleted (or replaced) and re-created is watched by events again."""
+
+    @pytest.mark.parametrize("how", ["deleted", "moved away"])
+    async def test_recreated_folder_is_served_by_events(self, tmp_path: Path, how: str) -> None:
+        """With rescans an hour apart, a file dropped into the re-created folder is found
+        within seconds; the folder's absence and return are each reported once."""
+        folder = tmp_path / "in"
+        events: list[NodeEvent] = []
+        async with watching(settings(folder, rescan_interval=3600), events) as got:
+            (folder / "before.csv").write_text("x")
+            await collect(got, 1)
+            if how == "deleted":
+                shutil.rmtree(folder)
+            else:
+                folder.rename(tmp_path / "old")
+            with trio.fail_after(5):
+                while not events:
+                    await trio.sleep(0.05)
+            folder.mkdir()
+            with trio.fail_after(5):
+                while len(events) < 2:
+                    await trio.sleep(0.05)
+            start = trio.current_time()
+            (folder / "after.csv").write_text("y")
+            (ready,) = await collect(got, 1, within=5)
+            assert trio.current_time() - start < 2
+            assert await nothing_more(got)
+        assert ready.relative == "after.csv"
+        assert [type(e) for e in events] == [WatchFolderLost, WatchFolderBack]
+
+
+def _user_namespaces_work() -> bool:
+    try:
+        done = subprocess.run(
+            ["unshare", "--user", "--map-root-user", "true"], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+class TestWatchLimit:
+    """Past inotify's watch limit a recursive watcher keeps going on rescans, with one warning."""
+
+    @pytest.mark.skipif(not _user_namespaces_work(), reason="needs unprivileged user namespaces")
+    async def test_recursive_watcher_past_the_watch_limit(self, tmp_path: Path) -> None:
+        """In a user namespace whose limit is 4 watches, a recursive watcher on 12 folders
+        finds every file (the root's by events, the rest by rescans) and warns once."""
+        for i in range(12):
+            (tmp_path / f"sub{i:02}").mkdir()
+        options = {
+            "path": str(tmp_path),
+            "settle": SETTLE,
+            "rescan_interval": 0.5,
+            "recursive": True,
+            "max_watches": 4,
+        }
+        prefix = ("unshare", "--user", "--map-root-user")
+        async with watcher_child(options, prefix=prefix) as w:
+            for i in range(12):
+                (tmp_path / f"sub{i:02}" / "deep.csv").write_text(str(i))
+            (tmp_path / "top.csv").write_text("top")
+            paths = {(await w.next("FileReady"))["path"] for _ in range(13)}
+            await w.none_of("FileReady", wait=1.5)  # three more rescans: nothing again
+            assert w.process.returncode is None
+            assert len(w.logs("inotify watch limit reached")) == 1
+        assert paths == {str(tmp_path / "top.csv")} | {
+            str(tmp_path / f"sub{i:02}" / "deep.csv") for i in range(12)
+        }
+
+    @pytest.mark.skipif(not _user_namespaces_work(), reason="needs unprivileged user namespaces")
+    async def test_watch_folder_itself_past_the_limit(self, tmp_path: Path) -> None:
+        """With no inotify watch left at all, the watcher still starts, warns once, and its
+        rescans find every file."""
+        options = {"path": str(tmp_path), "settle": SETTLE, "rescan_interval": 0.5}
+        prefix = ("unshare", "--user", "--map-root-user")
+        async with watcher_child({**options, "max_watches": 0}, prefix=prefix) as w:
+            (tmp_path / "a.csv").write_text("a")
+            first = await w.next("FileReady")
+            (tmp_path / "b.csv").write_text("b")
+            second = await w.next("FileReady")
+            await w.none_of("FileReady", wait=2.0)  # retried every second: still one warning
+            assert len(w.logs("inotify watch limit reached")) == 1
+        assert [first["path"], second["path"]] == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
