@@ -12,7 +12,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import msgspec
@@ -256,3 +256,29 @@ class ExplodingInit(Echo):
 
     def __init__(self) -> None:
         raise RuntimeError("cannot start")
+
+
+class Stream(Converter[NoArguments]):
+    """Yields reports one at a time from ``convert_iter``: the file says ``<count> <size>``
+    (reports, and bytes of padding in each), and ``then <what>`` what happens after the last:
+    ``fail`` raises, ``invalid`` yields a report that breaks a rule, ``other`` an object."""
+
+    name: ClassVar[str] = "stream"
+
+    def convert(self, data: bytes, name: str, args: NoArguments) -> Sequence[ConverterOutput]:
+        return list(self.convert_iter(data, name, args))
+
+    def convert_iter(self, data: bytes, name: str, args: NoArguments) -> Iterator[Any]:
+        words = data.decode().split()
+        count, size = int(words[0]), int(words[1])
+        then = words[3] if len(words) > 3 else None
+        for index in range(count):
+            report = wsjf(f"SN-{index:06d}")
+            report["root"]["name"] = "x" * size
+            yield report
+        if then == "fail":
+            raise FileRejected(f"failed after {count} reports", where="the end")
+        if then == "invalid":
+            yield wsjf("")
+        if then == "other":
+            yield object()
