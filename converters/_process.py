@@ -381,7 +381,8 @@ class WorkerProcess:
         if code is None:  # closed its output but lives on
             return await self._failed("crashed", watch, "closed its output without answering")
         if code == -signal.SIGXCPU:
-            return await self._failed("cpu", watch, f"{describe_exit(code)} (CPU limit)")
+            description = f"{describe_exit(code)} (CPU limit, cpu_seconds)"
+            return await self._failed("cpu", watch, description)
         return await self._failed("crashed", watch, describe_exit(code))
 
     async def _failed(
@@ -393,9 +394,9 @@ class WorkerProcess:
         settings = self._settings
         if description is None:
             description = {
-                "wall": f"took longer than {settings.timeout:g} s; killed",
-                "cpu": f"used more than {settings.cpu_seconds} s of CPU; killed",
-                "rss": f"used more than {settings.memory_mb} MiB of memory; killed",
+                "wall": f"took longer than {settings.timeout:g} s (timeout); killed",
+                "cpu": f"used more than {settings.cpu_seconds} s of CPU (cpu_seconds); killed",
+                "rss": f"used more than {settings.memory_mb} MiB of memory (memory_mb); killed",
                 "crashed": "crashed",
             }[kind]
         self.kill_tree()
