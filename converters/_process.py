@@ -489,7 +489,8 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
 
     ``setup.temp_dir`` is ignored: a private folder is created for each process and removed
     with it. When the block ends, for whatever reason, the whole process tree is killed and the
-    process is reaped.
+    process is reaped (waiting at most 5 s: a process stuck in uninterruptible I/O is reaped in
+    the background, see :func:`supervisors.open_supervised_process`).
 
     Raises:
         WorkerStartError: the process did not answer ``Setup`` with ``Hello`` in time.
@@ -520,8 +521,12 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
                     worker.kill_tree()
                     nursery.cancel_scope.cancel()
     finally:
+        # Bounded for real (the thread is abandoned after 10 s): a folder on a hung file system
+        # must not hold up the slot or the node's shutdown.
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await trio.to_thread.run_sync(lambda: shutil.rmtree(temp_dir, ignore_errors=True))
+            await trio.to_thread.run_sync(
+                lambda: shutil.rmtree(temp_dir, ignore_errors=True), abandon_on_cancel=True
+            )
 
 
 def _with_temp_dir(setup: Setup, temp_dir: str) -> Setup:
