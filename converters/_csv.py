@@ -1,10 +1,15 @@
 """The CSV/TSV converter: delimited text mapped to UUT reports by its arguments.
 
-Reading: decode with the configured encoding, guess the delimiter from the header line when it is
-not given, parse with the standard ``csv`` module (quotes, embedded delimiters), skip blank and
-comment lines, repeated header rows, and rows wider than the header (curve blocks in instrument
-exports), then map each remaining row to named fields through the column map. Rows are grouped
-into reports by ``group_by``; building the reports is ``_csv_build``'s job.
+Reading: check that the bytes decode with the configured encoding, guess the delimiter from the
+header line when it is not given, parse with the standard ``csv`` module (quotes, embedded
+delimiters), skip blank and comment lines, repeated header rows, and rows wider than the header
+(curve blocks in instrument exports), then map each remaining row to named fields through the
+column map. Rows are grouped into reports by ``group_by``; building the reports is
+``_csv_build``'s job.
+
+The file is never held as text or as rows: it is decoded and parsed as it is read, twice (see
+:meth:`CsvConverter.convert_iter`), and each report is built, and handed on, as soon as its
+group's last row has been read.
 """
 
 from __future__ import annotations
