@@ -6,6 +6,7 @@ pool as ``tests/converters/plugins/misbehaving.py:<Class>``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
@@ -20,29 +23,26 @@ import msgspec
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
 
-def wsjf(sn: str, *, report_id: str = "00000000-0000-0000-0000-000000000000") -> dict[str, Any]:
-    """A minimal valid UUT report as a dict."""
-    return {
-        "type": "T",
-        "id": report_id,
-        "pn": "PN-1",
-        "sn": sn,
-        "rev": "A",
-        "processCode": 10,
-        "result": "P",
-        "machineName": "station",
-        "location": "lab",
-        "purpose": "test",
-        "start": "2024-05-01T10:00:00+02:00",
-        "root": {
-            "id": 1,
-            "group": "M",
-            "stepType": "SequenceCall",
-            "name": "MainSequence Callback",
-            "status": "P",
-        },
-        "uut": {},
-    }
+def _load_shared_reports() -> ModuleType:
+    """``tests/_reports.py``, loaded by its path: a worker imports this file without the
+    ``tests`` package on its import path (and reads it before its Landlock lock-down)."""
+    path = Path(__file__).resolve().parents[2] / "_reports.py"
+    spec = importlib.util.spec_from_file_location("_shared_test_reports", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REPORTS = _load_shared_reports()
+
+
+def wsjf(sn: str, *, report_id: str = _REPORTS.NIL_ID) -> dict[str, Any]:
+    """The shared minimal valid UUT report (``tests/_reports.py``) as a fresh dict, with serial
+    number ``sn`` and, by default, the nil id (the pool gives it one)."""
+    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=report_id)
+    return report
 
 
 class Echo(Converter[NoArguments]):
