@@ -18,7 +18,7 @@ import codecs
 import csv
 import dataclasses
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -103,10 +103,10 @@ class CsvConverter(Converter[CsvArguments]):
             FileRejected: as :meth:`convert`; every report before the group with a bad cell
                 has been yielded by then.
         """
-        _check_text(data, args.encoding)
-        delimiter = _delimiter(data, args)
+        text = _Text(data, args.encoding)
+        delimiter = _delimiter(text, args)
         prepared = self._prepare(args)
-        survey = _survey(data, args, delimiter, prepared)
+        survey = _survey(text, args, delimiter, prepared)
         factory = prepared.factory
         if factory is None:
             factory = prepared.factory = ReportFactory(args)
@@ -117,7 +117,8 @@ class CsvConverter(Converter[CsvArguments]):
         turn = next(order, None)  # the group whose report comes next
         open_groups: dict[tuple[str, ...], list[Record]] = {}
         complete: set[tuple[str, ...]] = set()
-        for ordinal, (line, cells) in enumerate(_Table(data, args, delimiter).rows()):
+        rows = survey.rows if survey.rows is not None else _Table(text, args, delimiter).rows()
+        for ordinal, (line, cells) in enumerate(rows):
             width = len(cells)
             record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
             key = tuple(record.get(f) for f in group_by)
@@ -167,16 +168,50 @@ def _guess_delimiter(line: str) -> str | None:
     return best if counts[best] else None
 
 
-_TEXT_CHUNK = 1 << 20  # bytes decoded at a time
+_TEXT_CHUNK = 1 << 20  # bytes decoded at a time to check a large file
+_SMALL_FILE = 256 * 1024  # bytes: a file this small is decoded whole and parsed once
 
 
-def _check_text(data: bytes, encoding: str) -> None:
-    """Check that the whole file decodes, a chunk at a time (no text is kept).
+class _Text:
+    """The file's text, read on demand. A small file (the usual one: a unit per file) is decoded
+    whole and its rows are parsed once; a large one is never held as text: it is decoded a line
+    at a time from its bytes, on each pass.
 
     Raises:
         FileRejected: an unknown (or not a text) encoding, or bytes that do not decode; then
             ``where`` is the offset of the first bad byte.
     """
+
+    def __init__(self, data: bytes, encoding: str) -> None:
+        self._data = data
+        self._encoding = encoding
+        self.whole: str | None = None
+        if len(data) <= _SMALL_FILE:
+            self.whole = _decode(data, encoding)
+        else:
+            _check_text(data, encoding)
+
+    def lines(self) -> Iterable[str]:
+        """The lines, each with its end (``\\n``, ``\\r\\n`` or ``\\r``), as ``csv`` wants."""
+        if self.whole is not None:
+            return io.StringIO(self.whole, newline="")
+        return io.TextIOWrapper(io.BytesIO(self._data), encoding=self._encoding, newline="")
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        return bytes(data).decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            f"the file is not {encoding} text: {exc.reason}", where=f"byte {exc.start}"
+        ) from None
+    except LookupError:
+        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
+
+
+def _check_text(data: bytes, encoding: str) -> None:
+    """Check that the whole file decodes, a chunk at a time (no text is kept); raises as
+    :class:`_Text`."""
     try:
         if not codecs.lookup(encoding)._is_text_encoding:
             raise LookupError(encoding)
@@ -189,23 +224,11 @@ def _check_text(data: bytes, encoding: str) -> None:
                 decoder.decode(view[start : start + _TEXT_CHUNK])
         decoder.decode(b"", True)
     except UnicodeDecodeError as exc:
-        problem = exc
-        try:  # the position in the whole file, as a one-piece decode sees it
-            bytes(data).decode(encoding)
-        except UnicodeDecodeError as whole:
-            problem = whole
-        raise FileRejected(
-            f"the file is not {encoding} text: {problem.reason}", where=f"byte {problem.start}"
-        ) from None
+        _decode(data, encoding)  # raises, with the position in the whole file
+        raise FileRejected(f"the file is not {encoding} text: {exc.reason}") from None
 
 
-def _text(data: bytes, encoding: str) -> io.TextIOWrapper:
-    """The file as text read on demand, one line at a time (``\\n``, ``\\r\\n`` or ``\\r``
-    ends a line, and stays in it, as ``csv`` wants)."""
-    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
-
-
-def _delimiter(data: bytes, args: CsvArguments) -> str:
+def _delimiter(text: _Text, args: CsvArguments) -> str:
     """The delimiter given, or guessed from the first line that is not skipped, blank or a
     comment (lines counted as ``str.splitlines`` counts them).
 
@@ -214,7 +237,7 @@ def _delimiter(data: bytes, args: CsvArguments) -> str:
     """
     first: str | None = None
     index = 0
-    for piece in _text(data, args.encoding):
+    for piece in (text.whole,) if text.whole is not None else text.lines():
         for line in piece.splitlines():
             if index >= args.skip_lines and line.strip() and not _is_comment(line, args):
                 first = line
@@ -239,8 +262,8 @@ class _Table:
     Data rows are what is left after skipped lines, blank rows, comments, repeated header rows
     and rows wider than the header (curve blocks in instrument exports)."""
 
-    def __init__(self, data: bytes, args: CsvArguments, delimiter: str) -> None:
-        self._data = data
+    def __init__(self, text: _Text, args: CsvArguments, delimiter: str) -> None:
+        self._text = text
         self._args = args
         self._delimiter = delimiter
         self.header: list[str] | None = None
@@ -253,7 +276,7 @@ class _Table:
                 ``mismatched_rows = "reject"``.
         """
         args = self._args
-        reader = csv.reader(_text(self._data, args.encoding), delimiter=self._delimiter)
+        reader = csv.reader(self._text.lines(), delimiter=self._delimiter)
         header: list[str] | None = None
         header_key = ""
         line_no = 0
@@ -293,25 +316,31 @@ class _Table:
 
 @dataclass(eq=False, slots=True)
 class _Survey:
-    """What the first pass found: the column map, and each group's key with the ordinal of
-    its last data row, in order of the groups' first rows."""
+    """What the first pass found: the column map, each group's key with the ordinal of its
+    last data row (in order of the groups' first rows), and the rows themselves when the file
+    is small (then there is no second pass)."""
 
     columns: dict[str, int]
     last_row: dict[tuple[str, ...], int]
+    rows: list[tuple[int, list[str]]] | None
 
 
-def _survey(data: bytes, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
+def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
     """The first pass: check the whole table and find where each group ends.
 
     Problems are raised in the order a reader meets them: the table's own (bad quoting, a row
     too wide) before a column missing from the header, and both before "no data rows".
     """
-    table = _Table(data, args, delimiter)
+    table = _Table(text, args, delimiter)
+    kept: list[tuple[int, list[str]]] | None = [] if text.whole is not None else None
     columns: dict[str, int] | None = None
     missing: FileRejected | None = None
     indexes: tuple[int | None, ...] = ()
     last_row: dict[tuple[str, ...], int] = {}
-    for ordinal, (_, cells) in enumerate(table.rows()):
+    for ordinal, row in enumerate(table.rows()):
+        if kept is not None:
+            kept.append(row)
+        cells = row[1]
         if columns is None:
             if missing is not None:
                 continue
@@ -330,7 +359,7 @@ def _survey(data: bytes, args: CsvArguments, delimiter: str, prepared: _Prepared
         columns = prepared.columns(table.header)
     if not last_row:
         raise FileRejected("the file has no data rows that fit the header")
-    return _Survey(columns, last_row)
+    return _Survey(columns, last_row, kept)
 
 
 def _is_comment(text: str, args: CsvArguments) -> bool:

@@ -3,6 +3,9 @@ ahead of its answer in parts, and a large export converts under a small memory l
 
 from __future__ import annotations
 
+import uuid
+
+import msgspec
 import pytest
 import trio
 
@@ -14,14 +17,16 @@ from converters import (
     CsvConverter,
     FileRejected,
     Rejected,
+    _csv,
     open_converter_pool,
     validate_arguments,
 )
 from converters._bench_rss import bench_export
-from pywats_actors.report import UUTReport, decode_report
+from pywats_actors.report import UUTReport, decode_report, encode_report
 
 from .conftest import NAMESPACE, plugin, settings
 
+NIL = uuid.UUID(int=0)
 STREAM = plugin("Stream")
 HEADER = b"SerialNumber,PartNumber,StepName,Value,Result\n"
 
@@ -71,6 +76,60 @@ class TestCsvStreaming:
         with pytest.raises(FileRejected) as info:
             next(stream)
         assert info.value.where == "line 3"
+
+
+def outcome(data: bytes, arguments: CsvArguments) -> list[bytes] | tuple[str, str | None]:
+    """The reports (ids aside) the converter makes of ``data``, or its rejection."""
+    try:
+        reports = CsvConverter().convert(data, "f.csv", arguments)
+    except FileRejected as exc:
+        return exc.reason, exc.where
+    out = []
+    for report in reports:
+        assert isinstance(report, UUTReport)
+        out.append(encode_report(msgspec.structs.replace(report, id=NIL)))
+    return out
+
+
+TIMED = HEADER.replace(b"Result", b"TestDate,Result")
+TWO_WAYS = [
+    (bench_export(100_000), {}),
+    (bench_export(100_000).replace(b"\n", b"\r\n"), {}),
+    (bench_export(100_000).replace(b"\n", b"\r"), {}),
+    (TIMED + b'"A\n1",P,"V\r\nx",1,2024-05-01T10:00:00Z,PASS\n', {}),
+    (
+        b"junk\n#c\n" + TIMED + b"#x\nA,P,V,1,2024-05-01T10:00:00Z,PASS\n",
+        {"skip_lines": 1, "comment_prefix": "#"},
+    ),
+    (TIMED + b"A,P,V,1,2024-05-01T10:00:00Z,PASS\n" * 3 + b"A,P,\xff\n", {}),
+    (
+        TIMED + b"A,P,V,1,2024-05-01T10:00:00Z,PASS\nB,P,V,1,2024-05-01T10:00:00Z,PASS,x\n",
+        {"mismatched_rows": "reject"},
+    ),
+    (b"Serial,Part\nA,P\n", {}),
+    (TIMED, {}),
+    (b"", {}),
+    (
+        "SerialNumber;PartNumber;StepName;Value;TestDate\nA;P;V\u00e9;3,31;2024-05-01T10:00:00Z\n".encode(
+            "cp1252"
+        ),
+        {"encoding": "cp1252", "decimal_separator": ","},
+    ),
+]
+
+
+class TestTwoWaysOfReading:
+    @pytest.mark.parametrize(("data", "raw"), TWO_WAYS)
+    def test_a_large_file_reads_as_a_small_one(
+        self, data: bytes, raw: dict[str, object], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file decoded a line at a time on each pass (as large files are) gives the same
+        reports, or the same rejection at the same place, as when decoded whole and parsed
+        once (as small files are)."""
+        arguments = csv_args(**raw)
+        whole = outcome(data, arguments)
+        monkeypatch.setattr(_csv, "_SMALL_FILE", 0)
+        assert outcome(data, arguments) == whole
 
 
 class TestReportsInParts:
