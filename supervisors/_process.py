@@ -85,7 +85,10 @@ async def _reap(process: trio.Process, bound: float) -> bool:
         process.pid,
         bound,
     )
-    trio.lowlevel.spawn_system_task(_reap_later, process, name=f"reap-{process.pid}")
+    try:
+        trio.lowlevel.spawn_system_task(_reap_later, process, name=f"reap-{process.pid}")
+    except RuntimeError:  # the run is ending: the zombie goes when this process exits
+        logger.warning("process %d is left unreaped: the run is ending", process.pid)
     return False
 
 
