@@ -463,20 +463,6 @@ class _BadOutput(Exception):
     """The converter returned something that is not a list of reports."""
 
 
-def _encode_outputs(
-    outputs: object, checked: Sequence[object] = ()
-) -> tuple[list[bytes], set[int]]:
-    """The reports of a ``convert()`` result as WSJF bytes, and the indexes of those that are
-    objects in ``checked`` (checked by their converter during this conversion, so not checked
-    again)."""
-    if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
-        raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
-    checked_ids = {id(output) for output in checked}  # ``checked`` keeps them alive
-    encoded = [_encode_output(item, index) for index, item in enumerate(outputs)]
-    prechecked = {index for index, item in enumerate(outputs) if id(item) in checked_ids}
-    return encoded, prechecked
-
-
 def _encode_output(item: object, index: int) -> bytes:
     """One report as WSJF bytes.
 
