@@ -400,11 +400,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MB",
         help="the peak RSS of a worker converting one CSV export of MB megabytes, and only that",
     )
+    parser.add_argument(
+        "--one-report", action="store_true", help="--csv-peak-rss: the whole file is one report"
+    )
     ns = parser.parse_args(argv)
     if ns.csv_peak_rss is not None:
         from ._bench_rss import peak_rss_main
 
-        return peak_rss_main(ns.csv_peak_rss)
+        return peak_rss_main(ns.csv_peak_rss, one_report=ns.one_report)
     if ns.csv:
         callers = ns.callers if ns.callers is not None else 4 * ns.workers
         return csv_main(ns.files, ns.workers, callers, ns.landlock, ns.profile)

@@ -9,7 +9,8 @@ kernel's own high-water mark, so nothing between two samples can be missed; it i
 worker's start-up, reported too (the idle worker's ``VmHWM`` before the file).
 
 The pool runs with limits far above the default ones (memory, time, output), so the figure is
-what the conversion needs, not where a limit stopped it.
+what the conversion needs, not where a limit stopped it. ``--one-report`` makes the whole file
+one unit's report instead (a long burn-in log), the case streaming cannot help.
 """
 
 from __future__ import annotations
@@ -31,18 +32,20 @@ _HEADER = (
 )
 
 
-def bench_export(size: int) -> bytes:
+def bench_export(size: int, *, one_report: bool = False) -> bytes:
     """A canonical CSV export of at least ``size`` bytes: 50 rows (steps in five sequences)
-    per unit, a new serial number and start time per unit."""
+    per unit, a new serial number and start time per unit; or, with ``one_report``, one unit
+    whose rows are all steps of one report (a long burn-in log)."""
     rows = [_HEADER]
     total = len(_HEADER)
     start = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
     unit = 0
     while total < size:
-        when = (start + dt.timedelta(seconds=30 * unit)).isoformat()
+        serial = 0 if one_report else unit
+        when = (start + dt.timedelta(seconds=30 * serial)).isoformat()
         for step in range(_STEPS):
             row = (
-                f"SN-{unit:08d},PCBA-100,B,{when},Seq{step // 10},Step {step:03d},"
+                f"SN-{serial:08d},PCBA-100,B,{when},Seq{step // 10},Step {step:03d},"
                 f"{3.3 + step * 0.001:.4f},3.0,3.6,V,PASS\n"
             )
             rows.append(row)
@@ -98,21 +101,22 @@ async def _measure(data: bytes) -> tuple[int, int, float, object]:
     return idle, peak, seconds, result
 
 
-def peak_rss_main(size_mb: float) -> int:
+def peak_rss_main(size_mb: float, *, one_report: bool = False) -> int:
     """Run the measurement for a ``size_mb`` MB export and print a Markdown section."""
     import trio
 
     from ._results import Converted
 
-    data = bench_export(int(size_mb * 1_000_000))
+    data = bench_export(int(size_mb * 1_000_000), one_report=one_report)
     idle, peak, seconds, result = trio.run(_measure, data)
     if not isinstance(result, Converted):
         print(f"the conversion failed: {result!r}")
         return 1
     wsjf = sum(len(report.wsjf) for report in result.reports)
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    option = " --one-report" if one_report else ""
     print(
-        f"`python -m converters._bench --csv-peak-rss {size_mb:g}` on "
+        f"`python -m converters._bench --csv-peak-rss {size_mb:g}{option}` on "
         f"{platform.node() or 'this machine'}: {os.cpu_count()} CPUs, Linux {platform.release()}, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.\n"
     )
@@ -129,11 +133,14 @@ def peak_rss_main(size_mb: float) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m converters._bench_rss [MB]``: the same as ``_bench --csv-peak-rss MB``."""
+    """``python -m converters._bench_rss [MB] [--one-report]``: the same as
+    ``_bench --csv-peak-rss MB [--one-report]``."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
-    return peak_rss_main(float(args[0]) if args else 50.0)
+    one_report = "--one-report" in args
+    sizes = [a for a in args if a != "--one-report"]
+    return peak_rss_main(float(sizes[0]) if sizes else 50.0, one_report=one_report)
 
 
 if __name__ == "__main__":
