@@ -93,11 +93,13 @@ class CsvConverter(Converter[CsvArguments]):
     def convert_iter(self, data: bytes, name: str, args: CsvArguments) -> Iterator[UUTReport]:
         """The reports of :meth:`convert`, yielded one at a time as each is complete.
 
-        The file is read twice, a row at a time, and never held as text: the first pass checks
-        the layout and notes where each group's last row is; the second builds each report as
-        soon as its last row is read (and every report before it is out). Only the rows of
-        unfinished groups are held, so a file whose groups are contiguous, the usual export,
-        costs the memory of one report however large the file is.
+        A large file is read twice, a row at a time, and never held as text: the first pass
+        checks the layout and notes where each group's last row is; the second builds each
+        report as soon as its last row is read (and every report before it is out). Only the
+        rows of unfinished groups are held, so a file whose groups are contiguous, the usual
+        export, costs the memory of one report however large the file is. A small file (at
+        most ``_SMALL_FILE`` bytes) is decoded whole and parsed once, its rows kept for the
+        building.
 
         Raises (on the first ``next()``, before any report, except for a bad cell):
             FileRejected: as :meth:`convert`; every report before the group with a bad cell
