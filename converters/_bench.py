@@ -16,6 +16,9 @@ The output is a Markdown section for ``docs/benchmarks.md``.
 the sandbox, for the node's own benchmark case: small CSV files (one UUT, three numeric steps, as
 ``pywats-node bench`` writes them) through the built-in CSV converter, configured as the node
 configures it, in two warm workers; one caller at a time, then several at once.
+
+``python -m converters._bench --csv-peak-rss 50`` measures the peak memory of a worker converting
+one 50 MB CSV export (``_bench_rss``).
 """
 
 from __future__ import annotations
@@ -390,7 +393,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="--csv: cProfile the parent's burst into FILE"
     )
+    parser.add_argument(
+        "--csv-peak-rss",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="the peak RSS of a worker converting one CSV export of MB megabytes, and only that",
+    )
+    parser.add_argument(
+        "--one-report", action="store_true", help="--csv-peak-rss: the whole file is one report"
+    )
     ns = parser.parse_args(argv)
+    if ns.csv_peak_rss is not None:
+        from ._bench_rss import peak_rss_main
+
+        return peak_rss_main(ns.csv_peak_rss, one_report=ns.one_report)
     if ns.csv:
         callers = ns.callers if ns.callers is not None else 4 * ns.workers
         return csv_main(ns.files, ns.workers, callers, ns.landlock, ns.profile)

@@ -25,7 +25,14 @@ import msgspec
 
 from pywats_actors.report import Report, ReportDecodeError, ReportInvalid, decode_report, validate
 
-__all__ = ["DETAIL_PROBLEMS", "check_reports", "checked", "noting_validated", "validated"]
+__all__ = [
+    "DETAIL_PROBLEMS",
+    "check_report",
+    "check_reports",
+    "checked",
+    "noting_validated",
+    "validated",
+]
 
 DETAIL_PROBLEMS = 50
 
@@ -85,15 +92,23 @@ def check_reports(
     for index, raw in enumerate(reports):
         if index in skip:
             continue
-        label = f"report {index}" if len(reports) > 1 else "the report"
-        try:
-            report = decode_report(raw)
-        except ReportDecodeError as exc:
-            return f"{label} is not valid WSJF: {exc.message}", exc.path, None
-        problems = validate(msgspec.structs.replace(report, id=_PLACEHOLDER_ID))
-        if problems:
-            first = problems[0]
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            detail = "\n".join(f"{p.path}: {p.message}" for p in problems[:DETAIL_PROBLEMS])
-            return f"{label} is not valid WSJF: {first.message}{more}", first.path, detail
+        problem = check_report(raw, f"report {index}" if len(reports) > 1 else "the report")
+        if problem is not None:
+            return problem
+    return None
+
+
+def check_report(raw: bytes, label: str) -> tuple[str, str | None, str | None] | None:
+    """``None`` when ``raw`` is valid WSJF, else ``(reason, where, detail)``; the reason
+    starts with ``label`` (``report 3``, ``the report``)."""
+    try:
+        report = decode_report(raw)
+    except ReportDecodeError as exc:
+        return f"{label} is not valid WSJF: {exc.message}", exc.path, None
+    problems = validate(msgspec.structs.replace(report, id=_PLACEHOLDER_ID))
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        detail = "\n".join(f"{p.path}: {p.message}" for p in problems[:DETAIL_PROBLEMS])
+        return f"{label} is not valid WSJF: {first.message}{more}", first.path, detail
     return None

@@ -1,18 +1,24 @@
 """The CSV/TSV converter: delimited text mapped to UUT reports by its arguments.
 
-Reading: decode with the configured encoding, guess the delimiter from the header line when it is
-not given, parse with the standard ``csv`` module (quotes, embedded delimiters), skip blank and
-comment lines, repeated header rows, and rows wider than the header (curve blocks in instrument
-exports), then map each remaining row to named fields through the column map. Rows are grouped
-into reports by ``group_by``; building the reports is ``_csv_build``'s job.
+Reading: check that the bytes decode with the configured encoding, guess the delimiter from the
+header line when it is not given, parse with the standard ``csv`` module (quotes, embedded
+delimiters), skip blank and comment lines, repeated header rows, and rows wider than the header
+(curve blocks in instrument exports), then map each remaining row to named fields through the
+column map. Rows are grouped into reports by ``group_by``; building the reports is
+``_csv_build``'s job.
+
+The file is never held as text or as rows: it is decoded and parsed as it is read, twice (see
+:meth:`CsvConverter.convert_iter`), and each report is built, and handed on, as soon as its
+group's last row has been read.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -75,49 +81,60 @@ class CsvConverter(Converter[CsvArguments]):
         return score
 
     def convert(self, data: bytes, name: str, args: CsvArguments) -> Sequence[ConverterOutput]:
-        """One UUT report per group of rows (``group_by``), in order of appearance.
+        """One UUT report per group of rows (``group_by``), in order of appearance: the reports
+        :meth:`convert_iter` yields, in a list.
 
         Raises:
             FileRejected: undecodable text, a missing column, a value that does not parse, or
                 no data rows; ``where`` names the line.
         """
-        try:
-            text = data.decode(args.encoding)
-        except UnicodeDecodeError as exc:
-            raise FileRejected(
-                f"the file is not {args.encoding} text: {exc.reason}", where=f"byte {exc.start}"
-            ) from None
-        except LookupError:
-            raise FileRejected(f"unknown encoding {args.encoding!r} (argument encoding)") from None
-        header, rows = _read_table(text, args)
+        return list(self.convert_iter(data, name, args))
+
+    def convert_iter(self, data: bytes, name: str, args: CsvArguments) -> Iterator[UUTReport]:
+        """The reports of :meth:`convert`, yielded one at a time as each is complete.
+
+        A large file is read twice, a row at a time, and never held as text: the first pass
+        checks the layout and notes where each group's last row is; the second builds each
+        report as soon as its last row is read (and every report before it is out). Only the
+        rows of unfinished groups are held, so a file whose groups are contiguous, the usual
+        export, costs the memory of one report however large the file is. A small file (at
+        most ``_SMALL_FILE`` bytes) is decoded whole and parsed once, its rows kept for the
+        building.
+
+        Raises (on the first ``next()``, before any report, except for a bad cell):
+            FileRejected: as :meth:`convert`; every report before the group with a bad cell
+                has been yielded by then.
+        """
+        text = _Text(data, args.encoding)
+        delimiter = _delimiter(text, args)
         prepared = self._prepare(args)
-        layouts = prepared.layouts
-        key_of_header = None if header is None else tuple(header)
-        columns = layouts.get(key_of_header)
-        if columns is None:
-            columns = _resolve_columns(header, args)
-            if len(layouts) >= _COLUMN_CACHE:
-                layouts.clear()
-            layouts[key_of_header] = columns
-        fields = tuple(columns.items())
-        group_by = args.group_by
-        groups: dict[tuple[str, ...], list[Record]] = {}
-        for line, cells in rows:
-            width = len(cells)
-            record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
-            key = tuple(record.get(f) for f in group_by)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [record]
-            else:
-                group.append(record)
-        if not groups:
-            raise FileRejected("the file has no data rows that fit the header")
+        survey = _survey(text, args, delimiter, prepared)
         factory = prepared.factory
         if factory is None:
             factory = prepared.factory = ReportFactory(args)
-        reports: list[UUTReport] = [factory.build(records) for records in groups.values()]
-        return reports
+        fields = tuple(survey.columns.items())
+        group_by = args.group_by
+        last_of = survey.last_row
+        order = iter(last_of)
+        turn = next(order, None)  # the group whose report comes next
+        open_groups: dict[tuple[str, ...], list[Record]] = {}
+        complete: set[tuple[str, ...]] = set()
+        rows = survey.rows if survey.rows is not None else _Table(text, args, delimiter).rows()
+        for ordinal, (line, cells) in enumerate(rows):
+            width = len(cells)
+            record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
+            key = tuple(record.get(f) for f in group_by)
+            group = open_groups.get(key)
+            if group is None:
+                open_groups[key] = [record]
+            else:
+                group.append(record)
+            if last_of[key] == ordinal:
+                complete.add(key)
+                while turn is not None and turn in complete:
+                    complete.discard(turn)
+                    yield factory.build(open_groups.pop(turn))
+                    turn = next(order, None)
 
     def _prepare(self, args: CsvArguments) -> _Prepared:
         prepared = self._prepared
@@ -135,6 +152,17 @@ class _Prepared:
     layouts: dict[tuple[str, ...] | None, dict[str, int]] = dataclasses.field(default_factory=dict)
     factory: ReportFactory | None = None
 
+    def columns(self, header: list[str] | None) -> dict[str, int]:
+        """Field name -> column index for a file with this header (see :func:`_resolve_columns`)."""
+        key = None if header is None else tuple(header)
+        found = self.layouts.get(key)
+        if found is None:
+            found = _resolve_columns(header, self.args)
+            if len(self.layouts) >= _COLUMN_CACHE:
+                self.layouts.clear()
+            self.layouts[key] = found
+        return found
+
 
 def _guess_delimiter(line: str) -> str | None:
     counts = {d: line.count(d) for d in _DELIMITERS}
@@ -142,15 +170,83 @@ def _guess_delimiter(line: str) -> str | None:
     return best if counts[best] else None
 
 
-def _read_table(
-    text: str, args: CsvArguments
-) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
-    """The header (when there is one) and the data rows with their 1-based line numbers."""
-    lines = text.splitlines()
-    first = next(
-        (line for line in lines[args.skip_lines :] if line.strip() and not _is_comment(line, args)),
-        None,
-    )
+_TEXT_CHUNK = 1 << 20  # bytes decoded at a time to check a large file
+_SMALL_FILE = 256 * 1024  # bytes: a file this small is decoded whole and parsed once
+
+
+class _Text:
+    """The file's text, read on demand. A small file (the usual one: a unit per file) is decoded
+    whole and its rows are parsed once; a large one is never held as text: it is decoded a line
+    at a time from its bytes, on each pass.
+
+    Raises:
+        FileRejected: an unknown (or not a text) encoding, or bytes that do not decode; then
+            ``where`` is the offset of the first bad byte.
+    """
+
+    def __init__(self, data: bytes, encoding: str) -> None:
+        self._data = data
+        self._encoding = encoding
+        self.whole: str | None = None
+        if len(data) <= _SMALL_FILE:
+            self.whole = _decode(data, encoding)
+        else:
+            _check_text(data, encoding)
+
+    def lines(self) -> Iterable[str]:
+        """The lines, each with its end (``\\n``, ``\\r\\n`` or ``\\r``), as ``csv`` wants."""
+        if self.whole is not None:
+            return io.StringIO(self.whole, newline="")
+        return io.TextIOWrapper(io.BytesIO(self._data), encoding=self._encoding, newline="")
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        return bytes(data).decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            f"the file is not {encoding} text: {exc.reason}", where=f"byte {exc.start}"
+        ) from None
+    except LookupError:
+        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
+
+
+def _check_text(data: bytes, encoding: str) -> None:
+    """Check that the whole file decodes, a chunk at a time (no text is kept); raises as
+    :class:`_Text`."""
+    try:
+        if not codecs.lookup(encoding)._is_text_encoding:
+            raise LookupError(encoding)
+    except LookupError:
+        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with memoryview(data) as view:
+            for start in range(0, len(view), _TEXT_CHUNK):
+                decoder.decode(view[start : start + _TEXT_CHUNK])
+        decoder.decode(b"", True)
+    except UnicodeDecodeError as exc:
+        _decode(data, encoding)  # raises, with the position in the whole file
+        raise FileRejected(f"the file is not {encoding} text: {exc.reason}") from None
+
+
+def _delimiter(text: _Text, args: CsvArguments) -> str:
+    """The delimiter given, or guessed from the first line that is not skipped, blank or a
+    comment (lines counted as ``str.splitlines`` counts them).
+
+    Raises:
+        FileRejected: the file has no such line, or the line tells no delimiter.
+    """
+    first: str | None = None
+    index = 0
+    for piece in (text.whole,) if text.whole is not None else text.lines():
+        for line in piece.splitlines():
+            if index >= args.skip_lines and line.strip() and not _is_comment(line, args):
+                first = line
+                break
+            index += 1
+        if first is not None:
+            break
     if first is None:
         raise FileRejected("the file is empty")
     delimiter = args.delimiter or _guess_delimiter(first)
@@ -159,42 +255,113 @@ def _read_table(
             "cannot tell the delimiter from the first line; set the delimiter argument",
             where=f"line {args.skip_lines + 1}",
         )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
-    header_key = ""
-    rows: list[tuple[int, list[str]]] = []
-    line_no = 0
-    skip_lines = args.skip_lines
-    comments = args.comment_prefix is not None
-    skip_repeated = args.repeated_headers
-    try:
-        for cells in reader:
-            start_line, line_no = line_no + 1, reader.line_num
-            if start_line <= skip_lines or not any(map(str.strip, cells)):
-                continue
-            if comments and _is_comment(cells[0], args):
-                continue
-            if header is None:
-                if args.header:
-                    header = [c.strip() for c in cells]
-                    header_key = header[0].casefold()
+    return delimiter
+
+
+class _Table:
+    """One pass over the rows of a file: ``header`` once it has been read, and the data rows.
+
+    Data rows are what is left after skipped lines, blank rows, comments, repeated header rows
+    and rows wider than the header (curve blocks in instrument exports)."""
+
+    def __init__(self, text: _Text, args: CsvArguments, delimiter: str) -> None:
+        self._text = text
+        self._args = args
+        self._delimiter = delimiter
+        self.header: list[str] | None = None
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The data rows with their 1-based line numbers.
+
+        Raises:
+            FileRejected: malformed delimited text, or a row wider than the header when
+                ``mismatched_rows = "reject"``.
+        """
+        args = self._args
+        reader = csv.reader(self._text.lines(), delimiter=self._delimiter)
+        header: list[str] | None = None
+        header_key = ""
+        line_no = 0
+        skip_lines = args.skip_lines
+        comments = args.comment_prefix is not None
+        skip_repeated = args.repeated_headers
+        try:
+            for cells in reader:
+                start_line, line_no = line_no + 1, reader.line_num
+                if start_line <= skip_lines or not any(map(str.strip, cells)):
                     continue
-            elif skip_repeated and cells[0].strip().casefold() == header_key:
+                if comments and _is_comment(cells[0], args):
+                    continue
+                if header is None:
+                    if args.header:
+                        header = self.header = [c.strip() for c in cells]
+                        header_key = header[0].casefold()
+                        continue
+                elif skip_repeated and cells[0].strip().casefold() == header_key:
+                    continue
+                width = len(cells)
+                while width and not cells[width - 1].strip():
+                    width -= 1
+                if header is not None and width > len(header):
+                    if args.mismatched_rows == "reject":
+                        raise FileRejected(
+                            f"the row has {width} cells but the header has {len(header)}",
+                            where=f"line {start_line}",
+                        )
+                    continue
+                yield start_line, cells
+        except csv.Error as exc:
+            raise FileRejected(
+                f"malformed delimited text: {exc}", where=f"line {line_no}"
+            ) from None
+
+
+@dataclass(eq=False, slots=True)
+class _Survey:
+    """What the first pass found: the column map, each group's key with the ordinal of its
+    last data row (in order of the groups' first rows), and the rows themselves when the file
+    is small (then there is no second pass)."""
+
+    columns: dict[str, int]
+    last_row: dict[tuple[str, ...], int]
+    rows: list[tuple[int, list[str]]] | None
+
+
+def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
+    """The first pass: check the whole table and find where each group ends.
+
+    Problems are raised in the order a reader meets them: the table's own (bad quoting, a row
+    too wide) before a column missing from the header, and both before "no data rows".
+    """
+    table = _Table(text, args, delimiter)
+    kept: list[tuple[int, list[str]]] | None = [] if text.whole is not None else None
+    columns: dict[str, int] | None = None
+    missing: FileRejected | None = None
+    indexes: tuple[int | None, ...] = ()
+    last_row: dict[tuple[str, ...], int] = {}
+    for ordinal, row in enumerate(table.rows()):
+        if kept is not None:
+            kept.append(row)
+        cells = row[1]
+        if columns is None:
+            if missing is not None:
                 continue
-            width = len(cells)
-            while width and not cells[width - 1].strip():
-                width -= 1
-            if header is not None and width > len(header):
-                if args.mismatched_rows == "reject":
-                    raise FileRejected(
-                        f"the row has {width} cells but the header has {len(header)}",
-                        where=f"line {start_line}",
-                    )
+            try:
+                columns = prepared.columns(table.header)
+            except FileRejected as exc:
+                missing = exc
                 continue
-            rows.append((start_line, cells))
-    except csv.Error as exc:
-        raise FileRejected(f"malformed delimited text: {exc}", where=f"line {line_no}") from None
-    return header, rows
+            indexes = tuple(columns.get(field) for field in args.group_by)
+        width = len(cells)
+        key = tuple(cells[i].strip() if i is not None and i < width else "" for i in indexes)
+        last_row[key] = ordinal
+    if missing is not None:
+        raise missing
+    if columns is None:
+        columns = prepared.columns(table.header)
+    if not last_row:
+        raise FileRejected("the file has no data rows that fit the header")
+    return _Survey(columns, last_row, kept)
 
 
 def _is_comment(text: str, args: CsvArguments) -> bool:

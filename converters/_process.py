@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
@@ -37,8 +37,10 @@ from ._protocol import (
     Done,
     FrameError,
     Hello,
+    Part,
     Refused,
     Setup,
+    WorkerMessage,
     decode_worker_message,
     encode_frame,
 )
@@ -144,6 +146,7 @@ class WorkerProcess:
         self._psutil = psutil.Process(process.pid)
         self._seen: dict[int, float] = {}  # descendants seen: pid -> create_time
         self._watch: _Watch | None = None
+        self._decoded: tuple[bytes, WorkerMessage] | None = None  # the last frame received
         self.pid = process.pid
         self.hello: Hello | None = None
         self.jobs_done = 0
@@ -237,25 +240,59 @@ class WorkerProcess:
                 watch.send_failed = True
 
     async def receive(self) -> bytes | None:
-        """The next frame from the worker; ``None`` when its output ended (or broke).
+        """The worker's next frame, except the ``Part`` frames of the job in progress, which are
+        kept for :meth:`answer`; ``None`` when its output ended (or broke).
 
         Raises:
-            FrameError: the stream is not a valid sequence of frames.
+            FrameError: the stream is not a valid sequence of frames, or the parts of the job's
+                answer exceed ``max_output_mb`` together.
         """
-        try:
-            return await self._reader.receive()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return None
+        while True:
+            try:
+                payload = await self._reader.receive()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+            watch = self._watch
+            if payload is None or watch is None:
+                return payload
+            try:
+                message = decode_worker_message(payload)
+            except FrameError:
+                return payload  # answer() says what is wrong with it
+            if not isinstance(message, Part):
+                self._decoded = (payload, message)
+                return payload
+            watch.parts.extend(message.reports)
+            watch.part_bytes += sum(len(raw) for raw in message.reports)
+            if watch.part_bytes > self._settings.max_output:
+                raise FrameError(
+                    f"the answer exceeds the limit of {self._settings.max_output} bytes "
+                    "(max_output_mb)"
+                )
 
     def answer(self, payload: bytes, job: int) -> Done | Refused | str:
-        """The worker's answer to job ``job`` (the job is over), or what is wrong with it."""
-        self._watch = None
-        try:
-            answer = decode_worker_message(payload)
-        except FrameError as exc:
-            return f"protocol violation: {exc}"
+        """The worker's answer to job ``job`` (the job is over), or what is wrong with it.
+
+        A ``Done`` answer carries every report of the job: those sent ahead in parts first."""
+        watch, self._watch = self._watch, None
+        decoded, self._decoded = self._decoded, None
+        if decoded is not None and decoded[0] is payload:
+            answer: WorkerMessage = decoded[1]
+        else:
+            try:
+                answer = decode_worker_message(payload)
+            except FrameError as exc:
+                return f"protocol violation: {exc}"
         if not isinstance(answer, Done | Refused) or answer.job != job:
             return "protocol violation: unexpected answer"
+        if isinstance(answer, Done) and watch is not None and watch.parts:
+            size = watch.part_bytes + sum(len(raw) for raw in answer.reports)
+            if size > self._settings.max_output:
+                return (
+                    f"protocol violation: the answer exceeds the limit of "
+                    f"{self._settings.max_output} bytes (max_output_mb)"
+                )
+            answer = msgspec.structs.replace(answer, reports=[*watch.parts, *answer.reports])
         self.jobs_done += 1
         self.cpu_total = answer.cpu_total
         if answer.children_left:
@@ -344,7 +381,8 @@ class WorkerProcess:
         if code is None:  # closed its output but lives on
             return await self._failed("crashed", watch, "closed its output without answering")
         if code == -signal.SIGXCPU:
-            return await self._failed("cpu", watch, f"{describe_exit(code)} (CPU limit)")
+            description = f"{describe_exit(code)} (CPU limit, cpu_seconds)"
+            return await self._failed("cpu", watch, description)
         return await self._failed("crashed", watch, describe_exit(code))
 
     async def _failed(
@@ -356,9 +394,9 @@ class WorkerProcess:
         settings = self._settings
         if description is None:
             description = {
-                "wall": f"took longer than {settings.timeout:g} s; killed",
-                "cpu": f"used more than {settings.cpu_seconds} s of CPU; killed",
-                "rss": f"used more than {settings.memory_mb} MiB of memory; killed",
+                "wall": f"took longer than {settings.timeout:g} s (timeout); killed",
+                "cpu": f"used more than {settings.cpu_seconds} s of CPU (cpu_seconds); killed",
+                "rss": f"used more than {settings.memory_mb} MiB of memory (memory_mb); killed",
                 "crashed": "crashed",
             }[kind]
         self.kill_tree()
@@ -381,6 +419,8 @@ class _Watch:
     overrun: Literal["rss", "cpu"] | None = None
     unsent: memoryview | None = None
     send_failed: bool = False
+    parts: list[bytes] = field(default_factory=list)  # reports sent ahead of the answer
+    part_bytes: int = 0
 
 
 def worker_command(settings: PoolSettings) -> list[str]:
@@ -449,7 +489,8 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
 
     ``setup.temp_dir`` is ignored: a private folder is created for each process and removed
     with it. When the block ends, for whatever reason, the whole process tree is killed and the
-    process is reaped.
+    process is reaped (waiting at most 5 s: a process stuck in uninterruptible I/O is reaped in
+    the background, see :func:`supervisors.open_supervised_process`).
 
     Raises:
         WorkerStartError: the process did not answer ``Setup`` with ``Hello`` in time.
@@ -480,8 +521,12 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
                     worker.kill_tree()
                     nursery.cancel_scope.cancel()
     finally:
+        # Bounded for real (the thread is abandoned after 10 s): a folder on a hung file system
+        # must not hold up the slot or the node's shutdown.
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await trio.to_thread.run_sync(lambda: shutil.rmtree(temp_dir, ignore_errors=True))
+            await trio.to_thread.run_sync(
+                lambda: shutil.rmtree(temp_dir, ignore_errors=True), abandon_on_cancel=True
+            )
 
 
 def _with_temp_dir(setup: Setup, temp_dir: str) -> Setup:

@@ -11,6 +11,7 @@ Conversation::
     Setup  ---------------------------->          load converters, lock down
            <----------------------------  Hello   (sandbox level, converters, load failures)
     Request ---------------------------->
+           <----------------------------  Part    (zero or more: reports sent as they are made)
            <----------------------------  Done | Refused
     ...
     (stdin closed) ---------------------->        exits 0
@@ -34,6 +35,7 @@ __all__ = [
     "FrameError",
     "Hello",
     "LoadFailure",
+    "Part",
     "Refused",
     "Request",
     "Setup",
@@ -123,8 +125,20 @@ class Request(msgspec.Struct, frozen=True, tag="convert"):
     data: bytes
 
 
+class Part(msgspec.Struct, frozen=True, tag="part"):
+    """Reports of job ``job`` sent before its answer, so the worker need not hold them all.
+
+    The reports of a conversion are the reports of its parts, in order, then those of its
+    ``Done``. A ``Refused`` answer voids the parts sent before it.
+    """
+
+    job: int
+    reports: list[bytes]
+
+
 class Done(msgspec.Struct, frozen=True, tag="done"):
-    """The converter produced reports (WSJF bytes, ids not yet assigned)."""
+    """The converter produced reports (WSJF bytes, ids not yet assigned); the last ones, after
+    those of any ``Part`` frames."""
 
     job: int
     converter: str
@@ -150,7 +164,7 @@ class Refused(msgspec.Struct, frozen=True, tag="refused"):
     scores: dict[str, float] | None = None
 
 
-WorkerMessage = Hello | Done | Refused
+WorkerMessage = Hello | Part | Done | Refused
 
 _ENCODER = msgspec.msgpack.Encoder()
 _WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)
@@ -178,8 +192,11 @@ def decode_worker_message(payload: bytes) -> WorkerMessage:
 # -- blocking framing, for the worker process -----------------------------------------------------
 
 
-def read_frame_sync(fd: int, limit: int) -> bytes | None:
+def read_frame_sync(fd: int, limit: int) -> bytearray | None:
     """Read one frame's payload from ``fd``; ``None`` at a clean end of stream.
+
+    The payload is read straight into one buffer of its size (a large request costs its own
+    size once, not once per copy).
 
     Raises:
         FrameError: the length exceeds ``limit`` or the stream ends inside a frame.
@@ -196,22 +213,34 @@ def read_frame_sync(fd: int, limit: int) -> bytes | None:
 
 
 def write_frame_sync(fd: int, message: msgspec.Struct) -> None:
-    """Write ``message`` as one frame to ``fd``, all of it."""
-    view = memoryview(encode_frame(message))
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    """Write ``message`` as one frame to ``fd``, all of it (no copy of the encoded message is
+    made to put the length in front of it)."""
+    payload = _ENCODER.encode(message)
+    header = HEADER.pack(len(payload))
+    written = os.writev(fd, [header, payload])
+    if written < len(header):
+        _write_all(fd, header[written:])
+        written = len(header)
+    if written - len(header) < len(payload):
+        with memoryview(payload) as view:
+            _write_all(fd, view[written - len(header) :])
 
 
-def _read_exactly(fd: int, size: int, *, allow_eof: bool) -> bytes | None:
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            if allow_eof and remaining == size:
-                return None
-            raise FrameError(f"stream ended {remaining} bytes before the end of a frame")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _read_exactly(fd: int, size: int, *, allow_eof: bool) -> bytearray | None:
+    buffer = bytearray(size)
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < size:
+            count = os.readv(fd, [view[filled : filled + (1 << 20)]])
+            if not count:
+                if allow_eof and filled == 0:
+                    return None
+                raise FrameError(f"stream ended {size - filled} bytes before the end of a frame")
+            filled += count
+    return buffer

@@ -196,6 +196,18 @@ class TimedOut(msgspec.Struct, frozen=True, tag="timed_out", tag_field="outcome"
         """Always false."""
         return False
 
+    @property
+    def setting(self) -> str:
+        """The pool setting that is the limit (``timeout`` or ``cpu_seconds``; the node's
+        ``[conversion]`` keys of the same names)."""
+        return "timeout" if self.clock == "wall" else "cpu_seconds"
+
+    @property
+    def description(self) -> str:
+        """One line for an operator, naming the setting to raise if such files are expected."""
+        what = "wall-clock time" if self.clock == "wall" else "CPU time"
+        return f"took more than {self.limit:g} s of {what} (the limit is {self.setting})"
+
 
 class OutOfMemory(msgspec.Struct, frozen=True, tag="out_of_memory", tag_field="outcome"):
     """The conversion needed more memory than allowed (on both attempts).
@@ -220,6 +232,21 @@ class OutOfMemory(msgspec.Struct, frozen=True, tag="out_of_memory", tag_field="o
     def ok(self) -> bool:
         """Always false."""
         return False
+
+    @property
+    def setting(self) -> str:
+        """The pool setting that is the limit: ``memory_mb`` (RSS) or ``address_space_mb``
+        (the node sets both from its ``[conversion] memory_mb``)."""
+        return "memory_mb" if self.limit == "rss" else "address_space_mb"
+
+    @property
+    def description(self) -> str:
+        """One line for an operator, naming the setting to raise if such files are expected."""
+        what = "resident memory" if self.limit == "rss" else "address space"
+        return (
+            f"needed more than {self.limit_bytes // (1 << 20)} MiB of {what} "
+            f"(the limit is {self.setting})"
+        )
 
 
 class Unavailable(msgspec.Struct, frozen=True, tag="unavailable", tag_field="outcome"):

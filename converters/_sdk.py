@@ -9,6 +9,11 @@ a sandboxed worker process, and calls:
   must score below it.
 * ``convert(data, name, args) -> list of reports``: the whole file's bytes, its name, and the
   validated arguments (an instance of the converter's ``Arguments`` Struct).
+* optionally ``convert_iter(data, name, args) -> iterator of reports``: the same reports, yielded
+  one at a time. When a converter has it, the worker calls it instead of ``convert`` and sends
+  each report on as soon as it is checked, so a file with many reports never has them all in the
+  worker's memory (the built-in CSV converter does this). An exception raised after some reports
+  were yielded rejects the whole file, as from ``convert``.
 
 Reports are :class:`~pywats_actors.report.UUTReport` / ``UURReport`` objects, WSJF ``bytes``, or
 WSJF-shaped mappings. The pool assigns every report its id afterwards (see ``_identity``), so a
@@ -66,6 +71,9 @@ class Converter(Generic[ArgsT]):
             ``forbid_unknown_fields=True`` so typos in configuration are errors.
         keeps_source_ids: the source format carries its own report GUID (WSJF, WSXF) and the pool
             must keep it instead of deriving one.
+
+    A converter may also define ``convert_iter`` (same arguments as :meth:`convert`, returns an
+    iterator of reports); the worker then uses it and never holds every report at once.
     """
 
     name: ClassVar[str]

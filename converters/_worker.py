@@ -30,14 +30,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from pywats_actors.report import UURReport, UUTReport, encode_report
 
-from ._check import check_reports, noting_validated
+from ._check import check_report, noting_validated
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
     ConverterApiMismatch,
@@ -52,6 +52,7 @@ from ._protocol import (
     FrameError,
     Hello,
     LoadFailure,
+    Part,
     Refused,
     Request,
     Setup,
@@ -65,6 +66,7 @@ __all__ = ["main", "protocol_fd"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _DETAIL_LIMIT = 8192
+_PART_BYTES = 1 << 20  # reports are sent ahead of the answer in parts of about this size
 
 protocol_fd: int = -1
 """The descriptor the worker writes protocol frames to (for tests that corrupt it on purpose)."""
@@ -261,7 +263,7 @@ def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
         request = decoder.decode(payload)
         del payload
         arm_cpu_limit(setup.cpu_seconds)
-        reply = _handle(state, setup, request)
+        reply = _handle(state, setup, request, proto_out)
         del request
         write_frame_sync(proto_out, reply)
         _busy = False
@@ -269,7 +271,7 @@ def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
             return
 
 
-def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
+def _handle(state: _State, setup: Setup, request: Request, out: int) -> Done | Refused:
     started = time.perf_counter()
     scores: dict[str, float] | None = None
     alias = request.converter
@@ -287,10 +289,10 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
                 scores=scores,
             )
     instance, args, _ = state.converters[alias]
+    sender = _Sender(out, request.job)
     try:
-        with noting_validated() as checked:
-            outputs = instance.convert(request.data, request.name, args)
-            reports, prechecked = _encode_outputs(outputs, checked)
+        with noting_validated() as noted:
+            invalid = _stream(_outputs(instance, request, args), noted, sender)
     except MemoryError:
         return _refused(
             request,
@@ -322,16 +324,6 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
             detail=detail,
             scores=scores,
         )
-    if not reports:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="no_reports",
-            reason="the converter found no report in the file",
-            scores=scores,
-        )
-    invalid = check_reports(reports, skip=prechecked)
     if invalid is not None:
         return _refused(
             request,
@@ -343,15 +335,99 @@ def _handle(state: _State, setup: Setup, request: Request) -> Done | Refused:
             detail=invalid[2],
             scores=scores,
         )
+    if not sender.count:
+        return _refused(
+            request,
+            started,
+            converter=alias,
+            kind="no_reports",
+            reason="the converter found no report in the file",
+            scores=scores,
+        )
     return Done(
         job=request.job,
         converter=alias,
-        reports=reports,
+        reports=sender.pending,
         seconds=time.perf_counter() - started,
         cpu_total=cpu_used(),
         children_left=_reap_children(),
         scores=scores,
     )
+
+
+class _Sender:
+    """Sends a conversion's reports ahead of its answer, in ``Part`` frames of about
+    ``_PART_BYTES``; what is left over goes in ``Done``. A file with one small report costs no
+    frame more than before, and the worker never holds every report of a large file."""
+
+    def __init__(self, fd: int, job: int) -> None:
+        self._fd = fd
+        self._job = job
+        self._size = 0
+        self.pending: list[bytes] = []
+        self.count = 0
+
+    def add(self, raw: bytes) -> None:
+        self.pending.append(raw)
+        self.count += 1
+        self._size += len(raw)
+        if self._size >= _PART_BYTES:
+            write_frame_sync(self._fd, Part(job=self._job, reports=self.pending))
+            self.pending = []
+            self._size = 0
+
+
+def _outputs(instance: Any, request: Request, args: Any) -> Iterator[object]:
+    """The converter's reports, one at a time: from ``convert_iter()`` when it has one (made
+    as they are read), else from the list ``convert()`` returns.
+
+    Raises:
+        _BadOutput: it returned something else than a list (an iterator for ``convert_iter``).
+    """
+    stream = getattr(instance, "convert_iter", None)
+    if callable(stream):
+        outputs = stream(request.data, request.name, args)
+        if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Iterable):
+            kind = type(outputs).__name__
+            raise _BadOutput(f"convert_iter() must return an iterator of reports, not {kind}")
+        return iter(outputs)
+    outputs = instance.convert(request.data, request.name, args)
+    if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
+        raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
+    return iter(outputs)
+
+
+_END = object()
+
+
+def _stream(
+    outputs: Iterator[object], noted: list[object], sender: _Sender
+) -> tuple[str, str | None, str | None] | None:
+    """Encode, check and send every report of ``outputs`` as it comes; the first problem with
+    a report (``(reason, where, detail)``) ends it. Reports the converter validated itself
+    (objects in ``noted``, see :func:`noting_validated`) are not checked again.
+
+    Raises:
+        _BadOutput: an output that is not a report.
+    """
+    prechecked: dict[int, object] = {}  # holds them, so their identities stay theirs
+    index = 0
+    item = next(outputs, _END)
+    while item is not _END:
+        following = next(outputs, _END)  # one ahead: "the report" or "report 0"
+        for output in noted:
+            prechecked[id(output)] = output
+        noted.clear()
+        raw = _encode_output(item, index)
+        if prechecked.pop(id(item), None) is not item:
+            several = index > 0 or following is not _END
+            problem = check_report(raw, f"report {index}" if several else "the report")
+            if problem is not None:
+                return problem
+        sender.add(raw)
+        index += 1
+        item = following
+    return None
 
 
 def _refused(request: Request, started: float, **fields: Any) -> Refused:
@@ -387,33 +463,24 @@ class _BadOutput(Exception):
     """The converter returned something that is not a list of reports."""
 
 
-def _encode_outputs(
-    outputs: object, checked: Sequence[object] = ()
-) -> tuple[list[bytes], set[int]]:
-    """The reports as WSJF bytes, and the indexes of those that are objects in ``checked``
-    (checked by their converter during this conversion, so not checked again)."""
-    if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
-        raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
-    encoded: list[bytes] = []
-    prechecked: set[int] = set()
-    checked_ids = {id(output) for output in checked}  # ``checked`` keeps them alive
-    for index, item in enumerate(outputs):
-        if id(item) in checked_ids:
-            prechecked.add(index)
-        if isinstance(item, UUTReport | UURReport):
-            encoded.append(encode_report(item))
-        elif isinstance(item, bytes | bytearray | memoryview):
-            encoded.append(bytes(item))
-        elif isinstance(item, Mapping):
-            try:
-                encoded.append(msgspec.json.encode(item))
-            except (TypeError, msgspec.EncodeError) as exc:
-                raise _BadOutput(f"report {index} cannot be encoded as JSON: {exc}") from None
-        else:
-            raise _BadOutput(
-                f"report {index} is a {type(item).__name__}; expected a report, bytes or a dict"
-            )
-    return encoded, prechecked
+def _encode_output(item: object, index: int) -> bytes:
+    """One report as WSJF bytes.
+
+    Raises:
+        _BadOutput: ``item`` is not a report, bytes or a mapping that encodes as JSON.
+    """
+    if isinstance(item, UUTReport | UURReport):
+        return encode_report(item)
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    if isinstance(item, Mapping):
+        try:
+            return msgspec.json.encode(item)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise _BadOutput(f"report {index} cannot be encoded as JSON: {exc}") from None
+    raise _BadOutput(
+        f"report {index} is a {type(item).__name__}; expected a report, bytes or a dict"
+    )
 
 
 def _describe(exc: Exception) -> tuple[str, str | None]:

@@ -7,7 +7,16 @@ process:
 * phase one (the supervisor's stop request): SIGTERM to the whole group;
 * phase two (grace period over, or :data:`~supervisors.BRUTAL_KILL`): the child task is
   cancelled, which sends SIGKILL to the whole group;
-* always: the process is reaped, in a shielded scope, so no zombie is left behind.
+* always: the process is reaped, in a shielded scope, so no zombie is left behind. That wait is
+  bounded (``reap_timeout``, :data:`REAP_TIMEOUT` by default): a process that SIGKILL cannot end
+  at once, such as one stuck in uninterruptible I/O (``D`` state) on a dead network share, is
+  left to a background task that reaps it whenever it ends (logged once, as a warning), and the
+  supervisor and the node's shutdown go on; if the run ends first, it stays a zombie until this
+  process exits.
+
+The wait for the exit is :func:`_wait_for_exit`, a module-level seam: a test replaces it with a
+wait that never returns to stand in for a process SIGKILL cannot end (no such process can be
+made on demand).
 
 The exit code becomes the exit reason: ``0`` is a normal exit; anything else, or a signal the
 supervisor did not send, is a crash (:class:`~supervisors.ProcessExited`).
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -33,6 +43,11 @@ from ._spec import ChildSpec, Restart, ShutdownSpec
 
 __all__ = ["open_supervised_process", "process_child", "process_spec"]
 
+REAP_TIMEOUT = 5.0
+"""Seconds a process killed with SIGKILL is waited for before it is left to a background task."""
+
+logger = logging.getLogger("supervisors.process")
+
 _Redirect = int | IO[bytes] | None
 _Command = str | Sequence[str]
 
@@ -40,6 +55,41 @@ _Command = str | Sequence[str]
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(pid, sig)
+
+
+async def _wait_for_exit(process: trio.Process) -> None:
+    """Wait until ``process`` has exited and reap it (the seam tests replace)."""
+    await process.wait()
+
+
+async def _reap_later(process: trio.Process) -> None:
+    """Reap ``process`` whenever it ends (a trio system task: cancelled, never waited for, when
+    the run ends, so it delays no shutdown)."""
+    try:
+        await process.wait()
+    except Exception as exc:  # a system task must not raise
+        logger.warning("process %d could not be reaped: %r", process.pid, exc)
+    else:
+        logger.info("process %d was reaped at last (%s)", process.pid, process.returncode)
+
+
+async def _reap(process: trio.Process, bound: float) -> bool:
+    """Wait at most ``bound`` seconds for the killed ``process`` to be reaped; after that,
+    leave it to a background task. Whether it was reaped here."""
+    with trio.move_on_after(bound):
+        await _wait_for_exit(process)
+        return True
+    logger.warning(
+        "process %d has not exited %g s after SIGKILL (uninterruptible I/O?); "
+        "it will be reaped in the background when it ends",
+        process.pid,
+        bound,
+    )
+    try:
+        trio.lowlevel.spawn_system_task(_reap_later, process, name=f"reap-{process.pid}")
+    except RuntimeError:  # the run is ending: the zombie goes when this process exits
+        logger.warning("process %d is left unreaped: the run is ending", process.pid)
+    return False
 
 
 async def _terminate_on_stop(ctx: ChildContext, process: trio.Process, sig: int) -> None:
@@ -58,6 +108,7 @@ async def open_supervised_process(
     stdout: _Redirect = None,
     stderr: _Redirect = None,
     term_signal: int | None = signal.SIGTERM,
+    reap_timeout: float = REAP_TIMEOUT,
 ) -> AsyncIterator[trio.Process]:
     """Start *command* in a new session and yield its :class:`trio.Process`.
 
@@ -73,9 +124,13 @@ async def open_supervised_process(
             to ``/dev/null`` so a service's child never reads the node's terminal.
         term_signal: the polite signal of phase one; ``None`` sends none (the caller ends the
             process its own way, e.g. by closing its standard input, within the block).
+        reap_timeout: the most seconds (default 5) the end of the block waits for the killed
+            process to be reaped; a process still there then (stuck in uninterruptible I/O)
+            is reaped by a background task when it ends, and a warning says so.
 
     Cancellation: cancelling the block kills the group with SIGKILL and still waits for the
-    process to be reaped; that wait is shielded and takes milliseconds.
+    process to be reaped; that wait is shielded, takes milliseconds, and at most
+    ``reap_timeout``.
     """
     argv: Sequence[str] = [command] if isinstance(command, str) else command
     process = await trio.lowlevel.open_process(
@@ -100,7 +155,7 @@ async def open_supervised_process(
             for stream in (process.stdin, process.stdout, process.stderr):
                 if stream is not None:
                     await stream.aclose()
-            await process.wait()
+            await _reap(process, reap_timeout)
 
 
 async def process_child(

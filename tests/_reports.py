@@ -1,8 +1,17 @@
-"""A small valid WSJF report shared by the client and emulator tests."""
+"""A small valid WSJF report shared by the client, emulator and converter tests.
+
+The converter tests' plug-ins run in sandboxed workers that cannot import the ``tests`` package;
+they load this file by its path (``tests/converters/plugins/misbehaving.py``), so it must need
+nothing but the standard library.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+NIL_ID = "00000000-0000-0000-0000-000000000000"
+"""The nil report id: "give this report an id" to the converter pool."""
 
 MINIMAL_REPORT: dict[str, Any] = {
     "type": "T",
@@ -49,3 +58,14 @@ MINIMAL_REPORT: dict[str, Any] = {
         ],
     },
 }
+
+
+def minimal_report(sn: str | None = None, *, report_id: str | None = None) -> dict[str, Any]:
+    """A fresh copy of :data:`MINIMAL_REPORT` (change it freely), with another serial number
+    and id when given."""
+    report = copy.deepcopy(MINIMAL_REPORT)
+    if sn is not None:
+        report["sn"] = sn
+    if report_id is not None:
+        report["id"] = report_id
+    return report

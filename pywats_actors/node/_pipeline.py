@@ -124,13 +124,15 @@ def describe_failure(result: ConversionFailure | Unavailable) -> tuple[str, str,
         return "crashed", result.description, result.stderr or None
     if isinstance(result, TimedOut):
         what = "wall-clock time" if result.clock == "wall" else "CPU time"
-        return "timed_out", f"took more than {result.limit:g} s of {what}", result.stderr or None
+        reason = f"took more than {result.limit:g} s of {what}"
+        return "timed_out", f"{reason}; raise [conversion] {result.setting}", result.stderr or None
     if isinstance(result, Unavailable):
         return "unavailable", result.reason, None
     what = "resident memory" if result.limit == "rss" else "address space"
     return (
-        "out_of_memory",
-        f"needed more than {result.limit_bytes // (1 << 20)} MiB of {what}",
+        "out_of_memory",  # the node sets the address space from memory_mb too
+        f"needed more than {result.limit_bytes // (1 << 20)} MiB of {what}; "
+        "raise [conversion] memory_mb",
         result.stderr or None,
     )
 

@@ -8,11 +8,10 @@ import uuid
 import msgspec
 import pytest
 
-from converters import FileRejected, validate_arguments
+from converters import FileRejected, _worker, validate_arguments
 from converters._check import check_reports, noting_validated, validated
 from converters._csv import CsvConverter
 from converters._csv_args import CsvArguments
-from converters._worker import _encode_outputs
 from converters._wsjf import WsjfArguments, WsjfConverter
 from pywats_actors.report import Report, ReportInvalid, decode_report, encode_report
 
@@ -32,6 +31,28 @@ def _raw(sn: str = "SN-1", **changes: object) -> bytes:
 
 def _report(sn: str = "SN-1", **changes: object) -> Report:
     return decode_report(_raw(sn, **changes))
+
+
+def _stream(outputs: list[object], noted: list[object]) -> tuple[list[bytes], set[int]]:
+    """Run ``outputs`` through the worker's own streaming of reports: the reports it would send
+    (as WSJF bytes), and the indexes of those it did not check again."""
+    checked: list[bytes] = []
+    real_check = _worker.check_report
+
+    def spy(raw: bytes, label: str) -> tuple[str, str | None, str | None] | None:
+        checked.append(raw)
+        return real_check(raw, label)
+
+    sender = _worker._Sender(-1, 1)  # small reports: nothing is written before the answer
+    original, _worker.check_report = _worker.check_report, spy
+    try:
+        problem = _worker._stream(iter(outputs), noted, sender)
+    finally:
+        _worker.check_report = original
+    assert problem is None
+    encoded = sender.pending
+    skipped = {i for i, raw in enumerate(encoded) if not any(raw is c for c in checked)}
+    return encoded, skipped
 
 
 def _without_id(reports: object) -> list[bytes]:
@@ -67,13 +88,13 @@ class TestValidated:
 
 class TestWorkerSkipsWhatWasValidated:
     def test_only_the_very_objects_validated_are_skipped(self) -> None:
-        """The indexes to skip are those of the objects validated; an equal copy, bytes or a
-        dict is checked as always."""
+        """The worker does not check again the very objects validated; an equal copy, bytes or
+        a dict is checked as always."""
         good = _report()
         copy = _report()
         with noting_validated() as noted:
             validated(good)
-            encoded, skip = _encode_outputs([good, copy, encode_report(good), wsjf("X")], noted)
+            encoded, skip = _stream([good, copy, encode_report(good), wsjf("X")], noted)
         assert skip == {0}
         assert len(encoded) == 4
 
@@ -93,7 +114,7 @@ class TestWorkerSkipsWhatWasValidated:
         )
         with noting_validated() as noted:
             reports = CsvConverter().convert(CSV, "f.csv", args)
-            encoded, skip = _encode_outputs(reports, noted)
+            encoded, skip = _stream(list(reports), noted)
         assert skip == {0, 1}
         assert check_reports(encoded) is None
 
@@ -131,6 +152,6 @@ class TestWorkerSkipsWhatWasValidated:
                 converter.convert(_raw(result="X"), "c.json", args)
         assert passed == [own]
         assert noted == [passed[0], completed[0]]
-        encoded, skip = _encode_outputs([*passed, *completed], noted)
+        encoded, skip = _stream([*passed, *completed], noted)
         assert skip == {0, 1}
         assert check_reports(encoded) is None

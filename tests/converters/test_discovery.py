@@ -26,6 +26,7 @@ from converters import (
     validate_arguments,
 )
 
+from .._reports import NIL_ID, minimal_report
 from .conftest import MISBEHAVING, NAMESPACE, plugin, settings
 
 CONVERTER_MODULE = """
@@ -37,14 +38,7 @@ class {cls}(Converter[NoArguments]):
     version: ClassVar[str] = "3.0"
 
     def convert(self, data, name, args):
-        return [{{
-            "type": "T", "id": "00000000-0000-0000-0000-000000000000", "pn": "P", "sn": "{name}",
-            "rev": "A", "processCode": 10, "result": "P", "machineName": "m",
-            "location": "l", "purpose": "p", "start": "2024-01-01T00:00:00Z",
-            "root": {{"id": 1, "group": "M", "stepType": "SequenceCall", "name": "Main",
-                      "status": "P"}},
-            "uut": {{}},
-        }}]
+        return [{report!r}]
 """
 
 
@@ -52,7 +46,10 @@ def make_package(root: Path, package: str, cls: str, name: str) -> None:
     """A package ``package`` with ``conv.py`` defining converter ``cls`` named ``name``."""
     (root / package).mkdir(parents=True)
     (root / package / "__init__.py").write_text("")
-    (root / package / "conv.py").write_text(CONVERTER_MODULE.format(cls=cls, name=name))
+    report = minimal_report(name, report_id=NIL_ID)
+    (root / package / "conv.py").write_text(
+        CONVERTER_MODULE.format(cls=cls, name=name, report=report)
+    )
 
 
 def make_distribution(site: Path) -> None:

@@ -82,7 +82,8 @@ class TestRejected:
 class TestHang:
     async def test_hang_times_out_and_worker_is_replaced(self) -> None:
         """A converter that never returns is killed at the per-file timeout, retried once on a
-        fresh worker, then reported as timed out; the killed worker is replaced."""
+        fresh worker, then reported as timed out, naming the setting; the killed worker is
+        replaced."""
         async with open_converter_pool(
             settings(timeout=1.0), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
@@ -94,6 +95,8 @@ class TestHang:
                 elapsed = trio.current_time() - started
             assert isinstance(result, TimedOut)
             assert (result.clock, result.limit, result.attempts) == ("wall", 1.0, 2)
+            assert result.setting == "timeout"
+            assert "(the limit is timeout)" in result.description
             assert 2.0 <= elapsed < 10
             assert gone(pid)
             await assert_still_converts(pool)
@@ -113,6 +116,8 @@ class TestHang:
             assert isinstance(result, TimedOut)
             assert result.clock == "cpu"
             assert result.attempts == 2
+            assert result.setting == "cpu_seconds"
+            assert "(the limit is cpu_seconds)" in result.description
             await assert_still_converts(pool)
 
 
@@ -128,6 +133,10 @@ class TestMemory:
             assert result.limit == "address_space"
             assert result.limit_bytes == 1024 << 20
             assert result.attempts == 2
+            assert result.setting == "address_space_mb"
+            assert result.description == (
+                "needed more than 1024 MiB of address space (the limit is address_space_mb)"
+            )
             await assert_still_converts(pool)
 
     async def test_growing_rss_is_killed_by_the_watch(self) -> None:
@@ -143,6 +152,10 @@ class TestMemory:
             assert result.limit == "rss"
             assert result.peak_rss > 200 << 20
             assert result.attempts == 2
+            assert result.setting == "memory_mb"
+            assert result.description == (
+                "needed more than 200 MiB of resident memory (the limit is memory_mb)"
+            )
             await assert_still_converts(pool)
 
     async def test_memory_under_the_limits_converts(self) -> None:

@@ -6,13 +6,16 @@ pool as ``tests/converters/plugins/misbehaving.py:<Class>``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
@@ -20,29 +23,26 @@ import msgspec
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
 
-def wsjf(sn: str, *, report_id: str = "00000000-0000-0000-0000-000000000000") -> dict[str, Any]:
-    """A minimal valid UUT report as a dict."""
-    return {
-        "type": "T",
-        "id": report_id,
-        "pn": "PN-1",
-        "sn": sn,
-        "rev": "A",
-        "processCode": 10,
-        "result": "P",
-        "machineName": "station",
-        "location": "lab",
-        "purpose": "test",
-        "start": "2024-05-01T10:00:00+02:00",
-        "root": {
-            "id": 1,
-            "group": "M",
-            "stepType": "SequenceCall",
-            "name": "MainSequence Callback",
-            "status": "P",
-        },
-        "uut": {},
-    }
+def _load_shared_reports() -> ModuleType:
+    """``tests/_reports.py``, loaded by its path: a worker imports this file without the
+    ``tests`` package on its import path (and reads it before its Landlock lock-down)."""
+    path = Path(__file__).resolve().parents[2] / "_reports.py"
+    spec = importlib.util.spec_from_file_location("_shared_test_reports", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REPORTS = _load_shared_reports()
+
+
+def wsjf(sn: str, *, report_id: str = _REPORTS.NIL_ID) -> dict[str, Any]:
+    """The shared minimal valid UUT report (``tests/_reports.py``) as a fresh dict, with serial
+    number ``sn`` and, by default, the nil id (the pool gives it one)."""
+    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=report_id)
+    return report
 
 
 class Echo(Converter[NoArguments]):
@@ -256,3 +256,29 @@ class ExplodingInit(Echo):
 
     def __init__(self) -> None:
         raise RuntimeError("cannot start")
+
+
+class Stream(Converter[NoArguments]):
+    """Yields reports one at a time from ``convert_iter``: the file says ``<count> <size>``
+    (reports, and bytes of padding in each), and ``then <what>`` what happens after the last:
+    ``fail`` raises, ``invalid`` yields a report that breaks a rule, ``other`` an object."""
+
+    name: ClassVar[str] = "stream"
+
+    def convert(self, data: bytes, name: str, args: NoArguments) -> Sequence[ConverterOutput]:
+        return list(self.convert_iter(data, name, args))
+
+    def convert_iter(self, data: bytes, name: str, args: NoArguments) -> Iterator[Any]:
+        words = data.decode().split()
+        count, size = int(words[0]), int(words[1])
+        then = words[3] if len(words) > 3 else None
+        for index in range(count):
+            report = wsjf(f"SN-{index:06d}")
+            report["root"]["name"] = "x" * size
+            yield report
+        if then == "fail":
+            raise FileRejected(f"failed after {count} reports", where="the end")
+        if then == "invalid":
+            yield wsjf("")
+        if then == "other":
+            yield object()
