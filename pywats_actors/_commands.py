@@ -202,8 +202,7 @@ def _write(
         trio.run(main)
     except SpoolLocked:
         print(
-            "pywats-node: the node is running and owns the spool; stop it first"
-            " (changes to a running node's queue go through its IPC API)",
+            "pywats-node: the node is running and owns the spool; stop it first",
             file=err,
         )
         return EXIT_ERROR

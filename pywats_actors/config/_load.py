@@ -21,7 +21,7 @@ from ._errors import (
     ConfigSyntaxError,
     ConfigVersionUnsupported,
 )
-from ._migrate import migrate, schema_version_of
+from ._migrate import drop_retired_sections, migrate, schema_version_of
 from ._problems import ConfigProblem
 from ._resolve import choose_instance, resolve
 from ._schema import CURRENT_SCHEMA_VERSION, NodeConfig, ServerSection
@@ -139,6 +139,9 @@ def parse_config(
             f"{CURRENT_SCHEMA_VERSION} in memory and the file is unchanged",
             *steps,
         )
+    else:
+        values = dict(values)  # the caller's values stay untouched
+    notes += drop_retired_sections(values)
     converted = _DECODER.convert(values)
     if not isinstance(converted, NodeConfig):
         raise ConfigInvalid(file, converted)
