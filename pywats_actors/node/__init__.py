@@ -8,6 +8,8 @@ from __future__ import annotations
 from ._disposal import AfterSuccess as AfterSuccess
 from ._disposal import dispose_failure as dispose_failure
 from ._disposal import dispose_success as dispose_success
+from ._errors import NodeError as NodeError
+from ._errors import NodeNotRunning as NodeNotRunning
 from ._messages import FileReady as FileReady
 from ._messages import FileSignature as FileSignature
 from ._node import ConfigApplied as ConfigApplied
@@ -30,6 +32,8 @@ __all__ = [
     "FileReady",
     "FileSignature",
     "Node",
+    "NodeError",
+    "NodeNotRunning",
     "Receipt",
     "ServerState",
     "ServerStateChanged",
