@@ -144,7 +144,28 @@ def parse_config(
     notes += drop_retired_sections(values)
     converted = _DECODER.convert(values)
     if not isinstance(converted, NodeConfig):
-        raise ConfigInvalid(file, converted)
+        beside = _checks_beside_schema_problems(values, converted, file, instance, env, file_mode)
+        raise ConfigInvalid(file, (*converted, *beside))
+    config, runtime_dir, problems = _check(converted, file, instance, env, file_mode)
+    if problems:
+        raise ConfigInvalid(file, tuple(problems))
+    return LoadedConfig(
+        path=str(file),
+        config=config,
+        runtime_dir=str(runtime_dir),
+        source_version=version,
+        notes=notes,
+    )
+
+
+def _check(
+    converted: NodeConfig,
+    file: Path,
+    instance: str | None,
+    env: Mapping[str, str] | None,
+    file_mode: int | None,
+) -> tuple[NodeConfig, Path, list[ConfigProblem]]:
+    """Resolve a converted configuration and find every problem the schema cannot see."""
     problems: list[ConfigProblem] = []
     written = converted.node.instance
     if instance is not None and written and written != instance:
@@ -158,15 +179,37 @@ def parse_config(
     chosen = choose_instance(written, instance, file)
     config, runtime_dir = resolve(converted, instance=chosen, config_dir=file.parent, env=env)
     problems += check_config(config, config_file=str(file), config_mode=file_mode)
-    if problems:
-        raise ConfigInvalid(file, tuple(problems))
-    return LoadedConfig(
-        path=str(file),
-        config=config,
-        runtime_dir=str(runtime_dir),
-        source_version=version,
-        notes=notes,
-    )
+    return config, runtime_dir, problems
+
+
+def _section(path: str) -> str:
+    """The top-level key a problem's path is in (``$.watch[1].path`` -> ``watch``)."""
+    return path.removeprefix("$").removeprefix(".").split(".", 1)[0].split("[", 1)[0]
+
+
+def _checks_beside_schema_problems(
+    values: dict[str, object],
+    schema_problems: tuple[ConfigProblem, ...],
+    file: Path,
+    instance: str | None,
+    env: Mapping[str, str] | None,
+    file_mode: int | None,
+) -> list[ConfigProblem]:
+    """The other checks' problems in the sections the schema found nothing wrong with.
+
+    So that one pass reports every problem: the sections with schema problems are left out
+    (their defaults stand in), the rest is checked as usual, and only problems in sections
+    that were not left out are kept. Nothing is added when the whole file or ``[node]`` (which
+    the other checks need) has a schema problem.
+    """
+    broken = {_section(problem.path) for problem in schema_problems}
+    if "" in broken or "node" in broken or "schema_version" in broken:
+        return []
+    rest = _DECODER.convert({key: v for key, v in values.items() if key not in broken})
+    if not isinstance(rest, NodeConfig):
+        return []
+    _, _, problems = _check(rest, file, instance, env, file_mode)
+    return [problem for problem in problems if _section(problem.path) not in broken]
 
 
 def read_token(server: ServerSection) -> str:

@@ -335,3 +335,28 @@ class TestValid:
         config = load_config(config_file).config
         assert "s3cret" not in repr(config)
         assert config.server.token == "s3cret"
+
+
+class TestEveryProblemAtOnce:
+    def test_schema_and_file_problems_together(self, config_file: Path, tmp_path: Path) -> None:
+        """A wrong value in one section does not hide a token file others can read in another:
+        both are reported in one pass, schema problems first."""
+        token = write(tmp_path / "token", "abc\n", mode=0o644)
+        text = config_text(
+            f'[server]\nbase_url = "https://wats.example.com"\ntoken_file = "{token}"\n'
+            "[upload]\nconcurrency = 0\nconcurency = 2\n"
+        )
+        problems = [p.split(":")[0] for p in _problems(text, config_file)]
+        assert problems == ["$.upload.concurency", "$.upload.concurrency", "$.server.token_file"]
+
+    def test_no_second_guess_about_a_broken_section(self, config_file: Path) -> None:
+        """A section with a schema problem is not also checked with defaults standing in."""
+        text = config_text("[upload]\nbackoff_base = 10\nbackoff_cap = -1\n")
+        assert [p.split(":")[0] for p in _problems(text, config_file)] == ["$.upload.backoff_cap"]
+
+    def test_broken_node_section_reports_the_schema_problem_only(self, config_file: Path) -> None:
+        """With [node] itself broken, the file-system checks (which need it) are not run."""
+        text = config_text(
+            '[[watch]]\nid = "a"\npath = "a"\nerror_folder = "done"', node="log_level = 3"
+        )
+        assert [p.split(":")[0] for p in _problems(text, config_file)] == ["$.node.log_level"]
