@@ -305,9 +305,9 @@ class TestOtherCommands:
         assert needle in result.err
 
     def test_run_with_a_folder_as_config(self, tmp_path: Path) -> None:
-        """`run --config FOLDER` prints one line and fails without a traceback."""
+        """`run --config FOLDER` prints one line and exits 5 (could not start), no traceback."""
         result = cli("run", "--config", str(tmp_path))
-        assert result.code != 0
+        assert result.code == 5
         assert f"cannot read {tmp_path}" in result.err
 
     def test_demo_keep_in_an_impossible_place(self, tmp_path: Path) -> None:
