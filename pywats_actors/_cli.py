@@ -407,7 +407,11 @@ def _add_emulator_command(commands: _Commands) -> None:
     )
     emulator.add_argument("--seed", type=int, help="seed of the fault dice (random)")
     emulator.add_argument(
-        "--max-body", type=int, default=64 << 20, metavar="BYTES", help="largest request body"
+        "--max-body",
+        type=_count(1, 1 << 34),
+        default=64 << 20,
+        metavar="BYTES",
+        help="largest request body",
     )
     faults = emulator.add_argument_group("faults (probabilities per /api request, 0 to 1)")
     faults.add_argument("--latency", type=_seconds, default=0.0, help="seconds before answering")

@@ -104,7 +104,8 @@ def convert_command(
             if converter == folder.id:
                 chosen = converter_for(folder)
     if not Path(file).is_file():
-        print(f"pywats-node: no such file: {file}", file=err)
+        what = "not a file" if Path(file).exists() else "no such file"
+        print(f"pywats-node: {what}: {file}", file=err)
         return EXIT_NOT_FOUND
     kwargs: dict[str, object] = {}
     if converters is not None:

@@ -290,6 +290,7 @@ class TestOtherCommands:
             (["emulator", "--token", "é x"], "--token"),
             (["emulator", "--store", "/nonexistent/folder/x.db"], "--store"),
             (["emulator", "--latency", "nan"], "--latency"),
+            (["emulator", "--max-body", "-1"], "--max-body"),
             (["demo", "--csv-files", "-1"], "--csv-files"),
             (["bench", "--files", "0"], "--files"),
             (["bench", "--rate", "0"], "--rate"),
