@@ -9,9 +9,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
+from ._cli_values import (
+    count,
+    days,
+    instance_name,
+    new_file,
+    positive,
+    probability,
+    seconds,
+    token,
+)
 from ._version import __version__
 
 __all__ = ["main"]
@@ -48,13 +58,11 @@ def _add_bench_command(commands: _Commands) -> None:
         ),
     )
     bench.add_argument(
-        "--files", type=_count(1, 1_000_000), default=1000, help="files in the burst (1000)"
+        "--files", type=count(1, 1_000_000), default=1000, help="files in the burst (1000)"
     )
+    bench.add_argument("--rate", type=positive, default=50.0, help="files/s of the steady run (50)")
     bench.add_argument(
-        "--rate", type=_positive, default=50.0, help="files/s of the steady run (50)"
-    )
-    bench.add_argument(
-        "--seconds", type=_positive, default=10.0, help="length of the steady run (10)"
+        "--seconds", type=positive, default=10.0, help="length of the steady run (10)"
     )
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.add_argument(
@@ -89,7 +97,7 @@ def _instance_options(parser: argparse.ArgumentParser) -> None:
         help="the configuration file (default: $XDG_CONFIG_HOME/pywats-node/<instance>.toml)",
     )
     parser.add_argument(
-        "--instance", type=_instance_name, help="the instance name (default: 'default')"
+        "--instance", type=instance_name, help="the instance name (default: 'default')"
     )
 
 
@@ -107,7 +115,7 @@ def _add_run_command(commands: _Commands) -> None:
     run.add_argument("--log-format", choices=["auto", "console", "json"], help="log rendering")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument(
-        "--stop-grace", type=_seconds, default=30.0, help="seconds to drain on stop (30)"
+        "--stop-grace", type=seconds, default=30.0, help="seconds to drain on stop (30)"
     )
     run.set_defaults(handler=_run_node)
 
@@ -136,10 +144,10 @@ def _add_demo_command(commands: _Commands) -> None:
         ),
     )
     demo.add_argument(
-        "--csv-files", type=_count(0, 100_000), default=20, help="generated CSV files (20)"
+        "--csv-files", type=count(0, 100_000), default=20, help="generated CSV files (20)"
     )
     demo.add_argument("--keep", metavar="DIR", help="keep the demo's folders in DIR")
-    demo.add_argument("--timeout", type=_seconds, default=120.0, help="give up after (120 s)")
+    demo.add_argument("--timeout", type=seconds, default=120.0, help="give up after (120 s)")
     demo.set_defaults(handler=_run_demo)
 
 
@@ -164,7 +172,7 @@ def _add_config_command(commands: _Commands) -> None:
     init.set_defaults(handler=_config_init)
     validate = actions.add_parser("validate", help="check a configuration file")
     validate.add_argument("file", nargs="?", help="the file (default: the instance's file)")
-    validate.add_argument("--instance", type=_instance_name, help="the instance name")
+    validate.add_argument("--instance", type=instance_name, help="the instance name")
     validate.set_defaults(handler=_config_validate)
 
 
@@ -195,7 +203,7 @@ def _add_queue_command(commands: _Commands) -> None:
     _instance_options(ls)
     ls.add_argument("--state", choices=["pending", "sent", "rejected"])
     ls.add_argument(
-        "--limit", type=_list_limit, default=50, help="at most this many, 1 to 10000 (50)"
+        "--limit", type=count(1, 10_000), default=50, help="at most this many, 1 to 10000 (50)"
     )
     ls.add_argument("--json", action="store_true", help="machine-readable output, raw values")
     ls.set_defaults(handler=_queue_ls)
@@ -221,7 +229,7 @@ def _add_queue_command(commands: _Commands) -> None:
     _instance_options(purge)
     purge.add_argument("--state", choices=["pending", "sent", "rejected"])
     purge.add_argument(
-        "--older-than", type=_days, metavar="DAYS", help="last changed at least DAYS ago"
+        "--older-than", type=days, metavar="DAYS", help="last changed at least DAYS ago"
     )
     purge.add_argument(
         "--id",
@@ -283,9 +291,7 @@ def _add_convert_command(commands: _Commands) -> None:
     convert.add_argument("file")
     convert.add_argument("--converter", help="converter name or watch folder id (default: auto)")
     convert.add_argument("--config", metavar="FILE", help="use this node configuration")
-    convert.add_argument(
-        "--instance", type=_instance_name, help="use this instance's configuration"
-    )
+    convert.add_argument("--instance", type=instance_name, help="use this instance's configuration")
     convert.set_defaults(handler=_convert)
 
 
@@ -293,92 +299,6 @@ def _convert(args: argparse.Namespace) -> int:
     from ._commands import convert_command
 
     return convert_command(args.file, args.converter, args.config, args.instance)
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value:  # NaN
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    return value
-
-
-def _instance_name(text: str) -> str:
-    from .config._paths import check_instance_name
-
-    try:
-        check_instance_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _count(low: int, high: int) -> Callable[[str], int]:
-    def count(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is not from {low} to {high}")
-        return value
-
-    return count
-
-
-def _positive(text: str) -> float:
-    value = _number(text)
-    if not 0.0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
-    return value
-
-
-def _token(text: str) -> str:
-    if not text or not all("!" <= c <= "~" for c in text):
-        raise argparse.ArgumentTypeError("a token is printable ASCII without spaces")
-    return text
-
-
-def _new_file(text: str) -> str:
-    folder = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"there is no folder {folder}")
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder")
-    return text
-
-
-def _list_limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text} is not from 1 to 10000")
-    return value
-
-
-def _days(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 100_000.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of days from 0 to 100000")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = _number(text)
-    if not 0.0 <= value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds from 0 to 3600")
-    return value
 
 
 def _add_emulator_command(commands: _Commands) -> None:
@@ -392,30 +312,30 @@ def _add_emulator_command(commands: _Commands) -> None:
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     emulator.add_argument(
-        "--port", type=_count(0, 65535), default=0, help="port to listen on (0: any free)"
+        "--port", type=count(0, 65535), default=0, help="port to listen on (0: any free)"
     )
     emulator.add_argument(
         "--token",
-        type=_token,
+        type=token,
         help="the API token to accept; default $PYWATS_EMULATOR_TOKEN, else a random one (printed)",
     )
     emulator.add_argument(
-        "--admin-token", type=_token, help="token of the /_emulator admin API (--token)"
+        "--admin-token", type=token, help="token of the /_emulator admin API (--token)"
     )
     emulator.add_argument(
-        "--store", type=_new_file, metavar="FILE", help="keep reports in this SQLite file"
+        "--store", type=new_file, metavar="FILE", help="keep reports in this SQLite file"
     )
     emulator.add_argument("--seed", type=int, help="seed of the fault dice (random)")
     emulator.add_argument(
         "--max-body",
-        type=_count(1, 1 << 34),
+        type=count(1, 1 << 34),
         default=64 << 20,
         metavar="BYTES",
         help="largest request body",
     )
     faults = emulator.add_argument_group("faults (probabilities per /api request, 0 to 1)")
-    faults.add_argument("--latency", type=_seconds, default=0.0, help="seconds before answering")
-    faults.add_argument("--jitter", type=_seconds, default=0.0, help="± seconds on the latency")
+    faults.add_argument("--latency", type=seconds, default=0.0, help="seconds before answering")
+    faults.add_argument("--jitter", type=seconds, default=0.0, help="± seconds on the latency")
     for name, what in (
         ("unauthorized", "401"),
         ("throttle", "429 with Retry-After"),
@@ -427,7 +347,7 @@ def _add_emulator_command(commands: _Commands) -> None:
         ("reset-after-store", "store the report, then reset the connection"),
         ("reject", "refuse a submission with 400 (not stored)"),
     ):
-        faults.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
+        faults.add_argument(f"--{name}", type=probability, default=0.0, metavar="P", help=what)
     faults.add_argument(
         "--retry-after", default="1", help="Retry-After value sent with 429 and 503 (1)"
     )
