@@ -37,7 +37,7 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         path: the configuration file (absolute).
         config: the configuration, with every path absolute and every default filled in.
-        runtime_dir: the instance's runtime folder (IPC discovery files and the like).
+        runtime_dir: the instance's runtime folder (files that live only while it runs).
         source_version: the file's ``schema_version`` as written; older than
             :data:`CURRENT_SCHEMA_VERSION` means it was migrated in memory.
         notes: what an operator should know but need not fix, such as the migration steps.
@@ -96,7 +96,7 @@ def parse_config(
 ) -> LoadedConfig:
     """Check configuration text as if it were the file at *path*, without reading that file.
 
-    This is how new text (from IPC ``config.set``) is checked before
+    This is how new text (from a tool that edits the file) is checked before
     :func:`write_config_atomically` puts it in place. Relative paths in it are taken relative
     to *path*'s folder; folders and the token file are checked on disk.
 
