@@ -34,7 +34,11 @@ The rules (README.md, "Docs", says the same):
 * ``sql``: every statement runs, read-only, on a fresh spool.
 * Any other language needs the ``skip`` marker.
 
-Links: every relative Markdown link resolves to a file, and a ``#fragment`` to a heading in it.
+Inline: every ``--option`` in a `pywats-node ...` code span of the text (the command tables) is
+an option of that subcommand.
+
+Links: every relative Markdown link resolves to a file, and a ``#fragment`` to a heading in it;
+every ``docs/NAME.md`` named in the docs or the code exists.
 """
 
 from __future__ import annotations
@@ -527,3 +531,28 @@ class TestLinks:
 BEING_WRITTEN = {"reliability.md"}
 """Pages that another branch of the same issue writes (issue 8: the chaos suite writes
 docs/reliability.md). Mentions of them are allowed until they exist; then the entry must go."""
+
+
+class TestInlineCommands:
+    def test_options_named_in_text_exist(self) -> None:
+        """Every ``--option`` of a `pywats-node ...` code span in the text (the command tables
+        of operators.md and configuration.md, say) is an option of that very subcommand."""
+        import argparse
+
+        from pywats_actors._cli import _parser
+
+        checked = 0
+        for path in doc_files():
+            text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+            for span in re.findall(r"`(?:\S*/)?(pywats-node [^`]+)`", text):
+                parser = _parser()
+                for word in span.replace("\\|", "|").split()[1:]:
+                    sub = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+                    if not sub or word not in sub[0].choices:
+                        break
+                    parser = sub[0].choices[word]
+                known = {o for action in parser._actions for o in action.option_strings}
+                for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", span):
+                    assert option in known, f"{path.name}: `{span}`: {parser.prog} has no {option}"
+                    checked += 1
+        assert checked > 20  # the tables were found
