@@ -10,7 +10,9 @@ the pool (trio, psutil, supervisors) is imported on first use, so worker process
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pywats_actors._lazy import lazy_attributes as _lazy_attributes
 
 from ._csv import CsvConverter as CsvConverter
 from ._csv_args import CsvArguments as CsvArguments
@@ -78,16 +80,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the pool (trio, psutil, supervisors) only when it is first used."""
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    globals()[name] = value
-    return value
+# The pool (trio, psutil, supervisors) is imported only when it is first used.
+__getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 
 
 __all__ = [

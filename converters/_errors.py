@@ -2,18 +2,19 @@
 
 ::
 
-    ConverterError                  everything raised on purpose by this package
-    ├── ConverterLoadError          a configured converter cannot be used (.ref)
-    │   ├── ConverterNotFound       no converter by that name, dotted path or file
-    │   ├── ConverterApiMismatch    it declares an api_version this SDK does not speak
-    │   ├── ConverterInvalid        the object does not implement the converter protocol
-    │   └── ConverterArgumentsError its arguments do not fit its schema (.path names the field)
-    ├── FileRejected                raised *by a converter*: the file is bad (.reason, .where)
-    ├── UnknownConverter            convert() named a converter the pool was not given
-    ├── PoolClosed                  the pool is not running (never started, stopped, gave up)
-    ├── WorkerStartError            a worker process did not complete its handshake
-    ├── WorkerLost                  a worker process died or was killed (a supervisor exit reason)
-    └── SandboxUnavailable          Landlock was required but the kernel does not offer it
+    PywatsError                     (pywats_actors) the product's root; see docs/errors.md
+    └── ConverterError              everything raised on purpose by this package
+        ├── ConverterLoadError      a configured converter cannot be used (.ref)
+        │   ├── ConverterNotFound   no converter by that name, dotted path or file
+        │   ├── ConverterApiMismatch it declares an api_version this SDK does not speak
+        │   ├── ConverterInvalid    the object does not implement the converter protocol
+        │   └── ConverterArgumentsError its arguments do not fit its schema (.path names the field)
+        ├── FileRejected            raised *by a converter*: the file is bad (.reason, .where)
+        ├── UnknownConverter        convert() named a converter the pool was not given
+        ├── PoolClosed              the pool is not running (never started, stopped, gave up)
+        ├── WorkerStartError        a worker process did not complete its handshake
+        ├── WorkerLost              a worker process died or was killed (a supervisor exit reason)
+        └── SandboxUnavailable      Landlock was required but the kernel does not offer it
 
 Conversion *outcomes* are not exceptions: :meth:`ConverterPool.convert` returns ``Converted`` or a
 typed failure (``Rejected``, ``Crashed``, ``TimedOut``, ``OutOfMemory``). Exceptions are for
@@ -21,6 +22,8 @@ misuse and configuration: a bad converter reference, bad arguments, a closed poo
 """
 
 from __future__ import annotations
+
+from pywats_actors._errors import PywatsError
 
 __all__ = [
     "ConverterApiMismatch",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 
-class ConverterError(Exception):
+class ConverterError(PywatsError):
     """Base class of every error raised on purpose by :mod:`converters`."""
 
 

@@ -7,10 +7,10 @@ on first use; the node, the client and the emulator live in sub-packages.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import PywatsError as PywatsError
+from ._lazy import lazy_attributes as _lazy_attributes
 
 if TYPE_CHECKING:
     from ._logging import LogFormat as LogFormat
@@ -28,14 +28,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load the logging helpers and the version only when they are first used."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+# The logging helpers and the version are loaded only when they are first used.
+__getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 
 
 __all__ = [

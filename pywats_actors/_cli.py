@@ -7,10 +7,21 @@ implementation only when that subcommand runs, so ``pywats-node --version`` stay
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
+from ._cli_values import (
+    count,
+    days,
+    instance_name,
+    new_file,
+    positive,
+    probability,
+    seconds,
+    token,
+)
 from ._version import __version__
 
 __all__ = ["main"]
@@ -46,9 +57,13 @@ def _add_bench_command(commands: _Commands) -> None:
             "docs/benchmarks.md."
         ),
     )
-    bench.add_argument("--files", type=int, default=1000, help="files in the burst (1000)")
-    bench.add_argument("--rate", type=float, default=50.0, help="files/s of the steady run (50)")
-    bench.add_argument("--seconds", type=float, default=10.0, help="length of the steady run")
+    bench.add_argument(
+        "--files", type=count(1, 1_000_000), default=1000, help="files in the burst (1000)"
+    )
+    bench.add_argument("--rate", type=positive, default=50.0, help="files/s of the steady run (50)")
+    bench.add_argument(
+        "--seconds", type=positive, default=10.0, help="length of the steady run (10)"
+    )
     bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     bench.add_argument(
         "--uploads-in-node",
@@ -81,7 +96,9 @@ def _instance_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the configuration file (default: $XDG_CONFIG_HOME/pywats-node/<instance>.toml)",
     )
-    parser.add_argument("--instance", help="the instance name (default: 'default')")
+    parser.add_argument(
+        "--instance", type=instance_name, help="the instance name (default: 'default')"
+    )
 
 
 def _add_run_command(commands: _Commands) -> None:
@@ -98,7 +115,7 @@ def _add_run_command(commands: _Commands) -> None:
     run.add_argument("--log-format", choices=["auto", "console", "json"], help="log rendering")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument(
-        "--stop-grace", type=_seconds, default=30.0, help="seconds to drain on stop (30)"
+        "--stop-grace", type=seconds, default=30.0, help="seconds to drain on stop (30)"
     )
     run.set_defaults(handler=_run_node)
 
@@ -126,15 +143,23 @@ def _add_demo_command(commands: _Commands) -> None:
             "if every report arrived."
         ),
     )
-    demo.add_argument("--csv-files", type=int, default=20, help="generated CSV files (20)")
+    demo.add_argument(
+        "--csv-files", type=count(0, 100_000), default=20, help="generated CSV files (20)"
+    )
     demo.add_argument("--keep", metavar="DIR", help="keep the demo's folders in DIR")
-    demo.add_argument("--timeout", type=_seconds, default=120.0, help="give up after (120 s)")
+    demo.add_argument("--timeout", type=seconds, default=120.0, help="give up after (120 s)")
     demo.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from .node._demo import run_demo
 
+    if args.keep is not None:
+        try:
+            os.makedirs(args.keep, exist_ok=True)
+        except OSError as exc:
+            print(f"pywats-node: cannot create {args.keep}: {exc.strerror}", file=sys.stderr)
+            return 1
     return run_demo(csv_files=args.csv_files, keep=args.keep, timeout=args.timeout)
 
 
@@ -147,7 +172,7 @@ def _add_config_command(commands: _Commands) -> None:
     init.set_defaults(handler=_config_init)
     validate = actions.add_parser("validate", help="check a configuration file")
     validate.add_argument("file", nargs="?", help="the file (default: the instance's file)")
-    validate.add_argument("--instance", help="the instance name")
+    validate.add_argument("--instance", type=instance_name, help="the instance name")
     validate.set_defaults(handler=_config_validate)
 
 
@@ -164,33 +189,64 @@ def _config_validate(args: argparse.Namespace) -> int:
 
 
 def _add_queue_command(commands: _Commands) -> None:
-    queue = commands.add_parser("queue", help="look at and manage the spool of reports")
+    queue = commands.add_parser(
+        "queue",
+        help="look at and manage the spool of reports",
+        description=(
+            "Times are ISO 8601 UTC (as in the node's log); --json gives raw epoch seconds. "
+            "Exit codes: 0 done, 1 the spool could not be read or written (retry and purge need "
+            "the node stopped), 2 invalid input, 3 no such file, spool or report."
+        ),
+    )
     actions = queue.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = actions.add_parser("ls", help="list reports, newest first (safe while the node runs)")
     _instance_options(ls)
     ls.add_argument("--state", choices=["pending", "sent", "rejected"])
-    ls.add_argument("--limit", type=int, default=50)
-    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.add_argument(
+        "--limit", type=count(1, 10_000), default=50, help="at most this many, 1 to 10000 (50)"
+    )
+    ls.add_argument("--json", action="store_true", help="machine-readable output, raw values")
     ls.set_defaults(handler=_queue_ls)
     show = actions.add_parser("show", help="one report's record (safe while the node runs)")
     _instance_options(show)
     show.add_argument("report_id")
     show.add_argument("--body", action="store_true", help="print the WSJF body instead")
+    show.add_argument("--json", action="store_true", help="the record as JSON, raw values")
     show.set_defaults(handler=_queue_show)
     retry = actions.add_parser("retry", help="make rejected reports pending again")
     _instance_options(retry)
     retry.add_argument("report_ids", nargs="+", metavar="REPORT_ID")
     retry.set_defaults(handler=_queue_retry)
-    purge = actions.add_parser("purge", help="delete sent or rejected reports")
+    purge = actions.add_parser(
+        "purge",
+        help="delete reports for good (pending ones only with --force)",
+        description=(
+            "Delete the reports that match every filter given. A pending report was never "
+            "uploaded: purging it loses it, so a purge that would delete any is refused (saying "
+            "how many) unless --force is given."
+        ),
+    )
     _instance_options(purge)
-    purge.add_argument("--state", choices=["sent", "rejected"])
-    purge.add_argument("--older-than", type=float, metavar="DAYS")
-    purge.add_argument("--id", dest="report_ids", action="append", default=[])
+    purge.add_argument("--state", choices=["pending", "sent", "rejected"])
+    purge.add_argument(
+        "--older-than", type=days, metavar="DAYS", help="last changed at least DAYS ago"
+    )
+    purge.add_argument(
+        "--id",
+        dest="report_ids",
+        action="append",
+        default=[],
+        metavar="REPORT_ID",
+        help="this report (repeatable)",
+    )
+    purge.add_argument(
+        "--force", action="store_true", help="also purge pending, never uploaded reports"
+    )
     purge.set_defaults(handler=_queue_purge)
 
 
 def _queue_ls(args: argparse.Namespace) -> int:
-    from ._commands import queue_ls
+    from ._queue import queue_ls
 
     return queue_ls(
         args.config, args.instance, state=args.state, limit=args.limit, as_json=args.json
@@ -198,29 +254,27 @@ def _queue_ls(args: argparse.Namespace) -> int:
 
 
 def _queue_show(args: argparse.Namespace) -> int:
-    from ._commands import queue_show
+    from ._queue import queue_show
 
-    return queue_show(args.config, args.instance, args.report_id, body=args.body)
+    return queue_show(args.config, args.instance, args.report_id, body=args.body, as_json=args.json)
 
 
 def _queue_retry(args: argparse.Namespace) -> int:
-    from ._commands import queue_retry
+    from ._queue import queue_retry
 
     return queue_retry(args.config, args.instance, args.report_ids)
 
 
 def _queue_purge(args: argparse.Namespace) -> int:
-    from ._commands import queue_purge
+    from ._queue import queue_purge
 
-    if args.state is None and args.older_than is None and not args.report_ids:
-        print("pywats-node: queue purge needs --state, --older-than or --id", file=sys.stderr)
-        return 2
     return queue_purge(
         args.config,
         args.instance,
         state=args.state,
         older_than_days=args.older_than,
         report_ids=args.report_ids,
+        force=args.force,
     )
 
 
@@ -237,7 +291,7 @@ def _add_convert_command(commands: _Commands) -> None:
     convert.add_argument("file")
     convert.add_argument("--converter", help="converter name or watch folder id (default: auto)")
     convert.add_argument("--config", metavar="FILE", help="use this node configuration")
-    convert.add_argument("--instance", help="use this instance's configuration")
+    convert.add_argument("--instance", type=instance_name, help="use this instance's configuration")
     convert.set_defaults(handler=_convert)
 
 
@@ -245,20 +299,6 @@ def _convert(args: argparse.Namespace) -> int:
     from ._commands import convert_command
 
     return convert_command(args.file, args.converter, args.config, args.instance)
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 3600.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds from 0 to 3600")
-    return value
 
 
 def _add_emulator_command(commands: _Commands) -> None:
@@ -271,20 +311,31 @@ def _add_emulator_command(commands: _Commands) -> None:
         ),
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
+    emulator.add_argument(
+        "--port", type=count(0, 65535), default=0, help="port to listen on (0: any free)"
+    )
     emulator.add_argument(
         "--token",
+        type=token,
         help="the API token to accept; default $PYWATS_EMULATOR_TOKEN, else a random one (printed)",
     )
-    emulator.add_argument("--admin-token", help="token of the /_emulator admin API (--token)")
-    emulator.add_argument("--store", metavar="FILE", help="keep reports in this SQLite file")
+    emulator.add_argument(
+        "--admin-token", type=token, help="token of the /_emulator admin API (--token)"
+    )
+    emulator.add_argument(
+        "--store", type=new_file, metavar="FILE", help="keep reports in this SQLite file"
+    )
     emulator.add_argument("--seed", type=int, help="seed of the fault dice (random)")
     emulator.add_argument(
-        "--max-body", type=int, default=64 << 20, metavar="BYTES", help="largest request body"
+        "--max-body",
+        type=count(1, 1 << 34),
+        default=64 << 20,
+        metavar="BYTES",
+        help="largest request body",
     )
     faults = emulator.add_argument_group("faults (probabilities per /api request, 0 to 1)")
-    faults.add_argument("--latency", type=_seconds, default=0.0, help="seconds before answering")
-    faults.add_argument("--jitter", type=_seconds, default=0.0, help="± seconds on the latency")
+    faults.add_argument("--latency", type=seconds, default=0.0, help="seconds before answering")
+    faults.add_argument("--jitter", type=seconds, default=0.0, help="± seconds on the latency")
     for name, what in (
         ("unauthorized", "401"),
         ("throttle", "429 with Retry-After"),
@@ -296,7 +347,7 @@ def _add_emulator_command(commands: _Commands) -> None:
         ("reset-after-store", "store the report, then reset the connection"),
         ("reject", "refuse a submission with 400 (not stored)"),
     ):
-        faults.add_argument(f"--{name}", type=_probability, default=0.0, metavar="P", help=what)
+        faults.add_argument(f"--{name}", type=probability, default=0.0, metavar="P", help=what)
     faults.add_argument(
         "--retry-after", default="1", help="Retry-After value sent with 429 and 503 (1)"
     )
@@ -310,13 +361,47 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    A user's mistake never ends in a traceback: argparse refuses bad arguments (exit 2), each
+    command prints one line for a problem it knows, and any other error of the documented tree
+    (docs/errors.md) is printed as one line with exit code 1. A closed output pipe
+    (``queue ls | head``) ends the command quietly with 141, as for a command killed by SIGPIPE;
+    Ctrl+C ends it with 130.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(args.handler(args))
+    from ._errors import PywatsError
+
+    try:
+        code = int(args.handler(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except PywatsError as exc:
+        print(f"pywats-node: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+EXIT_BROKEN_PIPE = 128 + 13
+EXIT_INTERRUPTED = 128 + 2
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush at exit does
+    not fail again on the closed pipe (and print "Exception ignored ...")."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

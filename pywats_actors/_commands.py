@@ -1,17 +1,17 @@
-"""The implementations of ``pywats-node`` subcommands other than ``run``, ``demo`` and
-``emulator``: ``config``, ``queue`` and ``convert``. Each returns the process exit code."""
+"""The implementations of ``pywats-node config`` and ``convert`` (``queue`` is in ``_queue``).
+
+Each returns the process exit code of docs/operators.md: 0 done, 1 a failure to read or write,
+2 invalid input, 3 a file (or report) that does not exist.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
-import msgspec
-
 from .config import (
+    ConfigError,
     ConfigInvalid,
     ConfigNotFound,
     LoadedConfig,
@@ -20,16 +20,16 @@ from .config import (
     resolve_config_path,
     validate_config_command,
 )
-from .spool import ReportState, Spool, SpoolError, SpoolLocked, open_reader, open_spool
 
 __all__ = [
+    "EXIT_ERROR",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
     "config_init",
     "config_validate",
     "convert_command",
-    "queue_ls",
-    "queue_purge",
-    "queue_retry",
-    "queue_show",
+    "load_for_command",
 ]
 
 EXIT_OK = 0
@@ -50,7 +50,8 @@ def config_validate(path: str | None, instance: str | None) -> int:
     return validate_config_command(location.path, instance=location.instance)
 
 
-def _load(config: str | None, instance: str | None, err: TextIO) -> LoadedConfig | int:
+def load_for_command(config: str | None, instance: str | None, err: TextIO) -> LoadedConfig | int:
+    """The configuration a command works on, or the exit code after printing why not."""
     try:
         location = resolve_config_path(config, instance)
         return load_config(location.path, instance=location.instance)
@@ -60,157 +61,9 @@ def _load(config: str | None, instance: str | None, err: TextIO) -> LoadedConfig
     except ConfigInvalid as exc:
         print(f"pywats-node: {exc}", file=err)
         return EXIT_INVALID
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return dt.datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
-
-
-def queue_ls(
-    config: str | None,
-    instance: str | None,
-    *,
-    state: str | None,
-    limit: int,
-    as_json: bool,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-) -> int:
-    """``pywats-node queue ls``: the spool's reports, newest first (safe while a node runs)."""
-    loaded = _load(config, instance, err)
-    if isinstance(loaded, int):
-        return loaded
-    path = loaded.config.spool.path
-    if not Path(path).exists():
-        print(f"pywats-node: no spool yet at {path} (the node has not run)", file=err)
-        return EXIT_NOT_FOUND
-    try:
-        with open_reader(path) as reader:
-            stats = reader.statistics()
-            page = reader.list_reports(
-                state=ReportState(state) if state else None, limit=limit, newest_first=True
-            )
-    except SpoolError as exc:
+    except ConfigError as exc:
         print(f"pywats-node: {exc}", file=err)
         return EXIT_ERROR
-    if as_json:
-        out.write(msgspec.json.encode({"statistics": stats, "reports": page.reports}).decode())
-        out.write("\n")
-        return EXIT_OK
-    print(
-        f"{stats.pending} pending, {stats.sent} sent, {stats.rejected} rejected"
-        f" ({stats.bytes} bytes) in {path}",
-        file=out,
-    )
-    for s in page.reports:
-        source = s.source.path if s.source is not None else "-"
-        error = f"  {s.last_error}" if s.last_error and s.state is not ReportState.SENT else ""
-        print(
-            f"{s.report_id}  {s.state.value:<8} attempts={s.attempts:<3} "
-            f"created={_when(s.created_at)}  {source}{error}",
-            file=out,
-        )
-    return EXIT_OK
-
-
-def queue_show(
-    config: str | None,
-    instance: str | None,
-    report_id: str,
-    *,
-    body: bool,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-) -> int:
-    """``pywats-node queue show ID``: one report's record (and its WSJF with ``--body``)."""
-    loaded = _load(config, instance, err)
-    if isinstance(loaded, int):
-        return loaded
-    try:
-        with open_reader(loaded.config.spool.path) as reader:
-            record = reader.show(report_id)
-    except (SpoolError, ValueError) as exc:
-        print(f"pywats-node: {exc}", file=err)
-        return EXIT_NOT_FOUND if isinstance(exc, KeyError) else EXIT_ERROR
-    if body:
-        out.write((record.body or b"").decode("utf-8", errors="replace"))
-        out.write("\n")
-        return EXIT_OK
-    summary = msgspec.to_builtins(record.summary)
-    out.write(msgspec.json.format(msgspec.json.encode(summary), indent=2).decode())
-    out.write("\n")
-    return EXIT_OK
-
-
-def queue_retry(
-    config: str | None, instance: str | None, report_ids: list[str], *, err: TextIO = sys.stderr
-) -> int:
-    """``pywats-node queue retry ID...``: make rejected reports pending again."""
-    return _write(config, instance, err, lambda spool: _retry(spool, report_ids))
-
-
-def queue_purge(
-    config: str | None,
-    instance: str | None,
-    *,
-    state: str | None,
-    older_than_days: float | None,
-    report_ids: list[str],
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-) -> int:
-    """``pywats-node queue purge``: delete sent or rejected reports (never pending ones unless
-    named by id)."""
-
-    async def purge(spool: Spool) -> None:
-        older = None if older_than_days is None else older_than_days * 86400.0
-        count = await spool.purge(
-            report_ids=report_ids or None,
-            state=ReportState(state) if state else None,
-            older_than=older,
-        )
-        print(f"purged {count} report(s)", file=out)
-
-    return _write(config, instance, err, purge)
-
-
-async def _retry(spool: Spool, report_ids: list[str]) -> None:
-    for rid in report_ids:
-        await spool.retry(rid)
-        print(f"{rid}: pending again")
-
-
-def _write(
-    config: str | None,
-    instance: str | None,
-    err: TextIO,
-    action: Callable[[Spool], Awaitable[None]],
-) -> int:
-    import trio
-
-    loaded = _load(config, instance, err)
-    if isinstance(loaded, int):
-        return loaded
-
-    async def main() -> None:
-        async with open_spool(loaded.config.spool.path) as spool:
-            await action(spool)
-
-    try:
-        trio.run(main)
-    except SpoolLocked:
-        print(
-            "pywats-node: the node is running and owns the spool; stop it first"
-            " (changes to a running node's queue go through its IPC API)",
-            file=err,
-        )
-        return EXIT_ERROR
-    except (SpoolError, ValueError) as exc:
-        print(f"pywats-node: {exc}", file=err)
-        return EXIT_ERROR
-    return EXIT_OK
 
 
 def convert_command(
@@ -225,32 +78,52 @@ def convert_command(
     """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF."""
     import uuid
 
-    from converters import Converted, convert_file_once
+    from converters import (
+        Converted,
+        ConverterError,
+        ConverterLoadError,
+        UnknownConverter,
+        convert_file_once,
+    )
 
     from .node._pipeline import converter_for, converter_set, describe_failure
 
     converters = None
     namespace = None
     chosen = converter
+    folder_ids: list[str] = []
     if config is not None or instance is not None:
-        loaded = _load(config, instance, err)
+        loaded = load_for_command(config, instance, err)
         if isinstance(loaded, int):
             return loaded
         converters = converter_set(loaded.config)
         namespace = uuid.UUID(loaded.config.node.station_namespace)
         # A watch folder's id picks that folder's converter and arguments.
+        folder_ids = [folder.id for folder in loaded.config.watch]
         for folder in loaded.config.watch:
             if converter == folder.id:
                 chosen = converter_for(folder)
     if not Path(file).is_file():
-        print(f"pywats-node: no such file: {file}", file=err)
+        what = "not a file" if Path(file).exists() else "no such file"
+        print(f"pywats-node: {what}: {file}", file=err)
         return EXIT_NOT_FOUND
     kwargs: dict[str, object] = {}
     if converters is not None:
         kwargs["converters"] = converters
     if namespace is not None:
         kwargs["station_namespace"] = namespace
-    result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
+    try:
+        result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
+    except (UnknownConverter, ConverterLoadError) as exc:
+        hint = f" (or a watch folder id: {', '.join(folder_ids)})" if folder_ids else ""
+        print(f"pywats-node: {exc}{hint}", file=err)
+        return EXIT_INVALID
+    except ConverterError as exc:
+        print(f"pywats-node: the conversion could not run: {exc}", file=err)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"pywats-node: cannot read {file}: {exc.strerror}", file=err)
+        return EXIT_ERROR
     if isinstance(result, Converted):
         for report in result.reports:
             out.write(report.wsjf.decode())

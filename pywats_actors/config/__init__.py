@@ -67,8 +67,6 @@ from ._paths import resolve_config_path as resolve_config_path
 from ._problems import ConfigProblem as ConfigProblem
 from ._schema import CURRENT_SCHEMA_VERSION as CURRENT_SCHEMA_VERSION
 from ._schema import ConversionSection as ConversionSection
-from ._schema import HealthSection as HealthSection
-from ._schema import IpcSection as IpcSection
 from ._schema import NodeConfig as NodeConfig
 from ._schema import NodeSection as NodeSection
 from ._schema import ServerSection as ServerSection
@@ -97,10 +95,8 @@ __all__ = [
     "ConfigVersionUnsupported",
     "ConfigWriteError",
     "ConversionSection",
-    "HealthSection",
     "InstanceLock",
     "InstanceLocked",
-    "IpcSection",
     "LoadedConfig",
     "NodeConfig",
     "NodeSection",

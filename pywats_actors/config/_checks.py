@@ -7,7 +7,6 @@ report every problem they find rather than the first. None of them changes anyth
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 import uuid
@@ -15,11 +14,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ._problems import ConfigProblem, render_value
-from ._schema import HealthSection, NodeConfig, ServerSection, WatchFolder
+from ._schema import NodeConfig, ServerSection, WatchFolder
 
 __all__ = ["check_config"]
-
-_UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
 
 
 def check_config(
@@ -39,8 +36,6 @@ def check_config(
     problems += _server(config.server, config_file, config_mode)
     problems += _ordering(config)
     problems += _watches(config.watch, folders)
-    problems += _ipc(config, folders)
-    problems += _health(config.health)
     return problems
 
 
@@ -293,39 +288,3 @@ def _nesting(
                 ),
                 value=watch.path,
             )
-
-
-def _ipc(config: NodeConfig, folders: _Folders) -> Iterator[ConfigProblem]:
-    if not config.ipc.enabled:
-        return
-    socket_path = config.ipc.socket_path
-    size = len(os.fsencode(socket_path))
-    if size > _UNIX_SOCKET_PATH_MAX:
-        yield ConfigProblem(
-            path="$.ipc.socket_path",
-            message=(
-                f"{socket_path} is {size} bytes long, but a Unix socket path can have at most "
-                f"{_UNIX_SOCKET_PATH_MAX}; set a shorter ipc.socket_path"
-            ),
-            value=socket_path,
-        )
-    if problem := folders.problem(os.path.dirname(socket_path)):
-        yield ConfigProblem(path="$.ipc.socket_path", message=problem, value=socket_path)
-
-
-def _health(health: HealthSection) -> Iterator[ConfigProblem]:
-    if not health.enabled or health.host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(health.host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        yield ConfigProblem(
-            path="$.health.host",
-            message=(
-                "expected a loopback address (127.0.0.1, ::1 or localhost), "
-                f"got {render_value(health.host)}"
-            ),
-            value=health.host,
-        )

@@ -213,9 +213,5 @@ def summarize(loaded: LoadedConfig) -> str:
             f"  watch       {watch.id}: {watch.path} {' '.join(watch.include)} "
             f"(converter {watch.converter}, {after})"
         )
-    lines.append(f"  ipc         {c.ipc.socket_path if c.ipc.enabled else 'off'}")
-    host = f"[{c.health.host}]" if ":" in c.health.host else c.health.host
-    health = f"http://{host}:{c.health.port}/" if c.health.enabled else "off"
-    lines.append(f"  health      {health}")
     lines += [f"note: {note}" for note in loaded.notes]
     return "\n".join(lines)

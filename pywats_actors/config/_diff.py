@@ -13,7 +13,7 @@ RESTART_REQUIRED_KEYS = frozenset(
 )
 """Keys whose new value only takes effect when the whole node restarts."""
 
-_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch", "ipc", "health")
+_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch")
 
 
 class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,7 +24,7 @@ class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):
             folder's keys are named by its id: ``watch[line1].include``. A token's key is
             listed, never its value.
         sections: the sections with a change, in file order: ``node``, ``server``,
-            ``upload``, ``spool``, ``conversion``, ``watch``, ``ipc``, ``health``.
+            ``upload``, ``spool``, ``conversion``, ``watch``.
         watch_added: ids of watch folders that are new.
         watch_removed: ids of watch folders that are gone.
         watch_changed: ids of watch folders with a changed key.

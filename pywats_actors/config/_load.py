@@ -21,7 +21,7 @@ from ._errors import (
     ConfigSyntaxError,
     ConfigVersionUnsupported,
 )
-from ._migrate import migrate, schema_version_of
+from ._migrate import drop_retired_sections, migrate, schema_version_of
 from ._problems import ConfigProblem
 from ._resolve import choose_instance, resolve
 from ._schema import CURRENT_SCHEMA_VERSION, NodeConfig, ServerSection
@@ -37,7 +37,7 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         path: the configuration file (absolute).
         config: the configuration, with every path absolute and every default filled in.
-        runtime_dir: the instance's runtime folder (IPC discovery files and the like).
+        runtime_dir: the instance's runtime folder (files that live only while it runs).
         source_version: the file's ``schema_version`` as written; older than
             :data:`CURRENT_SCHEMA_VERSION` means it was migrated in memory.
         notes: what an operator should know but need not fix, such as the migration steps.
@@ -96,7 +96,7 @@ def parse_config(
 ) -> LoadedConfig:
     """Check configuration text as if it were the file at *path*, without reading that file.
 
-    This is how new text (from IPC ``config.set``) is checked before
+    This is how new text (from a tool that edits the file) is checked before
     :func:`write_config_atomically` puts it in place. Relative paths in it are taken relative
     to *path*'s folder; folders and the token file are checked on disk.
 
@@ -139,9 +139,33 @@ def parse_config(
             f"{CURRENT_SCHEMA_VERSION} in memory and the file is unchanged",
             *steps,
         )
+    else:
+        values = dict(values)  # the caller's values stay untouched
+    notes += drop_retired_sections(values)
     converted = _DECODER.convert(values)
     if not isinstance(converted, NodeConfig):
-        raise ConfigInvalid(file, converted)
+        beside = _checks_beside_schema_problems(values, converted, file, instance, env, file_mode)
+        raise ConfigInvalid(file, (*converted, *beside))
+    config, runtime_dir, problems = _check(converted, file, instance, env, file_mode)
+    if problems:
+        raise ConfigInvalid(file, tuple(problems))
+    return LoadedConfig(
+        path=str(file),
+        config=config,
+        runtime_dir=str(runtime_dir),
+        source_version=version,
+        notes=notes,
+    )
+
+
+def _check(
+    converted: NodeConfig,
+    file: Path,
+    instance: str | None,
+    env: Mapping[str, str] | None,
+    file_mode: int | None,
+) -> tuple[NodeConfig, Path, list[ConfigProblem]]:
+    """Resolve a converted configuration and find every problem the schema cannot see."""
     problems: list[ConfigProblem] = []
     written = converted.node.instance
     if instance is not None and written and written != instance:
@@ -155,15 +179,37 @@ def parse_config(
     chosen = choose_instance(written, instance, file)
     config, runtime_dir = resolve(converted, instance=chosen, config_dir=file.parent, env=env)
     problems += check_config(config, config_file=str(file), config_mode=file_mode)
-    if problems:
-        raise ConfigInvalid(file, tuple(problems))
-    return LoadedConfig(
-        path=str(file),
-        config=config,
-        runtime_dir=str(runtime_dir),
-        source_version=version,
-        notes=notes,
-    )
+    return config, runtime_dir, problems
+
+
+def _section(path: str) -> str:
+    """The top-level key a problem's path is in (``$.watch[1].path`` -> ``watch``)."""
+    return path.removeprefix("$").removeprefix(".").split(".", 1)[0].split("[", 1)[0]
+
+
+def _checks_beside_schema_problems(
+    values: dict[str, object],
+    schema_problems: tuple[ConfigProblem, ...],
+    file: Path,
+    instance: str | None,
+    env: Mapping[str, str] | None,
+    file_mode: int | None,
+) -> list[ConfigProblem]:
+    """The other checks' problems in the sections the schema found nothing wrong with.
+
+    So that one pass reports every problem: the sections with schema problems are left out
+    (their defaults stand in), the rest is checked as usual, and only problems in sections
+    that were not left out are kept. Nothing is added when the whole file or ``[node]`` (which
+    the other checks need) has a schema problem.
+    """
+    broken = {_section(problem.path) for problem in schema_problems}
+    if "" in broken or "node" in broken or "schema_version" in broken:
+        return []
+    rest = _DECODER.convert({key: v for key, v in values.items() if key not in broken})
+    if not isinstance(rest, NodeConfig):
+        return []
+    _, _, problems = _check(rest, file, instance, env, file_mode)
+    return [problem for problem in problems if _section(problem.path) not in broken]
 
 
 def read_token(server: ServerSection) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from ._problems import ConfigProblem, render_value
 from ._schema import CURRENT_SCHEMA_VERSION
 
-__all__ = ["migrate", "schema_version_of"]
+__all__ = ["RETIRED_SECTIONS", "drop_retired_sections", "migrate", "schema_version_of"]
 
 _Step = Callable[[dict[str, Any]], list[str]]
 
@@ -125,3 +125,28 @@ def _watch_v1_to_v2(watch: dict[str, Any], index: int, taken: set[object]) -> li
 
 
 _STEPS: dict[int, _Step] = {1: _v1_to_v2}
+
+
+RETIRED_SECTIONS = {
+    "ipc": "local control socket",
+    "health": "HTTP health and metrics endpoints",
+}
+"""Sections that earlier versions accepted for features this version does not have."""
+
+
+def drop_retired_sections(values: dict[str, Any]) -> tuple[str, ...]:
+    """Remove :data:`RETIRED_SECTIONS` from *values* (in place); one note per section removed.
+
+    ``config init`` of earlier versions wrote ``[ipc]`` and ``[health]`` into every file, but
+    nothing ever served them. Refusing them would stop every such station on upgrade, so they
+    are ignored with a note saying so (docs/decisions.md).
+    """
+    notes = []
+    for name, what in RETIRED_SECTIONS.items():
+        if name in values:
+            del values[name]
+            notes.append(
+                f"[{name}] is ignored: this version of pywats-node has no {what}; "
+                "remove the section"
+            )
+    return tuple(notes)

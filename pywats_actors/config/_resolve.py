@@ -2,7 +2,7 @@
 
 A loaded configuration never contains an empty "use the default" string or a relative path:
 ``~`` is expanded, relative paths are taken relative to the config file's folder, and the
-defaults of ``node.instance``, ``node.data_dir``, ``spool.path`` and ``ipc.socket_path`` are
+defaults of ``node.instance``, ``node.data_dir``, and ``spool.path`` are
 filled in, so that every actor reads plain absolute paths.
 """
 
@@ -18,10 +18,9 @@ from msgspec.structs import replace
 from ._paths import DEFAULT_INSTANCE, default_data_dir, default_runtime_dir
 from ._schema import _NAME_PATTERN, NodeConfig
 
-__all__ = ["SOCKET_FILE_NAME", "SPOOL_FILE_NAME", "choose_instance", "resolve"]
+__all__ = ["SPOOL_FILE_NAME", "choose_instance", "resolve"]
 
 SPOOL_FILE_NAME = "spool.sqlite3"
-SOCKET_FILE_NAME = "ipc.sock"
 
 
 def choose_instance(written: str, expected: str | None, config_path: Path) -> str:
@@ -55,7 +54,6 @@ def resolve(
     if isinstance(server.verify_tls, str):
         server = replace(server, verify_tls=_absolute(server.verify_tls, config_dir))
     spool_path = config.spool.path
-    socket_path = config.ipc.socket_path
     resolved = replace(
         config,
         node=replace(node, instance=instance, data_dir=data_dir),
@@ -66,14 +64,6 @@ def resolve(
                 _absolute(spool_path, config_dir)
                 if spool_path
                 else os.path.join(data_dir, SPOOL_FILE_NAME)
-            ),
-        ),
-        ipc=replace(
-            config.ipc,
-            socket_path=(
-                _absolute(socket_path, config_dir)
-                if socket_path
-                else str(runtime_dir / SOCKET_FILE_NAME)
             ),
         ),
         watch=tuple(

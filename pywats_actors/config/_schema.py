@@ -20,8 +20,6 @@ from msgspec import Meta
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "ConversionSection",
-    "HealthSection",
-    "IpcSection",
     "NodeConfig",
     "NodeSection",
     "ServerSection",
@@ -87,8 +85,8 @@ class NodeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """``[node]``: who this node is and where it keeps its state.
 
     Attributes:
-        instance: the instance name; it names the lock file, the data folder and the IPC
-            socket. Empty: the ``--instance`` the node was started with, else the config
+        instance: the instance name; it names the lock file and the data folder.
+            Empty: the ``--instance`` the node was started with, else the config
             file's name without ``.toml``.
         station_name: ``machineName`` on reports. Empty: this computer's host name.
         station_namespace: the UUID that makes report ids deterministic (UUIDv5 names are
@@ -227,7 +225,7 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """``[[watch]]``: one folder of result files (repeat the table for more).
 
     Attributes:
-        id: a stable name for the folder (logs, metrics, the IPC API); unique.
+        id: a stable name for the folder (logs and events); unique.
         path: the folder. Relative paths are relative to the config file's folder.
         include: glob patterns a file name must match (any of them).
         exclude: glob patterns that rule a file out.
@@ -260,32 +258,6 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     error_folder: _FolderName = "error"
 
 
-class IpcSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[ipc]``: the local socket that the CLI and GUIs talk to.
-
-    Attributes:
-        enabled: serve the IPC socket.
-        socket_path: the Unix socket. Empty: ``ipc.sock`` in the instance's runtime folder.
-    """
-
-    enabled: bool = True
-    socket_path: _Path = ""
-
-
-class HealthSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``[health]``: ``/healthz``, ``/readyz``, ``/metrics`` and ``/status`` over HTTP.
-
-    Attributes:
-        enabled: serve the health endpoints.
-        host: a loopback address to listen on (``127.0.0.1``, ``::1`` or ``localhost``).
-        port: the TCP port. Give each instance on a computer its own.
-    """
-
-    enabled: bool = True
-    host: Annotated[str, Meta(min_length=1, max_length=255)] = "127.0.0.1"
-    port: Annotated[int, Meta(ge=1, le=65535)] = 9477
-
-
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A whole configuration file.
 
@@ -297,8 +269,6 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         spool: the local store of reports.
         conversion: the converter workers.
         watch: the watched folders, one ``[[watch]]`` table each.
-        ipc: the local control socket.
-        health: the health and metrics endpoints.
     """
 
     schema_version: Annotated[int, Meta(ge=1)] = CURRENT_SCHEMA_VERSION
@@ -308,5 +278,3 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     spool: SpoolSection = SpoolSection()
     conversion: ConversionSection = ConversionSection()
     watch: tuple[WatchFolder, ...] = ()
-    ipc: IpcSection = IpcSection()
-    health: HealthSection = HealthSection()

@@ -23,13 +23,11 @@ _SECTION_HEADINGS = {
     "spool": "The durable local store of reports (SQLite).",
     "conversion": "The sandboxed converter worker processes.",
     "watch": "Watched folders: one [[watch]] table per folder. Remove the '# ' to enable.",
-    "ipc": "The local socket that the pywats-node CLI and GUIs talk to.",
-    "health": "/healthz /readyz /metrics /status over HTTP, on loopback only.",
 }
 
 COMMENTS: dict[str, str] = {
     "schema_version": "layout of this file; older layouts are migrated when read",
-    "node.instance": "instance name: lock file, data folder, IPC socket",
+    "node.instance": "instance name: lock file and data folder",
     "node.station_name": "machineName on reports; empty: this computer's host name",
     "node.station_namespace": "makes report ids deterministic; never change it once uploading",
     "node.data_dir": "spool and state; empty: $XDG_STATE_HOME/pywats-node/<instance>",
@@ -66,7 +64,7 @@ COMMENTS: dict[str, str] = {
     "conversion.memory_mb": "memory (RSS) a worker may use, in MiB",
     "conversion.cpu_seconds": "CPU seconds a worker may spend on one file",
     "conversion.landlock": "Landlock sandbox: required, auto or off",
-    "watch.id": "unique name of this folder (logs, metrics, IPC)",
+    "watch.id": "unique name of this folder (logs, events)",
     "watch.path": "the folder; relative to this file's folder unless absolute",
     "watch.include": "file name patterns to take (any of them)",
     "watch.exclude": "file name patterns to leave alone",
@@ -78,11 +76,6 @@ COMMENTS: dict[str, str] = {
     "watch.after_success": "move (to done_folder), delete or keep",
     "watch.done_folder": "folder inside path that converted files move to",
     "watch.error_folder": "folder inside path for files that failed, with a .error.json",
-    "ipc.enabled": "serve the IPC socket",
-    "ipc.socket_path": "Unix socket; empty: ipc.sock in $XDG_RUNTIME_DIR/pywats-node/<instance>",
-    "health.enabled": "serve the health endpoints",
-    "health.host": "loopback address: 127.0.0.1, ::1 or localhost",
-    "health.port": "TCP port, 1 to 65535; give each instance its own",
 }
 
 _EXAMPLE_WATCH = WatchFolder(id="line1", path="/srv/results/line1")
@@ -165,6 +158,4 @@ def render_default_config(instance: str = "default", station_namespace: str | No
     for name in ("node", "server", "upload", "spool", "conversion"):
         lines += ["", *_section_lines(name, getattr(config, name))]
     lines += ["", *_section_lines("watch", _EXAMPLE_WATCH, prefix="# ")]
-    for name in ("ipc", "health"):
-        lines += ["", *_section_lines(name, getattr(config, name))]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,8 @@ from __future__ import annotations
 from ._disposal import AfterSuccess as AfterSuccess
 from ._disposal import dispose_failure as dispose_failure
 from ._disposal import dispose_success as dispose_success
+from ._errors import NodeError as NodeError
+from ._errors import NodeNotRunning as NodeNotRunning
 from ._file_events import ConversionUnavailable as ConversionUnavailable
 from ._file_events import DisposalFailed as DisposalFailed
 from ._file_events import FileChangedMeanwhile as FileChangedMeanwhile
@@ -50,6 +52,8 @@ __all__ = [
     "FolderRecovered",
     "FolderStatus",
     "Node",
+    "NodeError",
+    "NodeNotRunning",
     "Receipt",
     "ServerState",
     "ServerStateChanged",

@@ -69,6 +69,7 @@ from ..spool import (
 )
 from ._actor import stop_requested_cancels
 from ._bus import EventBus, NodeEvent
+from ._errors import NodeNotRunning
 from ._folder_status import FolderHealth, FolderStatus
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
@@ -162,13 +163,13 @@ class Node:
 
         Raises:
             SpoolFull: the spool is full (intake is paused).
-            RuntimeError: the node is not running.
+            NodeNotRunning: the node is not running.
 
         Submitting the same report (same id) again stores nothing new.
         """
         spool = self.spool
         if spool is None:
-            raise RuntimeError("the node is not running")
+            raise NodeNotRunning("the node is not running")
         if isinstance(report, bytes):
             from ..report import decode_report
 
@@ -200,7 +201,7 @@ class Node:
     def statistics(self) -> SupervisorStatistics:
         """The top supervisor's snapshot."""
         if self.supervisor is None:
-            raise RuntimeError("the node is not running")
+            raise NodeNotRunning("the node is not running")
         return self.supervisor.statistics()
 
     async def stop(self, grace: float | None = None) -> None:

@@ -25,6 +25,7 @@ from supervisors import ChildStartError, SupervisorGaveUp
 
 from .._logging import LogFormat, configure_logging, get_logger
 from ..config import (
+    ConfigError,
     ConfigInvalid,
     ConfigNotFound,
     InstanceLocked,
@@ -74,6 +75,9 @@ def run_service(
     except ConfigInvalid as exc:
         print(f"pywats-node: {exc}", file=sys.stderr)
         return EXIT_CONFIG_INVALID
+    except ConfigError as exc:  # it cannot be read: a folder, permissions
+        print(f"pywats-node: {exc}", file=sys.stderr)
+        return EXIT_START_FAILED
     node_cfg = loaded.config.node
     configure_logging(fmt=log_format or node_cfg.log_format, level=log_level or node_cfg.log_level)
     try:

@@ -14,12 +14,12 @@ Build in code: see :class:`ReportBuilder` and ``docs/reports.md``.
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
 
 from msgspec import UNSET as UNSET
 from msgspec import UnsetType as UnsetType
 
+from .._lazy import lazy_attributes as _lazy_attributes
 from ._base import Maybe as Maybe
 from ._base import Timestamp as Timestamp
 from ._base import format_timestamp as format_timestamp
@@ -93,14 +93,7 @@ if _typing.TYPE_CHECKING:
 _LAZY = {"decode_wsxf": "._wsxf_read", "encode_wsxf": "._wsxf_write"}
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Load the WSXF functions when they are first used."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 
 
 __all__ = [

@@ -283,10 +283,10 @@ class TestHotReload:
                 "$: the file is gone; the running configuration stays"
             ]
             assert actor.current is before
-            write_config_atomically(config_file, config_text("[health]\nport = 9999"))
+            write_config_atomically(config_file, config_text("[upload]\nbackoff_cap = 99"))
             event = await _next(updates)
             assert isinstance(event, ConfigChanged)
-            assert event.diff.keys == ("health.port",)
+            assert event.diff.keys == ("upload.backoff_cap",)
 
     async def test_polling_without_events(self, config_file: Path) -> None:
         """With file events off, the periodic stat check still finds the change."""
@@ -517,7 +517,7 @@ class TestSupervised:
 
     async def test_invalid_file_is_a_start_failure(self, config_file: Path) -> None:
         """Under a supervisor, an invalid file fails the start with the ConfigInvalid."""
-        write(config_file, config_text("[health]\nport = 0"))
+        write(config_file, config_text("[upload]\nconcurrency = 0"))
         send, _receive = trio.open_memory_channel[ConfigEvent](1)
         supervisor = Supervisor([ChildSpec("config", _actor(config_file).run, (Clone(send),))])
         async with trio.open_nursery() as nursery:

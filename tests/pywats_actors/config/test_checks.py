@@ -191,9 +191,7 @@ class TestFolders:
         assert config.node.instance == "node"
         assert config.node.data_dir == str(data)
         assert config.spool.path == str(data / "spool.sqlite3")
-        runtime = xdg["XDG_RUNTIME_DIR"] / "pywats-node" / "node"
-        assert config.ipc.socket_path == str(runtime / "ipc.sock")
-        assert loaded.runtime_dir == str(runtime)
+        assert loaded.runtime_dir == str(xdg["XDG_RUNTIME_DIR"] / "pywats-node" / "node")
         assert [w.path for w in config.watch] == [
             str(xdg["HOME"] / "in"),
             str(config_file.parent / "in"),
@@ -282,36 +280,6 @@ class TestOtherChecks:
         (problem,) = _problems(config_file, text)
         assert problem.startswith("$.node.station_namespace: the nil UUID is not a namespace")
 
-    @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "example.com"])
-    def test_health_must_be_loopback(self, host: str, config_file: Path) -> None:
-        """The health endpoint only listens on loopback."""
-        assert _problems(config_file, config_text(f'[health]\nhost = "{host}"')) == [
-            "$.health.host: expected a loopback address (127.0.0.1, ::1 or localhost), "
-            f'got "{host}"'
-        ]
-
-    @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
-    def test_loopback_hosts(self, host: str, config_file: Path) -> None:
-        """Loopback addresses and localhost are accepted."""
-        write(config_file, config_text(f'[health]\nhost = "{host}"'))
-        assert load_config(config_file).config.health.host == host
-
-    def test_socket_path_too_long(self, config_file: Path, tmp_path: Path) -> None:
-        """A Unix socket path beyond 107 bytes is refused with its length."""
-        long_path = f"{tmp_path}/{'s' * 120}.sock"
-        text = config_text(f'[ipc]\nsocket_path = "{long_path}"')
-        size = len(long_path.encode())
-        assert _problems(config_file, text) == [
-            f"$.ipc.socket_path: {long_path} is {size} bytes long, but a Unix socket path can "
-            "have at most 107; set a shorter ipc.socket_path"
-        ]
-
-    def test_socket_path_ignored_when_ipc_off(self, config_file: Path, tmp_path: Path) -> None:
-        """A long socket path does not matter when IPC is off."""
-        text = config_text(f'[ipc]\nenabled = false\nsocket_path = "{tmp_path}/{"s" * 120}"')
-        write(config_file, text)
-        assert load_config(config_file).config.ipc.enabled is False
-
     def test_instance_mismatch(self, config_file: Path) -> None:
         """A file for another instance is refused when loaded as this one."""
         write(config_file, config_text(node='instance = "line2"'))
@@ -325,14 +293,13 @@ class TestOtherChecks:
         """Semantic problems in different sections are all reported together."""
         text = config_text(
             '[server]\nbase_url = "gopher://x"\n[upload]\nbackoff_base = 10\nbackoff_cap = 5\n'
-            '[health]\nhost = "0.0.0.0"\n[[watch]]\nid = "a"\npath = "a"\nerror_folder = "done"'
+            '[[watch]]\nid = "a"\npath = "a"\nerror_folder = "done"'
         )
         assert [p.split(":")[0] for p in _problems(config_file, text)] == [
             "$.server.base_url",
             "$.server",
             "$.upload.backoff_cap",
             "$.watch[0].error_folder",
-            "$.health.host",
         ]
 
     def test_parse_config_checks_text_for_a_future_file(self, config_file: Path) -> None:

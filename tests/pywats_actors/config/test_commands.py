@@ -38,7 +38,7 @@ def _run(command: object, *args: object, **kwargs: object) -> tuple[int, str, st
 
 def _all_keys() -> set[str]:
     keys = {"schema_version"}
-    for section in ("node", "server", "upload", "spool", "conversion", "ipc", "health"):
+    for section in ("node", "server", "upload", "spool", "conversion"):
         cls = type(
             getattr(NodeConfig(node=NodeSection(station_namespace=str(uuid.uuid4()))), section)
         )
@@ -148,14 +148,14 @@ class TestValidate:
 
     def test_invalid_lists_every_problem(self, config_file: Path) -> None:
         """An invalid file prints every problem with its path, and exits 2."""
-        write(config_file, config_text("[upload]\nconcurrency = 0\n[health]\nport = 0"))
+        write(config_file, config_text("[upload]\nconcurrency = 0\n[spool]\nmax_reports = -1"))
         code, out, err = _run(validate_config_command, config_file)
         assert code == 2
         assert out == ""
         assert err.splitlines() == [
             f"INVALID: {config_file} (2 problems)",
             "  $.upload.concurrency: expected an integer >= 1 and <= 16, got 0",
-            "  $.health.port: expected an integer >= 1 and <= 65535, got 0",
+            "  $.spool.max_reports: expected an integer >= 0 and <= 100000000, got -1",
         ]
 
     def test_syntax_error(self, config_file: Path) -> None:

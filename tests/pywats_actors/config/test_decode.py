@@ -185,9 +185,6 @@ BAD_VALUES = [
     ),
     ("watch", "recursive = 1", "$.watch[0].recursive: expected true or false, got 1"),
     ("watch", "converter_args = 3", "$.watch[0].converter_args: expected a table, got 3"),
-    ("health", "port = 0", "$.health.port: expected an integer >= 1 and <= 65535, got 0"),
-    ("health", "port = 65536", "$.health.port: expected an integer >= 1 and <= 65535, got 65536"),
-    ("ipc", 'enabled = "true"', '$.ipc.enabled: expected true or false, got "true"'),
 ]
 
 
@@ -234,14 +231,14 @@ class TestBadValues:
     def test_every_problem_is_reported(self, config_file: Path) -> None:
         """All problems of a file are reported in one go, in file order."""
         text = config_text(
-            "[upload]\nconcurrency = 0\nbackoff_cap = -1\n[health]\nport = 0\n",
+            "[upload]\nconcurrency = 0\nbackoff_cap = -1\n[spool]\nmax_reports = -1\n",
             node='log_level = "loud"',
         )
         assert [p.split(":")[0] for p in _problems(text, config_file)] == [
             "$.node.log_level",
             "$.upload.concurrency",
             "$.upload.backoff_cap",
-            "$.health.port",
+            "$.spool.max_reports",
         ]
 
     def test_section_of_wrong_type(self, config_file: Path) -> None:
@@ -272,8 +269,11 @@ class TestUnknownAndMissingKeys:
 
     def test_unknown_key_without_close_match_lists_known_keys(self, config_file: Path) -> None:
         """An unknown key with no near neighbour lists what the table takes."""
-        (problem,) = _problems(_with("health", "zzz = 1"), config_file)
-        assert problem == "$.health.zzz: unknown key; known keys: enabled, host, port"
+        (problem,) = _problems(_with("conversion", "zzz = 1"), config_file)
+        assert problem == (
+            "$.conversion.zzz: unknown key; known keys: workers, timeout, memory_mb, "
+            "cpu_seconds, landlock"
+        )
 
     def test_unknown_key_in_watch(self, config_file: Path) -> None:
         """An unknown key inside the second [[watch]] table is located by its index."""
@@ -335,3 +335,28 @@ class TestValid:
         config = load_config(config_file).config
         assert "s3cret" not in repr(config)
         assert config.server.token == "s3cret"
+
+
+class TestEveryProblemAtOnce:
+    def test_schema_and_file_problems_together(self, config_file: Path, tmp_path: Path) -> None:
+        """A wrong value in one section does not hide a token file others can read in another:
+        both are reported in one pass, schema problems first."""
+        token = write(tmp_path / "token", "abc\n", mode=0o644)
+        text = config_text(
+            f'[server]\nbase_url = "https://wats.example.com"\ntoken_file = "{token}"\n'
+            "[upload]\nconcurrency = 0\nconcurency = 2\n"
+        )
+        problems = [p.split(":")[0] for p in _problems(text, config_file)]
+        assert problems == ["$.upload.concurency", "$.upload.concurrency", "$.server.token_file"]
+
+    def test_no_second_guess_about_a_broken_section(self, config_file: Path) -> None:
+        """A section with a schema problem is not also checked with defaults standing in."""
+        text = config_text("[upload]\nbackoff_base = 10\nbackoff_cap = -1\n")
+        assert [p.split(":")[0] for p in _problems(text, config_file)] == ["$.upload.backoff_cap"]
+
+    def test_broken_node_section_reports_the_schema_problem_only(self, config_file: Path) -> None:
+        """With [node] itself broken, the file-system checks (which need it) are not run."""
+        text = config_text(
+            '[[watch]]\nid = "a"\npath = "a"\nerror_folder = "done"', node="log_level = 3"
+        )
+        assert [p.split(":")[0] for p in _problems(text, config_file)] == ["$.node.log_level"]

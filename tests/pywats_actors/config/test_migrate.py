@@ -126,3 +126,41 @@ class TestMigration:
         with pytest.raises(ConfigInvalid) as caught:
             load_config(config_file)
         assert [str(p) for p in caught.value.problems] == [expected]
+
+
+class TestRetiredSections:
+    @pytest.mark.parametrize("section", ["ipc", "health"])
+    def test_old_section_is_ignored_with_a_note(self, tmp_path: Path, section: str) -> None:
+        """A file from an earlier version with [ipc] or [health] loads, and a note says the
+        section does nothing in this version."""
+        path = write(tmp_path / "node.toml", config_text(f"[{section}]\nenabled = true\nport = 1"))
+        loaded = load_config(path)
+        (note,) = loaded.notes
+        assert note.startswith(f"[{section}] is ignored:")
+        assert "this version of pywats-node has no" in note
+        assert not hasattr(loaded.config, section)
+
+    def test_validate_prints_the_note_and_no_listener(self, tmp_path: Path) -> None:
+        """`config validate` names nothing that would listen, and prints the note."""
+        import io
+
+        from pywats_actors.config import validate_config_command
+
+        path = write(tmp_path / "node.toml", config_text("[health]\nport = 9477\n[ipc]\n"))
+        out = io.StringIO()
+        assert validate_config_command(path, out=out, err=io.StringIO()) == 0
+        text = out.getvalue()
+        assert "http://" not in text
+        assert "ipc.sock" not in text
+        assert "note: [health] is ignored" in text
+        assert "note: [ipc] is ignored" in text
+
+    def test_default_file_has_no_retired_section(self, tmp_path: Path) -> None:
+        """`config init` no longer writes [ipc] or [health]."""
+        from pywats_actors.config import write_default_config
+
+        path = tmp_path / "node.toml"
+        write_default_config(path)
+        text = path.read_text()
+        assert "[ipc]" not in text
+        assert "[health]" not in text

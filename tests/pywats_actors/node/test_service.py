@@ -113,7 +113,8 @@ class TestRun:
         self, tmp_path: Path
     ) -> None:
         """After kill -9 at a random moment, the next start finishes the job: every report
-        arrives once, with its own id, and every file ends in done/."""
+        arrives, every file ends in done/, and counting every delivery the server saw, only
+        reports the killed node had already delivered (and not recorded) are delivered again."""
         async with open_emulator(token=TOKEN, faults=Faults(latency=0.02)) as emu:
             config = write_config(tmp_path, emu.url)
             ids = [report_file(tmp_path / "in", n) for n in range(40)]
@@ -127,7 +128,10 @@ class TestRun:
                 await wait_exit(proc)
             finally:
                 kill(proc)
-            assert emu.stats().accepted < 40, "the kill came too late to test anything"
+            await trio.sleep(0.5)  # uploads in flight at the kill finish inside the emulator
+            at_kill = emu.stats()
+            assert at_kill.accepted < 40, "the kill came too late to test anything"
+            assert at_kill.duplicates == 0
             proc = start_node(config)
             try:
                 with trio.fail_after(60):
@@ -139,6 +143,11 @@ class TestRun:
                 kill(proc)
             stats = emu.stats()
         assert sorted(stats.ids) == sorted(ids)
+        # Every delivery counts, not just distinct ids: each id beyond its first delivery is a
+        # repeat, and only ids the server had before the kill may come again.
+        resends = stats.accepted - len(ids)
+        assert stats.duplicates == resends
+        assert 0 <= resends <= len(at_kill.ids)
         done = sorted(p.name for p in (tmp_path / "in" / "done").glob("*.json"))
         assert done == sorted(f"r{n}.json" for n in range(40))
 
