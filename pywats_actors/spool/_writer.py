@@ -130,6 +130,8 @@ class Writer:
         )
         self._startup: Request[StartupReport] = Request(self._open, (), write=False)
         self._checkpointer: Checkpointer | None = None
+        self._inflight: list[Request[Any]] = []  # the batch the thread works on
+        self._answered: set[int] = set()  # ids of its requests already answered
 
     # -- trio side ----------------------------------------------------------------------------
 
@@ -157,7 +159,7 @@ class Writer:
             SpoolClosed: the writer is stopping or has stopped.
         """
         if not self._accepting:
-            raise SpoolClosed(f"the spool {self.path} is closed") from self.fatal
+            raise self._closed_error()
         request = Request(fn, args, write=write, on_abandon=on_abandon)
         self._queue.put(request)
         return request
@@ -205,9 +207,7 @@ class Writer:
             except queue.Empty:
                 break
             if request is not None:
-                closed = SpoolClosed(f"the spool {self.path} is closed")
-                closed.__cause__ = self.fatal
-                request.finish(None, closed)
+                request.finish(None, self._closed_error())
         self.exited.set()
 
     def _send(self, fn: Callable[..., object], *args: Any) -> None:
@@ -229,6 +229,7 @@ class Writer:
         except BaseException as exc:  # a bug in the loop itself: fail loudly, not silently
             self.fatal = exc
         finally:
+            self._answer_unanswered()
             self._close()
             self._send(self._thread_exited)
 
@@ -330,27 +331,54 @@ class Writer:
                     stopping = True
                     break
                 batch.append(request)
+            self._inflight = batch
             writes = [r for r in batch if r.write]
-            if writes and not self._write_batch(writes):
-                return  # the database is corrupt: stop accepting work
+            if writes:
+                self._write_batch(writes)
             for request in batch:
-                if not request.write:
+                if not request.write and self.fatal is None:
                     self._send(self._answer, [self._run_read(request)], None)
-            if stopping:
-                return
+            self._answer_unanswered()
+            if stopping or self.fatal is not None:
+                return  # on a corrupt database: stop accepting work
+
+    def _closed_error(self) -> SpoolClosed:
+        what = f": {self.fatal}" if self.fatal is not None else ""
+        closed = SpoolClosed(f"the spool {self.path} is closed{what}")
+        closed.path = self.path
+        closed.__cause__ = self.fatal
+        return closed
+
+    def _answer_unanswered(self) -> None:
+        """Answer every request of the current batch that has no answer yet with
+        :class:`SpoolClosed` (the writer stopped before it got to them), so no caller waits
+        for ever."""
+        answered = self._answered
+        left = [(r, None, self._closed_error()) for r in self._inflight if id(r) not in answered]
+        self._inflight = []
+        self._answered = set()
+        if left:
+            self._send(self._answer, left, None)
 
     def _run_read(self, request: Request[Any]) -> _Answer:
+        self._answered.add(id(request))
         try:
             return request, request.fn(*request.args), None
         except sqlite3.Error as exc:
-            return request, None, translate_error(exc, self.path) or exc
+            error = translate_error(exc, self.path)
+            if isinstance(error, SpoolCorrupt):
+                self.fatal = error  # damage met by a read stops the writer as a write's does
+            if error is None:
+                return request, None, exc
+            error.__cause__ = exc
+            return request, None, error
         except Exception as exc:
             return request, None, exc
 
-    def _write_batch(self, writes: list[Request[Any]]) -> bool:
+    def _write_batch(self, writes: list[Request[Any]]) -> None:
         """Run *writes* in one transaction, each in a savepoint; answer after the commit.
 
-        Returns ``False`` when the database turned out to be corrupt.
+        Sets :attr:`fatal` when the database turned out to be corrupt.
         """
         store = self._store()
         conn = store.conn
@@ -370,17 +398,17 @@ class Writer:
             store.counters = before
             # one exception object per caller: each raise adds its own traceback
             answers = [(r, None, self._batch_error(exc)) for r in writes]
+            self._answered.update(id(r) for r in writes)
             self._send(self._answer, answers, None)
             if isinstance(answers[0][2], SpoolCorrupt):
                 self.fatal = answers[0][2]
-                return False
-            return True
+            return
         store.finish_batch()
         if self._checkpointer is not None:
             self._checkpointer.nudge()
         counters = self._publish()
+        self._answered.update(id(r) for r in writes)
         self._send(self._answer, answers, counters)
-        return True
 
     def _batch_error(self, exc: sqlite3.Error) -> BaseException:
         error = translate_error(exc, self.path, reserve=self.settings.reserve_free_bytes)
