@@ -3,13 +3,16 @@ the translation of SQLite errors into the spool's error tree.
 
 Migrations are a table of functions: ``MIGRATIONS[n]`` brings a database from version ``n - 1``
 to ``n``, inside the same transaction that records ``n`` in ``spool_schema``. Version 1 creates
-everything. To change the schema, add ``MIGRATIONS[2]`` and bump :data:`SCHEMA_VERSION`; never
-edit a released step.
+everything; version 2 adds the usage totals kept by triggers and the ledger of acknowledged ids.
+To change the schema, add ``MIGRATIONS[n + 1]`` and bump :data:`SCHEMA_VERSION`; never edit a
+released step.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -21,15 +24,18 @@ __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "acknowledge_sent_rows",
     "connect_reader",
     "connect_writer",
+    "content_fingerprint",
+    "id_key",
     "migrate",
     "schema_version",
     "supported_version",
     "translate_error",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 APPLICATION_ID: Final = 0x50575350
 """``PRAGMA application_id`` of a spool ("PWSP"), so ``file(1)``-style tools and this code can
 tell a spool from any other SQLite file."""
@@ -91,9 +97,103 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_BODY_BYTES = "CASE WHEN {row}.body IS NULL THEN 0 ELSE {row}.body_size END"
+_ADD = "UPDATE spool_usage SET rows = rows + 1, bytes = bytes + " + _BODY_BYTES
+_SUB = "UPDATE spool_usage SET rows = rows - 1, bytes = bytes - " + _BODY_BYTES
+
+_V2: Final = (
+    # Rows and stored body bytes per state, kept by the triggers below in the same
+    # transaction as the change, so that start-up and every commit read three rows instead of
+    # counting the whole table.
+    """
+    CREATE TABLE spool_usage (
+        state TEXT PRIMARY KEY,
+        rows  INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE TRIGGER reports_usage_insert AFTER INSERT ON reports BEGIN "
+    + _ADD.format(row="NEW")
+    + " WHERE state = NEW.state; END",
+    "CREATE TRIGGER reports_usage_delete AFTER DELETE ON reports BEGIN "
+    + _SUB.format(row="OLD")
+    + " WHERE state = OLD.state; END",
+    "CREATE TRIGGER reports_usage_update AFTER UPDATE OF state, body, body_size ON reports BEGIN "
+    + _SUB.format(row="OLD")
+    + " WHERE state = OLD.state; "
+    + _ADD.format(row="NEW")
+    + " WHERE state = NEW.state; END",
+    # Sent reports that still have a body, oldest first: what retention and the limits drop
+    # first, found without stepping over the many sent rows whose body is already gone.
+    "CREATE INDEX reports_sent_bodies ON reports (sent_at) "
+    "WHERE state = 'sent' AND body IS NOT NULL",
+    # Every id the server acknowledged, kept far longer than the rows of sent reports, so that
+    # a file fed again after its row is gone is not uploaded again. `seq` is the order of
+    # acknowledgement (the ledger is trimmed from the front); `id` the GUID's 16 bytes;
+    # `content` an 8-byte fingerprint of the source's content hash.
+    """
+    CREATE TABLE acknowledged (
+        seq      INTEGER PRIMARY KEY,
+        id       BLOB NOT NULL UNIQUE,
+        content  BLOB NOT NULL,
+        acked_at REAL NOT NULL
+    )
+    """,
+)
+
+
+def id_key(report_id: str) -> bytes:
+    """The 16 bytes a canonical report id is stored as in the ``acknowledged`` ledger."""
+    return uuid.UUID(report_id).bytes
+
+
+def content_fingerprint(content_hash: str) -> bytes:
+    """The 8-byte fingerprint of a source's content hash that the ledger keeps."""
+    return hashlib.blake2b(content_hash.encode(), digest_size=8).digest()
+
+
+def _create_v2(conn: sqlite3.Connection) -> None:
+    for statement in _V2:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO spool_usage (state, rows, bytes) "
+        "VALUES ('pending', 0, 0), ('sent', 0, 0), ('rejected', 0, 0)"
+    )
+    conn.execute(
+        "UPDATE spool_usage SET rows = c.n, bytes = c.b FROM (SELECT state, count(*) AS n, "
+        "total(CASE WHEN body IS NULL THEN 0 ELSE body_size END) AS b FROM reports "
+        "GROUP BY state) AS c WHERE spool_usage.state = c.state"
+    )
+    acknowledge_sent_rows(conn)
+
+
+def acknowledge_sent_rows(conn: sqlite3.Connection) -> None:
+    """Put every sent report of ``reports`` into the ledger of acknowledged ids (a migration
+    from version 1, and salvage): the sent rows a spool holds are the acknowledged ids it
+    knows."""
+    rows = conn.execute(
+        "SELECT id, CASE WHEN json_valid(source) THEN json_extract(source, '$.content_hash') "
+        "END, sent_at FROM reports "
+        "INDEXED BY reports_sent WHERE state = 'sent' ORDER BY sent_at"
+    )
+    ledger = []
+    for rid, content_hash, sent_at in rows:
+        try:
+            key = id_key(rid)
+        except (ValueError, TypeError, AttributeError):
+            continue  # a row that cannot be read is quarantined when it is claimed
+        if not isinstance(sent_at, int | float):
+            continue
+        ledger.append((key, content_fingerprint(str(content_hash)), sent_at))
+    conn.executemany(
+        "INSERT OR IGNORE INTO acknowledged (id, content, acked_at) VALUES (?, ?, ?)", ledger
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: Final[dict[int, tuple[str, Migration]]] = {
     1: ("create reports, quarantine and spool_schema", _create_v1),
+    2: ("usage totals kept by triggers; the ledger of acknowledged ids", _create_v2),
 }
 
 

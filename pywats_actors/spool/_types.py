@@ -97,12 +97,22 @@ class EnqueueResult(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         inserted: ids that were new and are now durably pending.
-        duplicates: ids the spool already had (in any state), so nothing was inserted for them;
-            a repeated id within one call also counts here.
+        duplicates: ids the spool already had (in any state, or in its ledger of acknowledged
+            ids), so nothing was inserted for them; a repeated id within one call also counts
+            here.
+        already_sent: the duplicates that the server has already acknowledged: they are never
+            uploaded again, even when their row was deleted long ago (the ledger remembers
+            them for ``acknowledged_days``).
+        content_changed: the already sent ids whose source content hash differs from the one
+            acknowledged: a source that yields the same id for other content. Nothing is
+            stored or sent for them either; the spool logs a warning, and the caller should
+            report it (the new content never reaches the server under that id).
     """
 
     inserted: tuple[str, ...]
     duplicates: tuple[str, ...]
+    already_sent: tuple[str, ...] = ()
+    content_changed: tuple[str, ...] = ()
 
 
 class ClaimedReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -198,36 +208,40 @@ class QuarantinedRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RetentionResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What one retention pass did to sent reports.
+    """What one retention pass did to sent reports and to the ledger of acknowledged ids.
 
     Attributes:
         bodies_dropped: sent reports whose body was set to NULL (older than the body age).
         rows_deleted: sent reports deleted (older than the metadata age).
+        acknowledged_forgotten: acknowledged ids forgotten (older than ``acknowledged_days``,
+            or beyond ``acknowledged_max``).
     """
 
     bodies_dropped: int = 0
     rows_deleted: int = 0
+    acknowledged_forgotten: int = 0
 
 
 class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
     """What opening the spool found and did.
 
+    Opening does no work per row: the file's ``quick_check`` runs in the background once the
+    spool is open, and each row is checked when it is claimed for upload.
+
     Attributes:
         created: the database file was new.
         schema_version: the schema version after migrations.
         migrated_from: the version found before migrating, if a migration ran.
-        quarantined: rows the integrity check moved to quarantine at this start.
         retention: the retention pass run at start, or ``None`` if the disk was too full for
             it (the spool opens anyway and tries again every ``retention_interval``).
-        check_seconds: how long the integrity check took.
+        open_seconds: how long opening took, until the spool was ready.
     """
 
     created: bool
     schema_version: int
     migrated_from: int | None
-    quarantined: tuple[QuarantinedRow, ...]
     retention: RetentionResult | None
-    check_seconds: float
+    open_seconds: float
 
 
 class PauseReason(enum.Enum):

@@ -30,20 +30,17 @@ import trio
 
 from .._failpoints import failpoint
 from ._checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
-from ._counters import Counters, count_usage
-from ._errors import SpoolClosed, SpoolCorrupt, SpoolDiskFull, SpoolIOError
+from ._counters import Counters
+from ._errors import SpoolClosed, SpoolCorrupt
 from ._files import WriterLock, fsync_directory
-from ._integrity import check_rows, quick_check
 from ._schema import connect_writer, migrate, translate_error
 from ._settings import SpoolSettings
 from ._store import Store
-from ._types import RetentionResult, StartupReport
+from ._types import QuarantinedRow, StartupReport
 
 __all__ = ["Request", "Writer"]
 
 T = TypeVar("T")
-
-_RETENTION_CHUNK = 500
 
 
 class Request(Generic[T]):
@@ -103,6 +100,7 @@ class Writer:
         clock: the wall clock, called on the writer thread.
         on_batch: called on the trio thread after every committed batch with a copy of the
             counters (for intake decisions).
+        on_quarantine: called on the writer thread with each row a claim quarantined.
     """
 
     def __init__(
@@ -111,11 +109,13 @@ class Writer:
         settings: SpoolSettings,
         clock: Callable[[], float],
         on_batch: Callable[[Counters], None],
+        on_quarantine: Callable[[QuarantinedRow], None] = lambda row: None,
     ) -> None:
         self.path = path
         self.settings = settings
         self.clock = clock
         self.on_batch = on_batch
+        self.on_quarantine = on_quarantine
         self.store: Store | None = None
         self.fatal: BaseException | None = None
         self.exited = trio.Event()
@@ -188,6 +188,13 @@ class Writer:
             self._accepting = False
             self._queue.put(None)
 
+    def fail(self, error: BaseException) -> None:
+        """Stop the writer for *error* (damage found outside it): every later call fails with
+        :class:`SpoolClosed` caused by *error*, and :attr:`fatal` is *error*."""
+        if self.fatal is None:
+            self.fatal = error
+        self.stop()
+
     def counters(self) -> Counters:
         """The counters as of the last committed batch (any thread)."""
         with self._snapshot_lock:
@@ -234,6 +241,9 @@ class Writer:
             self._send(self._thread_exited)
 
     def _open(self) -> StartupReport:
+        """Open, migrate and count: no work per row, so opening takes the same time whatever
+        the spool holds. (The file's check runs in the background afterwards, rows are checked
+        when claimed, and retention runs through the queue like any other write.)"""
         self._lock.acquire()
         try:
             created = not self.path.exists() or self.path.stat().st_size == 0
@@ -242,13 +252,10 @@ class Writer:
             try:
                 if created:
                     fsync_directory(self.path.parent)
-                else:
-                    quick_check(conn, self.path)
                 found, version = migrate(conn, self.path, self.clock())
-                quarantined = check_rows(
-                    conn, self.clock(), verify_bodies=self.settings.verify_bodies
+                self.store = Store(
+                    conn, self.path, self.settings, self.clock, on_quarantine=self.on_quarantine
                 )
-                self.store = Store(conn, self.path, self.settings, self.clock)
                 # WAL checkpoints on their own thread, not inside a caller's commit; the
                 # writer's own only if a flood of writes never lets that thread catch up
                 conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
@@ -259,8 +266,6 @@ class Writer:
             except BaseException:
                 conn.close()
                 raise
-            checked = time.monotonic() - started
-            retention = self._retention_at_start()
         except sqlite3.Error as exc:
             self._lock.release()
             error = translate_error(exc, self.path) or SpoolCorrupt(self.path, [str(exc)])
@@ -273,42 +278,9 @@ class Writer:
             created=created,
             schema_version=version,
             migrated_from=found if found != version and not created else None,
-            quarantined=quarantined,
-            retention=retention,
-            check_seconds=checked,
+            retention=None,
+            open_seconds=time.monotonic() - started,
         )
-
-    def _retention_at_start(self) -> RetentionResult | None:
-        """Run retention before the spool opens; ``None`` if the disk refused it (a node must
-        start on a full disk: uploading and purging is how it gets room back)."""
-        store = self._store()
-        total = RetentionResult()
-        while True:
-            store.conn.execute("BEGIN IMMEDIATE")
-            try:
-                step = store.retention_step(_RETENTION_CHUNK)
-                store.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    if store.conn.in_transaction:
-                        store.conn.execute("ROLLBACK")
-                if isinstance(translate_error(exc, self.path), SpoolDiskFull | SpoolIOError):
-                    count_usage(store.conn, store.counters)
-                    return None
-                raise
-            except BaseException:
-                if store.conn.in_transaction:
-                    store.conn.execute("ROLLBACK")
-                raise
-            total = RetentionResult(
-                bodies_dropped=total.bodies_dropped + step.bodies_dropped,
-                rows_deleted=total.rows_deleted + step.rows_deleted,
-            )
-            if step.bodies_dropped < _RETENTION_CHUNK and step.rows_deleted < _RETENTION_CHUNK:
-                break
-        if total.bodies_dropped or total.rows_deleted:
-            store.finish_batch()
-        return total
 
     def _store(self) -> Store:
         assert self.store is not None
@@ -337,7 +309,13 @@ class Writer:
                 self._write_batch(writes)
             for request in batch:
                 if not request.write and self.fatal is None:
-                    self._send(self._answer, [self._run_read(request)], None)
+                    answer = self._run_read(request)
+                    store = self._store()
+                    counters = None
+                    if store.changed:  # a claim quarantined a row
+                        store.changed = False
+                        counters = self._publish()
+                    self._send(self._answer, [answer], counters)
             self._answer_unanswered()
             if stopping or self.fatal is not None:
                 return  # on a corrupt database: stop accepting work

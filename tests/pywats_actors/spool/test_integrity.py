@@ -1,4 +1,5 @@
-"""Start-up checks: quarantined rows, corrupt files, foreign files, newer schemas, one writer."""
+"""Checks: rows quarantined when claimed, corrupt files, foreign files, newer schemas, one
+writer."""
 
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ def raw(db: Path) -> sqlite3.Connection:
 
 
 class TestQuarantine:
-    async def test_rows_that_do_not_decode_are_quarantined_and_the_spool_starts(
+    async def test_rows_that_do_not_decode_are_quarantined_when_claimed_never_uploaded(
         self, db: Path, settings: SpoolSettings
     ) -> None:
         """A row with broken metadata and one whose body no longer matches its CRC move to
-        quarantine with the reason; the others are untouched and the spool runs on."""
+        quarantine with the reason when a claim reaches them; the claim hands out the others
+        and the spool runs on."""
         items = [make_item(n) for n in range(4)]
         async with open_spool(db, settings) as spool:
             await spool.enqueue(items)
@@ -48,12 +50,14 @@ class TestQuarantine:
         conn.execute("UPDATE reports SET body = ? WHERE id = ?", (bytes(body), items[2].report_id))
         conn.close()
 
+        with open_reader(db) as reader:
+            found = dict(reader.verify_rows())
         async with open_spool(db, settings) as spool:
-            quarantined = spool.startup.quarantined
-            stats = spool.statistics()
-            listed = await spool.quarantined()
             claimed = await spool.claim(10)
+            stats = spool.statistics()
+            quarantined = listed = await spool.quarantined()
             again = await spool.enqueue([items[1]])  # the same file converted again
+        assert set(found) == {items[1].report_id, items[2].report_id}
         reasons = {q.report_id: q.reason for q in quarantined}
         assert set(reasons) == {items[1].report_id, items[2].report_id}
         assert "source does not decode" in reasons[items[1].report_id]
@@ -74,7 +78,9 @@ class TestQuarantine:
         conn.execute("UPDATE reports SET id = 'not-a-guid'")
         conn.close()
         async with open_spool(db, settings) as spool:
-            assert spool.startup.quarantined[0].reason == "id 'not-a-guid' is not a GUID"
+            assert await spool.claim(1) == ()
+            (row,) = await spool.quarantined()
+            assert row.reason == "id 'not-a-guid' is not a GUID"
         conn = raw(db)
         body, record = conn.execute("SELECT body, record FROM quarantine").fetchone()
         conn.close()
@@ -121,8 +127,9 @@ class TestCorruptFile:
         assert result.copied > 0
         assert result.copied + result.unreadable == len(items)
         assert result.invalid == 0
+        with open_reader(new) as reader:
+            assert reader.verify_rows() == []
         async with open_spool(new, settings) as spool:
-            assert spool.startup.quarantined == ()
             stats = spool.statistics()
             page = await spool.list_reports(limit=200)
         assert stats.pending + stats.sent == result.copied
@@ -174,7 +181,7 @@ class TestCorruptFile:
         with pytest.raises(SpoolVersionError) as info:
             async with open_spool(db, settings):
                 pass
-        assert (info.value.found, info.value.supported) == (99, 1)
+        assert (info.value.found, info.value.supported) == (99, 2)
         with pytest.raises(SpoolVersionError):
             open_reader(db)
 
