@@ -3,7 +3,6 @@ with a typed error, and nothing hangs."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import subprocess
@@ -14,6 +13,8 @@ import pytest
 import trio
 
 from pywats_actors.spool import (
+    PauseReason,
+    ReportState,
     SpoolClosed,
     SpoolCorrupt,
     SpoolDiskFull,
@@ -66,7 +67,7 @@ class TestCorruptWhileRunning:
                 async def call(name: str, fn: object) -> None:
                     try:
                         await fn()  # type: ignore[operator]
-                    except BaseException as exc:  # noqa: BLE001 - recorded and checked below
+                    except BaseException as exc:  # recorded and checked below
                         outcomes[name] = exc
                     else:
                         outcomes[name] = None
@@ -84,3 +85,105 @@ class TestCorruptWhileRunning:
         for name, error in outcomes.items():
             assert isinstance(error, SpoolError), (name, error)
         assert any(isinstance(e, SpoolCorrupt) for e in outcomes.values())
+
+
+class TestDamagedAtRest:
+    async def test_damage_that_opening_does_not_touch_is_found_by_the_background_check(
+        self, db: Path, wall: WallClock
+    ) -> None:
+        """A spool whose index was damaged while it was closed opens (opening reads no rows),
+        and the quick_check that runs in the background then stops it with SpoolCorrupt."""
+        settings = SpoolSettings(reserve_free_bytes=0)
+        async with open_spool(db, settings, clock=wall) as spool:
+            await spool.enqueue([make_item(n, size=2 * KiB) for n in range(300)])
+        conn = sqlite3.connect(db, isolation_level=None)
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'reports_state'"
+        ).fetchone()
+        conn.close()
+        with db.open("r+b") as f:
+            f.seek((root - 1) * page_size)
+            f.write(b"\x5a" * page_size)
+        with pytest.RaisesGroup(SpoolCorrupt), trio.fail_after(20):  # type: ignore[attr-defined]
+            async with open_spool(db, settings, clock=wall) as spool:
+                assert spool.startup.schema_version == 2
+                await trio.sleep_forever()
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write a file in *directory* until the file system is full; return it."""
+    filler = directory / "filler"
+    chunk = b"\0" * (4 * KiB)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        while True:
+            os.write(fd, chunk)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.fixture
+async def tiny_disk(tmp_path: Path) -> AsyncIterator[Path]:
+    """A 4 MiB tmpfs mounted for the test (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill the disk needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    try:
+        await trio.run_process(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)])
+    except (OSError, subprocess.CalledProcessError) as exc:  # a container without CAP_SYS_ADMIN
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        yield mount
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.run_process(["umount", "-l", str(mount)], check=False)
+
+
+class TestDiskFullUnderUploads:
+    async def test_every_mark_fails_with_a_typed_retryable_error_and_works_once_room_is_back(
+        self, tiny_disk: Path, wall: WallClock
+    ) -> None:
+        """On a really full file system mark_sent_many, mark_sent, mark_retry and
+        mark_rejected each raise SpoolDiskFull, record nothing and release their claims;
+        release answers as always; once space is free the same marks succeed."""
+        db = tiny_disk / "spool.db"
+        settings = SpoolSettings(
+            reserve_free_bytes=0, resume_free_bytes=0, disk_probe_interval=0.05, max_bytes=None
+        )
+        items = [make_item(n, size=2 * KiB) for n in range(5)]
+        async with open_spool(db, settings, clock=wall) as spool:
+            await spool.enqueue(items)
+            claimed = [r.report_id for r in await spool.claim(5)]
+            conn = sqlite3.connect(db, isolation_level=None)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the next commit must grow the WAL
+            conn.close()
+            filler = await trio.to_thread.run_sync(fill_disk, tiny_disk)
+            with trio.fail_after(20):
+                with pytest.raises(SpoolDiskFull):
+                    await spool.mark_sent_many([(rid, "ok") for rid in claimed[:2]])
+                with pytest.raises(SpoolDiskFull):
+                    await spool.mark_sent(claimed[2], answer="ok")
+                with pytest.raises(SpoolDiskFull):
+                    await spool.mark_retry(claimed[3], delay=5, error="503")
+                with pytest.raises(SpoolDiskFull):
+                    await spool.mark_rejected(claimed[4], error="400")
+            spool.release(*claimed)
+            stats = spool.statistics()
+            assert (stats.pending, stats.sent, stats.rejected, stats.claimed) == (5, 0, 0, 0)
+            assert spool.intake_paused is PauseReason.DISK_FULL
+
+            filler.unlink()
+            again = [r.report_id for r in await spool.claim(5)]
+            assert sorted(again) == sorted(claimed)  # every report is still there to upload
+            assert await spool.mark_sent_many([(rid, "ok") for rid in again[:3]]) == []
+            await spool.mark_retry(again[3], delay=5, error="503")
+            await spool.mark_rejected(again[4], error="400")
+            with trio.fail_after(10):
+                await spool.wait_intake_open()
+            states = [(await spool.show(rid)).summary.state for rid in again]
+        assert states == [ReportState.SENT] * 3 + [ReportState.PENDING, ReportState.REJECTED]
