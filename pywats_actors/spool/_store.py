@@ -44,10 +44,17 @@ from ._types import (
     canonical_report_id,
 )
 
-__all__ = ["Store"]
+__all__ = ["CLAIM_QUERY", "Store"]
 
 _PENDING, _SENT, _REJECTED = (state.value for state in ReportState)
 _MAX_TEXT = 16_384
+
+CLAIM_QUERY = (
+    "SELECT id FROM reports INDEXED BY reports_pending "
+    "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?"
+)
+"""The due pending reports in enqueue order: a walk along ``reports_pending`` (seq,
+next_attempt_at), filtered inside the index, with no sort."""
 _source_encoder = msgspec.json.Encoder()
 
 
@@ -336,14 +343,7 @@ class Store:
         now = self.clock()
         with self.claim_lock:
             skip = len(self.claimed) + len(self.unreadable)
-        ids = [
-            rid
-            for (rid,) in self.conn.execute(
-                "SELECT id FROM reports INDEXED BY reports_pending "
-                "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
-                (now, limit + skip),
-            )
-        ]
+        ids = [rid for (rid,) in self.conn.execute(CLAIM_QUERY, (now, limit + skip))]
         with self.claim_lock:
             chosen = [r for r in ids if r not in self.claimed and r not in self.unreadable]
             chosen = chosen[:limit]
