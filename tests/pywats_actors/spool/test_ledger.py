@@ -225,4 +225,3 @@ def test_the_ledger_bounds_are_validated(bad: int) -> None:
         msgspec.convert({"acknowledged_max": bad}, SpoolSettings)
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"acknowledged_days": bad}, SpoolSettings)
-
