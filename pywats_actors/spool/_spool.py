@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -33,10 +31,10 @@ from ._errors import (
     SpoolIOError,
     UnknownReport,
 )
+from ._filecheck import FileCheck
 from ._files import free_bytes
 from ._intake import IntakeGate, SpoolObserver, Usage
 from ._reader import SpoolReader
-from ._schema import connect_reader
 from ._settings import SpoolSettings
 from ._store import Store
 from ._types import (
@@ -91,7 +89,7 @@ class Spool:
         self._read_limiter = trio.CapacityLimiter(1)
         self._closing = False
         self._startup: StartupReport | None = None
-        self._checking: threading.Event | None = None  # set when the background check ends
+        self._checking: FileCheck | None = None  # the background check of the file
 
     @property
     def startup(self) -> StartupReport:
@@ -453,35 +451,17 @@ class Spool:
             raise SpoolClosed(f"the spool writer for {self.path} stopped") from fatal
 
     async def _check_file(self) -> None:
-        """Run ``quick_check`` on a connection of its own, in the background: a damaged file
+        """Run ``quick_check`` in the background (see :mod:`._filecheck`): a damaged file
         stops the writer as damage met while running does (every call then fails with
         :class:`SpoolClosed`, and the block ends with :class:`SpoolCorrupt`)."""
         if self.startup.created:
             return
-        conn = await trio.to_thread.run_sync(
-            lambda: connect_reader(self.path, busy_timeout=self.settings.busy_timeout)
-        )
-        done = threading.Event()
-        self._checking = done
-
-        def check() -> list[str]:
-            try:
-                return [str(row[0]) for row in conn.execute("PRAGMA quick_check(20)")]
-            finally:
-                conn.close()
-                done.set()
-
-        try:
-            problems = await trio.to_thread.run_sync(check, abandon_on_cancel=True)
-        except trio.Cancelled:
-            conn.interrupt()  # the thread stops within a page or two and closes its connection
-            raise
-        except sqlite3.Error as exc:
-            problems = [str(exc)]
-        if problems != ["ok"]:
-            error = SpoolCorrupt(self.path, problems)
+        check = FileCheck(self.path, busy_timeout=self.settings.busy_timeout)
+        self._checking = check
+        problems = await check.run()
+        if problems not in (["ok"], []):
             self._log.error("spool file damaged", problems=problems[:3])
-            self._writer.fail(error)
+            self._writer.fail(SpoolCorrupt(self.path, problems))
 
     async def _open(self) -> None:
         started = time.monotonic()
@@ -521,7 +501,7 @@ class Spool:
         if self._checking is not None:  # an interrupted check closes its connection first
             checking, self._checking = self._checking, None
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(checking.wait, _CLOSE_TIMEOUT)
+                await trio.to_thread.run_sync(checking.wait_closed, _CLOSE_TIMEOUT)
         if self._reader is not None:
             reader, self._reader = self._reader, None
             with trio.CancelScope(shield=True):

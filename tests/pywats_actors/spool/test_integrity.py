@@ -212,3 +212,17 @@ class TestOpening:
             async with open_spool(db, settings):
                 pass
         assert info.value.path == db
+
+    async def test_closing_during_the_background_check_still_checkpoints_the_wal(
+        self, db: Path, settings: SpoolSettings
+    ) -> None:
+        """A spool closed while its background quick_check runs interrupts the check and
+        closes that connection first, so the writer's close still removes the WAL; every
+        reopening sees the same reports."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n, size=4096) for n in range(500)])
+        for _ in range(5):
+            async with open_spool(db, settings) as spool:
+                await trio.lowlevel.checkpoint()
+                assert spool.statistics().pending == 500
+            assert not Path(f"{db}-wal").exists()
