@@ -28,6 +28,7 @@ __all__ = [
     "connect_reader",
     "connect_writer",
     "content_fingerprint",
+    "failpoint_io_error",
     "id_key",
     "migrate",
     "schema_version",
@@ -303,6 +304,15 @@ def migrate(conn: sqlite3.Connection, path: Path, now: float) -> tuple[int, int]
                 conn.execute("ROLLBACK")
             raise
     return found, SCHEMA_VERSION
+
+
+def failpoint_io_error() -> sqlite3.Error:
+    """What an ``error`` failpoint in the spool raises: SQLite's own error for a failing disk,
+    with its code, so that it is translated into :class:`SpoolIOError` like a real one."""
+    error = sqlite3.OperationalError("disk I/O error (failpoint)")
+    error.sqlite_errorcode = _SQLITE_IOERR
+    error.sqlite_errorname = "SQLITE_IOERR"
+    return error
 
 
 def translate_error(exc: sqlite3.Error, path: Path, *, reserve: int = 0) -> SpoolError | None:

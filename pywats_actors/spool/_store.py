@@ -32,7 +32,7 @@ from ._errors import (
 )
 from ._files import free_bytes
 from ._integrity import decode_source, quarantine_row, row_problem, row_query
-from ._schema import content_fingerprint, id_key
+from ._schema import content_fingerprint, failpoint_io_error, id_key
 from ._settings import SpoolSettings
 from ._types import (
     ClaimedReport,
@@ -295,7 +295,7 @@ class Store:
         self, marks: Sequence[tuple[str, str | None]]
     ) -> list[tuple[str, UnknownReport | InvalidTransition]]:
         """:meth:`mark_sent` for each ``(id, answer)``; the ids it refused, with why."""
-        failpoint("spool.mark_sent", lambda: sqlite3.OperationalError("disk I/O error (failpoint)"))
+        failpoint("spool.mark_sent", failpoint_io_error)
         refused: list[tuple[str, UnknownReport | InvalidTransition]] = []
         for rid, answer in marks:
             try:

@@ -33,7 +33,7 @@ from ._checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
 from ._counters import Counters
 from ._errors import SpoolClosed, SpoolCorrupt
 from ._files import WriterLock, fsync_directory
-from ._schema import connect_writer, migrate, translate_error
+from ._schema import connect_writer, failpoint_io_error, migrate, translate_error
 from ._settings import SpoolSettings
 from ._store import Store
 from ._types import QuarantinedRow, StartupReport
@@ -367,7 +367,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             for request in writes:
                 answers.append(self._run_write(store, request))
-            failpoint("spool.commit", _failpoint_io_error)
+            failpoint("spool.commit", failpoint_io_error)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -435,7 +435,3 @@ class Writer:
                 store.conn.close()
         self._lock.release()
 
-
-def _failpoint_io_error() -> sqlite3.Error:
-    """What an ``error`` failpoint in the spool raises: SQLite's own word for a failing disk."""
-    return sqlite3.OperationalError("disk I/O error (failpoint)")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
+from pywats_actors._failpoints import configure_failpoints
 from pywats_actors.spool import (
     PauseReason,
     ReportState,
@@ -19,6 +20,7 @@ from pywats_actors.spool import (
     SpoolCorrupt,
     SpoolDiskFull,
     SpoolError,
+    SpoolIOError,
     SpoolSettings,
     open_spool,
 )
@@ -187,3 +189,55 @@ class TestDiskFullUnderUploads:
                 await spool.wait_intake_open()
             states = [(await spool.show(rid)).summary.state for rid in again]
         assert states == [ReportState.SENT] * 3 + [ReportState.PENDING, ReportState.REJECTED]
+
+
+@pytest.fixture
+def failpoints() -> Iterator[Callable[[str | None], None]]:
+    """Set failpoint rules for one test; all off afterwards."""
+    yield configure_failpoints
+    configure_failpoints(None)
+
+
+class TestFailingDisk:
+    async def test_a_failing_commit_is_a_typed_io_error_for_every_mark(
+        self, db: Path, wall: WallClock, failpoints: Callable[[str | None], None]
+    ) -> None:
+        """When the commit fails as a failing disk does (the spool.commit failpoint), every
+        mark and an enqueue raise SpoolIOError, record nothing and release their claims; the
+        spool goes on once the disk behaves."""
+        settings = SpoolSettings(reserve_free_bytes=0)
+        async with open_spool(db, settings, clock=wall) as spool:
+            await spool.enqueue([make_item(n) for n in range(4)])
+            claimed = [r.report_id for r in await spool.claim(4)]
+            failpoints("spool.commit=error")
+            with pytest.raises(SpoolIOError):
+                await spool.mark_sent_many([(claimed[0], "ok")])
+            with pytest.raises(SpoolIOError):
+                await spool.mark_sent(claimed[1])
+            with pytest.raises(SpoolIOError):
+                await spool.mark_retry(claimed[2], delay=1, error="503")
+            with pytest.raises(SpoolIOError):
+                await spool.mark_rejected(claimed[3], error="400")
+            with pytest.raises(SpoolIOError):
+                await spool.enqueue([make_item(9)])
+            stats = spool.statistics()
+            assert (stats.pending, stats.claimed) == (4, 0)
+            failpoints(None)
+            await spool.mark_sent_many([(r.report_id, "ok") for r in await spool.claim(4)])
+            assert spool.statistics().sent == 4
+
+    async def test_a_failing_mark_sent_many_is_a_typed_io_error(
+        self, db: Path, wall: WallClock, failpoints: Callable[[str | None], None]
+    ) -> None:
+        """The spool.mark_sent failpoint fails mark_sent_many with SpoolIOError, nothing
+        marked; the next call succeeds."""
+        settings = SpoolSettings(reserve_free_bytes=0)
+        async with open_spool(db, settings, clock=wall) as spool:
+            await spool.enqueue([make_item(n) for n in range(3)])
+            claimed = [r.report_id for r in await spool.claim(3)]
+            failpoints("spool.mark_sent=error@1")
+            with pytest.raises(SpoolIOError):
+                await spool.mark_sent_many([(rid, None) for rid in claimed])
+            assert spool.statistics().sent == 0
+            assert await spool.mark_sent_many([(rid, None) for rid in claimed]) == []
+            assert spool.statistics().sent == 3
