@@ -434,4 +434,3 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 store.conn.close()
         self._lock.release()
-
