@@ -1,8 +1,10 @@
-"""Spool start-up benchmark: how long ``open_spool`` takes to be ready, by the spool's size.
+"""Spool start-up benchmark: how long ``open_spool`` takes to be ready, by the spool's size;
+and, with ``--per-call N``, the CPU cost of the writer's bookkeeping per call.
 
 Run it with::
 
     python -m pywats_actors.spool._bench_startup [--rows 1000 100000] [--repeat 3]
+    python -m pywats_actors.spool._bench_startup --per-call 20000 [--repeat 5]
 
 For each size a fresh spool is filled through the spool's own API (``enqueue`` in batches of
 500, then ``mark_sent_many`` for ``--sent`` of them, 90 % by default: a station's spool is
@@ -85,6 +87,48 @@ def measure_startup(
     return times, size
 
 
+def measure_per_call(count: int, *, body_bytes: int = 2048) -> tuple[float, float, float]:
+    """Seconds per enqueue, per claimed report and per mark_sent, calling the writer's
+    :class:`Store` directly on one connection with ``synchronous=OFF`` (no fsync, no thread
+    hop: the CPU cost of the bookkeeping alone), *count* reports in one transaction each."""
+    from ._schema import connect_writer, migrate
+    from ._store import Store
+
+    body = os.urandom(body_bytes)
+    items = _items(count, body)
+    with tempfile.TemporaryDirectory(prefix="spool-per-call-") as tmp:
+        path = Path(tmp) / "spool.db"
+        conn = connect_writer(path, busy_timeout=5.0)
+        try:
+            migrate(conn, path, time.time())
+            conn.execute("PRAGMA synchronous = OFF")
+            store = Store(conn, path, _SETTINGS, time.time)
+            conn.execute("BEGIN")
+            started = time.perf_counter()
+            for item in items:
+                conn.execute("SAVEPOINT call")
+                store.enqueue([item])
+                conn.execute("RELEASE call")
+            enqueue = (time.perf_counter() - started) / count
+            conn.execute("COMMIT")
+            started = time.perf_counter()
+            for _ in range(count // 10):
+                claimed = store.claim(10)
+                store.release([report.report_id for report in claimed])
+            claim = (time.perf_counter() - started) / (count // 10 * 10)
+            conn.execute("BEGIN")
+            started = time.perf_counter()
+            for item in items:
+                conn.execute("SAVEPOINT call")
+                store.mark_sent(item.report_id, "ok")
+                conn.execute("RELEASE call")
+            mark = (time.perf_counter() - started) / count
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    return enqueue, claim, mark
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, measure, print a Markdown table."""
     parser = argparse.ArgumentParser(prog="python -m pywats_actors.spool._bench_startup")
@@ -93,7 +137,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="opens per size")
     parser.add_argument("--body-bytes", type=int, default=2048, help="report body size")
     parser.add_argument("--dir", type=Path, default=None, help="where the databases go")
+    parser.add_argument("--per-call", type=int, default=0, metavar="N", help="per-call costs")
     args = parser.parse_args(argv)
+    if args.per_call:
+        repeat = max(1, args.repeat)
+        runs = [measure_per_call(args.per_call, body_bytes=args.body_bytes) for _ in range(repeat)]
+        print(f"spool per-call CPU cost: {args.per_call} reports, fastest of {len(runs)} runs")
+        print()
+        print("| call | µs |")
+        print("|---|---|")
+        for name, index in (("enqueue", 0), ("claim, per report", 1), ("mark_sent", 2)):
+            print(f"| {name} | {min(run[index] for run in runs) * 1e6:.0f} |")
+        return
     print(
         f"spool start-up: {args.body_bytes} B bodies, {args.sent:.0%} sent, median of "
         f"{args.repeat} opens, SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}"
