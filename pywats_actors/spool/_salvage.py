@@ -27,7 +27,8 @@ import msgspec
 from ._errors import SpoolError
 from ._files import fsync_directory
 from ._integrity import row_problem
-from ._schema import acknowledge_sent_rows, connect_reader, connect_writer, migrate
+from ._ledger import acknowledge_sent_rows
+from ._schema import connect_reader, connect_writer, migrate
 
 __all__ = ["SalvageResult", "salvage_spool"]
 

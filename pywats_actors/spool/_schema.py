@@ -10,26 +10,22 @@ released step.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 from ._errors import SpoolCorrupt, SpoolDiskFull, SpoolError, SpoolIOError, SpoolVersionError
 from ._files import free_bytes
+from ._ledger import acknowledge_sent_rows
 
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
     "SCHEMA_VERSION",
-    "acknowledge_sent_rows",
     "connect_reader",
     "connect_writer",
-    "content_fingerprint",
     "failpoint_io_error",
-    "id_key",
     "migrate",
     "schema_version",
     "supported_version",
@@ -143,16 +139,6 @@ _V2: Final = (
 )
 
 
-def id_key(report_id: str) -> bytes:
-    """The 16 bytes a canonical report id is stored as in the ``acknowledged`` ledger."""
-    return uuid.UUID(report_id).bytes
-
-
-def content_fingerprint(content_hash: str) -> bytes:
-    """The 8-byte fingerprint of a source's content hash that the ledger keeps."""
-    return hashlib.blake2b(content_hash.encode(), digest_size=8).digest()
-
-
 def _create_v2(conn: sqlite3.Connection) -> None:
     for statement in _V2:
         conn.execute(statement)
@@ -166,29 +152,6 @@ def _create_v2(conn: sqlite3.Connection) -> None:
         "GROUP BY state) AS c WHERE spool_usage.state = c.state"
     )
     acknowledge_sent_rows(conn)
-
-
-def acknowledge_sent_rows(conn: sqlite3.Connection) -> None:
-    """Put every sent report of ``reports`` into the ledger of acknowledged ids (a migration
-    from version 1, and salvage): the sent rows a spool holds are the acknowledged ids it
-    knows."""
-    rows = conn.execute(
-        "SELECT id, CASE WHEN json_valid(source) THEN json_extract(source, '$.content_hash') "
-        "END, sent_at FROM reports "
-        "INDEXED BY reports_sent WHERE state = 'sent' ORDER BY sent_at"
-    )
-    ledger = []
-    for rid, content_hash, sent_at in rows:
-        try:
-            key = id_key(rid)
-        except (ValueError, TypeError, AttributeError):
-            continue  # a row that cannot be read is quarantined when it is claimed
-        if not isinstance(sent_at, int | float):
-            continue
-        ledger.append((key, content_fingerprint(str(content_hash)), sent_at))
-    conn.executemany(
-        "INSERT OR IGNORE INTO acknowledged (id, content, acked_at) VALUES (?, ?, ?)", ledger
-    )
 
 
 Migration = Callable[[sqlite3.Connection], None]

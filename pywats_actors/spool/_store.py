@@ -32,7 +32,8 @@ from ._errors import (
 )
 from ._files import free_bytes
 from ._integrity import decode_source, quarantine_row, row_problem, row_query
-from ._schema import content_fingerprint, failpoint_io_error, id_key
+from ._ledger import acknowledge, acknowledged_content, content_fingerprint, forget_old
+from ._schema import failpoint_io_error
 from ._settings import SpoolSettings
 from ._types import (
     ClaimedReport,
@@ -140,7 +141,7 @@ class Store:
                 duplicates.append(rid)
                 continue
             seen.add(rid)
-            acknowledged = self._acknowledged(rid)
+            acknowledged = acknowledged_content(self.conn, rid)
             if acknowledged is not None:
                 duplicates.append(rid)
                 already_sent.append(rid)
@@ -188,13 +189,6 @@ class Store:
     def _state(self, rid: str) -> str | None:
         row = self.conn.execute("SELECT state FROM reports WHERE id = ?", (rid,)).fetchone()
         return None if row is None else str(row[0])
-
-    def _acknowledged(self, rid: str) -> bytes | None:
-        """The content fingerprint the ledger holds for *rid*, or ``None``."""
-        row = self.conn.execute(
-            "SELECT content FROM acknowledged WHERE id = ?", (id_key(rid),)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
 
     def _make_room(self, rows: int, size: int) -> None:
         """Refuse when unsent work would exceed a limit; otherwise make room from sent reports
@@ -286,10 +280,7 @@ class Store:
             "END FROM reports WHERE id = ?",
             (rid,),
         ).fetchone()
-        self.conn.execute(
-            "INSERT OR IGNORE INTO acknowledged (id, content, acked_at) VALUES (?, ?, ?)",
-            (id_key(rid), content_fingerprint(str(content_hash)), now),
-        )
+        acknowledge(self.conn, rid, str(content_hash), now)
 
     def mark_sent_many(
         self, marks: Sequence[tuple[str, str | None]]
@@ -456,23 +447,9 @@ class Store:
             "AND sent_at < ? LIMIT ?)",
             (now - s.sent_body_seconds, limit),
         ).rowcount
-        # The ledger is in order of acknowledgement: look at its oldest rows only, so a pass
-        # costs the same however long the ledger is.
-        forgotten = self.conn.execute(
-            "DELETE FROM acknowledged WHERE seq IN (SELECT seq FROM (SELECT seq, acked_at "
-            "FROM acknowledged ORDER BY seq LIMIT ?) WHERE acked_at < ?)",
-            (limit, now - s.acknowledged_seconds),
-        ).rowcount
-        # two queries: SQLite answers min() or max() alone from the end of the b-tree, but
-        # both in one SELECT with a scan of the whole ledger
-        (first,) = self.conn.execute("SELECT min(seq) FROM acknowledged").fetchone()
-        (last,) = self.conn.execute("SELECT max(seq) FROM acknowledged").fetchone()
-        if last is not None and last - first + 1 > s.acknowledged_max:
-            forgotten += self.conn.execute(
-                "DELETE FROM acknowledged WHERE seq IN (SELECT seq FROM acknowledged "
-                "WHERE seq <= ? ORDER BY seq LIMIT ?)",
-                (last - s.acknowledged_max, limit),
-            ).rowcount
+        forgotten = forget_old(
+            self.conn, before=now - s.acknowledged_seconds, keep=s.acknowledged_max, limit=limit
+        )
         return RetentionResult(
             bodies_dropped=dropped, rows_deleted=deleted, acknowledged_forgotten=forgotten
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -30,13 +31,24 @@ from .conftest import WallClock, make_item
 KiB = 1024
 
 
+def truncate_wal(conn: sqlite3.Connection) -> None:
+    """Checkpoint the whole WAL into the file and empty it, retrying while the spool's own
+    checkpoint thread holds the checkpoint lock (SQLite then answers busy, not an error)."""
+    for _ in range(500):
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the WAL could not be checkpointed")
+
+
 def damage_reports_table(db: Path) -> None:
     """Overwrite the root page of the ``reports`` table with garbage behind the running writer's
     back, then commit a trivial change from another connection so that the writer drops its
     page cache and reads the damaged page from the file."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        truncate_wal(conn)
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         (root,) = conn.execute(
             "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = 'reports'"
@@ -161,8 +173,8 @@ class TestDiskFullUnderUploads:
         async with open_spool(db, settings, clock=wall) as spool:
             await spool.enqueue(items)
             claimed = [r.report_id for r in await spool.claim(5)]
-            conn = sqlite3.connect(db, isolation_level=None)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the next commit must grow the WAL
+            conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            await trio.to_thread.run_sync(truncate_wal, conn)  # the next commit must grow it
             conn.close()
             filler = await trio.to_thread.run_sync(fill_disk, tiny_disk)
             with trio.fail_after(20):
