@@ -310,6 +310,7 @@ class Writer:
             for request in batch:
                 if not request.write and self.fatal is None:
                     answer = self._run_read(request)
+                    self._answered.add(id(request))
                     store = self._store()
                     counters = None
                     if store.changed:  # a claim quarantined a row
@@ -339,7 +340,6 @@ class Writer:
             self._send(self._answer, left, None)
 
     def _run_read(self, request: Request[Any]) -> _Answer:
-        self._answered.add(id(request))
         try:
             return request, request.fn(*request.args), None
         except sqlite3.Error as exc:
@@ -381,7 +381,12 @@ class Writer:
             if isinstance(answers[0][2], SpoolCorrupt):
                 self.fatal = answers[0][2]
             return
-        store.finish_batch()
+        try:
+            store.finish_batch()
+        except sqlite3.Error as exc:  # committed all the same: the callers get their answers
+            error = translate_error(exc, self.path)
+            if isinstance(error, SpoolCorrupt):
+                self.fatal = error  # and the loop stops after answering them
         if self._checkpointer is not None:
             self._checkpointer.nudge()
         counters = self._publish()
