@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from pywats_actors.spool import (
+    ReportState,
     SpoolCorrupt,
     SpoolError,
     SpoolIOError,
@@ -138,6 +139,25 @@ class TestCorruptFile:
             assert summary.source == by_id[summary.report_id].source
         assert main(["check", str(new)]) == 0
         assert main(["check", str(db)]) == 1
+
+    async def test_salvage_keeps_the_acknowledged_ids(
+        self, db: Path, settings: SpoolSettings, tmp_path: Path
+    ) -> None:
+        """A salvaged spool still knows every id the server acknowledged, from the old ledger
+        (rows long gone) and from the sent rows it copied."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n) for n in range(4)])
+            (gone,) = await spool.claim(1)
+            await spool.mark_sent(gone.report_id)
+            await spool.purge(state=ReportState.SENT)
+            (kept,) = await spool.claim(1)
+            await spool.mark_sent(kept.report_id)
+        new = tmp_path / "salvaged.db"
+        await trio.to_thread.run_sync(salvage_spool, db, new)
+        async with open_spool(new, settings) as spool:
+            again = await spool.enqueue([make_item(n) for n in range(4)])
+        assert again.already_sent == (make_item(0).report_id, make_item(1).report_id)
+        assert again.inserted == ()
 
     def test_salvage_refuses_to_overwrite_and_to_invent(self, tmp_path: Path) -> None:
         """Salvage never writes over an existing file and fails clearly on garbage."""
