@@ -248,7 +248,8 @@ class PauseReason(enum.Enum):
     """Why intake is paused."""
 
     SIZE_LIMIT = "size_limit"
-    """The spool holds ``max_bytes`` or ``max_reports``; purge or retention make room."""
+    """Unsent work (pending and rejected reports) reached ``max_bytes`` or ``max_reports``;
+    uploads (or a purge) make room."""
     DISK_FULL = "disk_full"
     """The file system is full or below the reserve; it resumes once space is free again."""
 
@@ -278,7 +279,8 @@ class SpoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         rejected: reports the server refused, waiting for an operator.
         claimed: reports currently claimed by in-flight uploads (this process only).
         quarantined: rows in quarantine.
-        bytes: stored body bytes over all states (what ``max_bytes`` limits).
+        bytes: stored body bytes over all states (kept within ``max_bytes`` by dropping the
+            oldest sent bodies).
         pending_bytes: stored body bytes of pending reports.
         oldest_pending_age: seconds since the oldest pending report was enqueued, or ``None``.
         intake_paused: why intake is paused, or ``None`` while it is open.
@@ -286,8 +288,10 @@ class SpoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         enqueue_calls: ``enqueue`` calls that committed since the spool opened.
         enqueued: reports inserted since the spool opened.
         duplicates: enqueued ids that were already present, since the spool opened.
-        max_bytes: the configured byte limit, or ``None``.
-        max_reports: the configured report limit, or ``None``.
+        max_bytes: the configured byte limit on unsent work (pending and rejected bodies), or
+            ``None``.
+        max_reports: the configured limit on unsent reports (pending and rejected), or
+            ``None``.
     """
 
     pending: int
