@@ -57,7 +57,6 @@ from ..config import (
 )
 from ..report import Report, encode_report
 from ..spool import (
-    FullPolicy,
     IntakePaused,
     IntakeResumed,
     SourceInfo,
@@ -277,8 +276,6 @@ async def _spool_child(node: Node, *, task_status: trio.TaskStatus[None]) -> Non
     settings = SpoolSettings(
         max_bytes=cfg.max_bytes or None,
         max_reports=cfg.max_reports or None,
-        # Sent reports are on the server: make room from them before refusing new work.
-        when_full=FullPolicy.EVICT_SENT,
         sent_body_days=cfg.keep_sent_bodies_days,
         sent_metadata_days=cfg.keep_sent_days,
     )

@@ -41,7 +41,6 @@ from ._reader import open_reader as open_reader
 from ._salvage import SalvageResult as SalvageResult
 from ._salvage import salvage_spool as salvage_spool
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._settings import FullPolicy as FullPolicy
 from ._settings import SpoolSettings as SpoolSettings
 from ._spool import Spool as Spool
 from ._spool import open_spool as open_spool
@@ -67,7 +66,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "ClaimedReport",
     "EnqueueResult",
-    "FullPolicy",
     "IntakePaused",
     "IntakeResumed",
     "InvalidTransition",

@@ -1,5 +1,5 @@
-"""Row counts and bytes per state, kept incrementally by the writer and published after every
-commit; recounted from the file after bulk deletes and at start."""
+"""Row counts and bytes per state, read from the ``spool_usage`` table (kept by triggers in the
+same transaction as every change) and published after every commit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from ._settings import SpoolSettings
 from ._types import PauseReason, ReportState, SpoolStatistics
 
-__all__ = ["Counters", "count_usage", "make_statistics"]
+__all__ = ["Counters", "count_usage", "make_statistics", "oldest_pending", "read_usage"]
 
 _STATES = tuple(state.value for state in ReportState)
 _PENDING, _SENT, _REJECTED = _STATES
@@ -39,32 +39,52 @@ class Counters:
     def total_bytes(self) -> int:
         return sum(self.bytes.values())
 
-    def move(self, old: str, new: str, size: int) -> None:
-        self.count[old] -= 1
-        self.count[new] += 1
-        self.bytes[old] -= size
-        self.bytes[new] += size
+    @property
+    def unsent_rows(self) -> int:
+        """Pending and rejected reports: what the limits bound."""
+        return self.count[_PENDING] + self.count[_REJECTED]
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Body bytes of pending and rejected reports."""
+        return self.bytes[_PENDING] + self.bytes[_REJECTED]
 
 
-def count_usage(conn: sqlite3.Connection, counters: Counters) -> None:
-    """Fill *counters*' per-state counts, bytes, quarantine size and oldest pending from the
-    database (a full pass over the rows' headers, not their bodies)."""
+_HAS_USAGE = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'spool_usage'"
+
+
+def read_usage(conn: sqlite3.Connection, counters: Counters) -> None:
+    """Fill *counters*' per-state counts and bytes: three rows of ``spool_usage``, or a count of
+    the whole table in a file older than schema version 2 (a reader may open one)."""
     for state in counters.count:
         counters.count[state] = 0
         counters.bytes[state] = 0
-    query = (
-        "SELECT state, count(*), total(CASE WHEN body IS NOT NULL THEN body_size ELSE 0 END) "
-        "FROM reports GROUP BY state"
-    )
+    if conn.execute(_HAS_USAGE).fetchone() is not None:
+        query = "SELECT state, rows, bytes FROM spool_usage"
+    else:
+        query = (
+            "SELECT state, count(*), total(CASE WHEN body IS NOT NULL THEN body_size ELSE 0 END) "
+            "FROM reports GROUP BY state"
+        )
     for state, count, size in conn.execute(query):
         counters.count[state] = int(count)
         counters.bytes[state] = int(size)
-    counters.quarantined = int(conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+
+
+def oldest_pending(conn: sqlite3.Connection) -> float | None:
+    """When the oldest pending report was enqueued (one step along an index)."""
     row = conn.execute(
         "SELECT created_at FROM reports INDEXED BY reports_pending WHERE state = 'pending' "
         "ORDER BY seq LIMIT 1"
     ).fetchone()
-    counters.oldest_pending_created = None if row is None else float(row[0])
+    return None if row is None else float(row[0])
+
+
+def count_usage(conn: sqlite3.Connection, counters: Counters) -> None:
+    """Fill *counters*' per-state counts and bytes, quarantine size and oldest pending."""
+    read_usage(conn, counters)
+    counters.quarantined = int(conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+    counters.oldest_pending_created = oldest_pending(conn)
 
 
 def make_statistics(

@@ -2,11 +2,12 @@
 
 Intake pauses for one of two reasons (:class:`PauseReason`):
 
-* **size limit**: an enqueue was refused, or the spool is exactly at ``max_bytes`` /
-  ``max_reports``. It resumes when a deletion (purge, retention, eviction) has brought usage
-  down to ``resume_below`` of every limit. A deletion is required: a refusal while usage is
-  below that level (one report too big for the room left) must not reopen intake at once, or
-  the node would retry the same file in a loop;
+* **size limit**: an enqueue was refused, or the work not yet sent (pending and rejected
+  reports) is exactly at ``max_bytes`` / ``max_reports``. It resumes when unsent work has gone
+  down (reports marked sent, a purge) to ``resume_below`` of every limit. A decrease is
+  required: a refusal while usage is below that level (one report too big for the room left)
+  must not reopen intake at once, or the node would retry the same file in a loop. Sent
+  reports never count: they make room by themselves;
 * **disk full**: SQLite said ``SQLITE_FULL``, or an enqueue would cut into the free-space
   reserve. It resumes when a probe, every ``disk_probe_interval`` seconds of trio's clock, finds
   ``reserve_free_bytes + resume_free_bytes`` free.
@@ -32,7 +33,7 @@ SpoolObserver = Callable[[SpoolEvent], None]
 """Receives every :data:`SpoolEvent` synchronously on the trio thread; must not block."""
 
 Usage = tuple[int, int]
-"""Stored body bytes and rows."""
+"""Body bytes and rows of the reports not yet sent (pending and rejected)."""
 
 
 class IntakeGate:
@@ -67,7 +68,7 @@ class IntakeGate:
         await self._open.wait()
 
     def at_limit(self, usage: Usage) -> bool:
-        """Whether usage has reached a limit (nothing more fits)."""
+        """Whether unsent work has reached a limit (nothing more fits)."""
         size, rows = usage
         s = self._settings
         return (s.max_bytes is not None and size >= s.max_bytes) or (

@@ -1,9 +1,10 @@
-"""The start-up check: SQLite's ``quick_check`` for the file, then a decoding check of every row.
+"""The checks: SQLite's ``quick_check`` for the file, and a decoding check of one row.
 
 A damaged *file* (bad pages, broken indexes, a truncated database) cannot be repaired here and
-raises :class:`SpoolCorrupt` with instructions. A damaged *row* (metadata that does not decode, a
-body whose CRC does not match, a value of the wrong type written by hand) is moved to the
-``quarantine`` table with the reason, and the spool starts without it.
+raises :class:`SpoolCorrupt` with instructions; the spool runs ``quick_check`` in the background
+after it opens. A damaged *row* (metadata that does not decode, a body whose CRC does not match, a
+value of the wrong type written by hand) is found when it is claimed for upload, moved to the
+``quarantine`` table with the reason, and never uploaded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import msgspec
 from ._errors import SpoolCorrupt
 from ._types import QuarantinedRow, ReportState, SourceInfo, canonical_report_id
 
-__all__ = ["check_rows", "decode_source", "quick_check"]
+__all__ = [
+    "decode_source",
+    "find_problems",
+    "quarantine_row",
+    "quick_check",
+    "row_problem",
+    "row_query",
+]
 
 _STATES = frozenset(state.value for state in ReportState)
 _source_decoder = msgspec.json.Decoder(SourceInfo)
@@ -130,40 +138,40 @@ def _record_json(row: Sequence[Any]) -> str:
     return json.dumps({name: plain(value) for name, value in zip(_COLUMNS, row, strict=True)})
 
 
-def check_rows(
-    conn: sqlite3.Connection, now: float, *, verify_bodies: bool
-) -> tuple[QuarantinedRow, ...]:
-    """Decode every row; move the ones that fail to ``quarantine`` in one transaction.
+def row_query(where: str, *, with_body: bool) -> str:
+    """A ``SELECT`` of the columns :func:`row_problem` checks, then ``typeof(body)``,
+    ``length(body)`` and the body itself (or ``NULL`` without *with_body*)."""
+    data = "body" if with_body else "NULL"
+    return f"SELECT {', '.join(_COLUMNS)}, typeof(body), length(body), {data} FROM reports {where}"
 
-    With *verify_bodies* every body is read and its CRC compared (a sequential pass over the
-    file); without it only the body's type and length are checked.
-    """
-    columns = ", ".join(_COLUMNS)
-    data = "body" if verify_bodies else "NULL"
-    bad: list[tuple[Sequence[Any], str]] = []
-    query = f"SELECT {columns}, typeof(body), length(body), {data} FROM reports"
-    for *values, kind, length, body in conn.execute(query):
+
+def find_problems(conn: sqlite3.Connection, *, verify_bodies: bool) -> list[tuple[str, str]]:
+    """Decode every row (a pass over the whole table, for ``spool check`` and tests); return
+    ``(report id, problem)`` for each row that fails. Nothing is changed."""
+    found = []
+    for *values, kind, length, body in conn.execute(row_query("", with_body=verify_bodies)):
         problem = row_problem(values, (kind, length, body))
         if problem is not None:
-            bad.append((values, problem))
-    if not bad:
-        return ()
-    moved = []
+            found.append((str(values[1]), problem))
+    return found
+
+
+def quarantine_row(
+    conn: sqlite3.Connection, values: Sequence[Any], problem: str, now: float
+) -> QuarantinedRow:
+    """Move one row (its columns as read by :func:`row_query`) to ``quarantine`` with the
+    reason, in a transaction of its own (the connection must not be in one)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for values, problem in bad:
-            conn.execute(
-                "INSERT INTO quarantine (quarantined_at, reason, report_id, state, source, "
-                "record, body) SELECT ?, ?, id, state, source, ?, body FROM reports WHERE seq = ?",
-                (now, problem, _record_json(values), values[0]),
-            )
-            conn.execute("DELETE FROM reports WHERE seq = ?", (values[0],))
-            moved.append(
-                QuarantinedRow(report_id=str(values[1]), reason=problem, quarantined_at=now)
-            )
+        conn.execute(
+            "INSERT INTO quarantine (quarantined_at, reason, report_id, state, source, "
+            "record, body) SELECT ?, ?, id, state, source, ?, body FROM reports WHERE seq = ?",
+            (now, problem, _record_json(values), values[0]),
+        )
+        conn.execute("DELETE FROM reports WHERE seq = ?", (values[0],))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return tuple(moved)
+    return QuarantinedRow(report_id=str(values[1]), reason=problem, quarantined_at=now)

@@ -21,7 +21,7 @@ import msgspec
 
 from ._counters import Counters, count_usage, make_statistics
 from ._errors import SpoolCorrupt, SpoolError, UnknownReport
-from ._integrity import decode_source
+from ._integrity import decode_source, find_problems
 from ._schema import connect_reader, supported_version, translate_error
 from ._types import (
     QuarantinedRow,
@@ -215,6 +215,16 @@ class SpoolReader:
         """Run ``PRAGMA quick_check`` on the file: ``["ok"]`` when it is sound."""
         rows = self._guard(lambda: self._conn.execute("PRAGMA quick_check(20)").fetchall())
         return [str(row[0]) for row in rows]
+
+    def verify_rows(self, *, verify_bodies: bool = True) -> list[tuple[str, str]]:
+        """Decode every row as a claim would (and check each body's CRC): ``(report id,
+        problem)`` for each row that fails, an empty list when all are sound. Reads the whole
+        table; changes nothing (the running spool quarantines such a row when it claims it)."""
+        with self._snapshot():
+            found: list[tuple[str, str]] = self._guard(
+                lambda: find_problems(self._conn, verify_bodies=verify_bodies)
+            )
+        return found
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:

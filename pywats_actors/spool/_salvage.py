@@ -27,6 +27,7 @@ import msgspec
 from ._errors import SpoolError
 from ._files import fsync_directory
 from ._integrity import row_problem
+from ._ledger import acknowledge_sent_rows
 from ._schema import connect_reader, connect_writer, migrate
 
 __all__ = ["SalvageResult", "salvage_spool"]
@@ -72,6 +73,11 @@ def _highest(conn: sqlite3.Connection, problems: list[str]) -> int:
         except sqlite3.Error as exc:
             problems.append(f"{query}: {exc}")
     return max(seqs, default=0)
+
+
+def _acked_at(entry: tuple[object, ...]) -> float:
+    at = entry[2]
+    return float(at) if isinstance(at, int | float) else 0.0
 
 
 def salvage_spool(
@@ -132,6 +138,13 @@ def salvage_spool(
                 problems.append(f"row {seq}: {problem}")
                 continue
             rows.append((*values[1:], body[2]))
+        ledger: list[tuple[object, ...]] = []
+        try:  # a version-1 file has no ledger; a damaged one may have part of it
+            for entry in conn.execute("SELECT id, content, acked_at FROM acknowledged"):
+                ledger.append(tuple(entry))
+        except sqlite3.Error as exc:
+            if "no such table" not in str(exc):
+                problems.append(f"acknowledged ids: {exc}")
     finally:
         conn.close()
     if not rows and problems:
@@ -149,6 +162,11 @@ def salvage_spool(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        ledger.sort(key=_acked_at)  # the ledger is trimmed in the order it was written
+        out.executemany(
+            "INSERT OR IGNORE INTO acknowledged (id, content, acked_at) VALUES (?, ?, ?)", ledger
+        )
+        acknowledge_sent_rows(out)
         copied = out.execute("SELECT count(*) FROM reports").fetchone()[0]
         out.execute("COMMIT")
     finally:

@@ -3,8 +3,9 @@ the translation of SQLite errors into the spool's error tree.
 
 Migrations are a table of functions: ``MIGRATIONS[n]`` brings a database from version ``n - 1``
 to ``n``, inside the same transaction that records ``n`` in ``spool_schema``. Version 1 creates
-everything. To change the schema, add ``MIGRATIONS[2]`` and bump :data:`SCHEMA_VERSION`; never
-edit a released step.
+everything; version 2 adds the usage totals kept by triggers and the ledger of acknowledged ids.
+To change the schema, add ``MIGRATIONS[n + 1]`` and bump :data:`SCHEMA_VERSION`; never edit a
+released step.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final
 
 from ._errors import SpoolCorrupt, SpoolDiskFull, SpoolError, SpoolIOError, SpoolVersionError
 from ._files import free_bytes
+from ._ledger import acknowledge_sent_rows
 
 __all__ = [
     "APPLICATION_ID",
@@ -23,13 +25,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "connect_reader",
     "connect_writer",
+    "failpoint_io_error",
     "migrate",
     "schema_version",
     "supported_version",
     "translate_error",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 APPLICATION_ID: Final = 0x50575350
 """``PRAGMA application_id`` of a spool ("PWSP"), so ``file(1)``-style tools and this code can
 tell a spool from any other SQLite file."""
@@ -91,9 +94,70 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_BODY_BYTES = "CASE WHEN {row}.body IS NULL THEN 0 ELSE {row}.body_size END"
+_ADD = "UPDATE spool_usage SET rows = rows + 1, bytes = bytes + " + _BODY_BYTES
+_SUB = "UPDATE spool_usage SET rows = rows - 1, bytes = bytes - " + _BODY_BYTES
+
+_V2: Final = (
+    # Rows and stored body bytes per state, kept by the triggers below in the same
+    # transaction as the change, so that start-up and every commit read three rows instead of
+    # counting the whole table.
+    """
+    CREATE TABLE spool_usage (
+        state TEXT PRIMARY KEY,
+        rows  INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE TRIGGER reports_usage_insert AFTER INSERT ON reports BEGIN "
+    + _ADD.format(row="NEW")
+    + " WHERE state = NEW.state; END",
+    "CREATE TRIGGER reports_usage_delete AFTER DELETE ON reports BEGIN "
+    + _SUB.format(row="OLD")
+    + " WHERE state = OLD.state; END",
+    "CREATE TRIGGER reports_usage_update AFTER UPDATE OF state, body, body_size ON reports BEGIN "
+    + _SUB.format(row="OLD")
+    + " WHERE state = OLD.state; "
+    + _ADD.format(row="NEW")
+    + " WHERE state = NEW.state; END",
+    # Sent reports that still have a body, oldest first: what retention and the limits drop
+    # first, found without stepping over the many sent rows whose body is already gone.
+    "CREATE INDEX reports_sent_bodies ON reports (sent_at) "
+    "WHERE state = 'sent' AND body IS NOT NULL",
+    # Every id the server acknowledged, kept far longer than the rows of sent reports, so that
+    # a file fed again after its row is gone is not uploaded again. `seq` is the order of
+    # acknowledgement (the ledger is trimmed from the front); `id` the GUID's 16 bytes;
+    # `content` an 8-byte fingerprint of the source's content hash.
+    """
+    CREATE TABLE acknowledged (
+        seq      INTEGER PRIMARY KEY,
+        id       BLOB NOT NULL UNIQUE,
+        content  BLOB NOT NULL,
+        acked_at REAL NOT NULL
+    )
+    """,
+)
+
+
+def _create_v2(conn: sqlite3.Connection) -> None:
+    for statement in _V2:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO spool_usage (state, rows, bytes) "
+        "VALUES ('pending', 0, 0), ('sent', 0, 0), ('rejected', 0, 0)"
+    )
+    conn.execute(
+        "UPDATE spool_usage SET rows = c.n, bytes = c.b FROM (SELECT state, count(*) AS n, "
+        "total(CASE WHEN body IS NULL THEN 0 ELSE body_size END) AS b FROM reports "
+        "GROUP BY state) AS c WHERE spool_usage.state = c.state"
+    )
+    acknowledge_sent_rows(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: Final[dict[int, tuple[str, Migration]]] = {
     1: ("create reports, quarantine and spool_schema", _create_v1),
+    2: ("usage totals kept by triggers; the ledger of acknowledged ids", _create_v2),
 }
 
 
@@ -203,6 +267,15 @@ def migrate(conn: sqlite3.Connection, path: Path, now: float) -> tuple[int, int]
                 conn.execute("ROLLBACK")
             raise
     return found, SCHEMA_VERSION
+
+
+def failpoint_io_error() -> sqlite3.Error:
+    """What an ``error`` failpoint in the spool raises: SQLite's own error for a failing disk,
+    with its code, so that it is translated into :class:`SpoolIOError` like a real one."""
+    error = sqlite3.OperationalError("disk I/O error (failpoint)")
+    error.sqlite_errorcode = _SQLITE_IOERR
+    error.sqlite_errorname = "SQLITE_IOERR"
+    return error
 
 
 def translate_error(exc: sqlite3.Error, path: Path, *, reserve: int = 0) -> SpoolError | None:

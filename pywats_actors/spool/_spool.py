@@ -24,12 +24,14 @@ from ._counters import Counters, make_statistics
 from ._errors import (
     InvalidTransition,
     SpoolClosed,
+    SpoolCorrupt,
     SpoolDiskFull,
     SpoolError,
     SpoolFull,
     SpoolIOError,
     UnknownReport,
 )
+from ._filecheck import FileCheck
 from ._files import free_bytes
 from ._intake import IntakeGate, SpoolObserver, Usage
 from ._reader import SpoolReader
@@ -80,11 +82,14 @@ class Spool:
         self._clock = clock
         self._log = get_logger(component="spool", spool=str(path))
         self._intake = IntakeGate(settings, clock, observers, self._log)
-        self._writer = Writer(path, settings, clock, self._after_batch)
+        self._writer = Writer(
+            path, settings, clock, self._after_batch, on_quarantine=self._row_quarantined
+        )
         self._reader: SpoolReader | None = None
         self._read_limiter = trio.CapacityLimiter(1)
         self._closing = False
         self._startup: StartupReport | None = None
+        self._checking: FileCheck | None = None  # the background check of the file
 
     @property
     def startup(self) -> StartupReport:
@@ -132,7 +137,16 @@ class Spool:
                 raise TypeError(f"report {item.report_id}: source must be a SourceInfo")
         if not batch:
             return EnqueueResult(inserted=(), duplicates=())
-        return await self._write(self._store.enqueue, batch)
+        result = await self._write(self._store.enqueue, batch)
+        for rid in result.content_changed:
+            item = next(i for i in batch if canonical_report_id(i.report_id) == rid)
+            self._log.warning(
+                "spool: an acknowledged report id came again with other content; not sent",
+                report_id=rid,
+                file=item.source.path,
+                content_hash=item.source.content_hash,
+            )
+        return result
 
     @property
     def intake_paused(self) -> PauseReason | None:
@@ -370,14 +384,18 @@ class Spool:
             total = RetentionResult(
                 bodies_dropped=total.bodies_dropped + step.bodies_dropped,
                 rows_deleted=total.rows_deleted + step.rows_deleted,
+                acknowledged_forgotten=total.acknowledged_forgotten + step.acknowledged_forgotten,
             )
-            if step.bodies_dropped < _RETENTION_CHUNK and step.rows_deleted < _RETENTION_CHUNK:
+            if max(step.bodies_dropped, step.rows_deleted, step.acknowledged_forgotten) < (
+                _RETENTION_CHUNK
+            ):
                 break
-        if total.bodies_dropped or total.rows_deleted:
+        if total != RetentionResult():
             self._log.info(
                 "spool retention",
                 bodies_dropped=total.bodies_dropped,
                 rows_deleted=total.rows_deleted,
+                acknowledged_forgotten=total.acknowledged_forgotten,
             )
             await self._vacuum()
         return total
@@ -408,10 +426,13 @@ class Spool:
 
     def _usage(self) -> Usage:
         counters = self._writer.counters()
-        return counters.total_bytes, counters.rows
+        return counters.unsent_bytes, counters.unsent_rows
 
     def _after_batch(self, counters: Counters) -> None:
-        self._intake.committed((counters.total_bytes, counters.rows))
+        self._intake.committed((counters.unsent_bytes, counters.unsent_rows))
+
+    def _row_quarantined(self, row: QuarantinedRow) -> None:  # on the writer thread
+        self._log.warning("spool row quarantined", report_id=row.report_id, reason=row.reason)
 
     async def _retention_loop(self) -> None:
         while True:
@@ -429,9 +450,23 @@ class Spool:
                 raise fatal
             raise SpoolClosed(f"the spool writer for {self.path} stopped") from fatal
 
+    async def _check_file(self) -> None:
+        """Run ``quick_check`` in the background (see :mod:`._filecheck`): a damaged file
+        stops the writer as damage met while running does (every call then fails with
+        :class:`SpoolClosed`, and the block ends with :class:`SpoolCorrupt`)."""
+        if self.startup.created:
+            return
+        check = FileCheck(self.path, busy_timeout=self.settings.busy_timeout)
+        self._checking = check
+        problems = await check.run()
+        if problems not in (["ok"], []):
+            self._log.error("spool file damaged", problems=problems[:3])
+            self._writer.fail(SpoolCorrupt(self.path, problems))
+
     async def _open(self) -> None:
+        started = time.monotonic()
         try:
-            self._startup = await self._writer.start()
+            startup = await self._writer.start()
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._writer.exited.wait()
@@ -440,13 +475,18 @@ class Spool:
             self._reader = await trio.to_thread.run_sync(
                 lambda: SpoolReader(self.path, busy_timeout=self.settings.busy_timeout)
             )
+            retention: RetentionResult | None = None
+            try:
+                retention = await self.run_retention()
+            except (SpoolFull, SpoolIOError):
+                # a node must start on a full disk: uploading and purging is how it gets room
+                self._log.warning("spool retention skipped at start: the disk is full")
         except BaseException:
             await self._close()
             raise
-        if self._startup.retention is None:
-            self._log.warning("spool retention skipped at start: the disk is full")
-        for row in self._startup.quarantined:
-            self._log.warning("spool row quarantined", report_id=row.report_id, reason=row.reason)
+        self._startup = msgspec.structs.replace(
+            startup, retention=retention, open_seconds=time.monotonic() - started
+        )
         usage = self._usage()
         if self._intake.at_limit(usage):
             self._intake.pause(PauseReason.SIZE_LIMIT, usage)
@@ -458,6 +498,10 @@ class Spool:
         # The reader goes first, so that the writer's connection is the last one and SQLite
         # checkpoints the WAL into the database file and removes it.
         self._closing = True
+        if self._checking is not None:  # an interrupted check closes its connection first
+            checking, self._checking = self._checking, None
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(checking.wait_closed, _CLOSE_TIMEOUT)
         if self._reader is not None:
             reader, self._reader = self._reader, None
             with trio.CancelScope(shield=True):
@@ -483,10 +527,11 @@ async def open_spool(
 ) -> AsyncIterator[Spool]:
     """Open (or create) the spool at *path* for the length of an ``async with`` block.
 
-    On entry the writer thread opens the database, runs ``PRAGMA quick_check``, migrates the
-    schema, quarantines rows that do not decode, and runs retention; the block starts once all
-    of that is done (see :attr:`Spool.startup`). On exit, queued calls finish, the database is
-    closed and the writer's lock is released.
+    On entry the writer thread opens the database and migrates the schema, then retention runs;
+    the block starts once that is done (see :attr:`Spool.startup`). None of it works row by
+    row, so a spool opens as fast with a million rows as with ten. ``PRAGMA quick_check`` runs
+    in the background while the block runs, and each row is checked when it is claimed. On
+    exit, queued calls finish, the database is closed and the writer's lock is released.
 
     Args:
         path: the database file; its directory must exist. ``<path>-wal``, ``<path>-shm`` and
@@ -503,9 +548,9 @@ async def open_spool(
         SpoolIOError: the file cannot be opened or written.
         ValueError: *settings* break their constraints.
 
-    If the writer thread dies while the block runs (the database turned out corrupt), the
-    block is cancelled and the error leaves the ``async with`` inside an ``ExceptionGroup``, as
-    with any trio nursery.
+    If the writer thread dies while the block runs (the database turned out corrupt, by the
+    background check or by a call that met the damage), the block is cancelled and the error
+    leaves the ``async with`` inside an ``ExceptionGroup``, as with any trio nursery.
     """
     checked = msgspec.convert(msgspec.to_builtins(settings or SpoolSettings()), SpoolSettings)
     spool = Spool(_absolute(path), checked, clock, observers)
@@ -513,6 +558,7 @@ async def open_spool(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(spool._watch_writer)
+            nursery.start_soon(spool._check_file)
             nursery.start_soon(spool._retention_loop)
             nursery.start_soon(spool._intake.probe_disk, spool.path.parent, spool._usage)
             try:

@@ -97,12 +97,22 @@ class EnqueueResult(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         inserted: ids that were new and are now durably pending.
-        duplicates: ids the spool already had (in any state), so nothing was inserted for them;
-            a repeated id within one call also counts here.
+        duplicates: ids the spool already had (in any state, or in its ledger of acknowledged
+            ids), so nothing was inserted for them; a repeated id within one call also counts
+            here.
+        already_sent: the duplicates that the server has already acknowledged: they are never
+            uploaded again, even when their row was deleted long ago (the ledger remembers
+            them for ``acknowledged_days``).
+        content_changed: the already sent ids whose source content hash differs from the one
+            acknowledged: a source that yields the same id for other content. Nothing is
+            stored or sent for them either; the spool logs a warning, and the caller should
+            report it (the new content never reaches the server under that id).
     """
 
     inserted: tuple[str, ...]
     duplicates: tuple[str, ...]
+    already_sent: tuple[str, ...] = ()
+    content_changed: tuple[str, ...] = ()
 
 
 class ClaimedReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -198,43 +208,48 @@ class QuarantinedRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RetentionResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What one retention pass did to sent reports.
+    """What one retention pass did to sent reports and to the ledger of acknowledged ids.
 
     Attributes:
         bodies_dropped: sent reports whose body was set to NULL (older than the body age).
         rows_deleted: sent reports deleted (older than the metadata age).
+        acknowledged_forgotten: acknowledged ids forgotten (older than ``acknowledged_days``,
+            or beyond ``acknowledged_max``).
     """
 
     bodies_dropped: int = 0
     rows_deleted: int = 0
+    acknowledged_forgotten: int = 0
 
 
 class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
     """What opening the spool found and did.
 
+    Opening does no work per row: the file's ``quick_check`` runs in the background once the
+    spool is open, and each row is checked when it is claimed for upload.
+
     Attributes:
         created: the database file was new.
         schema_version: the schema version after migrations.
         migrated_from: the version found before migrating, if a migration ran.
-        quarantined: rows the integrity check moved to quarantine at this start.
         retention: the retention pass run at start, or ``None`` if the disk was too full for
             it (the spool opens anyway and tries again every ``retention_interval``).
-        check_seconds: how long the integrity check took.
+        open_seconds: how long opening took, until the spool was ready.
     """
 
     created: bool
     schema_version: int
     migrated_from: int | None
-    quarantined: tuple[QuarantinedRow, ...]
     retention: RetentionResult | None
-    check_seconds: float
+    open_seconds: float
 
 
 class PauseReason(enum.Enum):
     """Why intake is paused."""
 
     SIZE_LIMIT = "size_limit"
-    """The spool holds ``max_bytes`` or ``max_reports``; purge or retention make room."""
+    """Unsent work (pending and rejected reports) reached ``max_bytes`` or ``max_reports``;
+    uploads (or a purge) make room."""
     DISK_FULL = "disk_full"
     """The file system is full or below the reserve; it resumes once space is free again."""
 
@@ -264,7 +279,8 @@ class SpoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         rejected: reports the server refused, waiting for an operator.
         claimed: reports currently claimed by in-flight uploads (this process only).
         quarantined: rows in quarantine.
-        bytes: stored body bytes over all states (what ``max_bytes`` limits).
+        bytes: stored body bytes over all states (kept within ``max_bytes`` by dropping the
+            oldest sent bodies).
         pending_bytes: stored body bytes of pending reports.
         oldest_pending_age: seconds since the oldest pending report was enqueued, or ``None``.
         intake_paused: why intake is paused, or ``None`` while it is open.
@@ -272,8 +288,10 @@ class SpoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
         enqueue_calls: ``enqueue`` calls that committed since the spool opened.
         enqueued: reports inserted since the spool opened.
         duplicates: enqueued ids that were already present, since the spool opened.
-        max_bytes: the configured byte limit, or ``None``.
-        max_reports: the configured report limit, or ``None``.
+        max_bytes: the configured byte limit on unsent work (pending and rejected bodies), or
+            ``None``.
+        max_reports: the configured limit on unsent reports (pending and rejected), or
+            ``None``.
     """
 
     pending: int

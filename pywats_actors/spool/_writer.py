@@ -30,20 +30,17 @@ import trio
 
 from .._failpoints import failpoint
 from ._checkpoint import WRITER_CHECKPOINT_PAGES, Checkpointer
-from ._counters import Counters, count_usage
-from ._errors import SpoolClosed, SpoolCorrupt, SpoolDiskFull, SpoolIOError
+from ._counters import Counters
+from ._errors import SpoolClosed, SpoolCorrupt
 from ._files import WriterLock, fsync_directory
-from ._integrity import check_rows, quick_check
-from ._schema import connect_writer, migrate, translate_error
+from ._schema import connect_writer, failpoint_io_error, migrate, translate_error
 from ._settings import SpoolSettings
 from ._store import Store
-from ._types import RetentionResult, StartupReport
+from ._types import QuarantinedRow, StartupReport
 
 __all__ = ["Request", "Writer"]
 
 T = TypeVar("T")
-
-_RETENTION_CHUNK = 500
 
 
 class Request(Generic[T]):
@@ -103,6 +100,7 @@ class Writer:
         clock: the wall clock, called on the writer thread.
         on_batch: called on the trio thread after every committed batch with a copy of the
             counters (for intake decisions).
+        on_quarantine: called on the writer thread with each row a claim quarantined.
     """
 
     def __init__(
@@ -111,11 +109,13 @@ class Writer:
         settings: SpoolSettings,
         clock: Callable[[], float],
         on_batch: Callable[[Counters], None],
+        on_quarantine: Callable[[QuarantinedRow], None] = lambda row: None,
     ) -> None:
         self.path = path
         self.settings = settings
         self.clock = clock
         self.on_batch = on_batch
+        self.on_quarantine = on_quarantine
         self.store: Store | None = None
         self.fatal: BaseException | None = None
         self.exited = trio.Event()
@@ -130,6 +130,8 @@ class Writer:
         )
         self._startup: Request[StartupReport] = Request(self._open, (), write=False)
         self._checkpointer: Checkpointer | None = None
+        self._inflight: list[Request[Any]] = []  # the batch the thread works on
+        self._answered: set[int] = set()  # ids of its requests already answered
 
     # -- trio side ----------------------------------------------------------------------------
 
@@ -157,7 +159,7 @@ class Writer:
             SpoolClosed: the writer is stopping or has stopped.
         """
         if not self._accepting:
-            raise SpoolClosed(f"the spool {self.path} is closed") from self.fatal
+            raise self._closed_error()
         request = Request(fn, args, write=write, on_abandon=on_abandon)
         self._queue.put(request)
         return request
@@ -186,6 +188,13 @@ class Writer:
             self._accepting = False
             self._queue.put(None)
 
+    def fail(self, error: BaseException) -> None:
+        """Stop the writer for *error* (damage found outside it): every later call fails with
+        :class:`SpoolClosed` caused by *error*, and :attr:`fatal` is *error*."""
+        if self.fatal is None:
+            self.fatal = error
+        self.stop()
+
     def counters(self) -> Counters:
         """The counters as of the last committed batch (any thread)."""
         with self._snapshot_lock:
@@ -205,9 +214,7 @@ class Writer:
             except queue.Empty:
                 break
             if request is not None:
-                closed = SpoolClosed(f"the spool {self.path} is closed")
-                closed.__cause__ = self.fatal
-                request.finish(None, closed)
+                request.finish(None, self._closed_error())
         self.exited.set()
 
     def _send(self, fn: Callable[..., object], *args: Any) -> None:
@@ -229,10 +236,14 @@ class Writer:
         except BaseException as exc:  # a bug in the loop itself: fail loudly, not silently
             self.fatal = exc
         finally:
+            self._answer_unanswered()
             self._close()
             self._send(self._thread_exited)
 
     def _open(self) -> StartupReport:
+        """Open, migrate and count: no work per row, so opening takes the same time whatever
+        the spool holds. (The file's check runs in the background afterwards, rows are checked
+        when claimed, and retention runs through the queue like any other write.)"""
         self._lock.acquire()
         try:
             created = not self.path.exists() or self.path.stat().st_size == 0
@@ -241,13 +252,10 @@ class Writer:
             try:
                 if created:
                     fsync_directory(self.path.parent)
-                else:
-                    quick_check(conn, self.path)
                 found, version = migrate(conn, self.path, self.clock())
-                quarantined = check_rows(
-                    conn, self.clock(), verify_bodies=self.settings.verify_bodies
+                self.store = Store(
+                    conn, self.path, self.settings, self.clock, on_quarantine=self.on_quarantine
                 )
-                self.store = Store(conn, self.path, self.settings, self.clock)
                 # WAL checkpoints on their own thread, not inside a caller's commit; the
                 # writer's own only if a flood of writes never lets that thread catch up
                 conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
@@ -258,8 +266,6 @@ class Writer:
             except BaseException:
                 conn.close()
                 raise
-            checked = time.monotonic() - started
-            retention = self._retention_at_start()
         except sqlite3.Error as exc:
             self._lock.release()
             error = translate_error(exc, self.path) or SpoolCorrupt(self.path, [str(exc)])
@@ -272,42 +278,9 @@ class Writer:
             created=created,
             schema_version=version,
             migrated_from=found if found != version and not created else None,
-            quarantined=quarantined,
-            retention=retention,
-            check_seconds=checked,
+            retention=None,
+            open_seconds=time.monotonic() - started,
         )
-
-    def _retention_at_start(self) -> RetentionResult | None:
-        """Run retention before the spool opens; ``None`` if the disk refused it (a node must
-        start on a full disk: uploading and purging is how it gets room back)."""
-        store = self._store()
-        total = RetentionResult()
-        while True:
-            store.conn.execute("BEGIN IMMEDIATE")
-            try:
-                step = store.retention_step(_RETENTION_CHUNK)
-                store.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    if store.conn.in_transaction:
-                        store.conn.execute("ROLLBACK")
-                if isinstance(translate_error(exc, self.path), SpoolDiskFull | SpoolIOError):
-                    count_usage(store.conn, store.counters)
-                    return None
-                raise
-            except BaseException:
-                if store.conn.in_transaction:
-                    store.conn.execute("ROLLBACK")
-                raise
-            total = RetentionResult(
-                bodies_dropped=total.bodies_dropped + step.bodies_dropped,
-                rows_deleted=total.rows_deleted + step.rows_deleted,
-            )
-            if step.bodies_dropped < _RETENTION_CHUNK and step.rows_deleted < _RETENTION_CHUNK:
-                break
-        if total.bodies_dropped or total.rows_deleted:
-            store.finish_batch()
-        return total
 
     def _store(self) -> Store:
         assert self.store is not None
@@ -330,27 +303,60 @@ class Writer:
                     stopping = True
                     break
                 batch.append(request)
+            self._inflight = batch
             writes = [r for r in batch if r.write]
-            if writes and not self._write_batch(writes):
-                return  # the database is corrupt: stop accepting work
+            if writes:
+                self._write_batch(writes)
             for request in batch:
-                if not request.write:
-                    self._send(self._answer, [self._run_read(request)], None)
-            if stopping:
-                return
+                if not request.write and self.fatal is None:
+                    answer = self._run_read(request)
+                    self._answered.add(id(request))
+                    store = self._store()
+                    counters = None
+                    if store.changed:  # a claim quarantined a row
+                        store.changed = False
+                        counters = self._publish()
+                    self._send(self._answer, [answer], counters)
+            self._answer_unanswered()
+            if stopping or self.fatal is not None:
+                return  # on a corrupt database: stop accepting work
+
+    def _closed_error(self) -> SpoolClosed:
+        what = f": {self.fatal}" if self.fatal is not None else ""
+        closed = SpoolClosed(f"the spool {self.path} is closed{what}")
+        closed.path = self.path
+        closed.__cause__ = self.fatal
+        return closed
+
+    def _answer_unanswered(self) -> None:
+        """Answer every request of the current batch that has no answer yet with
+        :class:`SpoolClosed` (the writer stopped before it got to them), so no caller waits
+        for ever."""
+        answered = self._answered
+        left = [(r, None, self._closed_error()) for r in self._inflight if id(r) not in answered]
+        self._inflight = []
+        self._answered = set()
+        if left:
+            self._send(self._answer, left, None)
 
     def _run_read(self, request: Request[Any]) -> _Answer:
         try:
             return request, request.fn(*request.args), None
         except sqlite3.Error as exc:
-            return request, None, translate_error(exc, self.path) or exc
+            error = translate_error(exc, self.path)
+            if isinstance(error, SpoolCorrupt):
+                self.fatal = error  # damage met by a read stops the writer as a write's does
+            if error is None:
+                return request, None, exc
+            error.__cause__ = exc
+            return request, None, error
         except Exception as exc:
             return request, None, exc
 
-    def _write_batch(self, writes: list[Request[Any]]) -> bool:
+    def _write_batch(self, writes: list[Request[Any]]) -> None:
         """Run *writes* in one transaction, each in a savepoint; answer after the commit.
 
-        Returns ``False`` when the database turned out to be corrupt.
+        Sets :attr:`fatal` when the database turned out to be corrupt.
         """
         store = self._store()
         conn = store.conn
@@ -361,7 +367,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             for request in writes:
                 answers.append(self._run_write(store, request))
-            failpoint("spool.commit", _failpoint_io_error)
+            failpoint("spool.commit", failpoint_io_error)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -370,17 +376,22 @@ class Writer:
             store.counters = before
             # one exception object per caller: each raise adds its own traceback
             answers = [(r, None, self._batch_error(exc)) for r in writes]
+            self._answered.update(id(r) for r in writes)
             self._send(self._answer, answers, None)
             if isinstance(answers[0][2], SpoolCorrupt):
                 self.fatal = answers[0][2]
-                return False
-            return True
-        store.finish_batch()
+            return
+        try:
+            store.finish_batch()
+        except sqlite3.Error as exc:  # committed all the same: the callers get their answers
+            error = translate_error(exc, self.path)
+            if isinstance(error, SpoolCorrupt):
+                self.fatal = error  # and the loop stops after answering them
         if self._checkpointer is not None:
             self._checkpointer.nudge()
         counters = self._publish()
+        self._answered.update(id(r) for r in writes)
         self._send(self._answer, answers, counters)
-        return True
 
     def _batch_error(self, exc: sqlite3.Error) -> BaseException:
         error = translate_error(exc, self.path, reserve=self.settings.reserve_free_bytes)
@@ -428,8 +439,3 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 store.conn.close()
         self._lock.release()
-
-
-def _failpoint_io_error() -> sqlite3.Error:
-    """What an ``error`` failpoint in the spool raises: SQLite's own word for a failing disk."""
-    return sqlite3.OperationalError("disk I/O error (failpoint)")

@@ -79,8 +79,8 @@ class TestKill9:
 
         with open_reader(db) as reader:
             assert reader.check() == ["ok"], context
+            assert reader.verify_rows() == [], context
         async with open_spool(db, SpoolSettings(reserve_free_bytes=0)) as spool:
-            assert spool.startup.quarantined == (), context
             missing = []
             for rid in enqueued:
                 try:

@@ -1,4 +1,5 @@
-"""Start-up checks: quarantined rows, corrupt files, foreign files, newer schemas, one writer."""
+"""Checks: rows quarantined when claimed, corrupt files, foreign files, newer schemas, one
+writer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import trio
 
 from pywats_actors.spool import (
+    ReportState,
     SpoolCorrupt,
     SpoolError,
     SpoolIOError,
@@ -31,11 +33,12 @@ def raw(db: Path) -> sqlite3.Connection:
 
 
 class TestQuarantine:
-    async def test_rows_that_do_not_decode_are_quarantined_and_the_spool_starts(
+    async def test_rows_that_do_not_decode_are_quarantined_when_claimed_never_uploaded(
         self, db: Path, settings: SpoolSettings
     ) -> None:
         """A row with broken metadata and one whose body no longer matches its CRC move to
-        quarantine with the reason; the others are untouched and the spool runs on."""
+        quarantine with the reason when a claim reaches them; the claim hands out the others
+        and the spool runs on."""
         items = [make_item(n) for n in range(4)]
         async with open_spool(db, settings) as spool:
             await spool.enqueue(items)
@@ -48,12 +51,14 @@ class TestQuarantine:
         conn.execute("UPDATE reports SET body = ? WHERE id = ?", (bytes(body), items[2].report_id))
         conn.close()
 
+        with open_reader(db) as reader:
+            found = dict(reader.verify_rows())
         async with open_spool(db, settings) as spool:
-            quarantined = spool.startup.quarantined
-            stats = spool.statistics()
-            listed = await spool.quarantined()
             claimed = await spool.claim(10)
+            stats = spool.statistics()
+            quarantined = listed = await spool.quarantined()
             again = await spool.enqueue([items[1]])  # the same file converted again
+        assert set(found) == {items[1].report_id, items[2].report_id}
         reasons = {q.report_id: q.reason for q in quarantined}
         assert set(reasons) == {items[1].report_id, items[2].report_id}
         assert "source does not decode" in reasons[items[1].report_id]
@@ -74,7 +79,9 @@ class TestQuarantine:
         conn.execute("UPDATE reports SET id = 'not-a-guid'")
         conn.close()
         async with open_spool(db, settings) as spool:
-            assert spool.startup.quarantined[0].reason == "id 'not-a-guid' is not a GUID"
+            assert await spool.claim(1) == ()
+            (row,) = await spool.quarantined()
+            assert row.reason == "id 'not-a-guid' is not a GUID"
         conn = raw(db)
         body, record = conn.execute("SELECT body, record FROM quarantine").fetchone()
         conn.close()
@@ -121,8 +128,9 @@ class TestCorruptFile:
         assert result.copied > 0
         assert result.copied + result.unreadable == len(items)
         assert result.invalid == 0
+        with open_reader(new) as reader:
+            assert reader.verify_rows() == []
         async with open_spool(new, settings) as spool:
-            assert spool.startup.quarantined == ()
             stats = spool.statistics()
             page = await spool.list_reports(limit=200)
         assert stats.pending + stats.sent == result.copied
@@ -131,6 +139,25 @@ class TestCorruptFile:
             assert summary.source == by_id[summary.report_id].source
         assert main(["check", str(new)]) == 0
         assert main(["check", str(db)]) == 1
+
+    async def test_salvage_keeps_the_acknowledged_ids(
+        self, db: Path, settings: SpoolSettings, tmp_path: Path
+    ) -> None:
+        """A salvaged spool still knows every id the server acknowledged, from the old ledger
+        (rows long gone) and from the sent rows it copied."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n) for n in range(4)])
+            (gone,) = await spool.claim(1)
+            await spool.mark_sent(gone.report_id)
+            await spool.purge(state=ReportState.SENT)
+            (kept,) = await spool.claim(1)
+            await spool.mark_sent(kept.report_id)
+        new = tmp_path / "salvaged.db"
+        await trio.to_thread.run_sync(salvage_spool, db, new)
+        async with open_spool(new, settings) as spool:
+            again = await spool.enqueue([make_item(n) for n in range(4)])
+        assert again.already_sent == (make_item(0).report_id, make_item(1).report_id)
+        assert again.inserted == ()
 
     def test_salvage_refuses_to_overwrite_and_to_invent(self, tmp_path: Path) -> None:
         """Salvage never writes over an existing file and fails clearly on garbage."""
@@ -174,7 +201,7 @@ class TestCorruptFile:
         with pytest.raises(SpoolVersionError) as info:
             async with open_spool(db, settings):
                 pass
-        assert (info.value.found, info.value.supported) == (99, 1)
+        assert (info.value.found, info.value.supported) == (99, 2)
         with pytest.raises(SpoolVersionError):
             open_reader(db)
 
@@ -205,3 +232,17 @@ class TestOpening:
             async with open_spool(db, settings):
                 pass
         assert info.value.path == db
+
+    async def test_closing_during_the_background_check_still_checkpoints_the_wal(
+        self, db: Path, settings: SpoolSettings
+    ) -> None:
+        """A spool closed while its background quick_check runs interrupts the check and
+        closes that connection first, so the writer's close still removes the WAL; every
+        reopening sees the same reports."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n, size=4096) for n in range(500)])
+        for _ in range(5):
+            async with open_spool(db, settings) as spool:
+                await trio.lowlevel.checkpoint()
+                assert spool.statistics().pending == 500
+            assert not Path(f"{db}-wal").exists()

@@ -12,7 +12,6 @@ import pytest
 import trio
 
 from pywats_actors.spool import (
-    FullPolicy,
     IntakePaused,
     IntakeResumed,
     PauseReason,
@@ -39,11 +38,12 @@ async def intake_opens_within(wait: Callable[[], Awaitable[None]], seconds: floa
 
 
 class TestSizeLimit:
-    async def test_a_full_spool_refuses_pauses_intake_and_resumes_after_a_purge(
+    async def test_unsent_work_at_the_limit_refuses_pauses_and_resumes_when_reports_are_sent(
         self, db: Path
     ) -> None:
-        """At max_bytes, enqueue raises SpoolFull and intake pauses; purging sent reports
-        below the resume fraction reopens intake, and enqueue works again."""
+        """At max_bytes of pending reports, enqueue raises SpoolFull and intake pauses;
+        marking reports sent brings unsent work below the resume fraction and reopens intake,
+        and the sent bodies then make room by themselves."""
         settings = SpoolSettings(reserve_free_bytes=0, max_bytes=10_000, resume_below=0.9)
         events: list[SpoolEvent] = []
         async with open_spool(db, settings, observers=[events.append]) as spool:
@@ -59,22 +59,21 @@ class TestSizeLimit:
             )
             assert not await intake_opens_within(spool.wait_intake_open, 0.1)
 
-            for report in await spool.claim(2):
-                await spool.mark_sent(report.report_id)
-            assert spool.intake_paused is PauseReason.SIZE_LIMIT  # sent bodies still count
-            assert await spool.purge(state=ReportState.SENT) == 2
-
+            await spool.mark_sent_many([(r.report_id, None) for r in await spool.claim(2)])
             assert await intake_opens_within(spool.wait_intake_open, 5)
             assert spool.statistics().intake_paused is None
-            await spool.enqueue([make_item(10, size=1000)])
+            await spool.enqueue([make_item(10, size=1000)])  # the oldest sent body goes
             stats = spool.statistics()
+            oldest = await spool.show(make_item(0).report_id)
         assert [type(e) for e in events] == [IntakePaused, IntakeResumed]
         assert isinstance(events[0], IntakePaused)
         assert events[0].reason is PauseReason.SIZE_LIMIT
-        assert (stats.pending, stats.bytes) == (9, 9000)
+        assert (stats.pending, stats.sent, stats.bytes) == (9, 2, 10_000)
+        assert oldest.summary.state is ReportState.SENT
+        assert oldest.body is None
 
     async def test_a_refusal_below_the_limit_waits_for_room_to_be_made(self, db: Path) -> None:
-        """A report that does not fit pauses intake until something is deleted, instead of
+        """A report that does not fit pauses intake until unsent work shrinks, instead of
         letting the node retry the same file in a loop."""
         settings = SpoolSettings(reserve_free_bytes=0, max_bytes=10_000)
         async with open_spool(db, settings) as spool:
@@ -86,11 +85,10 @@ class TestSizeLimit:
             assert spool.intake_paused is PauseReason.SIZE_LIMIT
             (first, _) = await spool.claim(2)
             await spool.mark_sent(first.report_id)
-            await spool.purge(report_ids=[first.report_id])
             assert spool.statistics().intake_paused is None
 
     async def test_the_report_count_limit_refuses_too(self, db: Path) -> None:
-        """max_reports limits rows over all states."""
+        """max_reports limits the reports not yet sent."""
         settings = SpoolSettings(reserve_free_bytes=0, max_reports=3)
         async with open_spool(db, settings) as spool:
             await spool.enqueue([make_item(n) for n in range(3)])
@@ -98,6 +96,55 @@ class TestSizeLimit:
                 await spool.enqueue([make_item(3)])
             assert info.value.limit == "reports"
             assert spool.statistics().pending == 3
+
+    async def test_rejected_reports_count_as_unsent_until_an_operator_acts(self, db: Path) -> None:
+        """Rejected reports are unsent work (they wait for an operator and retention never
+        removes them), so they hold their place in the limit until retried or purged."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_reports=2)
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(0), make_item(1)])
+            for report in await spool.claim(2):
+                await spool.mark_rejected(report.report_id, error="400 bad report")
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT
+            with pytest.raises(SpoolFull):
+                await spool.enqueue([make_item(2)])
+            assert await spool.purge(state=ReportState.REJECTED) == 2
+            assert spool.intake_paused is None
+            await spool.enqueue([make_item(2)])
+
+    async def test_sent_reports_never_pause_intake_and_make_room_oldest_first(
+        self, db: Path, wall: WallClock
+    ) -> None:
+        """With max_reports=50, 500 reports enqueued and marked sent never pause intake and
+        the spool keeps at most 50 rows, the newest; pending reports reaching the limit pause
+        it, and marking some of them sent resumes it."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_reports=50, max_bytes=None)
+        events: list[SpoolEvent] = []
+        async with open_spool(db, settings, clock=wall, observers=[events.append]) as spool:
+            for n in range(500):
+                wall.advance(1)
+                await spool.enqueue([make_item(n)])
+                (report,) = await spool.claim(1)
+                await spool.mark_sent(report.report_id)
+                assert spool.intake_paused is None, n
+            stats = spool.statistics()
+            assert (stats.pending, stats.sent) == (0, 50)
+            kept = [r.report_id for r in (await spool.list_reports(limit=100)).reports]
+            assert kept == [make_item(n).report_id for n in range(450, 500)]
+            assert events == []
+
+            for n in range(500, 550):
+                await spool.enqueue([make_item(n)])
+            assert spool.intake_paused is PauseReason.SIZE_LIMIT
+            stats = spool.statistics()
+            assert (stats.pending, stats.sent) == (50, 0)
+            with pytest.raises(SpoolFull):
+                await spool.enqueue([make_item(550)])
+
+            await spool.mark_sent_many([(r.report_id, None) for r in await spool.claim(5)])
+            assert spool.intake_paused is None
+            await spool.enqueue([make_item(550)])
+        assert [type(e) for e in events] == [IntakePaused, IntakeResumed]
 
     async def test_duplicates_are_accepted_even_when_full(self, db: Path) -> None:
         """Re-enqueueing a stored report needs no room, so a full spool still answers it."""
@@ -117,24 +164,25 @@ class TestSizeLimit:
                 await spool.enqueue([make_item(0, size=1001)])
             assert spool.statistics().intake_paused is None
 
-    async def test_evict_sent_makes_room_from_the_oldest_sent_reports(self, db: Path) -> None:
-        """With the evict_sent policy, sent reports are deleted (oldest first) to admit new
-        work; pending reports are never evicted."""
-        settings = SpoolSettings(
-            reserve_free_bytes=0, max_bytes=5000, when_full=FullPolicy.EVICT_SENT
-        )
-        async with open_spool(db, settings) as spool:
+    async def test_sent_bodies_and_rows_make_room_oldest_first_pending_never(
+        self, db: Path, wall: WallClock
+    ) -> None:
+        """When all states together would pass max_bytes, the bodies of the oldest sent
+        reports are dropped to admit new work; pending reports are never touched."""
+        settings = SpoolSettings(reserve_free_bytes=0, max_bytes=5000)
+        async with open_spool(db, settings, clock=wall) as spool:
             await spool.enqueue([make_item(n, size=1000) for n in range(5)])
             for report in await spool.claim(2):
+                wall.advance(1)
                 await spool.mark_sent(report.report_id)
             await spool.enqueue([make_item(5, size=1000)])
-            ids = [r.report_id for r in (await spool.list_reports()).reports]
-            with pytest.raises(SpoolFull):  # only pending left: nothing more to evict
+            first = await spool.show(make_item(0).report_id)
+            second = await spool.show(make_item(1).report_id)
+            with pytest.raises(SpoolFull):  # only pending left: nothing more to drop
                 await spool.enqueue([make_item(6, size=2000)])
             stats = spool.statistics()
-        assert make_item(0).report_id not in ids
-        assert make_item(1).report_id in ids
-        assert (stats.pending, stats.sent, stats.bytes) == (4, 1, 5000)
+        assert (first.body, second.body) == (None, make_item(1, size=1000).body)
+        assert (stats.pending, stats.sent, stats.bytes) == (4, 2, 5000)
 
     async def test_a_full_spool_at_start_starts_paused(self, db: Path) -> None:
         """Reopening a spool that is at its limit pauses intake from the start."""
@@ -231,8 +279,9 @@ class TestDiskFull:
             await spool.enqueue([later])
             stored.append(later.report_id)
         assert [type(e) for e in events] == [IntakePaused, IntakePaused, IntakeResumed]
+        with open_reader(db) as reader:
+            assert reader.verify_rows() == []
         async with open_spool(db, settings) as spool:
-            assert spool.startup.quarantined == ()
             for rid in stored:
                 state = (await spool.show(rid)).summary.state
                 assert state in (ReportState.PENDING, ReportState.SENT)

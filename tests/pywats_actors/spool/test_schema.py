@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from pywats_actors.spool import SCHEMA_VERSION, SpoolSettings, _schema, open_spool
+from pywats_actors.spool import SCHEMA_VERSION, ReportState, SpoolSettings, _schema, open_spool
 
-from .conftest import make_item
+from .conftest import WallClock, make_item
 
 
 class TestDurabilitySettings:
@@ -34,12 +36,12 @@ class TestDurabilitySettings:
         """spool_schema holds one row per applied version; the file is tagged as a spool."""
         async with open_spool(db, settings) as spool:
             assert spool.startup.created
-            assert spool.startup.schema_version == SCHEMA_VERSION == 1
+            assert spool.startup.schema_version == SCHEMA_VERSION == 2
         conn = sqlite3.connect(db)
         versions = conn.execute("SELECT version FROM spool_schema").fetchall()
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         conn.close()
-        assert versions == [(1,)]
+        assert versions == [(1,), (2,)]
         assert app_id == _schema.APPLICATION_ID
 
 
@@ -47,7 +49,7 @@ class TestMigrations:
     async def test_a_registered_migration_runs_once_on_an_older_file(
         self, db: Path, settings: SpoolSettings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Opening a version-1 file with a version-2 migration registered applies it, records
+        """Opening a version-2 file with a version-3 migration registered applies it, records
         it, keeps the data, and does not run it again."""
         async with open_spool(db, settings) as spool:
             await spool.enqueue([make_item(1)])
@@ -57,10 +59,10 @@ class TestMigrations:
             runs.append(1)
             conn.execute("CREATE TABLE notes (report_id TEXT, note TEXT)")
 
-        monkeypatch.setitem(_schema.MIGRATIONS, 2, ("add notes", add_notes))
-        monkeypatch.setattr(_schema, "SCHEMA_VERSION", 2)
+        monkeypatch.setitem(_schema.MIGRATIONS, 3, ("add notes", add_notes))
+        monkeypatch.setattr(_schema, "SCHEMA_VERSION", 3)
         async with open_spool(db, settings) as spool:
-            assert (spool.startup.migrated_from, spool.startup.schema_version) == (1, 2)
+            assert (spool.startup.migrated_from, spool.startup.schema_version) == (2, 3)
             assert spool.statistics().pending == 1
         async with open_spool(db, settings) as spool:
             assert spool.startup.migrated_from is None
@@ -69,5 +71,48 @@ class TestMigrations:
         assert conn.execute("SELECT version FROM spool_schema ORDER BY version").fetchall() == [
             (1,),
             (2,),
+            (3,),
         ]
         conn.close()
+
+    async def test_a_version_1_spool_upgrades_in_place_and_remembers_its_sent_ids(
+        self,
+        db: Path,
+        settings: SpoolSettings,
+        monkeypatch: pytest.MonkeyPatch,
+        wall: WallClock,
+    ) -> None:
+        """A spool written by version 1 gains the usage totals and the ledger on open: its
+        counts are right, and its sent reports are remembered as acknowledged after their
+        rows are gone."""
+        with monkeypatch.context() as patch:
+            patch.setattr(_schema, "SCHEMA_VERSION", 1)
+            conn = _schema.connect_writer(db, busy_timeout=5)
+            _schema.migrate(conn, db, wall())
+        for n, state in enumerate(("sent", "sent", "pending")):
+            item = make_item(n, size=300)
+            conn.execute(
+                "INSERT INTO reports (id, state, next_attempt_at, created_at, updated_at, "
+                "sent_at, source, body_size, body_crc, body) VALUES (?, ?, 0, 0, 0, ?, ?, ?, ?, ?)",
+                (
+                    item.report_id,
+                    state,
+                    wall() if state == "sent" else None,
+                    msgspec.json.encode(item.source).decode(),
+                    len(item.body),
+                    zlib.crc32(item.body),
+                    item.body,
+                ),
+            )
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
+        conn.close()
+        assert "acknowledged" not in tables  # really a version-1 file
+
+        async with open_spool(db, settings, clock=wall) as spool:
+            assert (spool.startup.migrated_from, spool.startup.schema_version) == (1, 2)
+            stats = spool.statistics()
+            assert (stats.pending, stats.sent, stats.bytes) == (1, 2, 900)
+            assert await spool.purge(state=ReportState.SENT) == 2
+            again = await spool.enqueue([make_item(0, size=300), make_item(1, size=300)])
+        assert again.inserted == ()
+        assert again.already_sent == (make_item(0).report_id, make_item(1).report_id)

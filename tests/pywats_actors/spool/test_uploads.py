@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pywats_actors.spool import (
     open_reader,
     open_spool,
 )
+from pywats_actors.spool._store import CLAIM_QUERY
 
 from .conftest import WallClock, make_item
 
@@ -34,6 +36,49 @@ class TestClaims:
         assert [c.body for c in claimed] == [i.body for i in items[:3]]
         assert claimed[0].attempts == 0
         assert claimed[0].source == items[0].source
+
+    async def test_a_backlog_is_claimed_in_the_order_it_was_enqueued(
+        self, db: Path, settings: SpoolSettings, wall: WallClock
+    ) -> None:
+        """A backlog of reports with random ids, drained by small claims, comes out exactly in
+        enqueue order; a report put back for a retry takes its old place once it is due, ahead
+        of everything enqueued after it."""
+        items = [make_item(n, report_id=str(uuid.uuid4())) for n in range(300)]
+        async with open_spool(db, settings, clock=wall) as spool:
+            for start in range(0, 300, 30):
+                wall.advance(1)
+                await spool.enqueue(items[start : start + 30])
+            (first,) = await spool.claim(1)
+            await spool.mark_retry(first.report_id, delay=10, error="503")
+            order: list[str] = []
+            for _ in range(20):  # not due yet: the others go first
+                batch = await spool.claim(7)
+                order += [r.report_id for r in batch]
+                await spool.mark_sent_many([(r.report_id, None) for r in batch[:-1]])
+                spool.release(batch[-1].report_id)  # the last one goes back, keeps its place
+            wall.advance(60)
+            (retried,) = await spool.claim(1)
+        assert first.report_id == items[0].report_id
+        assert retried.report_id == items[0].report_id
+        sent_order = list(dict.fromkeys(order))
+        assert sent_order == [i.report_id for i in items[1 : 1 + len(sent_order)]]
+
+    async def test_the_claim_query_walks_the_pending_index_in_order(
+        self, db: Path, settings: SpoolSettings
+    ) -> None:
+        """SQLite answers the claim query from the reports_pending index in its own order:
+        no scan of the table and no sort, so a claim costs the same however large the spool."""
+        async with open_spool(db, settings) as spool:
+            await spool.enqueue([make_item(n) for n in range(10)])
+
+            def plan(store: object) -> list[str]:
+                conn = spool._store.conn
+                rows = conn.execute("EXPLAIN QUERY PLAN " + CLAIM_QUERY, (0.0, 5)).fetchall()
+                return [str(row[-1]) for row in rows]
+
+            steps = await spool._writer.call(plan, None, write=False)
+        assert any("USING INDEX reports_pending" in step for step in steps), steps
+        assert not any("TEMP B-TREE" in step for step in steps), steps
 
     async def test_claimed_reports_are_not_handed_out_twice(
         self, db: Path, settings: SpoolSettings
