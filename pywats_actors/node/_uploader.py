@@ -1,0 +1,292 @@
+"""The uploader: N concurrent uploads from the spool, with the retry policy and circuit breaker.
+
+The outcome of each attempt, by error class, is the table in :mod:`._uplink`.
+"""
+
+from __future__ import annotations
+
+import math
+import random as _random
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol
+
+import trio
+
+from .._logging import get_logger
+from ..client import (
+    ReportAccepted,
+    ReportRejected,
+    WatsAuthError,
+    WatsError,
+    WatsNotFound,
+    WatsThrottled,
+)
+from ..config import UploadSection
+from ..spool import ClaimedReport, InvalidTransition, UnknownReport
+from ._actor import StopSignal
+from ._bus import NodeEvent
+from ._policy import BreakerState, CircuitBreaker, RateLimiter, RetryBackoff
+from ._sent_marks import SentMarks
+from ._server_monitor import ServerLink
+
+__all__ = [
+    "BreakerChanged",
+    "ReportRejectedByServer",
+    "ReportUploaded",
+    "UploadFailed",
+    "UploadQueue",
+    "run_uploader",
+]
+
+
+class BreakerChanged(NodeEvent, frozen=True, kw_only=True):
+    """The upload circuit breaker opened, half-opened or closed."""
+
+    topic: ClassVar[str] = "upload"
+    state: str
+
+
+class ReportUploaded(NodeEvent, frozen=True, kw_only=True):
+    """The server accepted a report; it is marked sent in the spool."""
+
+    topic: ClassVar[str] = "upload"
+    report_id: str
+    attempts: int
+    source: str
+
+
+class ReportRejectedByServer(NodeEvent, frozen=True, kw_only=True):
+    """The server refused a report for good; it is kept in the spool as rejected."""
+
+    topic: ClassVar[str] = "upload"
+    report_id: str
+    status: int | None
+    message: str
+    source: str
+
+
+class UploadFailed(NodeEvent, frozen=True, kw_only=True):
+    """An attempt failed and will be retried after *retry_in* seconds."""
+
+    topic: ClassVar[str] = "upload"
+    report_id: str
+    error: str
+    retry_in: float | None
+    attempts: int
+
+
+class UploadQueue(Protocol):
+    """What the uploader needs from the spool."""
+
+    async def claim(self, limit: int = 1) -> tuple[ClaimedReport, ...]: ...
+    async def mark_sent(self, report_id: str, *, answer: str | None = None) -> None: ...
+    async def mark_sent_many(
+        self, marks: Sequence[tuple[str, str | None]]
+    ) -> Sequence[tuple[str, Exception]]: ...
+    async def mark_retry(self, report_id: str, *, delay: float, error: str) -> None: ...
+    async def mark_rejected(self, report_id: str, *, error: str) -> None: ...
+    def release(self, *report_ids: str) -> None: ...
+
+
+async def run_uploader(
+    link: ServerLink,
+    queue: UploadQueue,
+    policy: UploadSection,
+    *,
+    work_arrived: Callable[[], trio.Event] | None = None,
+    idle_poll: float = 1.0,
+    random: Callable[[], float] | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Upload due reports from *queue* with ``policy.concurrency`` workers until cancelled.
+
+    Args:
+        link: the shared server state and client.
+        queue: the spool.
+        policy: the ``[upload]`` settings.
+        work_arrived: returns an event set when new reports are enqueued (wakes idle workers
+            early); without it idle workers poll every *idle_poll* seconds.
+        random: jitter source in ``[0, 1)``, for reproducible tests.
+
+    Stopping: on its supervisor's stop request no new upload starts; uploads in flight finish
+    (or are cancelled when the grace period ends).
+
+    Cancellation: in-flight uploads are cancelled and their claims released; the reports stay
+    pending with the same id, and the server keeps one copy if an upload had in fact arrived.
+    """
+    uploader = _Uploader(link, queue, policy, work_arrived, idle_poll, random)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(uploader.stop.watch)
+            nursery.start_soon(uploader.sent.run)
+            async with trio.open_nursery() as workers:
+                for i in range(policy.concurrency):
+                    workers.start_soon(uploader.worker, i)
+                task_status.started()
+            await uploader.sent.flush()
+            nursery.cancel_scope.cancel()
+    finally:
+        uploader.release_batch()
+        await uploader.sent.flush_on_the_way_out()
+
+
+class _Uploader:
+    def __init__(
+        self,
+        link: ServerLink,
+        queue: UploadQueue,
+        policy: UploadSection,
+        work_arrived: Callable[[], trio.Event] | None,
+        idle_poll: float,
+        random: Callable[[], float] | None,
+    ) -> None:
+        self.link = link
+        self.queue = queue
+        self.policy = policy
+        self.work_arrived = work_arrived
+        self.idle_poll = idle_poll
+        self.random = random
+        self.backoff = RetryBackoff(
+            base=policy.backoff_base, multiplier=policy.backoff_multiplier, cap=policy.backoff_cap
+        )
+        self.breaker = CircuitBreaker(
+            threshold=policy.breaker_threshold,
+            open_for=policy.breaker_open_for,
+            max_open=policy.breaker_max_open,
+            on_change=self._breaker_changed,
+            **({"random": random} if random is not None else {}),
+        )
+        self.limiter = (
+            RateLimiter(policy.max_requests_per_second)
+            if policy.max_requests_per_second > 0
+            else None
+        )
+        self.log = get_logger(actor="uplink/uploader")
+        self.stop = StopSignal()
+        self.batch: deque[ClaimedReport] = deque()
+        self.claiming = trio.Lock()
+        self.sent = SentMarks(queue, self.log)
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        self.log.warning("circuit breaker", state=state.value)
+        self.link.bus.publish(BreakerChanged(state=state.value))
+
+    async def worker(self, index: int) -> None:
+        while not self.stop.requested:
+            with self.stop.waiting() as waiting:
+                await self.link.wait_usable()
+                await self.breaker.acquire()
+            if waiting.cancelled_caught:
+                return
+            try:
+                report = await self._next_report()
+            except BaseException:
+                self.breaker.release()
+                raise
+            if report is None:
+                self.breaker.release()
+                await self._idle()
+                continue
+            await self._upload(report)
+
+    async def _next_report(self) -> ClaimedReport | None:
+        """The next due report: from the batch this uploader claimed, or a new batch.
+
+        Claiming a batch (one trip to the spool's thread for several reports) keeps the
+        per-report cost down under load; claims not used yet are released when the
+        uploader stops.
+        """
+        if not self.batch:
+            async with self.claiming:
+                if not self.batch:
+                    self.batch.extend(await self.queue.claim(self.policy.concurrency * 2))
+        return self.batch.popleft() if self.batch else None
+
+    def release_batch(self) -> None:
+        """Give back the claims of this uploader that no upload has taken yet."""
+        if self.batch:
+            self.queue.release(*(report.report_id for report in self.batch))
+            self.batch.clear()
+
+    def _rand(self) -> float:
+        return self.random() if self.random is not None else _random.random()
+
+    async def _idle(self) -> None:
+        event = self.work_arrived() if self.work_arrived is not None else None
+        with self.stop.waiting():
+            await self._sleep_until_work(event)
+
+    async def _sleep_until_work(self, event: trio.Event | None) -> None:
+        with trio.move_on_after(self.idle_poll):
+            if event is not None:
+                await event.wait()
+            else:
+                await trio.sleep_forever()
+
+    async def _upload(self, report: ClaimedReport) -> None:
+        # The client enforces the whole-attempt deadline (WatsTimeout, phase "attempt").
+        outcome: ReportAccepted | WatsError
+        try:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            try:
+                outcome = await self.link.client.submit_wsjf(report.body, report.report_id)
+            except WatsError as exc:
+                outcome = exc
+        except BaseException:  # cancelled: the report stays pending with the same id
+            self.breaker.release()
+            self.queue.release(report.report_id)
+            raise
+        await self._record(report, outcome)
+
+    async def _record(self, report: ClaimedReport, outcome: ReportAccepted | WatsError) -> None:
+        rid, source = report.report_id, report.source.path
+        self.link.observed(outcome)
+        log = self.log.bind(report_id=rid, source=source)
+        try:
+            if isinstance(outcome, ReportAccepted):
+                self.breaker.record_success()
+                self.sent.add(rid, outcome.server_id)
+                log.info("uploaded", attempts=report.attempts + 1)
+                self.link.bus.publish(
+                    ReportUploaded(report_id=rid, attempts=report.attempts + 1, source=source)
+                )
+            elif isinstance(outcome, ReportRejected):
+                self.breaker.record_success()
+                message = outcome.server_message or str(outcome)
+                await self.queue.mark_rejected(rid, error=f"{outcome.status_code}: {message}")
+                log.warning("rejected by the server", status=outcome.status_code, message=message)
+                self.link.bus.publish(
+                    ReportRejectedByServer(
+                        report_id=rid, status=outcome.status_code, message=message, source=source
+                    )
+                )
+            elif isinstance(outcome, WatsAuthError | WatsNotFound):
+                self.breaker.release()
+                self.queue.release(rid)
+            else:
+                await self._retry_later(report, outcome)
+        except (UnknownReport, InvalidTransition) as exc:
+            log.warning("report changed by an operator during upload", error=str(exc))
+
+    async def _retry_later(self, report: ClaimedReport, error: WatsError) -> None:
+        told_to_wait = isinstance(error, WatsThrottled) and error.retry_after is not None
+        if told_to_wait:
+            self.breaker.release()
+        else:
+            self.breaker.record_failure()
+        delay = self.backoff.delay(
+            report.attempts + 1, retry_after=error.retry_after, rand=self._rand()
+        )
+        if not math.isfinite(delay):
+            delay = self.backoff.cap
+        await self.queue.mark_retry(report.report_id, delay=delay, error=str(error))
+        self.link.bus.publish(
+            UploadFailed(
+                report_id=report.report_id,
+                error=str(error),
+                retry_in=delay,
+                attempts=report.attempts + 1,
+            )
+        )
