@@ -9,6 +9,8 @@ sooner when asked.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 import trio
@@ -65,6 +67,21 @@ class ServerLink:
         self.version: str | None = None
         self._changed = trio.Event()
         self._check_now = trio.Event()
+        self._online_listeners: list[Callable[[], None]] = []
+
+    @contextmanager
+    def when_online(self, callback: Callable[[], None]) -> Iterator[None]:
+        """Call *callback* (synchronously) each time the server comes online, inside the block.
+
+        The uploader ends its circuit breaker's open period this way: the monitor is the
+        authority on the server's state, so when it sees the server back, the half-open probe
+        goes at once instead of after the rest of the open period.
+        """
+        self._online_listeners.append(callback)
+        try:
+            yield
+        finally:
+            self._online_listeners.remove(callback)
 
     def replace_client(self, client: WatsClient) -> None:
         """Use a new client (after a config reload) and have the monitor check it at once."""
@@ -105,6 +122,9 @@ class ServerLink:
         self._changed = trio.Event()
         if state is previous:
             return
+        if state is ServerState.ONLINE:
+            for callback in tuple(self._online_listeners):
+                callback()
         alert = state in (ServerState.AUTH_FAILED, ServerState.NOT_FOUND)
         log = get_logger(actor="uplink/server")
         (log.error if alert else log.info)(

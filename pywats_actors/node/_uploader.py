@@ -117,15 +117,16 @@ async def run_uploader(
     """
     uploader = _Uploader(link, queue, policy, work_arrived, idle_poll, random)
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(uploader.stop.watch)
-            nursery.start_soon(uploader.sent.run)
-            async with trio.open_nursery() as workers:
-                for i in range(policy.concurrency):
-                    workers.start_soon(uploader.worker, i)
-                task_status.started()
-            await uploader.sent.flush()
-            nursery.cancel_scope.cancel()
+        with link.when_online(uploader.breaker.probe_now):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(uploader.stop.watch)
+                nursery.start_soon(uploader.sent.run)
+                async with trio.open_nursery() as workers:
+                    for i in range(policy.concurrency):
+                        workers.start_soon(uploader.worker, i)
+                    task_status.started()
+                await uploader.sent.flush()
+                nursery.cancel_scope.cancel()
     finally:
         uploader.release_batch()
         await uploader.sent.flush_on_the_way_out()

@@ -18,6 +18,7 @@ from pywats_actors.config import UploadSection
 from pywats_actors.emulator import Emulator, Faults, open_emulator
 from pywats_actors.node._bus import EventBus
 from pywats_actors.node._uplink import (
+    BreakerChanged,
     ServerLink,
     ServerState,
     ServerStateChanged,
@@ -83,7 +84,11 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    tmp_path: Path, *, faults: Faults | None = None, client_token: str = TOKEN
+    tmp_path: Path,
+    *,
+    faults: Faults | None = None,
+    client_token: str = TOKEN,
+    policy: UploadSection = FAST,
 ) -> AsyncIterator[Rig]:
     async with (
         open_emulator(token=TOKEN, faults=faults, seed=7) as emu,
@@ -102,7 +107,7 @@ async def rig(
         )
         await nursery.start(
             lambda task_status: run_uploader(
-                link, spool, FAST, idle_poll=0.05, random=lambda: 0.5, task_status=task_status
+                link, spool, policy, idle_poll=0.05, random=lambda: 0.5, task_status=task_status
             )
         )
         yield Rig(emu, spool, link, bus)
@@ -141,6 +146,31 @@ class TestUpload:
             await wait_until(lambda: r.spool.statistics().sent == 15)
             stats = r.emulator.stats()
         assert stats.accepted == 15
+        assert stats.duplicates == 0
+
+    async def test_breaker_probes_as_soon_as_the_monitor_sees_the_server_back(
+        self, tmp_path: Path
+    ) -> None:
+        """After an outage that opened the breaker, uploads resume when the monitor sees the
+        server online, not when the breaker's open period (at least 30 s here) runs out."""
+        policy = msgspec.structs.replace(
+            FAST, breaker_threshold=2, breaker_open_for=60, breaker_max_open=60
+        )
+        async with rig(tmp_path, faults=Faults(down=True), policy=policy) as r:
+            await r.spool.enqueue(make_items(10))
+            await wait_until(
+                lambda: any(
+                    isinstance(e.event, BreakerChanged) and e.event.state == "open"
+                    for e in r.bus.recent(topics=["upload"])
+                )
+            )
+            await wait_until(lambda: r.link.state is ServerState.OFFLINE)
+            r.emulator.set_faults(Faults())
+            back = trio.current_time()
+            await wait_until(lambda: r.spool.statistics().sent == 10, within=10)
+            assert trio.current_time() - back < 10  # the open period was 30 to 60 s
+            stats = r.emulator.stats()
+        assert stats.accepted == 10
         assert stats.duplicates == 0
 
     async def test_flaky_server_503s_are_retried_until_all_arrive(self, tmp_path: Path) -> None:
