@@ -28,6 +28,7 @@ from ._server_monitor import ServerState as ServerState
 from ._server_monitor import ServerStateChanged as ServerStateChanged
 from ._server_monitor import run_server_monitor as run_server_monitor
 from ._uploader import BreakerChanged as BreakerChanged
+from ._uploader import MarkFailed as MarkFailed
 from ._uploader import ReportRejectedByServer as ReportRejectedByServer
 from ._uploader import ReportUploaded as ReportUploaded
 from ._uploader import UploadFailed as UploadFailed
@@ -36,6 +37,7 @@ from ._uploader import run_uploader as run_uploader
 
 __all__ = [
     "BreakerChanged",
+    "MarkFailed",
     "ReportRejectedByServer",
     "ReportUploaded",
     "ServerLink",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import random as _random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Protocol
 
 import trio
@@ -27,17 +27,21 @@ from ..spool import ClaimedReport, InvalidTransition, UnknownReport
 from ._actor import StopSignal
 from ._bus import NodeEvent
 from ._policy import BreakerState, CircuitBreaker, RateLimiter, RetryBackoff
-from ._sent_marks import SentMarks
+from ._sent_marks import MARK_BACKOFF, WRITE_ERRORS, MarkFailed, SentMarks
 from ._server_monitor import ServerLink
 
 __all__ = [
     "BreakerChanged",
+    "MarkFailed",
     "ReportRejectedByServer",
     "ReportUploaded",
     "UploadFailed",
     "UploadQueue",
     "run_uploader",
 ]
+
+_MARK_ATTEMPTS = 5
+"""Writes of a retry or rejection to the spool before the report is left pending for later."""
 
 
 class BreakerChanged(NodeEvent, frozen=True, kw_only=True):
@@ -167,7 +171,8 @@ class _Uploader:
         self.stop = StopSignal()
         self.batch: deque[ClaimedReport] = deque()
         self.claiming = trio.Lock()
-        self.sent = SentMarks(queue, self.log)
+        self.sent = SentMarks(queue, self.log, link.bus.publish, random=random)
+        self.held: set[str] = set()
 
     def _breaker_changed(self, state: BreakerState) -> None:
         self.log.warning("circuit breaker", state=state.value)
@@ -176,6 +181,7 @@ class _Uploader:
     async def worker(self, index: int) -> None:
         while not self.stop.requested:
             with self.stop.waiting() as waiting:
+                await self.sent.wait_recording()
                 await self.link.wait_usable()
                 await self.breaker.acquire()
             if waiting.cancelled_caught:
@@ -198,11 +204,21 @@ class _Uploader:
         per-report cost down under load; claims not used yet are released when the
         uploader stops.
         """
-        if not self.batch:
-            async with self.claiming:
-                if not self.batch:
-                    self.batch.extend(await self.queue.claim(self.policy.concurrency * 2))
-        return self.batch.popleft() if self.batch else None
+        while True:
+            if not self.batch:
+                async with self.claiming:
+                    if not self.batch:
+                        self.batch.extend(await self.queue.claim(self.policy.concurrency * 2))
+            if not self.batch:
+                return None
+            report = self.batch.popleft()
+            if not self._set_aside(report.report_id):
+                return report
+            # Acknowledged or held after a failed mark (the spool gave its claim back): not
+            # uploaded again. It stays claimed until its mark is written or its hold ends.
+
+    def _set_aside(self, report_id: str) -> bool:
+        return report_id in self.held or self.sent.holds(report_id)
 
     def release_batch(self) -> None:
         """Give back the claims of this uploader that no upload has taken yet."""
@@ -256,7 +272,11 @@ class _Uploader:
             elif isinstance(outcome, ReportRejected):
                 self.breaker.record_success()
                 message = outcome.server_message or str(outcome)
-                await self.queue.mark_rejected(rid, error=f"{outcome.status_code}: {message}")
+                error = f"{outcome.status_code}: {message}"
+                if not await self._write_outcome(
+                    rid, "rejected", lambda: self.queue.mark_rejected(rid, error=error), 0.0
+                ):
+                    return
                 log.warning("rejected by the server", status=outcome.status_code, message=message)
                 self.link.bus.publish(
                     ReportRejectedByServer(
@@ -282,7 +302,11 @@ class _Uploader:
         )
         if not math.isfinite(delay):
             delay = self.backoff.cap
-        await self.queue.mark_retry(report.report_id, delay=delay, error=str(error))
+        rid = report.report_id
+        if not await self._write_outcome(
+            rid, "retry", lambda: self.queue.mark_retry(rid, delay=delay, error=str(error)), delay
+        ):
+            return
         self.link.bus.publish(
             UploadFailed(
                 report_id=report.report_id,
@@ -291,3 +315,65 @@ class _Uploader:
                 attempts=report.attempts + 1,
             )
         )
+
+    async def _write_outcome(
+        self, rid: str, action: str, write: Callable[[], Awaitable[None]], hold_for: float
+    ) -> bool:
+        """Record a retry or rejection in the spool, writing again with backoff while it fails.
+
+        A failed write gives the report's claim back, so the report is held here (no upload
+        takes it) until the write works, or, after :data:`_MARK_ATTEMPTS` failures, until
+        *hold_for* (at least the last backoff) has passed: then it is left pending, unchanged,
+        and uploaded again. Nothing is lost and nothing loops hot. Whether the write worked.
+
+        Raises:
+            UnknownReport, InvalidTransition: an operator changed the report meanwhile.
+        """
+        failures = 0
+        while True:
+            try:
+                await write()
+            except (UnknownReport, InvalidTransition):
+                raise
+            except WRITE_ERRORS as exc:
+                failures += 1
+                error = exc
+            else:
+                if failures:
+                    self.held.discard(rid)
+                    self.queue.release(rid)
+                return True
+            self.held.add(rid)
+            gave_up = failures >= _MARK_ATTEMPTS
+            wait = max(0.05, MARK_BACKOFF.delay(failures, rand=self._rand()))
+            if gave_up:
+                wait = max(wait, hold_for)
+            log = self.log.bind(report_id=rid)
+            (log.error if gave_up else log.warning)(
+                "could not record the upload's outcome in the spool",
+                outcome=action,
+                error=str(error),
+                attempt=failures,
+                retry_in=round(wait, 3),
+                gave_up=gave_up,
+            )
+            self.link.bus.publish(
+                MarkFailed(
+                    action=action,
+                    reports=1,
+                    report_id=rid,
+                    error=str(error),
+                    attempt=failures,
+                    retry_in=wait,
+                    gave_up=gave_up,
+                )
+            )
+            try:
+                with self.stop.waiting() as waiting:
+                    await trio.sleep(wait)
+            finally:
+                if gave_up or waiting.cancelled_caught:
+                    self.held.discard(rid)
+                    self.queue.release(rid)
+            if gave_up or waiting.cancelled_caught:
+                return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,20 +13,30 @@ import msgspec
 import pytest
 import trio
 
+from pywats_actors._failpoints import configure_failpoints, failpoint_hits
 from pywats_actors.client import WatsClientSettings, open_wats_client
 from pywats_actors.config import UploadSection
 from pywats_actors.emulator import Emulator, Faults, open_emulator
 from pywats_actors.node._bus import EventBus
 from pywats_actors.node._uplink import (
     BreakerChanged,
+    MarkFailed,
     ServerLink,
     ServerState,
     ServerStateChanged,
+    UploadQueue,
     run_server_monitor,
     run_uploader,
 )
 from pywats_actors.report import ReportBuilder, encode_report
-from pywats_actors.spool import ReportState, SourceInfo, Spool, SpoolItem, open_spool
+from pywats_actors.spool import (
+    ReportState,
+    SourceInfo,
+    Spool,
+    SpoolDiskFull,
+    SpoolItem,
+    open_spool,
+)
 
 TOKEN = "c3RhdGlvbjpzZWNyZXQ="
 FAST = UploadSection(
@@ -89,6 +99,7 @@ async def rig(
     faults: Faults | None = None,
     client_token: str = TOKEN,
     policy: UploadSection = FAST,
+    queue: Callable[[Spool], UploadQueue] = lambda spool: spool,
 ) -> AsyncIterator[Rig]:
     async with (
         open_emulator(token=TOKEN, faults=faults, seed=7) as emu,
@@ -107,7 +118,12 @@ async def rig(
         )
         await nursery.start(
             lambda task_status: run_uploader(
-                link, spool, policy, idle_poll=0.05, random=lambda: 0.5, task_status=task_status
+                link,
+                queue(spool),
+                policy,
+                idle_poll=0.05,
+                random=lambda: 0.5,
+                task_status=task_status,
             )
         )
         yield Rig(emu, spool, link, bus)
@@ -252,3 +268,97 @@ class TestUpload:
             await wait_until(lambda: r.link.state is ServerState.NOT_FOUND)
             await trio.sleep(0.3)
             assert r.spool.statistics().sent == 0
+
+
+class FailingMarks:
+    """The spool, except that its first *failures* retry and rejection marks find the disk full
+    (SQLite's SQLITE_FULL, as :class:`SpoolDiskFull`). A tmpfs cannot make these small updates
+    fail on cue: SQLite rewrites pages its WAL already holds."""
+
+    def __init__(self, spool: Spool, failures: int) -> None:
+        self.spool = spool
+        self.failures = failures
+        self.refused = 0
+        self.claim = spool.claim
+        self.mark_sent = spool.mark_sent
+        self.mark_sent_many = spool.mark_sent_many
+        self.release = spool.release
+
+    def _fail(self, report_id: str) -> None:
+        if self.refused < self.failures:
+            self.refused += 1
+            self.spool.release(report_id)  # as the spool does when a mark fails
+            raise SpoolDiskFull(Path("/spool"), free=0, reserve=0, detail="test")
+
+    async def mark_retry(self, report_id: str, *, delay: float, error: str) -> None:
+        self._fail(report_id)
+        await self.spool.mark_retry(report_id, delay=delay, error=error)
+
+    async def mark_rejected(self, report_id: str, *, error: str) -> None:
+        self._fail(report_id)
+        await self.spool.mark_rejected(report_id, error=error)
+
+
+def mark_failures(r: Rig) -> list[MarkFailed]:
+    return [e.event for e in r.bus.recent(topics=["upload"]) if isinstance(e.event, MarkFailed)]
+
+
+class TestSpoolFailures:
+    async def test_failed_sent_mark_is_written_again_without_uploading_again(
+        self, tmp_path: Path
+    ) -> None:
+        """When the spool fails to record acknowledged uploads, the marks are written again with
+        backoff and the server receives each report exactly once."""
+        configure_failpoints("spool.mark_sent=error@1")
+        try:
+            items = make_items(20)
+            async with rig(tmp_path) as r:
+                await r.spool.enqueue(items)
+                await wait_until(lambda: r.spool.statistics().sent == 20)
+                await trio.sleep(0.3)  # time for a wrong second upload to show
+                stats = r.emulator.stats()
+                failed = mark_failures(r)
+            assert failpoint_hits("spool.mark_sent") >= 2
+        finally:
+            configure_failpoints(None)
+        assert stats.accepted == 20  # every delivery, not distinct ids
+        assert stats.duplicates == 0
+        assert [(f.action, f.attempt) for f in failed] == [("sent", 1)]
+        assert failed[0].reports >= 1
+
+    async def test_failed_retry_mark_backs_off_and_loses_nothing(self, tmp_path: Path) -> None:
+        """A retry that the full disk refuses is written again with backoff; the report is not
+        uploaded again meanwhile and arrives once when the server works."""
+        faults = Faults(error_503=1.0, retry_after=None)
+        async with rig(tmp_path, faults=faults, queue=lambda spool: FailingMarks(spool, 2)) as r:
+            await r.spool.enqueue(make_items(1))
+            await wait_until(lambda: len(mark_failures(r)) == 2)
+            assert r.emulator.stats().accepted == 0
+            r.emulator.set_faults(Faults())
+            await wait_until(lambda: r.spool.statistics().sent == 1)
+            stats = r.emulator.stats()
+            failed = mark_failures(r)
+            record = (await r.spool.list_reports()).reports[0]
+        assert [(f.action, f.attempt, f.gave_up) for f in failed] == [
+            ("retry", 1, False),
+            ("retry", 2, False),
+        ]
+        assert stats.faults.get("error_503", 0) >= 1
+        assert stats.accepted == 1
+        assert record.attempts >= 2  # the failed attempt was recorded in the end
+
+    async def test_failed_rejection_mark_gives_up_and_keeps_the_report(
+        self, tmp_path: Path
+    ) -> None:
+        """A rejection the spool cannot record is tried a bounded number of times; the report
+        stays pending, is uploaded again after the hold, and is then recorded as rejected."""
+        async with rig(tmp_path, queue=lambda spool: FailingMarks(spool, 5)) as r:
+            items = make_items(1, bad=1)
+            await r.spool.enqueue(items)
+            await wait_until(lambda: r.spool.statistics().rejected == 1, within=60)
+            stats = r.emulator.stats()
+            failed = mark_failures(r)
+        assert [(f.action, f.attempt, f.gave_up) for f in failed] == [
+            ("rejected", n, n == 5) for n in range(1, 6)
+        ]
+        assert stats.rejected == 2  # uploaded once more after giving up, no hot loop
