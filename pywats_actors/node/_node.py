@@ -318,8 +318,8 @@ async def _uplink_child(
         write_timeout=cfg.server.write_timeout,
         pool_timeout=cfg.server.pool_timeout,
         attempt_timeout=cfg.upload.attempt_timeout,
-        max_connections=max(4, cfg.upload.concurrency),
-        max_keepalive_connections=max(4, cfg.upload.concurrency),
+        max_connections=max(4, cfg.upload.max_concurrency),
+        max_keepalive_connections=max(4, cfg.upload.max_concurrency),
         verify_tls=verify,
         trust_env=cfg.server.trust_env,
     )

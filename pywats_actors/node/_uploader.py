@@ -20,12 +20,15 @@ from ..client import (
     WatsAuthError,
     WatsError,
     WatsNotFound,
+    WatsServerError,
     WatsThrottled,
+    WatsTransportError,
 )
 from ..config import UploadSection
 from ..spool import ClaimedReport, InvalidTransition, UnknownReport
 from ._actor import StopSignal
 from ._bus import NodeEvent
+from ._limit import AdaptiveLimit
 from ._policy import BreakerState, CircuitBreaker, RateLimiter, RetryBackoff
 from ._sent_marks import MARK_BACKOFF, WRITE_ERRORS, MarkFailed, SentMarks
 from ._server_monitor import ServerLink
@@ -39,6 +42,9 @@ __all__ = [
     "UploadQueue",
     "run_uploader",
 ]
+
+_LIMIT_LOG_EVERY = 30.0
+"""Seconds between log lines about the adaptive concurrency limit."""
 
 _MARK_ATTEMPTS = 5
 """Writes of a retry or rejection to the spool before the report is left pending for later."""
@@ -103,7 +109,8 @@ async def run_uploader(
     random: Callable[[], float] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Upload due reports from *queue* with ``policy.concurrency`` workers until cancelled.
+    """Upload due reports from *queue* until cancelled, as many at once as the adaptive limit
+    allows (``policy.concurrency`` at first, between 1 and ``policy.max_concurrency``).
 
     Args:
         link: the shared server state and client.
@@ -126,7 +133,7 @@ async def run_uploader(
                 await nursery.start(uploader.stop.watch)
                 nursery.start_soon(uploader.sent.run)
                 async with trio.open_nursery() as workers:
-                    for i in range(policy.concurrency):
+                    for i in range(policy.max_concurrency):
                         workers.start_soon(uploader.worker, i)
                     task_status.started()
                 await uploader.sent.flush()
@@ -134,6 +141,9 @@ async def run_uploader(
     finally:
         uploader.release_batch()
         await uploader.sent.flush_on_the_way_out()
+        uploader.log.info(
+            "uploader stopped", limit=uploader.limit.slots, highest_limit=uploader.limit.highest
+        )
 
 
 class _Uploader:
@@ -172,30 +182,52 @@ class _Uploader:
         self.batch: deque[ClaimedReport] = deque()
         self.claiming = trio.Lock()
         self.sent = SentMarks(queue, self.log, link.bus.publish, random=random)
+        self.limit = AdaptiveLimit(
+            initial=policy.concurrency,
+            maximum=policy.max_concurrency,
+            on_change=self._limit_changed,
+        )
+        self._limit_logged_at = -math.inf
         self.held: set[str] = set()
 
     def _breaker_changed(self, state: BreakerState) -> None:
         self.log.warning("circuit breaker", state=state.value)
         self.link.bus.publish(BreakerChanged(state=state.value))
 
+    def _limit_changed(self, limit: int) -> None:
+        """Log the adaptive limit now and then (it moves by one step often under load)."""
+        now = trio.current_time()
+        if now - self._limit_logged_at >= _LIMIT_LOG_EVERY:
+            self._limit_logged_at = now
+            self.log.info("upload concurrency limit", limit=limit, highest=self.limit.highest)
+
     async def worker(self, index: int) -> None:
         while not self.stop.requested:
             with self.stop.waiting() as waiting:
                 await self.sent.wait_recording()
                 await self.link.wait_usable()
-                await self.breaker.acquire()
+                await self.limit.acquire()
+                try:
+                    await self.breaker.acquire()
+                except BaseException:
+                    self.limit.release()
+                    raise
             if waiting.cancelled_caught:
                 return
             try:
-                report = await self._next_report()
-            except BaseException:
-                self.breaker.release()
-                raise
+                try:
+                    report = await self._next_report()
+                except BaseException:
+                    self.breaker.release()
+                    raise
+                if report is None:
+                    self.breaker.release()
+                else:
+                    await self._upload(report)
+            finally:
+                self.limit.release()
             if report is None:
-                self.breaker.release()
                 await self._idle()
-                continue
-            await self._upload(report)
 
     async def _next_report(self) -> ClaimedReport | None:
         """The next due report: from the batch this uploader claimed, or a new batch.
@@ -208,7 +240,7 @@ class _Uploader:
             if not self.batch:
                 async with self.claiming:
                     if not self.batch:
-                        self.batch.extend(await self.queue.claim(self.policy.concurrency * 2))
+                        self.batch.extend(await self.queue.claim(self.limit.slots * 2))
             if not self.batch:
                 return None
             report = self.batch.popleft()
@@ -247,6 +279,7 @@ class _Uploader:
         try:
             if self.limiter is not None:
                 await self.limiter.acquire()
+            in_flight, started = self.limit.in_flight, trio.current_time()
             try:
                 outcome = await self.link.client.submit_wsjf(report.body, report.report_id)
             except WatsError as exc:
@@ -255,6 +288,11 @@ class _Uploader:
             self.breaker.release()
             self.queue.release(report.report_id)
             raise
+        latency = trio.current_time() - started
+        if isinstance(outcome, ReportAccepted | ReportRejected):
+            self.limit.succeeded(latency, in_flight)
+        elif isinstance(outcome, WatsThrottled | WatsServerError | WatsTransportError):
+            self.limit.overloaded(latency)
         await self._record(report, outcome)
 
     async def _record(self, report: ClaimedReport, outcome: ReportAccepted | WatsError) -> None:

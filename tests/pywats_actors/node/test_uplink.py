@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from pywats_actors._failpoints import configure_failpoints, failpoint_hits
 from pywats_actors.client import WatsClientSettings, open_wats_client
@@ -106,7 +107,11 @@ async def rig(
         open_spool(tmp_path / "spool.sqlite3") as spool,
         open_wats_client(
             WatsClientSettings(
-                base_url=emu.url, token=client_token, attempt_timeout=2, read_timeout=1
+                base_url=emu.url,
+                token=client_token,
+                attempt_timeout=2,
+                read_timeout=1,
+                max_connections=16,
             )
         ) as client,
         trio.open_nursery() as nursery,
@@ -268,6 +273,32 @@ class TestUpload:
             await wait_until(lambda: r.link.state is ServerState.NOT_FOUND)
             await trio.sleep(0.3)
             assert r.spool.statistics().sent == 0
+
+
+class TestAdaptiveConcurrency:
+    async def run_80(self, tmp_path: Path, maximum: int) -> int:
+        """Upload 80 reports to a server 200 ms away; the highest limit the uploader reached."""
+        policy = msgspec.structs.replace(FAST, concurrency=2, max_concurrency=maximum)
+        with capture_logs() as logs:
+            async with rig(tmp_path, faults=Faults(latency=0.2), policy=policy) as r:
+                await r.spool.enqueue(make_items(80))
+                await wait_until(lambda: r.spool.statistics().sent == 80, within=60)
+                stats = r.emulator.stats()
+        assert stats.accepted == 80
+        assert stats.duplicates == 0
+        (stopped,) = [line for line in logs if line["event"] == "uploader stopped"]
+        highest: int = stopped["highest_limit"]
+        return highest
+
+    async def test_limit_grows_against_a_distant_server(self, tmp_path: Path) -> None:
+        """Against a server 200 ms away that answers every upload, the limit climbs past its
+        start of 2, never past max_concurrency."""
+        highest = await self.run_80(tmp_path, 12)
+        assert 6 <= highest <= 12
+
+    async def test_limit_stays_when_the_maximum_is_the_start(self, tmp_path: Path) -> None:
+        """With max_concurrency = concurrency = 2 the limit never grows."""
+        assert await self.run_80(tmp_path, 2) == 2
 
 
 class FailingMarks:
