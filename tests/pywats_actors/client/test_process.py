@@ -7,6 +7,7 @@ itself treats its input.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -196,6 +197,34 @@ class TestTheProcessItself:
         assert out == b""
         assert emulator.stored_report(report_id) == data
 
+    async def test_answers_nobody_can_read_end_it_quietly(
+        self, emulator: Emulator, wsjf: WsjfFactory
+    ) -> None:
+        """When the parent's end of its output is gone (the parent died) as an answer comes
+        back, it exits 0 and writes nothing to standard error (the node's log)."""
+        emulator.set_faults(Faults(latency=0.3))
+        report_id, data = wsjf()
+        proc = self._start()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdin.write(encode(Open(settings_for(emulator.url))))
+        proc.stdin.flush()
+        ready = await trio.to_thread.run_sync(_read_frame, proc.stdout)
+        assert isinstance(ready, Ready)
+        proc.stdin.write(encode(Call(1, "submit", data, report_id)))
+        proc.stdin.flush()
+        proc.stdout.close()  # nobody will read the answer
+        with trio.fail_after(30):
+            while proc.poll() is None:
+                await trio.sleep(0.02)
+        err = proc.stderr.read()
+        proc.stdin.close()
+        proc.stderr.close()
+        assert proc.returncode == 0, err
+        assert err == b""
+        assert emulator.stats().accepted == 1
+
     @pytest.mark.parametrize(
         "garbage",
         [b"\x00\x00\x00\x05hello", b"\xff\xff\xff\xff", b"\x00\x00\x00\x10short"],
@@ -208,6 +237,8 @@ class TestTheProcessItself:
         assert proc.returncode == 2
         assert b"bad frame from the node" in err
         assert b"Traceback" not in err
+        for line in err.splitlines():
+            assert json.loads(line)["level"] == "error"
         assert out == b""
 
 

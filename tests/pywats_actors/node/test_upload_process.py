@@ -1,0 +1,80 @@
+"""The upload process as the node's child, seen from outside: it never outlives the node and
+never writes anything but JSON lines into the node's log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import trio
+
+from pywats_actors.emulator import Faults, open_emulator
+
+from .test_node import TOKEN, report_file, write_config
+
+NODE = [sys.executable, "-m", "pywats_actors._cli"]
+
+
+def upload_processes(node: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in node.children(recursive=True):
+        try:
+            if "pywats_actors.client._sender" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+class TestOrphanedUploadProcess:
+    async def test_kill_9_of_the_node_ends_the_upload_process_quietly(self, tmp_path: Path) -> None:
+        """After kill -9 of the node mid-upload, the upload process exits by itself and every
+        line of the node's log (its stdout and stderr, shared with the upload process) is
+        JSON."""
+        log_path = tmp_path / "node.log"
+        async with open_emulator(token=TOKEN, faults=Faults(latency=0.5)) as emu:
+            config = write_config(tmp_path, emu.url, upload="concurrency = 8")
+            for n in range(30):
+                report_file(tmp_path / "in", n)
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(
+                    [*NODE, "run", "--config", str(config), "--log-format", "json"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            senders: list[psutil.Process] = []
+            try:
+                node = psutil.Process(proc.pid)
+                with trio.fail_after(30):
+                    while emu.stats().requests < 3 or not senders:
+                        senders = upload_processes(node)
+                        await trio.sleep(0.02)
+                os.kill(proc.pid, signal.SIGKILL)  # uploads are in flight (0.5 s each)
+                with trio.fail_after(10):
+                    while proc.poll() is None:
+                        await trio.sleep(0.02)
+                with trio.fail_after(15):
+                    while any(
+                        s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in senders
+                    ):
+                        await trio.sleep(0.05)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+                for sender in senders:
+                    if sender.is_running():
+                        sender.kill()
+            assert emu.stats().accepted < 30, "the kill came too late to test anything"
+        lines = log_path.read_text().splitlines()
+        assert lines
+        for line in lines:
+            try:
+                json.loads(line)
+            except ValueError:
+                raise AssertionError(f"not a JSON line in the node's log: {line!r}") from None
