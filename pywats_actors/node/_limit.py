@@ -7,8 +7,12 @@ How many uploads may be in flight at once is learnt from the server's answers, A
   use (the upload started with the limit nearly full) and its latency holds: at most
   ``tolerance`` times the baseline latency plus ``slack``;
 * **shrink** to ``latency_backoff`` of the limit when an answer is slower than that (the server
-  or the path to it queues), and to ``error_backoff`` on an overload signal (429, 5xx, a timeout,
-  a lost connection); at most once per round trip, so one burst of bad answers counts once;
+  or the path to it queues), but not below the initial limit: the latency is measured in the
+  node, and a node busy converting a burst slows its own measurements down, which must not
+  throttle its uploads below what was configured;
+* **shrink** to ``error_backoff`` on an overload signal (429, 5xx, a timeout, a lost
+  connection), down to 1: the server said so;
+* each decrease at most once per round trip, so one burst of bad answers counts once;
 * always between 1 and ``maximum``.
 
 The baseline is the lowest latency seen in the current and the previous window (``window``
@@ -33,11 +37,13 @@ class AdaptiveLimit:
     """A concurrency limit between 1 and *maximum*, adapted to latency and overload.
 
     Args:
-        initial: the limit at the start (clamped to ``1..maximum``).
+        initial: the limit at the start (clamped to ``1..maximum``), and the lowest that rising
+            latency alone takes it to.
         maximum: the most uploads in flight, ever; ``initial == maximum`` with no room to grow
             is not special: the limit still shrinks on overload and grows back.
         tolerance: an answer slower than ``baseline * tolerance + slack`` means queueing.
-        slack: seconds added to that threshold (noise of a fast local server).
+        slack: seconds added to that threshold (noise of a fast local server, and of the
+            node's own event loop under load).
         latency_backoff: factor applied to the limit when the latency rose.
         error_backoff: factor applied on an overload signal.
         window: seconds per baseline window.
@@ -50,7 +56,7 @@ class AdaptiveLimit:
         initial: int,
         maximum: int,
         tolerance: float = 2.0,
-        slack: float = 0.01,
+        slack: float = 0.05,
         latency_backoff: float = 0.9,
         error_backoff: float = 0.5,
         window: float = 30.0,
@@ -60,6 +66,7 @@ class AdaptiveLimit:
             raise ValueError("maximum must be at least 1")
         self.maximum = maximum
         self.limit = float(min(max(1, initial), maximum))
+        self.floor = self.limit
         self.tolerance = tolerance
         self.slack = slack
         self.latency_backoff = latency_backoff
@@ -103,13 +110,14 @@ class AdaptiveLimit:
         now = trio.current_time()
         self._observe(latency, now)
         if latency > self.baseline * self.tolerance + self.slack:
-            self._shrink(self.latency_backoff, now, latency)
+            if self.limit > self.floor:
+                self._shrink(self.latency_backoff, now, latency, self.floor)
         elif in_flight >= self.slots - 1 and self.limit < self.maximum:
             self._set(min(self.maximum, self.limit + 1 / self.limit))
 
     def overloaded(self, latency: float | None = None) -> None:
         """The server is overloaded or unreachable (429, 5xx, timeout, lost connection)."""
-        self._shrink(self.error_backoff, trio.current_time(), latency)
+        self._shrink(self.error_backoff, trio.current_time(), latency, 1.0)
 
     def _observe(self, latency: float, now: float) -> None:
         if now >= self._window_ends:
@@ -117,12 +125,12 @@ class AdaptiveLimit:
             self._window_ends = now + self.window
         self._mins[0] = min(self._mins[0], latency)
 
-    def _shrink(self, factor: float, now: float, latency: float | None) -> None:
+    def _shrink(self, factor: float, now: float, latency: float | None, floor: float) -> None:
         if now < self._calm_until:
             return  # the same round trip's bad news counts once
         rtt = latency if latency is not None and math.isfinite(latency) else self.baseline
         self._calm_until = now + (rtt if math.isfinite(rtt) else 0.0)
-        self._set(max(1.0, self.limit * factor))
+        self._set(max(floor, self.limit * factor))
 
     def _set(self, limit: float) -> None:
         before = self.slots

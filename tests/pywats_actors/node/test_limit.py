@@ -59,10 +59,25 @@ class TestGrowth:
 class TestShrinking:
     async def test_rising_latency_shrinks_by_a_tenth(self, autojump_clock: trio.abc.Clock) -> None:
         """An answer slower than twice the baseline (plus slack) takes a tenth off the limit."""
-        limit = AdaptiveLimit(initial=10, maximum=16)
+        limit = AdaptiveLimit(initial=2, maximum=16)
         limit.succeeded(0.1, 1)  # baseline 0.1 s
-        limit.succeeded(0.25, 10)  # 0.25 > 0.1 * 2 + 0.01
-        assert limit.limit == pytest.approx(9.0)
+        answer_full(limit, 0.1, 60)
+        grown = limit.limit
+        assert grown > 10
+        limit.succeeded(0.3, 10)  # 0.3 > 0.1 * 2 + 0.05
+        assert limit.limit == pytest.approx(grown * 0.9)
+
+    async def test_rising_latency_alone_stops_at_the_initial_limit(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """Slow answers take back what growth gave, never below the configured start."""
+        limit = AdaptiveLimit(initial=4, maximum=16)
+        answer_full(limit, 0.1, 30)
+        assert limit.slots > 6
+        for _ in range(50):
+            limit.succeeded(1.0, limit.slots)
+            await trio.sleep(1.1)
+        assert limit.limit == 4.0
 
     async def test_overload_halves_once_per_round_trip(
         self, autojump_clock: trio.abc.Clock
@@ -103,9 +118,10 @@ class TestBaseline:
         """After two windows the old, lower latency is forgotten and the limit grows again."""
         limit = AdaptiveLimit(initial=4, maximum=16, window=10)
         answer_full(limit, 0.05, 1)
-        answer_full(limit, 0.3, 3)  # slower: shrinks
+        limit.overloaded(0.05)  # about 4 -> 2
         shrunk = limit.limit
-        assert shrunk < 4
+        answer_full(limit, 0.3, 3)  # slower than 0.05 * 2 + 0.05: no growth
+        assert limit.limit == shrunk
         await trio.sleep(11)
         answer_full(limit, 0.3, 1)
         await trio.sleep(11)

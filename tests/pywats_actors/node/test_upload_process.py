@@ -20,6 +20,16 @@ from .test_node import TOKEN, report_file, write_config
 NODE = [sys.executable, "-m", "pywats_actors._cli"]
 
 
+def start_node(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """``pywats-node run`` with JSON logs; its standard output and error go to *log_path*."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [*NODE, "run", "--config", str(config), "--log-format", "json"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def upload_processes(node: psutil.Process) -> list[psutil.Process]:
     found = []
     for child in node.children(recursive=True):
@@ -41,12 +51,7 @@ class TestOrphanedUploadProcess:
             config = write_config(tmp_path, emu.url, upload="concurrency = 8")
             for n in range(30):
                 report_file(tmp_path / "in", n)
-            with log_path.open("wb") as log:
-                proc = subprocess.Popen(
-                    [*NODE, "run", "--config", str(config), "--log-format", "json"],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            proc = start_node(config, log_path)
             senders: list[psutil.Process] = []
             try:
                 node = psutil.Process(proc.pid)
