@@ -141,6 +141,9 @@ async def run_uploader(
     finally:
         uploader.release_batch()
         await uploader.sent.flush_on_the_way_out()
+        # Set-aside reports that a claim returned stay claimed in the spool: give them back
+        # (what is still unrecorded is then sent again by the next uploader, same ids).
+        queue.release(*uploader.sent.unrecorded, *uploader.held)
         uploader.log.info(
             "uploader stopped", limit=uploader.limit.slots, highest_limit=uploader.limit.highest
         )

@@ -357,6 +357,48 @@ class TestSpoolFailures:
         assert [(f.action, f.attempt) for f in failed] == [("sent", 1)]
         assert failed[0].reports >= 1
 
+    async def test_marks_that_never_get_written_are_sent_again_by_the_next_uploader(
+        self, tmp_path: Path
+    ) -> None:
+        """While no mark can be written, each report is uploaded once and no new upload starts;
+        an uploader stopped then gives its claims back, and the next one sends the reports
+        again with the same ids and records them."""
+        async with (
+            open_emulator(token=TOKEN, seed=7) as emu,
+            open_spool(tmp_path / "spool.sqlite3") as spool,
+            open_wats_client(WatsClientSettings(base_url=emu.url, token=TOKEN)) as client,
+        ):
+            bus = EventBus()
+            link = ServerLink(client, bus)
+            await spool.enqueue(make_items(5))
+            configure_failpoints("spool.mark_sent=error")
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(
+                        lambda task_status: run_uploader(
+                            link, spool, FAST, idle_poll=0.05, task_status=task_status
+                        )
+                    )
+                    with trio.fail_after(20):
+                        while failpoint_hits("spool.mark_sent") < 3:
+                            await trio.sleep(0.02)
+                    nursery.cancel_scope.cancel()
+            finally:
+                configure_failpoints(None)
+            assert emu.stats().accepted == 5  # once each while the marks failed
+            assert spool.statistics().sent == 0
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    lambda task_status: run_uploader(
+                        link, spool, FAST, idle_poll=0.05, task_status=task_status
+                    )
+                )
+                await wait_until(lambda: spool.statistics().sent == 5)
+                nursery.cancel_scope.cancel()
+            stats = emu.stats()
+        assert stats.accepted == 10
+        assert stats.duplicates == 5  # the server keeps one copy of each
+
     async def test_failed_retry_mark_backs_off_and_loses_nothing(self, tmp_path: Path) -> None:
         """A retry that the full disk refuses is written again with backoff; the report is not
         uploaded again meanwhile and arrives once when the server works."""
