@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 import trio
 
 from pywats_actors.emulator import Faults, open_emulator
@@ -42,24 +43,31 @@ def upload_processes(node: psutil.Process) -> list[psutil.Process]:
 
 
 class TestOrphanedUploadProcess:
-    async def test_kill_9_of_the_node_ends_the_upload_process_quietly(self, tmp_path: Path) -> None:
-        """After kill -9 of the node mid-upload, the upload process exits by itself and every
-        line of the node's log (its stdout and stderr, shared with the upload process) is
-        JSON."""
+    @pytest.mark.parametrize(
+        ("latency", "files", "seen"),
+        [(0.5, 30, 3), (0.005, 300, 40)],
+        ids=["uploads-in-flight", "answers-streaming"],
+    )
+    async def test_kill_9_of_the_node_ends_the_upload_process_quietly(
+        self, tmp_path: Path, latency: float, files: int, seen: int
+    ) -> None:
+        """After kill -9 of the node mid-upload (slow answers in flight, or fast answers
+        streaming back), the upload process exits by itself and every line of the node's log
+        (its stdout and stderr, shared with the upload process) is JSON."""
         log_path = tmp_path / "node.log"
-        async with open_emulator(token=TOKEN, faults=Faults(latency=0.5)) as emu:
+        async with open_emulator(token=TOKEN, faults=Faults(latency=latency)) as emu:
             config = write_config(tmp_path, emu.url, upload="concurrency = 8")
-            for n in range(30):
+            for n in range(files):
                 report_file(tmp_path / "in", n)
             proc = start_node(config, log_path)
             senders: list[psutil.Process] = []
             try:
                 node = psutil.Process(proc.pid)
                 with trio.fail_after(30):
-                    while emu.stats().requests < 3 or not senders:
+                    while emu.stats().requests < seen or not senders:
                         senders = upload_processes(node)
                         await trio.sleep(0.02)
-                os.kill(proc.pid, signal.SIGKILL)  # uploads are in flight (0.5 s each)
+                os.kill(proc.pid, signal.SIGKILL)
                 with trio.fail_after(10):
                     while proc.poll() is None:
                         await trio.sleep(0.02)
@@ -75,7 +83,7 @@ class TestOrphanedUploadProcess:
                 for sender in senders:
                     if sender.is_running():
                         sender.kill()
-            assert emu.stats().accepted < 30, "the kill came too late to test anything"
+            assert emu.stats().accepted < files, "the kill came too late to test anything"
         lines = log_path.read_text().splitlines()
         assert lines
         for line in lines:
