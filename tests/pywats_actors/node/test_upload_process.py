@@ -91,3 +91,41 @@ class TestOrphanedUploadProcess:
                 json.loads(line)
             except ValueError:
                 raise AssertionError(f"not a JSON line in the node's log: {line!r}") from None
+
+
+class TestOrderlyStop:
+    async def test_sigterm_ends_the_upload_process_without_an_alarm(self, tmp_path: Path) -> None:
+        """SIGTERM after uploads: the node exits 0, the upload process is gone with it, and the
+        uplink logs nothing at warning or above (its input is closed and it exits 0)."""
+        log_path = tmp_path / "node.log"
+        async with open_emulator(token=TOKEN) as emu:
+            config = write_config(tmp_path, emu.url)
+            for n in range(10):
+                report_file(tmp_path / "in", n)
+            proc = start_node(config, log_path)
+            senders: list[psutil.Process] = []
+            try:
+                node = psutil.Process(proc.pid)
+                with trio.fail_after(30):
+                    while emu.stats().accepted < 10 or not senders:
+                        senders = upload_processes(node)
+                        await trio.sleep(0.02)
+                proc.send_signal(signal.SIGTERM)
+                with trio.fail_after(30):
+                    while proc.poll() is None:
+                        await trio.sleep(0.02)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        assert proc.returncode == 0
+        assert not any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in senders)
+        records = [json.loads(line) for line in log_path.read_text().splitlines()]
+        alarms = [
+            r
+            for r in records
+            if r.get("level") in ("warning", "error", "critical")
+            and "uplink" in str(r.get("actor", "")) + str(r.get("child", ""))
+        ]
+        assert alarms == []
+        assert any(r.get("msg") == "uploader stopped" for r in records)
