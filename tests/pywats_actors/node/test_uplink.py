@@ -358,13 +358,13 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 def fill_the_disk(spool_file: Path, filler: Path) -> None:
     """Empty the spool's WAL (so its next write must grow a file), then fill the disk."""
     with contextlib.closing(sqlite3.connect(spool_file, timeout=10)) as db:
-        for _ in range(100):
+        for _ in range(200):
             busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if not busy:
                 break
             time.sleep(0.05)
         else:
-            raise AssertionError("the spool's WAL could not be emptied")
+            raise AssertionError("the spool's WAL could not be emptied in 10 s")
     assert spool_file.with_name(spool_file.name + "-wal").stat().st_size == 0
     with filler.open("wb", buffering=0) as out:
         for size in (1 << 20, 1 << 12, 1):  # down to the last byte
@@ -454,16 +454,21 @@ class TestSpoolFailures:
             await trio.to_thread.run_sync(fill_the_disk, tmpfs / "spool.sqlite3", filler)
             r.emulator.set_faults(Faults())
             await wait_until(lambda: r.emulator.stats().accepted >= 1)
-            await wait_until(lambda: any(f.action == "sent" for f in mark_failures(r)))
+            with trio.move_on_after(20):
+                while not any(f.action == "sent" for f in mark_failures(r)):
+                    await trio.sleep(0.02)
+            state = (r.spool.statistics(), r.emulator.stats(), mark_failures(r))
+            assert any(f.action == "sent" for f in state[2]), f"no sent mark failed: {state}"
             await trio.sleep(1.0)  # time for a wrong second upload to show
             # SQLite may still squeeze a mark or two into pages it already holds; the rest wait
-            assert r.spool.statistics().sent < 20
-            assert r.emulator.stats().duplicates == 0
+            state = (r.spool.statistics(), r.emulator.stats(), mark_failures(r))
+            assert state[0].sent < 20, state
+            assert state[1].duplicates == 0, state
             filler.unlink()
             await wait_until(lambda: r.spool.statistics().sent == 20)
             stats = r.emulator.stats()
-        assert stats.accepted == 20  # every delivery: each report once
-        assert stats.duplicates == 0
+        assert stats.accepted == 20, stats  # every delivery: each report once
+        assert stats.duplicates == 0, stats
 
     async def test_failed_retry_mark_backs_off_and_loses_nothing(self, tmp_path: Path) -> None:
         """A retry that the full disk refuses is written again with backoff; the report is not
