@@ -70,6 +70,20 @@ def _add_bench_command(commands: _Commands) -> None:
         action="store_true",
         help="do the uploads' HTTP in the node's process ([upload] separate_process = false)",
     )
+    bench.add_argument(
+        "--server-latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the emulator waits this many milliseconds before each answer (0)",
+    )
+    bench.add_argument(
+        "--fixed-concurrency",
+        type=int,
+        metavar="N",
+        help="uploads in flight fixed at N ([upload] concurrency = max_concurrency = N); "
+        "default: the adaptive limit, 2 up to 16",
+    )
     bench.set_defaults(handler=_run_bench)
 
 
@@ -82,6 +96,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         json_out=args.json,
         separate_process=not args.uploads_in_node,
+        server_latency=args.server_latency / 1000,
+        fixed_concurrency=args.fixed_concurrency,
     )
     return 0
 

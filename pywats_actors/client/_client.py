@@ -27,6 +27,8 @@ from typing import TypeVar
 
 import httpx
 
+from supervisors import ChildSpec
+
 from ..report import Report, encode_report
 from ._answers import accepted_or_error, ping_or_error, version_or_error
 from ._errors import WatsError
@@ -47,10 +49,24 @@ class WatsClient:
     connection (up to ``pool_timeout``).
     """
 
-    def __init__(self, settings: WatsClientSettings, exchange: Exchange) -> None:
+    def __init__(
+        self,
+        settings: WatsClientSettings,
+        exchange: Exchange,
+        process_spec: Callable[[str], ChildSpec] | None = None,
+    ) -> None:
         self._settings = settings
         self._exchange = exchange
+        self._process_spec = process_spec
         self._base_url = normalize_base_url(settings.base_url)
+
+    def upload_process_spec(self, id: str = "upload-process") -> ChildSpec | None:
+        """The upload process as a child for the caller's supervisor, or ``None``.
+
+        Only a client opened with ``separate_process=True, supervise_process=False`` has one;
+        its uploads wait for the process until the caller's supervisor runs this child.
+        """
+        return self._process_spec(id) if self._process_spec is not None else None
 
     @property
     def base_url(self) -> str:
@@ -146,6 +162,7 @@ async def open_wats_client(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     separate_process: bool = False,
+    supervise_process: bool = True,
 ) -> AsyncIterator[WatsClient]:
     """Open a pooled connection set to the server *settings* names.
 
@@ -158,6 +175,11 @@ async def open_wats_client(
             process's core; results and errors are the same. The process starts with the
             first submission and is restarted if it dies. ``server_version`` and ``ping``
             (rare) stay in this process.
+        supervise_process: with ``separate_process``, the client runs a small supervisor of
+            its own for the process (restarts with backoff, never gives up). ``False`` leaves
+            that to the caller: put :meth:`WatsClient.upload_process_spec` in its supervision
+            tree (the node puts it under its uplink supervisor, so that restart policy lives in
+            one place).
 
     Yields:
         A :class:`WatsClient`; its connections (and its helper process) are closed when the
@@ -172,9 +194,10 @@ async def open_wats_client(
 
         async with (
             open_http_exchange(settings) as local,
-            open_process_exchange(settings) as remote,
+            open_process_exchange(settings, supervise=supervise_process) as remote,
         ):
-            yield WatsClient(settings, _Split(submit=remote, other=local))
+            spec = None if supervise_process else remote.child_spec
+            yield WatsClient(settings, _Split(submit=remote, other=local), spec)
         return
     async with open_http_exchange(settings, transport=transport) as exchange:
         yield WatsClient(settings, exchange)

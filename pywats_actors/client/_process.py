@@ -13,25 +13,30 @@ transport error's class and details) back on its standard output (``_wire``). Th
 :class:`~pywats_actors.client._exchange.Answer` or the same :class:`WatsTransportError` the
 in-process client raises.
 
-Life of the process:
+Life of the process: it is a supervised child (:meth:`ProcessExchange.child_spec`), so its
+restart policy is its supervisor's: the node runs it under the uplink supervisor, a standalone
+client (:func:`open_process_exchange`) under a small supervisor of its own.
 
 * it starts with the first call, which waits for it (about 0.3 s); later calls find it running;
 * if it dies, every call in flight fails with :class:`WatsConnectionLost` (the server may have
-  the report: the uploader retries with the same id, and the server keeps one copy), it is
-  started again after a backoff (0.1 s doubling to 10 s, reset after 30 s of good health), and
-  calls made while it cannot be started fail at once with :class:`WatsConnectError` (nothing was
-  sent), which the uploader treats like a network that is down;
+  the report: the uploader retries with the same id, and the server keeps one copy), the child
+  exits as crashed and its supervisor starts it again after :data:`PROCESS_BACKOFF` (0.1 s
+  doubling to 10 s, reset after 30 s of good health); calls made while it cannot be started
+  fail at once with :class:`WatsConnectError` (nothing was sent), which the uploader treats like
+  a network that is down;
 * a call that gets no answer within ``attempt_timeout`` + 10 s (the process enforces the
   attempt deadline itself, so this means it is stuck) fails with a ``WatsTimeout`` and the
-  process is replaced;
-* the node's stop request does not signal it: in-flight uploads finish or are cancelled by
-  their callers (a ``Cancel`` frame stops the exchange there too). When the block closes,
-  nothing is in flight any more; the process is killed and reaped. If the parent dies first,
-  the process sees its standard input end and exits.
+  process is killed and replaced;
+* the stop request does not signal it: the uploader (a later sibling) stops first, so uploads
+  in flight finish or are cancelled by their callers (a ``Cancel`` frame stops the exchange
+  there too); then the child closes the process's standard input, and it exits. If it does not
+  within 2 s, or the child is cancelled, it is killed and reaped. If the parent dies first, the
+  process sees its standard input end and exits quietly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import sys
@@ -42,7 +47,19 @@ from dataclasses import dataclass, field
 import msgspec
 import trio
 
-from supervisors import FrameError, FrameReader, describe_returncode, open_supervised_process
+from supervisors import (
+    Backoff,
+    ChildContext,
+    ChildSpec,
+    FrameError,
+    FrameReader,
+    ProcessExited,
+    Timeout,
+    current_child_or_none,
+    describe_returncode,
+    open_supervised_process,
+    open_supervisor,
+)
 
 from .._logging import get_logger
 from ._errors import (
@@ -67,14 +84,14 @@ from ._wire import (
     write_frames,
 )
 
-__all__ = ["ProcessExchange", "open_process_exchange"]
+__all__ = ["PROCESS_BACKOFF", "ProcessExchange", "open_process_exchange"]
 
 _START_TIMEOUT = 30.0
 _STUCK_AFTER = 10.0
 _CLOSE_WAIT = 2.0
-_BACKOFF_MIN = 0.1
-_BACKOFF_MAX = 10.0
-_HEALTHY_AFTER = 30.0
+PROCESS_BACKOFF = Backoff(min=0.1, max=10.0, reset_after=30.0)
+"""Restarts of the upload process: 0.1 s doubling to 10 s (plus up to 20 % jitter), back to
+0.1 s after 30 s of good health."""
 _ERRORS: dict[str, type[WatsTransportError]] = {
     cls.__name__: cls
     for cls in (WatsConnectError, WatsConnectionLost, WatsProtocolError, WatsTransportError)
@@ -157,12 +174,19 @@ class ProcessExchange:
         slot = _Slot(trio.current_time())
         link.pending[seq] = slot
         try:
-            link.send.send_nowait(encode(Call(seq, route, body, report_id)))
+            try:
+                link.send.send_nowait(encode(Call(seq, route, body, report_id)))
+            except trio.ClosedResourceError:  # its supervisor is stopping it
+                link.pending.pop(seq, None)
+                raise WatsConnectError(
+                    "the upload process is stopping", report_id=report_id
+                ) from None
             await slot.done.wait()
         finally:
-            if slot.answer is None and not link.dead:  # the caller was cancelled
+            if slot.answer is None and not link.dead and seq in link.pending:  # cancelled
                 link.pending.pop(seq, None)
-                link.send.send_nowait(encode(Cancel(seq)))
+                with contextlib.suppress(trio.ClosedResourceError):
+                    link.send.send_nowait(encode(Cancel(seq)))
         answer = slot.answer
         assert answer is not None
         if isinstance(answer, Reply):
@@ -186,58 +210,88 @@ class ProcessExchange:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep a process running until cancelled, restarting it with backoff when it dies.
+    def child_spec(self, id: str = "upload-process") -> ChildSpec:
+        """The upload process as a supervised child: :meth:`run_process`, restarted with
+        :data:`PROCESS_BACKOFF` by the supervisor that runs it."""
+        return ChildSpec(
+            id, self.run_process, backoff=PROCESS_BACKOFF, shutdown=Timeout(_CLOSE_WAIT + 3)
+        )
 
-        The first process starts with the first call, so a client that never submits (or a
-        node that starts up) does not pay for it.
+    async def run_process(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """One upload process, from its start to its end: a supervised child's function.
+
+        Ready at once; the process itself starts with the first call (a client that never
+        submits, or a node that starts up, does not pay for it), or at once in a later
+        incarnation. On its supervisor's stop request the process's input is closed, and it
+        exits when what it was doing is done (the uploader stops first, so nothing is).
+
+        Raises:
+            ProcessExited: the process ended by itself; calls in flight failed with
+                :class:`WatsConnectionLost`.
+            WatsConnectionLost: it could not be started, broke the protocol, or was stuck and
+                was killed; calls in flight failed, calls made until the next incarnation is
+                ready fail at once with :class:`WatsConnectError` if it could not start.
         """
+        ctx = current_child_or_none()
+        stopping = trio.Event()
         task_status.started()
-        await self._wanted.wait()
-        delay = _BACKOFF_MIN
-        while True:
-            started = trio.current_time()
-            detail = await self._run_once()
-            if trio.current_time() - started >= _HEALTHY_AFTER:
-                delay = _BACKOFF_MIN
-            self._log.warning("upload process ended; starting another", reason=detail, delay=delay)
-            await trio.sleep(delay)
-            delay = min(_BACKOFF_MAX, delay * 2)
-            self._set(None, None)
+        async with trio.open_nursery() as nursery:
+            if ctx is not None:
+                nursery.start_soon(_set_on_stop, ctx, stopping)
+            await _either(self._wanted, stopping)
+            crash: Exception | None = None
+            if not stopping.is_set():
+                crash = await self._run_once(stopping)
+            nursery.cancel_scope.cancel()
+        if crash is not None:
+            raise crash
 
-    async def _run_once(self) -> str:
-        """Start one process, serve calls through it until it ends; returns why it ended."""
+    async def _run_once(self, stopping: trio.Event) -> Exception | None:
+        """Start one process and serve calls through it until it ends; why it ended, if it
+        was not asked to."""
+        self._set(None, None)
         self.starts += 1
         command = [sys.executable, "-m", "pywats_actors.client._sender"]
         link: _Link | None = None
         problem: str | None = None
+        code: int | None = None
         try:
             async with open_supervised_process(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, term_signal=None
             ) as process:
                 link = _Link(process.pid)
-                problem = await self._serve(process, link)
+                problem = await self._serve(process, link, stopping)
                 if problem is None and not link.scope.cancelled_caught:
                     with trio.move_on_after(_CLOSE_WAIT):
-                        await process.wait()
+                        code = await process.wait()
         except OSError as exc:  # could not even spawn it
             problem = str(exc)
         if link is None or self._link is not link:  # it never became ready
             self._set(None, f"the upload process could not be started: {problem or 'it exited'}")
+        elif self._link is link:
+            self._set(None, None)
         if link is not None and link.scope.cancelled_caught:
             detail = "the upload process was stuck and was killed"
         elif problem is not None:
             detail = f"the upload process failed: {problem}"
         else:
-            code = process.returncode
             how = "did not exit and was killed" if code is None else describe_returncode(code)
             detail = f"the upload process {how}"
         if link is not None:
             link.fail_all(detail)
-        return detail
+        if stopping.is_set() and problem is None and code is not None:
+            self._log.debug("upload process stopped", pid=link.pid if link else None)
+            return None
+        if code is not None and code != 0:
+            assert link is not None
+            return ProcessExited(link.pid, code)
+        return WatsConnectionLost(detail)
 
-    async def _serve(self, process: trio.Process, link: _Link) -> str | None:
-        """Handshake, then pass frames both ways until the process's output ends.
+    async def _serve(self, process: trio.Process, link: _Link, stopping: trio.Event) -> str | None:
+        """Handshake, then pass frames both ways until the process's output ends; once
+        *stopping* is set, close its input (it then ends).
 
         Returns what went wrong, or ``None`` when the process simply ended.
         """
@@ -256,7 +310,7 @@ class ProcessExchange:
                 self._set(link, None)
                 self._log.debug("upload process ready", pid=process.pid)
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(write_frames, stdin, link.outgoing)
+                    nursery.start_soon(_write_until_stopped, stdin, link, stopping)
                     nursery.start_soon(link.watch_for_a_stall, self._stuck_after)
                     await _read_answers(frames, link)
                     nursery.cancel_scope.cancel()
@@ -274,6 +328,40 @@ class ProcessExchange:
         """Refuse new calls (the process itself ends with the block that started it)."""
         self._closed = True
         self._set(None, None)
+
+
+async def _set_on_stop(ctx: ChildContext, stopping: trio.Event) -> None:
+    await ctx.wait_stop_requested()
+    stopping.set()
+
+
+async def _either(first: trio.Event, second: trio.Event) -> None:
+    """Wait until one of two events is set."""
+    async with trio.open_nursery() as nursery:
+
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(wait, first)
+        nursery.start_soon(wait, second)
+
+
+async def _write_until_stopped(
+    stdin: trio.abc.SendStream, link: _Link, stopping: trio.Event
+) -> None:
+    """Write the calls' frames; on the stop request, close the process's input (its signal to
+    end), after the frames already queued."""
+    async with trio.open_nursery() as nursery:
+
+        async def close_on_stop() -> None:
+            await stopping.wait()
+            link.send.close()
+
+        nursery.start_soon(close_on_stop)
+        await write_frames(stdin, link.outgoing)
+        nursery.cancel_scope.cancel()
+    await stdin.aclose()
 
 
 async def _read_answers(frames: FrameReader, link: _Link) -> None:
@@ -300,13 +388,32 @@ def _error(failed: Failed, report_id: str | None) -> WatsTransportError:
 
 
 @asynccontextmanager
-async def open_process_exchange(settings: WatsClientSettings) -> AsyncIterator[ProcessExchange]:
-    """Yield the exchange that uses the upload process (started by its first call)."""
+async def open_process_exchange(
+    settings: WatsClientSettings, *, supervise: bool = True
+) -> AsyncIterator[ProcessExchange]:
+    """Yield the exchange that uses the upload process (started by its first call).
+
+    With *supervise* (standalone use) a small supervisor of its own runs the process child
+    (:data:`PROCESS_BACKOFF`; at that pace it never reaches the intensity of 20 restarts in
+    60 s, so it never gives up). Without it, the caller must run
+    :meth:`ProcessExchange.child_spec` in its own supervision tree (the node does, under the
+    uplink supervisor), or calls wait for a process forever.
+    """
     exchange = ProcessExchange(settings)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(exchange.run)
+    if not supervise:
         try:
             yield exchange
         finally:
             await exchange.aclose()
-            nursery.cancel_scope.cancel()
+        return
+    async with open_supervisor(
+        [exchange.child_spec()],
+        name="upload-process",
+        intensity=20,
+        period=60,
+        stop_grace=_CLOSE_WAIT + 3,
+    ):
+        try:
+            yield exchange
+        finally:
+            await exchange.aclose()

@@ -8,9 +8,14 @@ Calls run concurrently; the connection pool bounds how many are on the wire.
 Its life belongs to the parent: it ignores SIGTERM and SIGINT (so a stop request to the node
 does not cut uploads that are draining) and ends when its standard input closes, which also
 happens when the parent dies; calls still in flight then are abandoned (their callers are gone,
-and a report whose answer nobody heard is sent again with the same id). Anything unexpected is
-printed to standard error (the node's log stream) and answered as a lost connection, which the
-uploader retries with the same report id.
+and a report whose answer nobody heard is sent again with the same id). A parent that died
+(even by ``kill -9``, in the middle of a frame, or before the answers could be written back)
+ends it quietly, with status 0.
+
+Its standard error is the node's log stream, so it writes only JSON log lines there, in the
+node's JSON format: an unexpected error in a call (answered as a lost connection, which the
+uploader retries with the same report id), a bad frame from a living parent, Python warnings
+and unraisable exceptions. Never a plain-text traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import math
 import os
 import signal
 import sys
-import traceback
+import warnings
+from types import TracebackType
+from typing import Any, TextIO
 
 import msgspec
 import trio
@@ -27,6 +34,7 @@ import trio
 from supervisors import FrameError, FrameReader
 
 from .._failpoints import failpoint
+from .._logging import configure_logging, get_logger
 from ._answers import ANSWER_HEADERS
 from ._client import open_http_exchange
 from ._errors import WatsTimeout, WatsTLSError, WatsTransportError
@@ -48,18 +56,69 @@ __all__ = ["main"]
 _CALL_LIMIT = 1 << 30  # a frame carries one report; the spool bounds what a report can be
 
 
+_PARENT_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError)
+"""What writing the answers back raises once the parent has closed its end (it died)."""
+
+_log = get_logger(actor="uplink/http-process")
+
+
 def main() -> int:
-    """Serve until standard input ends; the exit status is 0, or 2 on a protocol error."""
+    """Serve until standard input ends.
+
+    The exit status is 0 (the input ended, or the parent died), 2 on a protocol error from a
+    living parent, 1 on anything else unexpected (logged as one JSON line).
+    """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    configure_logging(fmt="json", level="info")
+    _only_json_on_stderr()
     status = 0
     try:
         trio.run(_serve)
+    except* _PARENT_GONE:
+        pass  # the parent is gone, and with it whoever wanted the answers
     except* (FrameError, msgspec.DecodeError) as group:
-        problem = group.exceptions[0]
-        print(f"pywats upload process: bad frame from the node: {problem}", file=sys.stderr)
-        status = 2
+        if os.getppid() == parent:  # else it died in the middle of a frame
+            _log.error("bad frame from the node", error=str(group.exceptions[0]))
+            status = 2
+    except* Exception as group:
+        _log.error("upload process failed", exc_info=group)
+        status = 1
     return status
+
+
+def _only_json_on_stderr() -> None:
+    """Route what Python itself would print to standard error through the JSON log."""
+
+    def show_warning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        _log.warning(
+            "python warning",
+            category=category.__name__,
+            warning=str(message),
+            where=f"{filename}:{lineno}",
+        )
+
+    def unraisable(info: Any) -> None:
+        _log.error(
+            "unraisable exception",
+            error=repr(info.exc_value),
+            where=repr(info.object),
+        )
+
+    def uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        _log.error("upload process failed", exc_info=(kind, value, tb))
+
+    warnings.showwarning = show_warning
+    sys.unraisablehook = unraisable
+    sys.excepthook = uncaught
 
 
 async def _serve() -> None:
@@ -104,7 +163,7 @@ async def _call(
             except WatsTransportError as exc:
                 send.send_nowait(encode(_failed(call.seq, exc)))
             except Exception as exc:
-                traceback.print_exc(file=sys.stderr)
+                _log.error("upload call failed", report_id=call.report_id, exc_info=True)
                 detail = f"the upload process failed: {exc!r}"
                 send.send_nowait(encode(Failed(call.seq, "WatsConnectionLost", detail)))
             else:

@@ -188,7 +188,8 @@ def summarize(loaded: LoadedConfig) -> str:
         server = "none: reports are kept in the spool, not uploaded"
     up = c.upload
     upload = (
-        f"{up.concurrency} at a time, backoff up to {_seconds(up.backoff_cap)}, breaker opens "
+        f"{up.concurrency} at a time at first, adapting up to {up.max_concurrency}, "
+        f"backoff up to {_seconds(up.backoff_cap)}, breaker opens "
         f"after {up.breaker_threshold} failures"
     )
     spool = (

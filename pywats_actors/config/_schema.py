@@ -149,7 +149,11 @@ class UploadSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """``[upload]``: how reports go from the spool to the server.
 
     Attributes:
-        concurrency: uploads in flight at once.
+        concurrency: uploads in flight at the start; the limit then adapts to the server's
+            latency and overload signals (``docs/configuration.md``), never above
+            *max_concurrency*.
+        max_concurrency: the most uploads in flight at once; equal to *concurrency* (or 1)
+            for a limit that only shrinks under overload and never grows past it.
         attempt_timeout: seconds one upload attempt may take from start to finish.
         backoff_base: seconds; the retry after the n-th failure waits a random time between
             0 and ``min(backoff_cap, backoff_base * backoff_multiplier**(n-1))`` (full jitter).
@@ -167,6 +171,7 @@ class UploadSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """
 
     concurrency: Annotated[int, Meta(ge=1, le=16)] = 2
+    max_concurrency: Annotated[int, Meta(ge=1, le=64)] = 16
     attempt_timeout: Annotated[float, Meta(ge=1, le=3600)] = 90.0
     backoff_base: Annotated[float, Meta(gt=0, le=3600)] = 1.0
     backoff_multiplier: Annotated[float, Meta(ge=1, le=10)] = 2.0

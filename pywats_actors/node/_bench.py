@@ -15,6 +15,11 @@ Scenarios:
 * **latency**: files dropped at a steady rate; per file, the time from the moment it became
   stable (written + the folder's settle interval) to its acknowledgement by the emulator; p50 and
   p99.
+
+``--server-latency MS`` makes the emulator wait that long before each answer (a distant
+server), and ``--fixed-concurrency N`` pins the uploads in flight to N instead of the adaptive
+limit; the figures then include the limit the uploader had when it stopped, and the highest it
+reached (from its ``uploader stopped`` log line).
 """
 
 from __future__ import annotations
@@ -57,6 +62,10 @@ class BenchResult:
     latency_p50_ms: float
     latency_p99_ms: float
     sigterm_to_exit_s: float
+    server_latency_ms: float
+    upload_concurrency: str
+    upload_limit_at_stop: int | None
+    upload_highest_limit: int | None
 
 
 def _csv(index: int) -> str:
@@ -77,10 +86,13 @@ def _drop(folder: Path, index: int) -> float:
 
 
 class _Emulator:
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, latency: float = 0.0) -> None:
         self.token = token
+        command = [sys.executable, "-m", "pywats_actors._cli", "emulator", "--token", token]
+        if latency > 0:
+            command += ["--latency", str(latency)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pywats_actors._cli", "emulator", "--token", token],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -108,7 +120,19 @@ class _Emulator:
             self.proc.stdout.close()
 
 
-def _config(root: Path, url: str, token: str, *, separate_process: bool = True) -> Path:
+def _config(
+    root: Path,
+    url: str,
+    token: str,
+    *,
+    separate_process: bool = True,
+    fixed_concurrency: int | None = None,
+) -> Path:
+    limits = (
+        f"concurrency = {fixed_concurrency}\nmax_concurrency = {fixed_concurrency}"
+        if fixed_concurrency is not None
+        else "concurrency = 2\nmax_concurrency = 16"
+    )
     path = root / "etc" / "bench.toml"
     path.parent.mkdir()
     path.write_text(
@@ -122,7 +146,7 @@ log_level = "info"
 base_url = "{url}"
 token = "{token}"
 [upload]
-concurrency = 4
+{limits}
 separate_process = {"true" if separate_process else "false"}
 [conversion]
 workers = 2
@@ -194,20 +218,29 @@ def run_bench(
     seconds: float = 10.0,
     json_out: str | None = None,
     separate_process: bool = True,
+    server_latency: float = 0.0,
+    fixed_concurrency: int | None = None,
 ) -> BenchResult:
     """Run every scenario once and print the figures; see the module docstring.
 
-    *separate_process* is the node's ``[upload] separate_process``.
+    *separate_process* is the node's ``[upload] separate_process``; *server_latency* (seconds)
+    the emulator's delay before each answer; *fixed_concurrency* pins the uploads in flight.
     """
     token = "YmVuY2g6c2VjcmV0"
     with tempfile.TemporaryDirectory(prefix="pywats-bench-") as tmp:
         root = Path(tmp)
         (root / "in").mkdir()
-        emulator = _Emulator(token)
+        emulator = _Emulator(token, server_latency)
         log_file = (root / "node.log").open("wb")
         node_proc: subprocess.Popen[bytes] | None = None
         try:
-            config = _config(root, emulator.url, token, separate_process=separate_process)
+            config = _config(
+                root,
+                emulator.url,
+                token,
+                separate_process=separate_process,
+                fixed_concurrency=fixed_concurrency,
+            )
             node_proc, ready = _start_node(config, log_file, root / "node.log")
             node = psutil.Process(node_proc.pid)
             time.sleep(2.0)
@@ -270,6 +303,7 @@ def run_bench(
             node_proc.send_signal(signal.SIGTERM)
             node_proc.wait(timeout=60)
             sigterm_s = time.monotonic() - stopped
+            limit_at_stop, highest_limit = _upload_limits(root / "node.log")
         finally:
             if node_proc is not None and node_proc.poll() is None:
                 node_proc.kill()
@@ -288,9 +322,24 @@ def run_bench(
         latency_p50_ms=round(p50, 1),
         latency_p99_ms=round(p99, 1),
         sigterm_to_exit_s=round(sigterm_s, 3),
+        server_latency_ms=round(server_latency * 1000, 1),
+        upload_concurrency=(
+            f"fixed {fixed_concurrency}" if fixed_concurrency is not None else "adaptive 2-16"
+        ),
+        upload_limit_at_stop=limit_at_stop,
+        upload_highest_limit=highest_limit,
     )
     for key, value in asdict(result).items():
         print(f"{key:<26} {value}")
     if json_out:
         Path(json_out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
+
+
+def _upload_limits(log: Path) -> tuple[int | None, int | None]:
+    """The uploader's limit at its stop and the highest it reached, from the node's JSON log."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"uploader stopped"' in line:
+            record = json.loads(line)
+            return record.get("limit"), record.get("highest_limit")
+    return None, None

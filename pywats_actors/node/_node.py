@@ -5,8 +5,8 @@
     node (rest_for_one)
     ├── config      loads the file, watches it, publishes ConfigChanged / ConfigRejected
     ├── spool       owns the durable spool (the only writer)
-    ├── uplink      server monitor + uploader (restarted in place when [server] or [upload]
-    │               change)
+    ├── uplink      upload process (an OS process), server monitor, uploader (restarted in
+    │               place when [server] or [upload] change)
     ├── conversion  the sandboxed converter pool and the pipeline (restarted in place when the
     │               converters or [conversion] change)
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
@@ -323,18 +323,26 @@ async def _uplink_child(
         write_timeout=cfg.server.write_timeout,
         pool_timeout=cfg.server.pool_timeout,
         attempt_timeout=cfg.upload.attempt_timeout,
-        max_connections=max(4, cfg.upload.concurrency),
-        max_keepalive_connections=max(4, cfg.upload.concurrency),
+        max_connections=max(4, cfg.upload.max_concurrency),
+        max_keepalive_connections=max(4, cfg.upload.max_concurrency),
         verify_tls=verify,
         trust_env=cfg.server.trust_env,
     )
     spool = node.spool
     assert spool is not None
-    async with open_wats_client(settings, separate_process=cfg.upload.separate_process) as client:
+    async with open_wats_client(
+        settings, separate_process=cfg.upload.separate_process, supervise_process=False
+    ) as client:
         link = ServerLink(client, node.bus)
         node.link = link
+        # The upload process (if any) starts first and stops last: the uploads that use it
+        # drain before its input is closed. Its backoff keeps it below the intensity (at most
+        # about 12 restarts a minute), so only the monitor or the uploader crash-looping
+        # makes the uplink give up.
+        process = client.upload_process_spec("upload-process")
         uplink = Supervisor(
             [
+                *([process] if process is not None else []),
                 ChildSpec(
                     "server",
                     functools.partial(run_server_monitor, link, interval=cfg.server.ping_interval),
@@ -348,6 +356,8 @@ async def _uplink_child(
                 ),
             ],
             name="uplink",
+            intensity=20,
+            period=60,
             observers=[observer],
             task_context=bind_child,
         )

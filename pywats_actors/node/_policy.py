@@ -3,7 +3,7 @@
 * :class:`RetryBackoff` — full-jitter exponential backoff (AWS), honouring ``Retry-After``;
 * :class:`CircuitBreaker` — opens after consecutive retryable failures, stays open
   ``open_for * 2**k`` with full jitter up to a cap, lets exactly one probe through when
-  half-open;
+  half-open, and at once when the server monitor sees the server come back (:meth:`probe_now`);
 * :class:`RateLimiter` — an optional cap on requests per second (off by default: reacting to
   429 is the primary mechanism).
 
@@ -131,6 +131,17 @@ class CircuitBreaker:
             self._probe_in_flight = False
             self._changed.set()
             self._changed = trio.Event()
+
+    def probe_now(self) -> None:
+        """End an open period at once: the next :meth:`acquire` is the half-open probe.
+
+        The server monitor is the authority on whether the server is up; when it sees the
+        server come back, waiting out the rest of the open period only delays the uploads.
+        Does nothing unless the breaker is open.
+        """
+        if self.state is BreakerState.OPEN:
+            self.opened_until = trio.current_time()
+            self._set(BreakerState.HALF_OPEN)
 
     def record_success(self) -> None:
         """The server answered; close the breaker."""

@@ -7,6 +7,7 @@ itself treats its input.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,8 @@ from pywats_actors.client import (
 from pywats_actors.client._process import open_process_exchange
 from pywats_actors.client._wire import Call, Open, Ready, Reply, encode, from_process
 from pywats_actors.emulator import Emulator, Faults
+from supervisors import ChildRestarting, ExitKind, open_supervisor
+from supervisors.testing import EventRecorder
 
 from .conftest import TOKEN, WsjfFactory, settings_for
 
@@ -146,6 +149,61 @@ class TestLifecycle:
         assert not caught.value.maybe_delivered
 
 
+class TestSupervisedByTheCaller:
+    """``supervise_process=False``: the caller's supervisor runs the process (the node's uplink)."""
+
+    async def test_a_killed_process_is_restarted_by_the_callers_supervisor(
+        self, emulator: Emulator, wsjf: WsjfFactory
+    ) -> None:
+        """SIGKILL mid-call: the call fails as 'connection lost', the caller's supervisor sees
+        the crash (the exit code) and restarts the child with backoff, and the same id then
+        goes through."""
+        recorder = EventRecorder()
+        report_id, data = wsjf()
+        settings = settings_for(emulator.url)
+        async with open_wats_client(
+            settings, separate_process=True, supervise_process=False
+        ) as wats:
+            spec = wats.upload_process_spec()
+            assert spec is not None
+            async with open_supervisor(
+                [spec], name="uplink", observers=[recorder], stop_grace=10
+            ) as supervisor:
+                warm_id, warm = wsjf()
+                await wats.submit_wsjf(warm, warm_id)  # the first call starts the process
+                (first,) = _sender_children()
+                emulator.set_faults(Faults(latency=5.0))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_kill_soon, first.pid)
+                    with pytest.raises(WatsConnectionLost, match="upload process"):
+                        await wats.submit_wsjf(data, report_id)
+                emulator.set_faults(Faults())
+                with trio.fail_after(30):
+                    accepted = await wats.submit_wsjf(data, report_id)
+                (child,) = supervisor.statistics().children
+            assert _sender_children() == []  # stopped with the supervisor
+        assert accepted.report_id == report_id
+        assert (child.id, child.restarts) == ("upload-process", 1)
+        (crash,) = recorder.exits("upload-process")[:1]
+        assert crash.reason.returncode == -signal.SIGKILL
+        (restart,) = recorder.of_type(ChildRestarting)
+        assert 0.1 <= restart.delay <= 0.12  # PROCESS_BACKOFF's first step, with jitter
+        assert [e.reason.kind for e in recorder.exits("upload-process")][1:] == [ExitKind.SHUTDOWN]
+
+    async def test_without_a_supervisor_nothing_is_started(
+        self, emulator: Emulator, wsjf: WsjfFactory
+    ) -> None:
+        """A client whose caller did not run the child starts no process of its own."""
+        report_id, data = wsjf()
+        async with open_wats_client(
+            settings_for(emulator.url), separate_process=True, supervise_process=False
+        ) as wats:
+            with trio.move_on_after(1):
+                await wats.submit_wsjf(data, report_id)
+            assert _sender_children() == []
+        assert emulator.stats().requests == 0
+
+
 def _sender_children() -> list[psutil.Process]:
     return [
         child
@@ -196,6 +254,34 @@ class TestTheProcessItself:
         assert out == b""
         assert emulator.stored_report(report_id) == data
 
+    async def test_answers_nobody_can_read_end_it_quietly(
+        self, emulator: Emulator, wsjf: WsjfFactory
+    ) -> None:
+        """When the parent's end of its output is gone (the parent died) as an answer comes
+        back, it exits 0 and writes nothing to standard error (the node's log)."""
+        emulator.set_faults(Faults(latency=0.3))
+        report_id, data = wsjf()
+        proc = self._start()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdin.write(encode(Open(settings_for(emulator.url))))
+        proc.stdin.flush()
+        ready = await trio.to_thread.run_sync(_read_frame, proc.stdout)
+        assert isinstance(ready, Ready)
+        proc.stdin.write(encode(Call(1, "submit", data, report_id)))
+        proc.stdin.flush()
+        proc.stdout.close()  # nobody will read the answer
+        with trio.fail_after(30):
+            while proc.poll() is None:
+                await trio.sleep(0.02)
+        err = proc.stderr.read()
+        proc.stdin.close()
+        proc.stderr.close()
+        assert proc.returncode == 0, err
+        assert err == b""
+        assert emulator.stats().accepted == 1
+
     @pytest.mark.parametrize(
         "garbage",
         [b"\x00\x00\x00\x05hello", b"\xff\xff\xff\xff", b"\x00\x00\x00\x10short"],
@@ -208,6 +294,8 @@ class TestTheProcessItself:
         assert proc.returncode == 2
         assert b"bad frame from the node" in err
         assert b"Traceback" not in err
+        for line in err.splitlines():
+            assert json.loads(line)["level"] == "error"
         assert out == b""
 
 

@@ -220,7 +220,8 @@ class TestHotReload:
             assert isinstance(event, ConfigRejected)
             assert event.path == str(config_file)
             assert [str(p) for p in event.problems] == [
-                "$.upload.bogus: unknown key; known keys: concurrency, attempt_timeout, "
+                "$.upload.bogus: unknown key; known keys: concurrency, max_concurrency, "
+                "attempt_timeout, "
                 "backoff_base, backoff_multiplier, backoff_cap, breaker_threshold, "
                 "breaker_open_for, breaker_max_open, max_requests_per_second, "
                 "separate_process",

@@ -101,6 +101,32 @@ class TestCircuitBreaker:
         b.release()
         assert b.try_acquire()
 
+    async def test_probe_now_ends_the_open_period_at_once(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """probe_now (the monitor saw the server back) lets the half-open probe go at once."""
+        changes: list[BreakerState] = []
+        b = CircuitBreaker(threshold=1, open_for=60, random=lambda: 1.0, on_change=changes.append)
+        b.record_failure()
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(b.acquire)
+            await trio.sleep(5)
+            b.probe_now()
+        assert trio.current_time() - start == pytest.approx(5)
+        assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN]
+        assert not b.try_acquire()  # still exactly one probe
+
+    async def test_probe_now_leaves_a_closed_breaker_alone(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """probe_now on a closed breaker changes nothing."""
+        b = CircuitBreaker(threshold=1, open_for=60)
+        b.probe_now()
+        assert b.state is BreakerState.CLOSED
+        assert b.try_acquire()
+        assert b.try_acquire()
+
 
 class TestRateLimiter:
     async def test_spaces_requests(self, autojump_clock: trio.abc.Clock) -> None:
