@@ -7,8 +7,9 @@
     ├── spool       owns the durable spool (the only writer)
     ├── uplink      server monitor + uploader (restarted in place when [server] or [upload]
     │               change)
-    ├── conversion  the sandboxed converter pool and the pipeline (restarted in place when the
-    │               converters or [conversion] change)
+    ├── conversion  a supervisor of the sandboxed converter pool and the pipeline (restarted
+    │               in place when the converters or [conversion] change); the pipeline stops
+    │               before the pool, so the files in flight finish converting
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
     └── control     applies configuration changes to the running tree
 
@@ -31,7 +32,7 @@ from typing import ClassVar
 
 import trio
 
-from converters import ConverterPool, PoolSettings, open_converter_pool
+from converters import ConverterPool, PoolSettings
 from supervisors import (
     ChildSpec,
     Clone,
@@ -224,7 +225,10 @@ def build_node(
         ChildSpec("spool", _spool_child, (node,), shutdown=Timeout(30)),
         ChildSpec("uplink", _uplink_child, (node, observer), kind="supervisor"),
         ChildSpec(
-            "conversion", _conversion_child, (node, Clone(files_receive)), shutdown=Timeout(60)
+            "conversion",
+            _conversion_child,
+            (node, observer, Clone(files_receive)),
+            kind="supervisor",
         ),
         ChildSpec("intake", _intake_child, (node, observer, Clone(files_send)), kind="supervisor"),
         ChildSpec("control", _control_child, (node, Clone(config_receive))),
@@ -354,10 +358,18 @@ async def _uplink_child(
 
 async def _conversion_child(
     node: Node,
+    observer: Callable[..., None],
     files: trio.MemoryReceiveChannel[FileReady],
     *,
-    task_status: trio.TaskStatus[None],
+    task_status: trio.TaskStatus[Supervisor],
 ) -> None:
+    """The converter pool and the pipeline, as a supervisor of their own.
+
+    The pipeline starts after the pool and stops before it: on a stop the files in flight
+    finish converting (the pool is still there for them), then the workers stop. Restart
+    policy stays with the node: any failure in here ends this child (intensity 0), and the
+    node restarts it with everything after it.
+    """
     cfg = node.config
     settings = PoolSettings(
         workers=cfg.conversion.workers,
@@ -367,29 +379,67 @@ async def _conversion_child(
         cpu_seconds=cfg.conversion.cpu_seconds,
         landlock=cfg.conversion.landlock,
     )
-    spool = node.spool
-    assert spool is not None
-    async with open_converter_pool(
+    pool = ConverterPool(
         settings,
         converters=converter_set(cfg),
         station_namespace=uuid.UUID(cfg.node.station_namespace),
-    ) as pool:
-        node.pool = pool
-        get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
-        pipeline = Pipeline(
-            config=lambda: node.config,
-            spool=spool,
-            pool=pool,
-            bus=node.bus,
-            work_arrived=node.work_arrived,
-        )
-        try:
-            # Files in flight: enough that while some wait for the spool's commit (an fsync)
-            # others are converting, so the workers stay busy and commits are shared.
-            concurrency = PIPELINE_FILES_PER_WORKER * cfg.conversion.workers
-            await pipeline.run(files, concurrency, task_status=task_status)
-        finally:
-            node.pool = None
+    )
+    conversion = Supervisor(
+        [
+            # the pool stops its workers in phase one, each finishing its file
+            ChildSpec(
+                "pool",
+                _pool_child,
+                (node, pool),
+                shutdown=Timeout(settings.stop_grace * 2 + 5),
+                kind="supervisor",
+            ),
+            ChildSpec(
+                "pipeline", _pipeline_child, (node, pool, Clone(files)), shutdown=Timeout(60)
+            ),
+        ],
+        name="conversion",
+        strategy=Strategy.ONE_FOR_ALL,
+        intensity=0,
+        observers=[observer],
+        task_context=bind_child,
+    )
+    await conversion.run(task_status=task_status)
+
+
+async def _pool_child(
+    node: Node, pool: ConverterPool, *, task_status: trio.TaskStatus[None]
+) -> None:
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pool.run)  # stops on this child's stop request
+            node.pool = pool
+            get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
+            task_status.started()
+    finally:
+        node.pool = None
+
+
+async def _pipeline_child(
+    node: Node,
+    pool: ConverterPool,
+    files: trio.MemoryReceiveChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    spool = node.spool
+    assert spool is not None
+    pipeline = Pipeline(
+        config=lambda: node.config,
+        spool=spool,
+        pool=pool,
+        bus=node.bus,
+        work_arrived=node.work_arrived,
+    )
+    # Files in flight: enough that while some wait for the spool's commit (an fsync) others
+    # are converting, so the workers stay busy and commits are shared.
+    concurrency = PIPELINE_FILES_PER_WORKER * node.config.conversion.workers
+    await pipeline.run(files, concurrency, task_status=task_status)
 
 
 PIPELINE_FILES_PER_WORKER = 4
