@@ -35,6 +35,7 @@ import trio
 from converters import ConverterPool, PoolSettings
 from supervisors import (
     ChildSpec,
+    ChildStartError,
     Clone,
     DynamicSupervisor,
     Strategy,
@@ -82,9 +83,15 @@ _FILES_BUFFER = 64
 
 
 class ConfigApplied(NodeEvent, frozen=True, kw_only=True):
-    """A new configuration is in effect (*restart_required*: keys that wait for a restart)."""
+    """A new configuration is in effect.
+
+    *keys* are the changed keys (``upload.concurrency``, ``watch[line1].settle``);
+    *restart_required* the ones among them that wait for a restart of the node (see
+    ``docs/configuration.md``); every other key is in effect when this event is published.
+    """
 
     topic: ClassVar[str] = "config"
+    keys: tuple[str, ...] = ()
     sections: tuple[str, ...]
     watch_added: tuple[str, ...]
     watch_removed: tuple[str, ...]
@@ -523,7 +530,12 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
                 await intake.terminate_child(folder_id)
         for folder in new.watch:
             if folder.id in (*diff.watch_added, *diff.watch_changed):
-                await intake.start_child(watcher_spec(folder, files))
+                try:
+                    await intake.start_child(watcher_spec(folder, files))
+                except ChildStartError as exc:  # that folder's trouble; the others go on
+                    log.error(
+                        "watch folder could not start", folder=folder.id, reason=str(exc.cause)
+                    )
     if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
         await supervisor.restart_child("conversion")
     if old.server != new.server or old.upload != new.upload:
@@ -533,6 +545,7 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
     log.info("configuration applied", sections=diff.sections)
     node.bus.publish(
         ConfigApplied(
+            keys=diff.keys,
             sections=diff.sections,
             watch_added=diff.watch_added,
             watch_removed=diff.watch_removed,
