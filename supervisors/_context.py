@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
+
+if TYPE_CHECKING:
+    from ._supervisor import Supervisor
 
 __all__ = ["ChildContext", "current_child", "current_child_or_none"]
 
@@ -20,13 +23,21 @@ class ChildContext:
     the child is cancelled whatever it does.
     """
 
-    __slots__ = ("_stop", "id", "incarnation", "supervisor")
+    __slots__ = ("_stop", "_supervisors", "id", "incarnation", "supervisor")
 
     def __init__(self, supervisor: str, child_id: str, incarnation: int) -> None:
         self.supervisor = supervisor
         self.id = child_id
         self.incarnation = incarnation
         self._stop = trio.Event()
+        self._supervisors: list[Supervisor] = []
+
+    @property
+    def supervisors(self) -> tuple[Supervisor, ...]:
+        """The supervisors running inside this incarnation (in the child's own task or in tasks
+        it started), in the order they started; each registers itself for the length of its
+        ``run``. A tree snapshot descends through them."""
+        return tuple(self._supervisors)
 
     @property
     def path(self) -> str:

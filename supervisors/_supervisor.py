@@ -104,13 +104,28 @@ class _Child:
     def alive(self) -> bool:
         return not self.exited.is_set()
 
-    def snapshot(self) -> ChildStatistics:
+    def snapshot(self, *, tree: bool) -> ChildStatistics:
+        value = self.value
+        running = self.alive and self.ctx is not None
+        pid = (
+            value.pid
+            if running and isinstance(value, trio.Process) and value.returncode is None
+            else None
+        )
+        subs = (
+            tuple(sub.tree_statistics() for sub in self.ctx.supervisors)
+            if tree and running and self.ctx is not None
+            else ()
+        )
         return ChildStatistics(
             id=self.spec.id,
             state=self.state,
             incarnation=self.incarnation,
             restarts=self.restarts,
             last_exit=self.last_exit,
+            kind=self.spec.kind,
+            pid=pid,
+            supervisors=subs,
         )
 
 
@@ -316,6 +331,7 @@ class Supervisor:
         self._reset()
         send, receive = trio.open_memory_channel[_Message](float("inf"))
         outcome: SupervisorError | None = None
+        parent: ChildContext | None = None
         try:
             async with send, receive, trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -324,6 +340,7 @@ class Supervisor:
                     send.send_nowait(_StopRequested())
                 parent = current_child_or_none()
                 if parent is not None:
+                    parent._supervisors.append(self)  # the parent's tree snapshot shows us
                     nursery.start_soon(self._follow_parent, parent)
                 outcome = await self._start_initial()
                 if outcome is None:
@@ -331,6 +348,8 @@ class Supervisor:
                     outcome = await self._loop(receive)
                 nursery.cancel_scope.cancel(reason=f"supervisor {self.name!r} finished")
         finally:
+            if parent is not None and self in parent._supervisors:
+                parent._supervisors.remove(self)
             self._running = False
             self._nursery = None
             self._control = None
@@ -448,12 +467,26 @@ class Supervisor:
         return tuple(self._children)
 
     def statistics(self) -> SupervisorStatistics:
-        """A frozen snapshot of the supervisor and each child."""
+        """A frozen snapshot of the supervisor and each child (this level only)."""
+        return self._statistics(tree=False)
+
+    def tree_statistics(self) -> SupervisorStatistics:
+        """A frozen snapshot of the whole tree below this supervisor, in one call.
+
+        Like :meth:`statistics`, and each running child also carries the snapshots of the
+        supervisors it runs (sub-supervisors, dynamic supervisors started inside a child, a
+        worker pool's supervisor), each with its own children, down to the leaves; a child
+        running an OS process carries its pid. Taken synchronously, so no part of the tree
+        changes while it is taken.
+        """
+        return self._statistics(tree=True)
+
+    def _statistics(self, *, tree: bool) -> SupervisorStatistics:
         self._prune(trio.current_time())
         return SupervisorStatistics(
             name=self.name,
             strategy=self.strategy.value,
-            children=tuple(child.snapshot() for child in self._children.values()),
+            children=tuple(child.snapshot(tree=tree) for child in self._children.values()),
             restarts_in_period=len(self._restart_log),
             total_restarts=self._total_restarts,
             stopping=self._stopping,

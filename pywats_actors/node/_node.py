@@ -199,10 +199,14 @@ class Node:
         return receipt
 
     def statistics(self) -> SupervisorStatistics:
-        """The top supervisor's snapshot."""
+        """The whole supervision tree in one frozen snapshot: the node's children, and under
+        each the supervisors it runs (uplink, conversion with the converter pool's workers,
+        intake with one watcher per folder), each child with its real state, restarts, last
+        exit and, for an OS process, its pid. ``find("conversion/pool/worker-0")`` and
+        ``walk()`` reach any level."""
         if self.supervisor is None:
             raise RuntimeError("the node is not running")
-        return self.supervisor.statistics()
+        return self.supervisor.tree_statistics()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop in two phases: drain up to *grace* seconds, then cancel what is left."""
