@@ -43,6 +43,16 @@ def start_node(config: Path, out: BinaryIO) -> subprocess.Popen[bytes]:
     )
 
 
+def converted_while_stopping(log: Path) -> int:
+    """Files the node finished converting after it began to stop (files that were in flight)."""
+    count, stopping = 0, False
+    for raw in log.read_text().splitlines():
+        line = json.loads(raw)
+        stopping = stopping or line.get("msg") == "stopping"
+        count += stopping and line.get("msg") == "file converted"
+    return count
+
+
 async def drop_files(folder: Path, counter: itertools.count[int], every: float) -> None:
     """Write a report file into *folder* every *every* seconds until cancelled."""
     while True:
@@ -56,6 +66,7 @@ class TestOrderlyStopUnderLoad:
         code 0, and its JSON log has no line at warning level or above and no exception (three
         runs, each stopped while the flow goes on)."""
         counter = itertools.count()
+        in_flight = 0
         async with open_emulator(token=TOKEN, faults=Faults(latency=0.01)) as emu:
             config = write_config(tmp_path, emu.url, upload="concurrency = 4")
             for run in range(3):
@@ -82,4 +93,6 @@ class TestOrderlyStopUnderLoad:
                 assert proc.returncode == 0, text[-2000:]
                 assert '"node stopped"' in text
                 assert alarming_lines(log) == []
+                in_flight += converted_while_stopping(log)
+            assert in_flight > 0, "no stop came while files were in flight"
             assert emu.stats().duplicates == 0
