@@ -524,9 +524,24 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
     log = get_logger()
     diff = change.diff
     old, new = change.old, change.new
-    node.config = new
     supervisor = node.supervisor
     assert supervisor is not None
+    # The branches that take the new configuration by a restart go first: if one of them
+    # cannot start with it (a converter that does not load with its new arguments), the whole
+    # change is refused and the running configuration stays, before any folder was touched.
+    branches = _branches_to_restart(old, new)
+    node.config = new
+    try:
+        for branch in branches:
+            await supervisor.restart_child(branch)
+    except ChildStartError as exc:
+        node.config = old
+        for branch in branches:
+            await supervisor.restart_child(branch)
+        problems = (f"{exc.child_id} cannot start with it: {_root_cause(exc)}",)
+        log.error("configuration change refused", path=change.path, problems=problems)
+        node.bus.publish(ConfigRefused(path=change.path, problems=problems))
+        return
     intake, files = node.intake, node.intake_files
     if intake is not None and files is not None:
         for folder_id in (*diff.watch_removed, *diff.watch_changed):
@@ -540,10 +555,6 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
                     log.error(
                         "watch folder could not start", folder=folder.id, reason=str(exc.cause)
                     )
-    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
-        await supervisor.restart_child("conversion")
-    if old.server != new.server or old.upload != new.upload:
-        await supervisor.restart_child("uplink")
     if diff.restart_required:
         log.warning("some changes take effect after a restart", keys=diff.restart_required)
     log.info("configuration applied", sections=diff.sections)
@@ -557,3 +568,21 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
             restart_required=diff.restart_required,
         )
     )
+
+
+def _root_cause(error: ChildStartError) -> str:
+    """What made a child fail to start, through the start errors of nested supervisors."""
+    cause: BaseException | None = error
+    while isinstance(cause, ChildStartError):
+        cause = cause.cause
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
+
+
+def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
+    """The node's children that take a change from *old* to *new* by restarting."""
+    branches: list[str] = []
+    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
+        branches.append("conversion")
+    if old.server != new.server or old.upload != new.upload:
+        branches.append("uplink")
+    return tuple(branches)

@@ -311,3 +311,45 @@ class TestEveryKeyWhileFilesFlow:
             assert key in applied.keys
             assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
         assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
+
+
+class TestChangeThatCannotRun:
+    async def test_a_converter_that_will_not_load_refuses_the_change_and_intake_goes_on(
+        self, tmp_path: Path
+    ) -> None:
+        """A reload whose folder converter cannot load with its new arguments is refused with
+        the reason; the running configuration stays, files keep arriving, every part runs,
+        and fixing the file applies it."""
+        async with open_emulator(token=TOKEN) as emu:
+            config = base_config(tmp_path, emu.url)
+            path = tmp_path / "node.toml"
+            write_atomically(path, to_toml(config))
+            flow = Flow(folder=tmp_path / "in")
+            async with open_node(load_config(path), stop_grace=10) as node:
+                with node.bus.subscribe(topics=["config"]) as changes:
+                    bad = Step("watch", "converter_args", {"bogus": 1}, also={"converter": "wsjf"})
+                    refused = await self._change(path, config, bad, changes)
+                    assert type(refused).__name__ == "ConfigRefused"
+                    assert any("bogus" in problem for problem in refused.problems)
+                    assert node.config.watch[0].converter == "auto"
+                    await arrives(flow.drop(), [emu], bad)
+                    assert_everything_runs(node, "line1")
+                    good = Step("watch", "converter_args", {"location": "bay 2"})
+                    applied = await self._change(path, config, good, changes)
+                    assert type(applied).__name__ == "ConfigApplied"
+                    assert node.config.watch[0].converter == "wsjf"
+                    await arrives(flow.drop(), [emu], good)
+                    assert_everything_runs(node, "line1")
+
+    @staticmethod
+    async def _change(path: Path, config: dict[str, Any], step: Step, changes: Any) -> Any:
+        """Write *config* with *step* applied and return the node's answer (applied or refused)."""
+        folder = config["watch"][0]
+        folder[step.key] = step.value
+        folder.update(step.also)
+        write_atomically(path, to_toml(config))
+        with trio.fail_after(30):
+            while True:
+                for envelope in await changes.receive():
+                    if type(envelope.event).__name__ in ("ConfigApplied", "ConfigRefused"):
+                        return envelope.event
