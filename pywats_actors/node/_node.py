@@ -34,6 +34,7 @@ import trio
 
 from converters import ConverterPool, PoolSettings
 from supervisors import (
+    Backoff,
     ChildSpec,
     ChildStartError,
     Clone,
@@ -457,6 +458,15 @@ PIPELINE_FILES_PER_WORKER = 4
 """Files the pipeline works on at once, per converter worker."""
 
 
+WATCHER_BACKOFF = Backoff(min=2.0, max=60.0)
+"""Delay before a failed watcher is started again: 2 s, doubling up to a minute."""
+
+_INTAKE_INTENSITY = 1_000_000
+"""The intake never gives up: each folder is retried on its own, paced by its backoff, so one
+folder's trouble (a path that cannot be created, a share that went away) never stops the
+others by escalating to the node."""
+
+
 def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) -> ChildSpec:
     """The intake child that watches *folder*."""
     settings = WatcherSettings(
@@ -469,7 +479,13 @@ def watcher_spec(folder: WatchFolder, files: trio.MemorySendChannel[FileReady]) 
         rescan_interval=folder.rescan_interval,
         skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
     )
-    return ChildSpec(folder.id, _watch, (settings, Clone(files)), shutdown=Timeout(5))
+    return ChildSpec(
+        folder.id,
+        _watch,
+        (settings, Clone(files)),
+        shutdown=Timeout(5),
+        backoff=WATCHER_BACKOFF,
+    )
 
 
 async def _watch(
@@ -478,8 +494,29 @@ async def _watch(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    async with stop_requested_cancels():
-        await run_watcher(settings, files, task_status=task_status)
+    """Run the folder's watcher. A folder that cannot be watched yet fails as a crash after
+    the start, not as a failed start: its supervisor then retries it with backoff, and the
+    other folders (and the node's own start) go on."""
+    ready = _Readiness(task_status)
+    try:
+        async with stop_requested_cancels():
+            await run_watcher(settings, files, task_status=ready)
+    except Exception:
+        if not ready.reported:
+            task_status.started()
+        raise
+
+
+class _Readiness:
+    """Passes ``started()`` on and remembers that it was called."""
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.reported = False
+
+    def started(self, value: None = None) -> None:
+        self._inner.started(value)
+        self.reported = True
 
 
 async def _intake_child(
@@ -489,7 +526,13 @@ async def _intake_child(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    intake = DynamicSupervisor(name="intake", observers=[observer], task_context=bind_child)
+    intake = DynamicSupervisor(
+        name="intake",
+        intensity=_INTAKE_INTENSITY,
+        period=60,
+        observers=[observer],
+        task_context=bind_child,
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(intake.run)
         node.intake, node.intake_files = intake, files
