@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
 import trio
 
 from pywats_actors.emulator import Faults, open_emulator
@@ -61,14 +62,18 @@ async def drop_files(folder: Path, counter: itertools.count[int], every: float) 
 
 
 class TestOrderlyStopUnderLoad:
-    async def test_sigterm_while_files_flow_logs_no_warning_or_error(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("separate_process", [True, False], ids=["upload-process", "inline"])
+    async def test_sigterm_while_files_flow_logs_no_warning_or_error(
+        self, tmp_path: Path, separate_process: bool
+    ) -> None:
         """SIGTERM while files are being dropped, converted and uploaded ends the node with exit
         code 0, and its JSON log has no line at warning level or above and no exception (three
-        runs, each stopped while the flow goes on)."""
+        runs, each stopped while the flow goes on; uploads in a helper process or inline)."""
         counter = itertools.count()
         in_flight = 0
         async with open_emulator(token=TOKEN, faults=Faults(latency=0.01)) as emu:
-            config = write_config(tmp_path, emu.url, upload="concurrency = 4")
+            upload = f"concurrency = 4\nseparate_process = {str(separate_process).lower()}"
+            config = write_config(tmp_path, emu.url, upload=upload)
             for run in range(3):
                 log = tmp_path / f"node-{run}.log"
                 before = emu.stats().accepted
