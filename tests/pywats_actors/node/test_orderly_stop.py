@@ -54,6 +54,14 @@ def converted_while_stopping(log: Path) -> int:
     return count
 
 
+async def while_converting(log: Path) -> None:
+    """Return as soon as the node logs a newly converted file: a batch of files handed on by
+    the watcher is being converted, so more are in flight."""
+    seen = log.read_text().count('"file converted"')
+    while log.read_text().count('"file converted"') == seen:
+        await trio.sleep(0.005)
+
+
 async def drop_files(folder: Path, counter: itertools.count[int], every: float) -> None:
     """Write a report file into *folder* every *every* seconds until cancelled."""
     while True:
@@ -85,6 +93,7 @@ class TestOrderlyStopUnderLoad:
                             with trio.fail_after(60):
                                 while emu.stats().accepted < before + 50:
                                     await trio.sleep(0.01)
+                                await while_converting(log)
                             proc.send_signal(signal.SIGTERM)
                             with trio.fail_after(60):
                                 while proc.poll() is None:
