@@ -23,7 +23,7 @@ class ChildContext:
     the child is cancelled whatever it does.
     """
 
-    __slots__ = ("_stop", "_supervisors", "id", "incarnation", "supervisor")
+    __slots__ = ("_pid", "_stop", "_supervisors", "id", "incarnation", "supervisor")
 
     def __init__(self, supervisor: str, child_id: str, incarnation: int) -> None:
         self.supervisor = supervisor
@@ -31,6 +31,19 @@ class ChildContext:
         self.incarnation = incarnation
         self._stop = trio.Event()
         self._supervisors: list[Supervisor] = []
+        self._pid: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The OS process this incarnation runs now, as reported with :meth:`report_process`."""
+        return self._pid
+
+    def report_process(self, pid: int | None) -> None:
+        """Record the OS process this incarnation runs now (``None``: none any more), so that
+        statistics show its pid. For a child that runs its processes itself (one after
+        another, like a worker slot that replaces its process); a child that passes its
+        ``trio.Process`` to ``started()`` needs no call."""
+        self._pid = pid
 
     @property
     def supervisors(self) -> tuple[Supervisor, ...]:

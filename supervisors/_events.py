@@ -113,8 +113,9 @@ class ChildStatistics:
         restarts: how many times its supervisor restarted it.
         last_exit: why its last incarnation ended (``None``: it never ended).
         kind: ``"worker"`` or ``"supervisor"`` (from its spec).
-        pid: the OS process it runs, while it runs one (a child that passed a
-            :class:`trio.Process` to ``started()``, as :func:`~supervisors.process_child` does).
+        pid: the OS process it runs, while it runs one: from the :class:`trio.Process` it
+            passed to ``started()`` (as :func:`~supervisors.process_child` does), else from
+            :meth:`~supervisors.ChildContext.report_process`.
         supervisors: the supervisors its running incarnation runs, each with its own children,
             in a tree snapshot (:meth:`~supervisors.Supervisor.tree_statistics`); always empty
             in a flat one.

@@ -107,11 +107,11 @@ class _Child:
     def snapshot(self, *, tree: bool) -> ChildStatistics:
         value = self.value
         running = self.alive and self.ctx is not None
-        pid = (
-            value.pid
-            if running and isinstance(value, trio.Process) and value.returncode is None
-            else None
-        )
+        pid = None
+        if running and self.ctx is not None:
+            pid = self.ctx.pid
+            if isinstance(value, trio.Process) and value.returncode is None:
+                pid = value.pid
         subs = (
             tuple(sub.tree_statistics() for sub in self.ctx.supervisors)
             if tree and running and self.ctx is not None

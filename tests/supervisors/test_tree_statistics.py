@@ -128,3 +128,30 @@ class TestTreeStatistics:
         stopped = top.tree_statistics().child("b")
         assert stopped.state is ChildState.STOPPED
         assert stopped.supervisors == ()
+
+    async def test_a_child_reports_the_process_it_runs_now(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """A child that runs its processes itself reports each one; the snapshot shows the
+        latest, and nothing once it reports none."""
+        reported = trio.Event()
+        cleared = trio.Event()
+
+        async def slot(*, task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            ctx = current_child()
+            ctx.report_process(4242)
+            reported.set()
+            await trio.sleep(1)
+            ctx.report_process(None)
+            cleared.set()
+            await ctx.wait_stop_requested()
+
+        top = Supervisor([ChildSpec("slot", slot)], name="top")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(top.run)
+            await reported.wait()
+            assert top.tree_statistics().child("slot").pid == 4242
+            await cleared.wait()
+            assert top.tree_statistics().child("slot").pid is None
+            await top.stop()
