@@ -113,7 +113,7 @@ class ChildStatistics:
         restarts: how many times its supervisor restarted it.
         last_exit: why its last incarnation ended (``None``: it never ended).
         kind: ``"worker"`` or ``"supervisor"`` (from its spec).
-        pid: the OS process it runs, while it runs one: from the :class:`trio.Process` it
+        pid: the OS process it runs, while the child runs: from the :class:`trio.Process` it
             passed to ``started()`` (as :func:`~supervisors.process_child` does), else from
             :meth:`~supervisors.ChildContext.report_process`.
         supervisors: the supervisors its running incarnation runs, each with its own children,

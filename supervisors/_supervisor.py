@@ -110,7 +110,8 @@ class _Child:
         pid = None
         if running and self.ctx is not None:
             pid = self.ctx.pid
-            if isinstance(value, trio.Process) and value.returncode is None:
+            if isinstance(value, trio.Process):
+                # not value.returncode: that polls, and a snapshot must never reap a process
                 pid = value.pid
         subs = (
             tuple(sub.tree_statistics() for sub in self.ctx.supervisors)
