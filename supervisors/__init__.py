@@ -14,6 +14,7 @@ from ._context import ChildContext as ChildContext
 from ._context import current_child as current_child
 from ._context import current_child_or_none as current_child_or_none
 from ._errors import ChildStartError as ChildStartError
+from ._errors import DeadChannel as DeadChannel
 from ._errors import InvalidSpec as InvalidSpec
 from ._errors import MaxChildrenReached as MaxChildrenReached
 from ._errors import ProcessExited as ProcessExited
@@ -74,6 +75,7 @@ __all__ = [
     "ChildState",
     "ChildStatistics",
     "Clone",
+    "DeadChannel",
     "DynamicSupervisor",
     "EventObserver",
     "ExitKind",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
+
+if TYPE_CHECKING:
+    from ._supervisor import Supervisor
 
 __all__ = ["ChildContext", "current_child", "current_child_or_none"]
 
@@ -20,13 +23,34 @@ class ChildContext:
     the child is cancelled whatever it does.
     """
 
-    __slots__ = ("_stop", "id", "incarnation", "supervisor")
+    __slots__ = ("_pid", "_stop", "_supervisors", "id", "incarnation", "supervisor")
 
     def __init__(self, supervisor: str, child_id: str, incarnation: int) -> None:
         self.supervisor = supervisor
         self.id = child_id
         self.incarnation = incarnation
         self._stop = trio.Event()
+        self._supervisors: list[Supervisor] = []
+        self._pid: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The OS process this incarnation runs now, as reported with :meth:`report_process`."""
+        return self._pid
+
+    def report_process(self, pid: int | None) -> None:
+        """Record the OS process this incarnation runs now (``None``: none any more), so that
+        statistics show its pid. For a child that runs its processes itself (one after
+        another, like a worker slot that replaces its process); a child that passes its
+        ``trio.Process`` to ``started()`` needs no call."""
+        self._pid = pid
+
+    @property
+    def supervisors(self) -> tuple[Supervisor, ...]:
+        """The supervisors running inside this incarnation (in the child's own task or in tasks
+        it started), in the order they started; each registers itself for the length of its
+        ``run``. A tree snapshot descends through them."""
+        return tuple(self._supervisors)
 
     @property
     def path(self) -> str:

@@ -5,6 +5,7 @@
     SupervisorError                 base of every error this package raises on purpose
     ├── InvalidSpec (ValueError)    a child spec or supervisor option breaks OTP's rules
     ├── ChildStartError             a child failed before it called ``task_status.started()``
+    ├── DeadChannel                 a child's channel end is closed: it could not do its work
     ├── SupervisorGaveUp            restart intensity exceeded: the supervisor stopped itself
     ├── MaxChildrenReached          a dynamic supervisor is full
     ├── UnknownChild (KeyError)     no child with that id
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChildStartError",
+    "DeadChannel",
     "InvalidSpec",
     "MaxChildrenReached",
     "ProcessExited",
@@ -56,6 +58,31 @@ class ChildStartError(SupervisorError):
         self.cause = cause
         what = f"{type(cause).__name__}: {cause}" if cause is not None else "no error"
         super().__init__(f"child {child_id!r} of {supervisor!r} failed to start ({what})")
+
+
+class DeadChannel(SupervisorError):
+    """A child was to be started with a channel end (:class:`~supervisors.Clone`) that is
+    dead: the end itself was closed, or it sends into a channel whose receive ends are all
+    closed. A child that could not do its work is never reported as running: its start fails
+    with this error as the cause, which counts like any other failed start (restart intensity,
+    escalation).
+
+    Attributes:
+        supervisor: the supervisor's name.
+        child_id: the child's id.
+        position: the index of the argument in the child spec's ``args``.
+        why: what is dead about it.
+    """
+
+    def __init__(self, supervisor: str, child_id: str, position: int, why: str) -> None:
+        self.supervisor = supervisor
+        self.child_id = child_id
+        self.position = position
+        self.why = why
+        super().__init__(
+            f"child {child_id!r} of {supervisor!r}: the channel end in args[{position}] is dead "
+            f"({why})"
+        )
 
 
 class SupervisorGaveUp(SupervisorError):

@@ -8,7 +8,7 @@ supervisor's task; they must not block. To move events elsewhere, hand them to a
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ._reasons import ExitReason
@@ -104,13 +104,31 @@ class ChildState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ChildStatistics:
-    """A snapshot of one child."""
+    """A snapshot of one child.
+
+    Attributes:
+        id: the child's id.
+        state: where it is in its life.
+        incarnation: how many times it has been started.
+        restarts: how many times its supervisor restarted it.
+        last_exit: why its last incarnation ended (``None``: it never ended).
+        kind: ``"worker"`` or ``"supervisor"`` (from its spec).
+        pid: the OS process it runs, while the child runs: from the :class:`trio.Process` it
+            passed to ``started()`` (as :func:`~supervisors.process_child` does), else from
+            :meth:`~supervisors.ChildContext.report_process`.
+        supervisors: the supervisors its running incarnation runs, each with its own children,
+            in a tree snapshot (:meth:`~supervisors.Supervisor.tree_statistics`); always empty
+            in a flat one.
+    """
 
     id: str
     state: ChildState
     incarnation: int
     restarts: int
     last_exit: ExitReason | None
+    kind: str = "worker"
+    pid: int | None = None
+    supervisors: tuple[SupervisorStatistics, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +153,31 @@ class SupervisorStatistics:
             if child.id == child_id:
                 return child
         raise KeyError(child_id)
+
+    def find(self, path: str) -> ChildStatistics:
+        """The child at *path* in a tree snapshot: child ids from this supervisor down, joined
+        by ``/`` (``"conversion/pool/worker-0"``). Where a child runs several supervisors, the
+        first that has the next id is taken.
+
+        Raises:
+            KeyError: no child at that path.
+        """
+        first, _, rest = path.partition("/")
+        child = self.child(first)
+        if not rest:
+            return child
+        for sub in child.supervisors:
+            try:
+                return sub.find(rest)
+            except KeyError:
+                continue
+        raise KeyError(path)
+
+    def walk(self) -> Iterator[tuple[str, ChildStatistics]]:
+        """Every child of a tree snapshot with its path (as for :meth:`find`), depth first in
+        start order."""
+        for child in self.children:
+            yield child.id, child
+            for sub in child.supervisors:
+                for path, grandchild in sub.walk():
+                    yield f"{child.id}/{path}", grandchild

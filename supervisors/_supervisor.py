@@ -23,6 +23,7 @@ from ._backoff import Backoff
 from ._context import ChildContext, _set_current, current_child_or_none
 from ._errors import (
     ChildStartError,
+    DeadChannel,
     InvalidSpec,
     MaxChildrenReached,
     SupervisorError,
@@ -54,6 +55,8 @@ from ._spec import (
 )
 
 __all__ = ["DynamicSupervisor", "Supervisor", "TaskContextFactory"]
+
+_End = trio.MemorySendChannel[Any] | trio.MemoryReceiveChannel[Any]
 
 TaskContextFactory = Callable[[ChildContext], AbstractContextManager[object]]
 """Builds a context manager entered in each child's task, around the child function (for
@@ -101,13 +104,29 @@ class _Child:
     def alive(self) -> bool:
         return not self.exited.is_set()
 
-    def snapshot(self) -> ChildStatistics:
+    def snapshot(self, *, tree: bool) -> ChildStatistics:
+        value = self.value
+        running = self.alive and self.ctx is not None
+        pid = None
+        if running and self.ctx is not None:
+            pid = self.ctx.pid
+            if isinstance(value, trio.Process):
+                # not value.returncode: that polls, and a snapshot must never reap a process
+                pid = value.pid
+        subs = (
+            tuple(sub.tree_statistics() for sub in self.ctx.supervisors)
+            if tree and running and self.ctx is not None
+            else ()
+        )
         return ChildStatistics(
             id=self.spec.id,
             state=self.state,
             incarnation=self.incarnation,
             restarts=self.restarts,
             last_exit=self.last_exit,
+            kind=self.spec.kind,
+            pid=pid,
+            supervisors=subs,
         )
 
 
@@ -161,6 +180,30 @@ def _single(group: BaseExceptionGroup[Exception]) -> Exception:
     if len(leaves) == 1:
         return leaves[0]
     return group if isinstance(group, ExceptionGroup) else ExceptionGroup("child failed", leaves)
+
+
+def _child_args(supervisor: str, spec: ChildSpec, clones: list[_End]) -> list[object]:
+    """The arguments for one incarnation: a fresh clone for each :class:`Clone` (collected in
+    *clones*, which the caller closes when the incarnation ends).
+
+    Raises:
+        DeadChannel: a cloned end is closed, or it sends into a channel nobody can receive
+            from; such a child could not do its work, so it must not start.
+    """
+    args: list[object] = []
+    for position, arg in enumerate(spec.args):
+        if not isinstance(arg, Clone):
+            args.append(arg)
+            continue
+        end = arg.end
+        if isinstance(end, trio.MemorySendChannel) and not end.statistics().open_receive_channels:
+            raise DeadChannel(supervisor, spec.id, position, "every receive end is closed")
+        try:
+            clones.append(end.clone())
+        except trio.ClosedResourceError:
+            raise DeadChannel(supervisor, spec.id, position, "the end was closed") from None
+        args.append(clones[-1])
+    return args
 
 
 class Supervisor:
@@ -233,6 +276,8 @@ class Supervisor:
         self._lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._control: trio.MemorySendChannel[_Message] | None = None
+        # Channel originals handed over through Clone, by identity: owned until this run ends.
+        self._owned: dict[int, _End] = {}
 
     @staticmethod
     def _check_significant(spec: ChildSpec, name: str, auto_shutdown: AutoShutdown) -> None:
@@ -287,6 +332,7 @@ class Supervisor:
         self._reset()
         send, receive = trio.open_memory_channel[_Message](float("inf"))
         outcome: SupervisorError | None = None
+        parent: ChildContext | None = None
         try:
             async with send, receive, trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -295,6 +341,7 @@ class Supervisor:
                     send.send_nowait(_StopRequested())
                 parent = current_child_or_none()
                 if parent is not None:
+                    parent._supervisors.append(self)  # the parent's tree snapshot shows us
                     nursery.start_soon(self._follow_parent, parent)
                 outcome = await self._start_initial()
                 if outcome is None:
@@ -302,6 +349,8 @@ class Supervisor:
                     outcome = await self._loop(receive)
                 nursery.cancel_scope.cancel(reason=f"supervisor {self.name!r} finished")
         finally:
+            if parent is not None and self in parent._supervisors:
+                parent._supervisors.remove(self)
             self._running = False
             self._nursery = None
             self._control = None
@@ -362,6 +411,7 @@ class Supervisor:
             self._check_capacity()
             child = _Child(spec)
             self._children[spec.id] = child
+            self._own(spec)
         # The start runs outside the lock, so several children can start at once (a pool of
         # worker processes). The child is registered already: it counts against capacity, and
         # a shutdown that begins meanwhile stops it like any other child.
@@ -376,7 +426,8 @@ class Supervisor:
     async def terminate_child(self, child_id: str) -> None:
         """Stop a child by its shutdown spec and forget it.
 
-        Channel originals it was given through :class:`~supervisors.Clone` are closed.
+        Channel originals it was given through :class:`~supervisors.Clone` stay open: the
+        supervisor owns them until it stops, so a child started later with the same end works.
 
         Raises:
             UnknownChild: no child has this id.
@@ -387,7 +438,6 @@ class Supervisor:
                 raise UnknownChild(self.name, child_id)
             await self._terminate(child)
             del self._children[child_id]
-            self._close_originals(child, self._children.values())
 
     async def restart_child(self, child_id: str) -> object:
         """Stop a child by its shutdown spec (if it runs) and start it again in its place.
@@ -418,12 +468,26 @@ class Supervisor:
         return tuple(self._children)
 
     def statistics(self) -> SupervisorStatistics:
-        """A frozen snapshot of the supervisor and each child."""
+        """A frozen snapshot of the supervisor and each child (this level only)."""
+        return self._statistics(tree=False)
+
+    def tree_statistics(self) -> SupervisorStatistics:
+        """A frozen snapshot of the whole tree below this supervisor, in one call.
+
+        Like :meth:`statistics`, and each running child also carries the snapshots of the
+        supervisors it runs (sub-supervisors, dynamic supervisors started inside a child, a
+        worker pool's supervisor), each with its own children, down to the leaves; a child
+        running an OS process carries its pid. Taken synchronously, so no part of the tree
+        changes while it is taken.
+        """
+        return self._statistics(tree=True)
+
+    def _statistics(self, *, tree: bool) -> SupervisorStatistics:
         self._prune(trio.current_time())
         return SupervisorStatistics(
             name=self.name,
             strategy=self.strategy.value,
-            children=tuple(child.snapshot() for child in self._children.values()),
+            children=tuple(child.snapshot(tree=tree) for child in self._children.values()),
             restarts_in_period=len(self._restart_log),
             total_restarts=self._total_restarts,
             stopping=self._stopping,
@@ -447,6 +511,13 @@ class Supervisor:
         self._done = trio.Event()
         self._children = {spec.id: _Child(spec) for spec in self._specs}
         self._restart_log.clear()
+        self._owned = {}
+        for spec in self._specs:
+            self._own(spec)
+
+    def _own(self, spec: ChildSpec) -> None:
+        for clone in spec.clones:
+            self._owned[id(clone.end)] = clone.end
 
     def _emit(self, event: SupervisorEvent) -> None:
         for observer in self._observers:
@@ -642,20 +713,14 @@ class Supervisor:
     ) -> None:
         _set_current(ctx)
         spec = child.spec
-        clones: list[trio.MemorySendChannel[Any] | trio.MemoryReceiveChannel[Any]] = []
-        args: list[object] = []
-        for arg in spec.args:
-            if isinstance(arg, Clone):
-                clones.append(arg.end.clone())
-                args.append(clones[-1])
-            else:
-                args.append(arg)
+        clones: list[_End] = []
         status = _StartedRecorder(task_status)
         failure: Exception | None = None
         task_context = self._task_context(ctx) if self._task_context is not None else nullcontext()
         try:
             with scope, task_context:
                 try:
+                    args = _child_args(self.name, spec, clones)
                     await spec.fn(*args, task_status=status)
                 except* Exception as group:
                     failure = _single(group)
@@ -720,23 +785,23 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 for child in children:
                     nursery.start_soon(self._terminate, child)
-            for child in children:
-                self._close_originals(child, ())
+            self._close_originals(())
         else:
+            # Ends that no child holds any more (their children were removed or forgotten)
+            # close first; then, as the children stop in reverse order (producers first), each
+            # end closes once the last child holding it has stopped, so consumers still running
+            # see EndOfChannel and drain.
+            self._close_originals(children)
             for index in range(len(children) - 1, -1, -1):
                 await self._terminate(children[index])
-                # The producers stopped first; once the last child holding an end has
-                # stopped, close the original so the children still running can drain.
-                self._close_originals(children[index], children[:index])
+                self._close_originals(children[:index])
         self._emit(SupervisorStopped(self.name, why, trio.current_time()))
 
-    @staticmethod
-    def _close_originals(child: _Child, still_running: Iterable[_Child]) -> None:
-        """Close the channel originals of *child* that no child in *still_running* uses."""
+    def _close_originals(self, still_running: Iterable[_Child]) -> None:
+        """Close the owned channel originals that no child in *still_running* holds."""
         in_use = {id(clone.end) for other in still_running for clone in other.spec.clones}
-        for clone in child.spec.clones:
-            if id(clone.end) not in in_use:
-                clone.end.close()
+        for key in [key for key in self._owned if key not in in_use]:
+            self._owned.pop(key).close()
 
 
 class DynamicSupervisor(Supervisor):

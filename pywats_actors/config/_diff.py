@@ -9,9 +9,21 @@ from ._schema import NodeConfig, WatchFolder
 __all__ = ["RESTART_REQUIRED_KEYS", "ConfigDiff", "diff_configs"]
 
 RESTART_REQUIRED_KEYS = frozenset(
-    {"node.instance", "node.data_dir", "node.station_namespace", "spool.path"}
+    {
+        "node.instance",
+        "node.data_dir",
+        "node.station_namespace",
+        "node.log_format",
+        "node.log_level",
+        "spool.path",
+        "spool.max_bytes",
+        "spool.max_reports",
+        "spool.keep_sent_days",
+        "spool.keep_sent_bodies_days",
+    }
 )
-"""Keys whose new value only takes effect when the whole node restarts."""
+"""Keys whose new value only takes effect when the whole node restarts (logging is set up
+once per process; the spool's limits and retention when it opens)."""
 
 _SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch")
 

@@ -7,8 +7,9 @@
     ├── spool       owns the durable spool (the only writer)
     ├── uplink      upload process (an OS process), server monitor, uploader (restarted in
     │               place when [server] or [upload] change)
-    ├── conversion  the sandboxed converter pool and the pipeline (restarted in place when the
-    │               converters or [conversion] change)
+    ├── conversion  a supervisor of the sandboxed converter pool and the pipeline (restarted
+    │               in place when the converters or [conversion] change); the pipeline stops
+    │               before the pool, so the files in flight finish converting
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
     └── control     applies configuration changes to the running tree
 
@@ -31,9 +32,11 @@ from typing import ClassVar
 
 import trio
 
-from converters import ConverterPool, PoolSettings, open_converter_pool
+from converters import ConverterPool, PoolSettings
 from supervisors import (
+    Backoff,
     ChildSpec,
+    ChildStartError,
     Clone,
     DynamicSupervisor,
     Strategy,
@@ -82,9 +85,15 @@ _FILES_BUFFER = 64
 
 
 class ConfigApplied(NodeEvent, frozen=True, kw_only=True):
-    """A new configuration is in effect (*restart_required*: keys that wait for a restart)."""
+    """A new configuration is in effect.
+
+    *keys* are the changed keys (``upload.concurrency``, ``watch[line1].settle``);
+    *restart_required* the ones among them that wait for a restart of the node (see
+    ``docs/configuration.md``); every other key is in effect when this event is published.
+    """
 
     topic: ClassVar[str] = "config"
+    keys: tuple[str, ...] = ()
     sections: tuple[str, ...]
     watch_added: tuple[str, ...]
     watch_removed: tuple[str, ...]
@@ -198,10 +207,14 @@ class Node:
         return {folder.id: self.health.status(folder.id) for folder in self.config.watch}
 
     def statistics(self) -> SupervisorStatistics:
-        """The top supervisor's snapshot."""
+        """The whole supervision tree in one frozen snapshot: the node's children, and under
+        each the supervisors it runs (uplink, conversion with the converter pool's workers,
+        intake with one watcher per folder), each child with its real state, restarts, last
+        exit and, for an OS process, its pid. ``find("conversion/pool/worker-0")`` and
+        ``walk()`` reach any level."""
         if self.supervisor is None:
             raise NodeNotRunning("the node is not running")
-        return self.supervisor.statistics()
+        return self.supervisor.tree_statistics()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop in two phases: drain up to *grace* seconds, then cancel what is left."""
@@ -231,7 +244,10 @@ def build_node(
         ChildSpec("spool", _spool_child, (node,), shutdown=Timeout(30)),
         ChildSpec("uplink", _uplink_child, (node, observer), kind="supervisor"),
         ChildSpec(
-            "conversion", _conversion_child, (node, Clone(files_receive)), shutdown=Timeout(60)
+            "conversion",
+            _conversion_child,
+            (node, observer, Clone(files_receive)),
+            kind="supervisor",
         ),
         ChildSpec("intake", _intake_child, (node, observer, Clone(files_send)), kind="supervisor"),
         ChildSpec("control", _control_child, (node, Clone(config_receive))),
@@ -369,10 +385,18 @@ async def _uplink_child(
 
 async def _conversion_child(
     node: Node,
+    observer: Callable[..., None],
     files: trio.MemoryReceiveChannel[FileReady],
     *,
-    task_status: trio.TaskStatus[None],
+    task_status: trio.TaskStatus[Supervisor],
 ) -> None:
+    """The converter pool and the pipeline, as a supervisor of their own.
+
+    The pipeline starts after the pool and stops before it: on a stop the files in flight
+    finish converting (the pool is still there for them), then the workers stop. Restart
+    policy stays with the node: any failure in here ends this child (intensity 0), and the
+    node restarts it with everything after it.
+    """
     cfg = node.config
     settings = PoolSettings(
         workers=cfg.conversion.workers,
@@ -382,34 +406,81 @@ async def _conversion_child(
         cpu_seconds=cfg.conversion.cpu_seconds,
         landlock=cfg.conversion.landlock,
     )
-    spool = node.spool
-    assert spool is not None
-    async with open_converter_pool(
+    pool = ConverterPool(
         settings,
         converters=converter_set(cfg),
         station_namespace=uuid.UUID(cfg.node.station_namespace),
-    ) as pool:
-        node.pool = pool
-        get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
-        pipeline = Pipeline(
-            config=lambda: node.config,
-            spool=spool,
-            pool=pool,
-            bus=node.bus,
-            work_arrived=node.work_arrived,
-            health=node.health,
-        )
-        try:
-            # Files in flight: enough that while some wait for the spool's commit (an fsync)
-            # others are converting, so the workers stay busy and commits are shared.
-            concurrency = PIPELINE_FILES_PER_WORKER * cfg.conversion.workers
-            await pipeline.run(files, concurrency, task_status=task_status)
-        finally:
-            node.pool = None
+    )
+    conversion = Supervisor(
+        [
+            # the pool stops its workers in phase one, each finishing its file
+            ChildSpec(
+                "pool",
+                _pool_child,
+                (node, pool),
+                shutdown=Timeout(settings.stop_grace * 2 + 5),
+                kind="supervisor",
+            ),
+            ChildSpec(
+                "pipeline", _pipeline_child, (node, pool, Clone(files)), shutdown=Timeout(60)
+            ),
+        ],
+        name="conversion",
+        strategy=Strategy.ONE_FOR_ALL,
+        intensity=0,
+        observers=[observer],
+        task_context=bind_child,
+    )
+    await conversion.run(task_status=task_status)
+
+
+async def _pool_child(
+    node: Node, pool: ConverterPool, *, task_status: trio.TaskStatus[None]
+) -> None:
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pool.run)  # stops on this child's stop request
+            node.pool = pool
+            get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
+            task_status.started()
+    finally:
+        node.pool = None
+
+
+async def _pipeline_child(
+    node: Node,
+    pool: ConverterPool,
+    files: trio.MemoryReceiveChannel[FileReady],
+    *,
+    task_status: trio.TaskStatus[None],
+) -> None:
+    spool = node.spool
+    assert spool is not None
+    pipeline = Pipeline(
+        config=lambda: node.config,
+        spool=spool,
+        pool=pool,
+        bus=node.bus,
+        work_arrived=node.work_arrived,
+        health=node.health,
+    )
+    # Files in flight: enough that while some wait for the spool's commit (an fsync) others
+    # are converting, so the workers stay busy and commits are shared.
+    concurrency = PIPELINE_FILES_PER_WORKER * node.config.conversion.workers
+    await pipeline.run(files, concurrency, task_status=task_status)
 
 
 PIPELINE_FILES_PER_WORKER = 4
 """Files the pipeline works on at once, per converter worker."""
+
+
+WATCHER_BACKOFF = Backoff(min=2.0, max=60.0)
+"""Delay before a failed watcher is started again: 2 s, doubling up to a minute."""
+
+_INTAKE_INTENSITY = 1_000_000
+"""The intake never gives up: each folder is retried on its own, paced by its backoff, so one
+folder's trouble (a path that cannot be created, a share that went away) never stops the
+others by escalating to the node."""
 
 
 def watcher_spec(
@@ -429,7 +500,13 @@ def watcher_spec(
         rescan_interval=folder.rescan_interval,
         skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
     )
-    return ChildSpec(folder.id, _watch, (settings, Clone(files), publish), shutdown=Timeout(5))
+    return ChildSpec(
+        folder.id,
+        _watch,
+        (settings, Clone(files), publish),
+        shutdown=Timeout(5),
+        backoff=WATCHER_BACKOFF,
+    )
 
 
 async def _watch(
@@ -439,8 +516,29 @@ async def _watch(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    async with stop_requested_cancels():
-        await run_watcher(settings, files, publish=publish, task_status=task_status)
+    """Run the folder's watcher. A folder that cannot be watched yet fails as a crash after
+    the start, not as a failed start: its supervisor then retries it with backoff, and the
+    other folders (and the node's own start) go on."""
+    ready = _Readiness(task_status)
+    try:
+        async with stop_requested_cancels():
+            await run_watcher(settings, files, publish=publish, task_status=ready)
+    except Exception:
+        if not ready.reported:
+            task_status.started()
+        raise
+
+
+class _Readiness:
+    """Passes ``started()`` on and remembers that it was called."""
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.reported = False
+
+    def started(self, value: None = None) -> None:
+        self._inner.started(value)
+        self.reported = True
 
 
 async def _intake_child(
@@ -450,7 +548,13 @@ async def _intake_child(
     *,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    intake = DynamicSupervisor(name="intake", observers=[observer], task_context=bind_child)
+    intake = DynamicSupervisor(
+        name="intake",
+        intensity=_INTAKE_INTENSITY,
+        period=60,
+        observers=[observer],
+        task_context=bind_child,
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(intake.run)
         node.intake, node.intake_files = intake, files
@@ -485,9 +589,24 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
     log = get_logger()
     diff = change.diff
     old, new = change.old, change.new
-    node.config = new
     supervisor = node.supervisor
     assert supervisor is not None
+    # The branches that take the new configuration by a restart go first: if one of them
+    # cannot start with it (a converter that does not load with its new arguments), the whole
+    # change is refused and the running configuration stays, before any folder was touched.
+    branches = _branches_to_restart(old, new)
+    node.config = new
+    try:
+        for branch in branches:
+            await supervisor.restart_child(branch)
+    except ChildStartError as exc:
+        node.config = old
+        for branch in branches:
+            await supervisor.restart_child(branch)
+        problems = (f"{exc.child_id} cannot start with it: {_root_cause(exc)}",)
+        log.error("configuration change refused", path=change.path, problems=problems)
+        node.bus.publish(ConfigRefused(path=change.path, problems=problems))
+        return
     intake, files = node.intake, node.intake_files
     if intake is not None and files is not None:
         for folder_id in (*diff.watch_removed, *diff.watch_changed):
@@ -495,16 +614,18 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
                 await intake.terminate_child(folder_id)
         for folder in new.watch:
             if folder.id in (*diff.watch_added, *diff.watch_changed):
-                await intake.start_child(watcher_spec(folder, files, node.bus.publish))
-    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
-        await supervisor.restart_child("conversion")
-    if old.server != new.server or old.upload != new.upload:
-        await supervisor.restart_child("uplink")
+                try:
+                    await intake.start_child(watcher_spec(folder, files, node.bus.publish))
+                except ChildStartError as exc:  # that folder's trouble; the others go on
+                    log.error(
+                        "watch folder could not start", folder=folder.id, reason=str(exc.cause)
+                    )
     if diff.restart_required:
         log.warning("some changes take effect after a restart", keys=diff.restart_required)
     log.info("configuration applied", sections=diff.sections)
     node.bus.publish(
         ConfigApplied(
+            keys=diff.keys,
             sections=diff.sections,
             watch_added=diff.watch_added,
             watch_removed=diff.watch_removed,
@@ -512,3 +633,21 @@ async def _apply(node: Node, change: ConfigChanged) -> None:
             restart_required=diff.restart_required,
         )
     )
+
+
+def _root_cause(error: ChildStartError) -> str:
+    """What made a child fail to start, through the start errors of nested supervisors."""
+    cause: BaseException | None = error
+    while isinstance(cause, ChildStartError):
+        cause = cause.cause
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
+
+
+def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
+    """The node's children that take a change from *old* to *new* by restarting."""
+    branches: list[str] = []
+    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
+        branches.append("conversion")
+    if old.server != new.server or old.upload != new.upload:
+        branches.append("uplink")
+    return tuple(branches)

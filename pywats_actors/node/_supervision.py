@@ -52,20 +52,24 @@ def supervision_observer(bus: EventBus | None = None) -> Callable[[SupervisorEve
     def observe(event: SupervisorEvent) -> None:
         node_event = _translate(event)
         where = f"{event.supervisor}/{node_event.child}" if node_event.child else event.supervisor
+        # The event's own incarnation (None for supervisor-wide events), never the one bound to
+        # the task that happens to run the supervisor (a reload's restart runs in the control
+        # child's task).
+        about = {"actor": where, "incarnation": node_event.incarnation}
         if isinstance(event, ChildExited) and event.reason.abnormal:
             log.warning(
                 "child exited",
-                actor=where,
+                **about,
                 reason=event.reason.description,
                 traceback=event.reason.traceback,
                 during_start=event.during_start,
             )
         elif isinstance(event, SupervisorGaveUpEvent):
-            log.error("supervisor gave up", actor=where, reason=node_event.reason)
+            log.error("supervisor gave up", **about, reason=node_event.reason)
         elif isinstance(event, ChildRestarting):
-            log.info("restarting child", actor=where, delay=round(event.delay, 3))
+            log.info("restarting child", **about, delay=round(event.delay, 3))
         else:
-            log.debug(f"child {node_event.what}", actor=where, reason=node_event.reason)
+            log.debug(f"child {node_event.what}", **about, reason=node_event.reason)
         if bus is not None:
             bus.publish(node_event)
 

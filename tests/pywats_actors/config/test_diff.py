@@ -62,10 +62,10 @@ class TestDiff:
         """Keys that only take effect on a restart are singled out."""
         new = replace(
             BASE,
-            node=replace(BASE.node, data_dir="/elsewhere", log_level="debug"),
-            spool=replace(BASE.spool, path="/x.sqlite3"),
+            node=replace(BASE.node, data_dir="/elsewhere", station_name="bench-2"),
+            spool=replace(BASE.spool, path="/x.sqlite3", when_full="error"),
         )
         diff = diff_configs(BASE, new)
-        assert diff.keys == ("node.data_dir", "node.log_level", "spool.path")
+        assert diff.keys == ("node.station_name", "node.data_dir", "spool.path", "spool.when_full")
         assert diff.restart_required == ("node.data_dir", "spool.path")
         assert diff.sections == ("node", "spool")

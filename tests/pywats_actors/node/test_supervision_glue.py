@@ -11,7 +11,7 @@ from pywats_actors import get_logger
 from pywats_actors.node._actor import stop_requested_cancels
 from pywats_actors.node._bus import EventBus
 from pywats_actors.node._supervision import bind_child, supervision_observer
-from supervisors import ChildSpec, current_child, open_supervisor
+from supervisors import ChildSpec, Supervisor, current_child, open_supervisor
 from supervisors.testing import PuppetChild
 
 
@@ -51,6 +51,38 @@ class TestSupervisionGlue:
         hello = next(e for e in logs if e["event"] == "hello")
         assert hello["actor"] == "uplink/uploader"
         assert hello["incarnation"] == 1
+
+    async def test_supervisor_lines_name_the_events_incarnation_not_the_callers(self) -> None:
+        """A restart asked for from another child's task (a reload in the control child) is
+        logged with the restarted child's incarnation, not the caller's."""
+        target = PuppetChild("conversion")
+        holder: list[Supervisor] = []
+        go, done = trio.Event(), trio.Event()
+
+        async def control(*, task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            await go.wait()
+            for _ in range(2):
+                await holder[0].restart_child("conversion")
+            done.set()
+            await current_child().wait_stop_requested()
+
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            async with open_supervisor(
+                [target.spec(), ChildSpec("control", control)],
+                name="node",
+                observers=[supervision_observer()],
+                task_context=bind_child,
+            ) as sup:
+                holder.append(sup)
+                go.set()
+                await done.wait()
+        started = [
+            e["incarnation"]
+            for e in logs
+            if e["event"] == "child started" and e["actor"] == "node/conversion"
+        ]
+        assert started == [1, 2, 3]
 
 
 class TestStopRequestedCancels:

@@ -1,0 +1,355 @@
+"""Live reconfiguration: changing any key of the running node's file never stops intake."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from pywats_actors.config import (
+    RESTART_REQUIRED_KEYS,
+    ConversionSection,
+    HealthSection,
+    IpcSection,
+    NodeConfig,
+    NodeSection,
+    ServerSection,
+    SpoolSection,
+    UploadSection,
+    WatchFolder,
+    load_config,
+)
+from pywats_actors.emulator import Emulator, open_emulator
+from pywats_actors.node import Node, open_node
+from supervisors import ChildState
+
+from .test_node import NAMESPACE, TOKEN, report_file
+
+SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "node": NodeSection,
+    "server": ServerSection,
+    "upload": UploadSection,
+    "spool": SpoolSection,
+    "conversion": ConversionSection,
+    "watch": WatchFolder,
+    "ipc": IpcSection,
+    "health": HealthSection,
+}
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    lines = ["schema_version = 2"]
+    for section, table in config.items():
+        if section == "watch":
+            continue
+        lines += ["", f"[{section}]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
+    for folder in config["watch"]:
+        lines += ["", "[[watch]]", *(f"{k} = {toml_value(v)}" for k, v in folder.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Flow:
+    """Files dropped into the current watch folder, and where each must arrive."""
+
+    folder: Path
+    counter: int = 1000
+    ids: list[str] = field(default_factory=list)
+    lock: trio.Lock = field(default_factory=trio.Lock)
+
+    def drop(self) -> str:
+        self.counter += 1
+        rid = report_file(self.folder, self.counter)
+        self.ids.append(rid)
+        return rid
+
+    async def keep_dropping(self, every: float) -> None:
+        while True:
+            async with self.lock:
+                self.drop()
+            await trio.sleep(every)
+
+
+def arrived(emulators: list[Emulator]) -> set[str]:
+    return {rid for emu in emulators for rid in emu.stats().ids}
+
+
+async def wait_until(predicate: Any, within: float, what: str) -> None:
+    """Poll *predicate* until it holds; fail naming *what* after *within* seconds."""
+    with trio.move_on_after(within):
+        while not predicate():
+            await trio.sleep(0.05)
+        return
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+async def arrives(rid: str, emulators: list[Emulator], after: Step) -> None:
+    """The report *rid* reaches one of *emulators* within 30 s."""
+    await wait_until(lambda: rid in arrived(emulators), 30, f"{rid} after changing {after}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change: *section*.*key* (``watch``: the folder's key) set to *value*."""
+
+    section: str
+    key: str
+    value: object
+    also: dict[str, object] = field(default_factory=dict)  # keys that must change with it
+    refused: bool = False  # the reload is refused; the running configuration stays
+
+
+def steps(tmp_path: Path, second_url: str) -> list[Step]:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    return [
+        Step("watch", "settle", 0.3),  # the reported bug: the one folder's watcher restarts
+        Step("watch", "include", ["*.json", "*.wsjf"]),
+        Step("watch", "exclude", ["*.tmp"]),
+        Step("watch", "recursive", True),
+        Step("watch", "rescan_interval", 2.0),
+        Step("watch", "converter", "wsjf"),
+        Step("watch", "converter_args", {"location": "bay 2"}),
+        Step("watch", "after_success", "delete"),
+        Step("watch", "done_folder", "done2"),
+        Step("watch", "error_folder", "failed"),
+        Step("watch", "path", str(tmp_path / "in2")),
+        Step("watch", "id", "line1b"),
+        # a file for another instance is refused: one instance never becomes another
+        Step("node", "instance", "station-b", refused=True),
+        Step("node", "station_name", "bench-7"),
+        Step("node", "station_namespace", str(uuid.UUID(int=7))),
+        Step("node", "data_dir", str(tmp_path / "data2")),
+        Step("node", "log_format", "console"),
+        Step("node", "log_level", "debug"),
+        Step("server", "token_file", str(token_file), also={"token": ""}),
+        Step("server", "token", TOKEN, also={"token_file": ""}),
+        Step("server", "connect_timeout", 4.0),
+        Step("server", "read_timeout", 20.0),
+        Step("server", "write_timeout", 20.0),
+        Step("server", "pool_timeout", 4.0),
+        Step("server", "ping_interval", 2.0),
+        Step("server", "verify_tls", False),
+        Step("server", "trust_env", True),
+        Step("server", "base_url", second_url),
+        Step("upload", "concurrency", 3),
+        Step("upload", "attempt_timeout", 60.0),
+        Step("upload", "backoff_base", 0.1),
+        Step("upload", "backoff_multiplier", 3.0),
+        Step("upload", "backoff_cap", 2.0),
+        Step("upload", "breaker_threshold", 6),
+        Step("upload", "breaker_open_for", 20.0),
+        Step("upload", "breaker_max_open", 200.0),
+        Step("upload", "max_requests_per_second", 500.0),
+        Step("upload", "separate_process", False),
+        Step("spool", "path", str(tmp_path / "data" / "other.sqlite3")),
+        Step("spool", "max_bytes", 1 << 29),
+        Step("spool", "max_reports", 50_000),
+        Step("spool", "when_full", "error"),
+        Step("spool", "keep_sent_days", 20.0),
+        Step("spool", "keep_sent_bodies_days", 5.0),
+        Step("conversion", "workers", 1),
+        Step("conversion", "timeout", 30.0),
+        Step("conversion", "memory_mb", 512),
+        Step("conversion", "cpu_seconds", 30),
+        Step("conversion", "landlock", "off"),
+        Step("ipc", "enabled", False),
+        Step("ipc", "socket_path", str(tmp_path / "ipc.sock")),
+        Step("health", "enabled", False),
+        Step("health", "host", "localhost"),
+        Step("health", "port", 9478),
+    ]
+
+
+def base_config(tmp_path: Path, url: str) -> dict[str, Any]:
+    return {
+        "node": {
+            "station_namespace": NAMESPACE,
+            "data_dir": str(tmp_path / "data"),
+            "log_format": "json",
+        },
+        "server": {"base_url": url, "token": TOKEN, "ping_interval": 1.0},
+        "upload": {"backoff_base": 0.05, "backoff_cap": 1.0},
+        "conversion": {"workers": 2},
+        "watch": [
+            {
+                "id": "line1",
+                "path": str(tmp_path / "in"),
+                "include": ["*.json"],
+                "settle": 0.2,
+                "rescan_interval": 1.0,
+            }
+        ],
+    }
+
+
+def assert_everything_runs(node: Node, folder_id: str) -> None:
+    stats = node.statistics()
+    assert [c.id for c in stats.children if c.state is not ChildState.RUNNING] == []
+    assert node.intake is not None
+    assert node.intake.statistics().child(folder_id).state is ChildState.RUNNING
+
+
+class TestEveryKeyWhileFilesFlow:
+    def test_the_steps_cover_every_key_of_every_section(self, tmp_path: Path) -> None:
+        """Each key of each section of the schema is changed by one step below (a key added
+        to the schema without a step here fails this test)."""
+        covered = {(s.section, s.key) for s in steps(tmp_path, "http://127.0.0.1:1")}
+        expected = {
+            (section, f.name)
+            for section, struct in SECTIONS.items()
+            for f in msgspec.structs.fields(struct)
+        }
+        assert covered == expected
+        top = {f.name for f in msgspec.structs.fields(NodeConfig)}
+        assert top == {*SECTIONS, "schema_version"}  # the version is the layout, not a setting
+
+    async def test_every_key_changed_keeps_files_arriving(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """While files keep being dropped, each key of each section is changed in the file in
+        turn; after every change a new file reaches the server, every part of the tree runs,
+        the change is reported with its key, and exactly the keys that wait for a restart are
+        reported as such. At the end every file dropped has arrived, none twice."""
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        async with open_emulator(token=TOKEN) as first, open_emulator(token=TOKEN) as second:
+            emulators = [first, second]
+            config = base_config(tmp_path, first.url)
+            path = tmp_path / "node.toml"
+            write_atomically(path, to_toml(config))
+            flow = Flow(folder=tmp_path / "in")
+            async with open_node(load_config(path), stop_grace=10) as node:
+                with node.bus.subscribe(topics=["config"]) as changes:
+                    async with trio.open_nursery() as background:
+                        background.start_soon(flow.keep_dropping, 0.1)
+                        for step in steps(tmp_path, second.url):
+                            await self._apply_step(
+                                node, path, config, step, flow, changes, emulators
+                            )
+                            rid = flow.drop()
+                            target = [second] if step.key == "base_url" else emulators
+                            await arrives(rid, target, step)
+                            assert_everything_runs(node, config["watch"][0]["id"])
+                        background.cancel_scope.cancel()
+                    await wait_until(lambda: set(flow.ids) <= arrived(emulators), 30, "all")
+            assert first.stats().duplicates == second.stats().duplicates == 0
+            assert second.stats().accepted > 0
+
+    async def _apply_step(
+        self,
+        node: Node,
+        path: Path,
+        config: dict[str, Any],
+        step: Step,
+        flow: Flow,
+        changes: Any,
+        emulators: list[Emulator],
+    ) -> None:
+        new = copy.deepcopy(config)
+        table = new["watch"][0] if step.section == "watch" else new.setdefault(step.section, {})
+        table[step.key] = step.value
+        table.update(step.also)
+        moves = step.section == "watch" and step.key == "path"
+        async with flow.lock:
+            if moves:
+                # files already in the old folder are taken before it stops being watched
+                await wait_until(lambda: set(flow.ids) <= arrived(emulators), 30, "drained")
+            write_atomically(path, to_toml(new))
+            with trio.fail_after(30):
+                applied = None
+                while applied is None:
+                    for envelope in await changes.receive():
+                        if type(envelope.event).__name__ in ("ConfigApplied", "ConfigRefused"):
+                            applied = envelope.event
+            if moves:
+                flow.folder = Path(str(step.value))
+        if step.refused:
+            assert type(applied).__name__ == "ConfigRefused"
+            assert any(f"$.{step.section}.{step.key}" in p for p in applied.problems)
+            return
+        assert type(applied).__name__ == "ConfigApplied", applied
+        config.clear()
+        config.update(new)
+        folder_id = new["watch"][0]["id"]
+        key = f"watch[{folder_id}].{step.key}" if step.section == "watch" else step.key
+        if step.section == "watch" and step.key == "id":
+            assert applied.watch_added == ("line1b",)
+            assert applied.watch_removed == ("line1",)
+        else:
+            key = key if step.section == "watch" else f"{step.section}.{step.key}"
+            assert key in applied.keys
+            assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
+        assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
+
+
+class TestChangeThatCannotRun:
+    async def test_a_converter_that_will_not_load_refuses_the_change_and_intake_goes_on(
+        self, tmp_path: Path
+    ) -> None:
+        """A reload whose folder converter cannot load with its new arguments is refused with
+        the reason; the running configuration stays, files keep arriving, every part runs,
+        and fixing the file applies it."""
+        async with open_emulator(token=TOKEN) as emu:
+            config = base_config(tmp_path, emu.url)
+            path = tmp_path / "node.toml"
+            write_atomically(path, to_toml(config))
+            flow = Flow(folder=tmp_path / "in")
+            async with open_node(load_config(path), stop_grace=10) as node:
+                with node.bus.subscribe(topics=["config"]) as changes:
+                    bad = Step("watch", "converter_args", {"bogus": 1}, also={"converter": "wsjf"})
+                    refused = await self._change(path, config, bad, changes)
+                    assert type(refused).__name__ == "ConfigRefused"
+                    assert any("bogus" in problem for problem in refused.problems)
+                    assert node.config.watch[0].converter == "auto"
+                    await arrives(flow.drop(), [emu], bad)
+                    assert_everything_runs(node, "line1")
+                    good = Step("watch", "converter_args", {"location": "bay 2"})
+                    applied = await self._change(path, config, good, changes)
+                    assert type(applied).__name__ == "ConfigApplied"
+                    assert node.config.watch[0].converter == "wsjf"
+                    await arrives(flow.drop(), [emu], good)
+                    assert_everything_runs(node, "line1")
+
+    @staticmethod
+    async def _change(path: Path, config: dict[str, Any], step: Step, changes: Any) -> Any:
+        """Write *config* with *step* applied and return the node's answer (applied or refused)."""
+        folder = config["watch"][0]
+        folder[step.key] = step.value
+        folder.update(step.also)
+        write_atomically(path, to_toml(config))
+        with trio.fail_after(30):
+            while True:
+                for envelope in await changes.receive():
+                    if type(envelope.event).__name__ in ("ConfigApplied", "ConfigRefused"):
+                        return envelope.event
