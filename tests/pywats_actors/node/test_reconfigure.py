@@ -17,8 +17,6 @@ import trio
 from pywats_actors.config import (
     RESTART_REQUIRED_KEYS,
     ConversionSection,
-    HealthSection,
-    IpcSection,
     NodeConfig,
     NodeSection,
     ServerSection,
@@ -40,8 +38,6 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "spool": SpoolSection,
     "conversion": ConversionSection,
     "watch": WatchFolder,
-    "ipc": IpcSection,
-    "health": HealthSection,
 }
 
 
@@ -163,6 +159,7 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("server", "trust_env", True),
         Step("server", "base_url", second_url),
         Step("upload", "concurrency", 3),
+        Step("upload", "max_concurrency", 8),
         Step("upload", "attempt_timeout", 60.0),
         Step("upload", "backoff_base", 0.1),
         Step("upload", "backoff_multiplier", 3.0),
@@ -183,11 +180,6 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("conversion", "memory_mb", 512),
         Step("conversion", "cpu_seconds", 30),
         Step("conversion", "landlock", "off"),
-        Step("ipc", "enabled", False),
-        Step("ipc", "socket_path", str(tmp_path / "ipc.sock")),
-        Step("health", "enabled", False),
-        Step("health", "host", "localhost"),
-        Step("health", "port", 9478),
     ]
 
 
