@@ -25,7 +25,7 @@ import h11
 import httpx
 import trio
 
-from ._measure import own_cpu
+from ._measure import BenchFailed, own_cpu
 from ._reports import wsjf_reports
 from ._servers import Emulator, Server, hypercorn_available, start_floor
 
@@ -158,6 +158,8 @@ def _measure_load(
     before = server.cpu()
     answered, elapsed = trio.run(_load, server.url, requests[200:], connections, seconds)
     cpu = server.cpu() - before
+    if answered == 0:
+        raise BenchFailed(f"the server answered no request within {seconds:g} s")
     return {
         "requests": answered,
         "per_second": round(answered / elapsed),

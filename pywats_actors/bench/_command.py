@@ -41,7 +41,7 @@ def add_bench_command(commands: _Commands) -> None:
     )
     _node_options(bench, suppress=False)
     bench.set_defaults(handler=_RUN_NODE)
-    suites = bench.add_subparsers(dest="suite", metavar="SUITE", title="suites")
+    suites = bench.add_subparsers(dest="suite", metavar="[SUITE]", title="suites")
     node = suites.add_parser(
         "node", help="the node end to end against a local emulator (the default)"
     )
@@ -358,7 +358,12 @@ def _add_spool(suites: _Commands) -> None:
     spool.add_argument(
         "--sent", type=probability, default=0.9, help="--startup: fraction marked sent (0.9)"
     )
-    spool.add_argument("--dir", type=_folder, default=None, help="where the databases go")
+    spool.add_argument(
+        "--dir",
+        type=_folder,
+        default=None,
+        help="where the databases go (a temporary folder; not with --per-call)",
+    )
     _json_option(spool)
     spool.set_defaults(handler=_suite(_spool))
 
