@@ -64,8 +64,13 @@ class Emulator(Server):
 
     def stored(self) -> int:
         """How many distinct reports the emulator has (a cheap admin call, fine to poll)."""
-        answer = self.http.get(f"{self.url}/_emulator/count")
-        answer.raise_for_status()
+        try:
+            answer = self.http.get(f"{self.url}/_emulator/count")
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            code = self.process.poll()
+            state = "is running" if code is None else f"exited with code {code}"
+            raise BenchFailed(f"the emulator did not answer ({exc}); it {state}") from None
         count: int = answer.json()["stored"]
         return count
 

@@ -195,6 +195,24 @@ class TestOtherSuites:
         assert json.loads(out.read_text())["start_child_us"] > 0
 
 
+class TestServers:
+    def test_an_emulator_that_died_is_named(self) -> None:
+        """When the emulator the node suite polls is gone, the poll fails with BenchFailed
+        naming the emulator's exit, which the command prints as one line."""
+        from pywats_actors.bench._measure import BenchFailed
+        from pywats_actors.bench._servers import Emulator
+
+        emulator = Emulator("bench-test-token")
+        try:
+            assert emulator.stored() == 0
+            emulator.process.kill()
+            emulator.process.wait(10)
+            with pytest.raises(BenchFailed, match=r"emulator did not answer.*exited with code -9"):
+                emulator.stored()
+        finally:
+            emulator.stop()
+
+
 class TestArguments:
     @pytest.mark.parametrize(
         ("args", "needle"),
