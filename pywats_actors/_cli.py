@@ -17,7 +17,6 @@ from ._cli_values import (
     days,
     instance_name,
     new_file,
-    positive,
     probability,
     seconds,
     token,
@@ -47,59 +46,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_bench_command(commands: _Commands) -> None:
-    bench = commands.add_parser(
-        "bench",
-        help="measure the node end to end against a local emulator",
-        description=(
-            "Run the emulator and a node in their own processes and measure: startup to ready, "
-            "idle memory, reports/s and CPU per report for a burst of CSV files, latency from "
-            "file stable to acknowledgement at a steady rate, and stop time. See "
-            "docs/benchmarks.md."
-        ),
-    )
-    bench.add_argument(
-        "--files", type=count(1, 1_000_000), default=1000, help="files in the burst (1000)"
-    )
-    bench.add_argument("--rate", type=positive, default=50.0, help="files/s of the steady run (50)")
-    bench.add_argument(
-        "--seconds", type=positive, default=10.0, help="length of the steady run (10)"
-    )
-    bench.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    bench.add_argument(
-        "--uploads-in-node",
-        action="store_true",
-        help="do the uploads' HTTP in the node's process ([upload] separate_process = false)",
-    )
-    bench.add_argument(
-        "--server-latency",
-        type=float,
-        default=0.0,
-        metavar="MS",
-        help="the emulator waits this many milliseconds before each answer (0)",
-    )
-    bench.add_argument(
-        "--fixed-concurrency",
-        type=int,
-        metavar="N",
-        help="uploads in flight fixed at N ([upload] concurrency = max_concurrency = N); "
-        "default: the adaptive limit, 2 up to 16",
-    )
-    bench.set_defaults(handler=_run_bench)
+    # the arguments only (argparse); a suite's code is imported when it runs
+    from .bench._command import add_bench_command
 
-
-def _run_bench(args: argparse.Namespace) -> int:
-    from .node._bench import run_bench
-
-    run_bench(
-        files=args.files,
-        rate=args.rate,
-        seconds=args.seconds,
-        json_out=args.json,
-        separate_process=not args.uploads_in_node,
-        server_latency=args.server_latency / 1000,
-        fixed_concurrency=args.fixed_concurrency,
-    )
-    return 0
+    add_bench_command(commands)
 
 
 if TYPE_CHECKING:

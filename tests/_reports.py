@@ -1,4 +1,5 @@
-"""A small valid WSJF report shared by the client, emulator and converter tests.
+"""The tests' sample WSJF reports: a small valid one (the client, emulator, converter and node
+tests), and the same with one step of each kind and a misc info (the report model's tests).
 
 The converter tests' plug-ins run in sandboxed workers that cannot import the ``tests`` package;
 they load this file by its path (``tests/converters/plugins/misbehaving.py``), so it must need
@@ -58,6 +59,43 @@ MINIMAL_REPORT: dict[str, Any] = {
         ],
     },
 }
+
+
+def _complete() -> dict[str, Any]:
+    report = copy.deepcopy(MINIMAL_REPORT)
+    root = report.pop("root")
+    report["miscInfos"] = [{"description": "FirmwareVersion", "text": "2.4.1"}]
+    root["seqCall"]["version"] = "1.0.0"
+    root["steps"] += [
+        {
+            "id": 3,
+            "group": "M",
+            "stepType": "ET_PFT",
+            "name": "LED check",
+            "status": "P",
+            "totTime": 0.25,
+            "booleanMeas": [{"status": "P"}],
+        },
+        {
+            "id": 4,
+            "group": "M",
+            "stepType": "ET_SVT",
+            "name": "Firmware version",
+            "status": "P",
+            "totTime": 0.1,
+            "stringMeas": [
+                {"compOp": "CASESENSIT", "status": "P", "value": "2.4.1", "limit": "2.4.1"}
+            ],
+        },
+    ]
+    report["root"] = root
+    return report
+
+
+COMPLETE_REPORT: dict[str, Any] = _complete()
+"""The minimal complete UUT of docs/spec "wats-protocol" section 2.14, validated by pywats-api:
+:data:`MINIMAL_REPORT` with a misc info and a boolean and a string step. Copy it before
+changing it."""
 
 
 def minimal_report(sn: str | None = None, *, report_id: str | None = None) -> dict[str, Any]:

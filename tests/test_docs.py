@@ -458,7 +458,7 @@ class TestHarnessRules:
 
     def test_unknown_module_option_fails(self, tmp_path: Path) -> None:
         """A `python -m` command with an option its module does not have fails."""
-        text = "python -m pywats_actors.spool._bench --nonsense 3\n"
+        text = "python -m pywats_actors.bench --nonsense 3\n"
         block = Block(ROOT / "README.md", 1, "sh", text, None, "")
         with pytest.raises(pytest.fail.Exception, match="no option --nonsense"):
             check_shell_block(block, tmp_path)

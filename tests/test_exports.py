@@ -11,6 +11,7 @@ PACKAGES = [
     "supervisors",
     "supervisors.testing",
     "pywats_actors",
+    "pywats_actors.bench",
     "pywats_actors.client",
     "pywats_actors.config",
     "pywats_actors.emulator",

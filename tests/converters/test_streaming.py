@@ -21,7 +21,7 @@ from converters import (
     open_converter_pool,
     validate_arguments,
 )
-from converters._bench_rss import bench_export
+from pywats_actors.bench import bench_export
 from pywats_actors.report import UUTReport, decode_report, encode_report
 
 from .conftest import NAMESPACE, plugin, settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +16,7 @@ from pywats_actors.client import WatsClient, WatsClientSettings, open_wats_clien
 from pywats_actors.emulator import Emulator, open_emulator
 from pywats_actors.emulator._http import Disconnect, HttpLimits, Request, Response, serve_connection
 
-from ..._reports import MINIMAL_REPORT as MINIMAL_REPORT
+from ..._reports import minimal_report
 
 TOKEN = "client-test-token"
 
@@ -28,8 +27,7 @@ Handler = Callable[[Request], Awaitable[Response | Disconnect]]
 
 def make_wsjf(report_id: str | None = None, **changes: Any) -> tuple[str, bytes]:
     """A valid WSJF report (a fresh id unless given) with top-level *changes*; (id, bytes)."""
-    report = copy.deepcopy(MINIMAL_REPORT)
-    report["id"] = report_id or str(uuid.uuid4())
+    report = minimal_report(report_id=report_id or str(uuid.uuid4()))
     report.update(changes)
     return report["id"], json.dumps(report).encode()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,7 +12,7 @@ import pytest
 
 from pywats_actors.emulator import Emulator, open_emulator
 
-from ..._reports import MINIMAL_REPORT as MINIMAL_REPORT
+from ..._reports import minimal_report
 
 TOKEN = "emulator-test-token"
 AUTH = {"Authorization": f"Basic {TOKEN}"}
@@ -21,8 +20,7 @@ AUTH = {"Authorization": f"Basic {TOKEN}"}
 
 def make_report(report_id: str | None = None, **changes: Any) -> dict[str, Any]:
     """A valid WSJF report as a dict (a fresh id unless given) with top-level *changes*."""
-    report = copy.deepcopy(MINIMAL_REPORT)
-    report["id"] = report_id or str(uuid.uuid4())
+    report = minimal_report(report_id=report_id or str(uuid.uuid4()))
     report.update(changes)
     return report
 

@@ -1,5 +1,5 @@
-"""Shared test data for the report tests: the sample names, a known-good minimal report, and an
-honest JSON tree comparison."""
+"""Shared test data for the report tests: the sample names and an honest JSON tree comparison
+(the known-good report is ``tests/_reports.py``'s ``COMPLETE_REPORT``)."""
 
 from __future__ import annotations
 
@@ -7,74 +7,6 @@ import math
 from typing import Any
 
 WSJF_SAMPLES = ("uut-wsjf-export.json", "new_report_example.json", "uur_example.json")
-
-# The minimal complete UUT of docs/spec "wats-protocol" section 2.14, validated by pywats-api.
-MINIMAL_UUT: dict[str, Any] = {
-    "type": "T",
-    "id": "5f0c6a2e-8d1b-4c7a-9e3f-2b6d4a1c9e70",
-    "pn": "DEMO-BOARD-01",
-    "sn": "SN000123",
-    "rev": "B",
-    "processCode": 10,
-    "processName": "SW Debug",
-    "result": "P",
-    "machineName": "STATION-07",
-    "location": "Line 2",
-    "purpose": "Production",
-    "start": "2026-03-02T14:05:00.000+01:00",
-    "startUTC": "2026-03-02T13:05:00.000Z",
-    "uut": {"user": "operator1", "execTime": 3.25},
-    "miscInfos": [{"description": "FirmwareVersion", "text": "2.4.1"}],
-    "root": {
-        "id": 1,
-        "group": "M",
-        "stepType": "SequenceCall",
-        "name": "MainSequence Callback",
-        "status": "P",
-        "totTime": 3.25,
-        "seqCall": {"path": "station_agent", "name": "MainSequence Callback", "version": "1.0.0"},
-        "steps": [
-            {
-                "id": 2,
-                "group": "M",
-                "stepType": "ET_NLT",
-                "name": "Supply voltage",
-                "status": "P",
-                "totTime": 0.5,
-                "numericMeas": [
-                    {
-                        "compOp": "GELE",
-                        "status": "P",
-                        "unit": "V",
-                        "value": 5.02,
-                        "lowLimit": 4.75,
-                        "highLimit": 5.25,
-                    }
-                ],
-            },
-            {
-                "id": 3,
-                "group": "M",
-                "stepType": "ET_PFT",
-                "name": "LED check",
-                "status": "P",
-                "totTime": 0.25,
-                "booleanMeas": [{"status": "P"}],
-            },
-            {
-                "id": 4,
-                "group": "M",
-                "stepType": "ET_SVT",
-                "name": "Firmware version",
-                "status": "P",
-                "totTime": 0.1,
-                "stringMeas": [
-                    {"compOp": "CASESENSIT", "status": "P", "value": "2.4.1", "limit": "2.4.1"}
-                ],
-            },
-        ],
-    },
-}
 
 
 def json_difference(expected: Any, actual: Any, path: str = "$") -> str | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ._samples import MINIMAL_UUT, json_difference
+from ..._reports import COMPLETE_REPORT
+from ._samples import json_difference
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def wsjf_dir(samples_dir: Path) -> Path:
 @pytest.fixture
 def minimal_uut() -> dict[str, Any]:
     """A fresh copy of the known-good minimal UUT report, as a JSON tree to edit."""
-    return copy.deepcopy(MINIMAL_UUT)
+    return copy.deepcopy(COMPLETE_REPORT)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pywats_actors.report import ReportDecodeError, decode_report, encode_report, validate
 
-from ._samples import MINIMAL_UUT
+from ..._reports import COMPLETE_REPORT
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
@@ -33,7 +33,7 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-PLACES = _paths(MINIMAL_UUT)[1:]
+PLACES = _paths(COMPLETE_REPORT)[1:]
 
 
 def _decode_validate_encode(document: bytes | str) -> None:
@@ -59,7 +59,7 @@ class TestHostileInput:
     ) -> None:
         """Any value of a valid report replaced by any JSON value (or given a sibling key) decodes
         to a report that validates and round-trips, or to a ReportDecodeError."""
-        tree = json.loads(json.dumps(MINIMAL_UUT))
+        tree = json.loads(json.dumps(COMPLETE_REPORT))
         parent = tree
         for step in place[:-1]:
             parent = parent[step]

@@ -1,8 +1,5 @@
-"""Spool benchmark: durable enqueues per second, the group-commit gain, and upload bookkeeping.
-
-Run it with::
-
-    python -m pywats_actors.spool._bench [--seconds 2] [--repeat 3] [--body-bytes 4096]
+"""``pywats-node bench spool``: durable enqueues per second, the group-commit gain, and upload
+bookkeeping.
 
 Each scenario runs for ``--seconds`` against a fresh spool in a temporary directory (``--dir``,
 by default the system's), ``--repeat`` times, interleaved to spread host noise; the table shows
@@ -13,7 +10,6 @@ the median run. Every enqueue counted here returned after its commit was fsynced
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import statistics
@@ -27,11 +23,10 @@ from pathlib import Path
 
 import trio
 
-from ._settings import SpoolSettings
-from ._spool import Spool, open_spool
-from ._types import SourceInfo, SpoolItem
+from ..spool import SourceInfo, Spool, SpoolItem, SpoolSettings, open_spool
+from ._measure import percentile
 
-__all__ = ["main", "run_benchmarks"]
+__all__ = ["Run", "run_benchmarks", "run_spool", "spool_items"]
 
 _SOURCE = SourceInfo(
     path="/bench/in/result.xml",
@@ -54,15 +49,35 @@ class Run:
     def rate(self) -> float:
         return self.ops / self.seconds
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+    def figures(self) -> dict[str, float]:
+        """Operations per second, calls per commit, latency p50 and p99 (ms)."""
+        return {
+            "ops_per_s": self.rate,
+            "calls_per_commit": self.ops / self.transactions if self.transactions else 0.0,
+            "p50_ms": self.percentile_ms(0.5),
+            "p99_ms": self.percentile_ms(0.99),
+        }
+
+    def percentile_ms(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
 
 
-def _items(count: int, body: bytes) -> list[SpoolItem]:
-    return [SpoolItem(report_id=str(uuid.uuid4()), body=body, source=_SOURCE) for _ in range(count)]
+def spool_items(count: int, body: bytes, *, distinct_sources: bool = False) -> list[SpoolItem]:
+    """*count* reports with *body* and new ids; from one source file, or with
+    *distinct_sources* each from a file of its own (its own path and content hash)."""
+    items = []
+    for _ in range(count):
+        rid = str(uuid.uuid4())
+        source = _SOURCE
+        if distinct_sources:
+            source = SourceInfo(
+                path=f"/bench/in/{rid}.xml",
+                content_hash="sha256:" + os.urandom(32).hex(),
+                converter="bench",
+                converter_version="1",
+            )
+        items.append(SpoolItem(report_id=rid, body=body, source=source))
+    return items
 
 
 async def _timed(
@@ -93,7 +108,7 @@ async def _enqueue_run(directory: Path, workers: int, seconds: float, body: byte
     async with open_spool(directory / "enqueue.db", SpoolSettings(max_bytes=None)) as spool:
 
         async def op(latencies: list[float]) -> int:
-            items = _items(1, body)
+            items = spool_items(1, body)
             started = time.perf_counter()
             await spool.enqueue(items)
             latencies.append(time.perf_counter() - started)
@@ -105,7 +120,7 @@ async def _enqueue_run(directory: Path, workers: int, seconds: float, body: byte
 async def _upload_run(directory: Path, workers: int, seconds: float, body: bytes) -> Run:
     async with open_spool(directory / "upload.db", SpoolSettings(max_bytes=None)) as spool:
         for _ in range(int(seconds * 60)):  # ~6,000 reports per second of run time
-            await spool.enqueue(_items(100, body))
+            await spool.enqueue(spool_items(100, body))
 
         async def op(latencies: list[float]) -> int:
             started = time.perf_counter()
@@ -167,10 +182,16 @@ def run_benchmarks(
     return results
 
 
-def _report(results: dict[str, list[Run]], args: argparse.Namespace) -> str:
+def run_spool(
+    *, seconds: float = 2.0, repeat: int = 3, body_bytes: int = 4096, directory: Path | None = None
+) -> dict[str, list[Run]]:
+    """Run the scenarios and print a Markdown table; returns the runs per scenario."""
+    results = run_benchmarks(
+        seconds=seconds, repeat=repeat, body_bytes=body_bytes, directory=directory
+    )
     lines = [
-        f"spool benchmark: {args.seconds:g} s per run, median of {args.repeat}, "
-        f"{args.body_bytes} B bodies, SQLite {sqlite3.sqlite_version}, Python "
+        f"spool benchmark: {seconds:g} s per run, median of {repeat}, "
+        f"{body_bytes} B bodies, SQLite {sqlite3.sqlite_version}, Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs",
         "",
         "| scenario | ops/s (median; min-max) | calls per commit | p50 ms | p99 ms |",
@@ -182,24 +203,8 @@ def _report(results: dict[str, list[Run]], args: argparse.Namespace) -> str:
         per_commit = median.ops / median.transactions if median.transactions else float("nan")
         lines.append(
             f"| {name} | {median.rate:,.0f} ({rates[0]:,.0f}-{rates[-1]:,.0f}) "
-            f"| {per_commit:.1f} | {median.percentile(0.5):.2f} | {median.percentile(0.99):.2f} |"
+            f"| {per_commit:.1f} | {median.percentile_ms(0.5):.2f} | "
+            f"{median.percentile_ms(0.99):.2f} |"
         )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line, run the benchmarks, print a Markdown table."""
-    parser = argparse.ArgumentParser(prog="python -m pywats_actors.spool._bench")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario")
-    parser.add_argument("--body-bytes", type=int, default=4096, help="report body size")
-    parser.add_argument("--dir", type=Path, default=None, help="where the databases go")
-    args = parser.parse_args(argv)
-    results = run_benchmarks(
-        seconds=args.seconds, repeat=args.repeat, body_bytes=args.body_bytes, directory=args.dir
-    )
-    print(_report(results, args))
-
-
-if __name__ == "__main__":
-    main()
+    print("\n".join(lines))
+    return results

@@ -1,4 +1,4 @@
-"""``pywats-node bench``: the node measured end to end, as a user would run it.
+"""``pywats-node bench`` (the ``node`` suite): the node measured end to end, as a user would run it.
 
 The emulator and the node each run in their own process (``pywats-node emulator`` and
 ``pywats-node run``), so the node's CPU is its own (plus its converter workers'). The bench
@@ -24,9 +24,7 @@ reached (from its ``uploader stopped`` log line).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -34,12 +32,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
 import psutil
+
+from ._files import drop
+from ._measure import BenchFailed, percentile, tree_cpu, wait_until
+from ._servers import Emulator
 
 __all__ = ["BenchResult", "run_bench"]
 
@@ -66,58 +68,6 @@ class BenchResult:
     upload_concurrency: str
     upload_limit_at_stop: int | None
     upload_highest_limit: int | None
-
-
-def _csv(index: int) -> str:
-    when = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=index)
-    head = "SerialNumber,PartNumber,Revision,TestDate,StepName,Value,LowLimit,HighLimit,Unit,Result"
-    rows = [head]
-    for step, value in (("Vcc", 3.3), ("Icc", 0.12), ("Freq", 24.0)):
-        rows.append(f"BENCH-{index:06d},PCBA-B,A,{when.isoformat()},{step},{value},0,100,u,PASS")
-    return "\n".join(rows) + "\n"
-
-
-def _drop(folder: Path, index: int) -> float:
-    """Write one CSV file atomically; returns when it was complete (monotonic time)."""
-    tmp = folder / f".f{index:06d}.tmp"
-    tmp.write_text(_csv(index))
-    os.replace(tmp, folder / f"f{index:06d}.csv")
-    return time.monotonic()
-
-
-class _Emulator:
-    def __init__(self, token: str, latency: float = 0.0) -> None:
-        self.token = token
-        command = [sys.executable, "-m", "pywats_actors._cli", "emulator", "--token", token]
-        if latency > 0:
-            command += ["--latency", str(latency)]
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        self.http = httpx.Client(headers={"Authorization": f"Basic {token}"}, timeout=10)
-
-    def stored(self) -> int:
-        """How many distinct reports the emulator has (a cheap admin call, fine to poll)."""
-        answer = self.http.get(f"{self.url}/_emulator/count")
-        answer.raise_for_status()
-        count: int = answer.json()["stored"]
-        return count
-
-    def close(self) -> None:
-        self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 def _config(
@@ -163,30 +113,6 @@ converter = "csv"
     return path
 
 
-def _cpu_seconds(proc: psutil.Process) -> float:
-    """CPU of the node and of every worker it has (or had: reaped children count too)."""
-    total = 0.0
-    with proc.oneshot():
-        times = proc.cpu_times()
-        total += times.user + times.system + times.children_user + times.children_system
-    for child in proc.children(recursive=True):
-        try:
-            t = child.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"bench: {what} did not happen within {timeout} s")
-        time.sleep(0.005)
-
-
 def _start_node(
     config: Path, log_file: BinaryIO, log_path: Path
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -200,15 +126,32 @@ def _start_node(
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    _wait(
+    wait_until(
         lambda: proc.poll() is not None or b"node ready" in log_path.read_bytes(),
         120,
         "node ready",
     )
+    _check_running(proc, log_path)
+    return proc, time.monotonic() - spawned
+
+
+def _check_running(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """:class:`BenchFailed` with the end of the node's log when the node has exited."""
     if proc.poll() is not None:
         tail = log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"the node exited with {proc.returncode}:\n{tail}")
-    return proc, time.monotonic() - spawned
+        raise BenchFailed(f"the node exited with code {proc.returncode}; its log ends:\n{tail}")
+
+
+def _while_running(
+    proc: subprocess.Popen[bytes], log_path: Path, predicate: Callable[[], bool]
+) -> Callable[[], bool]:
+    """*predicate*, which first checks that the node still runs."""
+
+    def check() -> bool:
+        _check_running(proc, log_path)
+        return predicate()
+
+    return check
 
 
 def run_bench(
@@ -216,7 +159,6 @@ def run_bench(
     files: int = 1000,
     rate: float = 50.0,
     seconds: float = 10.0,
-    json_out: str | None = None,
     separate_process: bool = True,
     server_latency: float = 0.0,
     fixed_concurrency: int | None = None,
@@ -230,7 +172,7 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="pywats-bench-") as tmp:
         root = Path(tmp)
         (root / "in").mkdir()
-        emulator = _Emulator(token, server_latency)
+        emulator = Emulator(token, latency=server_latency)
         log_file = (root / "node.log").open("wb")
         node_proc: subprocess.Popen[bytes] | None = None
         try:
@@ -241,7 +183,8 @@ def run_bench(
                 separate_process=separate_process,
                 fixed_concurrency=fixed_concurrency,
             )
-            node_proc, ready = _start_node(config, log_file, root / "node.log")
+            log = root / "node.log"
+            node_proc, ready = _start_node(config, log_file, log)
             node = psutil.Process(node_proc.pid)
             time.sleep(2.0)
             workers = [
@@ -253,13 +196,17 @@ def run_bench(
             rss_worker = workers[0].memory_info().rss / 2**20 if workers else float("nan")
 
             # burst
-            cpu0 = _cpu_seconds(node)
+            cpu0 = tree_cpu(node)
             t0 = time.monotonic()
             for i in range(files):
-                _drop(root / "in", i)
-            _wait(lambda: emulator.stored() >= files, 600, f"{files} acknowledgements")
+                drop(root / "in", i)
+            wait_until(
+                _while_running(node_proc, log, lambda: emulator.stored() >= files),
+                600,
+                f"{files} acknowledgements",
+            )
             burst_s = time.monotonic() - t0
-            burst_cpu = _cpu_seconds(node) - cpu0
+            burst_cpu = tree_cpu(node) - cpu0
 
             # latency at a steady rate
             count = max(1, int(rate * seconds))
@@ -274,7 +221,7 @@ def run_bench(
                     while len(seen) < have:
                         seen.append(now)
                     time.sleep(min(0.004, max(0.0, target - now)))
-                written.append(_drop(root / "in", files + k))
+                written.append(drop(root / "in", files + k))
 
             def all_seen() -> bool:
                 have = emulator.stored() - base
@@ -283,13 +230,15 @@ def run_bench(
                     seen.append(now)
                 return len(seen) >= count
 
-            _wait(all_seen, 120, "the steady-rate acknowledgements")
+            wait_until(
+                _while_running(node_proc, log, all_seen), 120, "the steady-rate acknowledgements"
+            )
             # arrivals are in order of first arrival, which is the drop order up to concurrency
             latencies = sorted(
                 max(0.0, a - (w + _SETTLE)) for w, a in zip(written, seen, strict=True)
             )
             p50 = statistics.median(latencies) * 1000
-            p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000
+            p99 = percentile(latencies, 0.99) * 1000
 
             time.sleep(1.0)
             # the upload process starts with the first upload: measured now, idle again
@@ -301,14 +250,22 @@ def run_bench(
             rss_upload = sum(c.memory_info().rss for c in senders) / 2**20
             stopped = time.monotonic()
             node_proc.send_signal(signal.SIGTERM)
-            node_proc.wait(timeout=60)
+            try:
+                node_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise BenchFailed("the node did not exit within 60 s of SIGTERM") from None
             sigterm_s = time.monotonic() - stopped
-            limit_at_stop, highest_limit = _upload_limits(root / "node.log")
+            limit_at_stop, highest_limit = _upload_limits(log)
+        except psutil.NoSuchProcess:
+            if node_proc is not None:
+                _check_running(node_proc, log)  # the node itself is gone: say so
+            raise
         finally:
             if node_proc is not None and node_proc.poll() is None:
                 node_proc.kill()
                 node_proc.wait(timeout=10)
-            emulator.close()
+            emulator.stop()
+            log_file.close()
     result = BenchResult(
         files=files,
         startup_to_ready_s=round(ready, 3),
@@ -331,8 +288,6 @@ def run_bench(
     )
     for key, value in asdict(result).items():
         print(f"{key:<26} {value}")
-    if json_out:
-        Path(json_out).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
 
 

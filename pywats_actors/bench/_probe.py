@@ -1,4 +1,4 @@
-"""What it costs to know that no writer holds a file: ``python -m pywats_actors.node._probe_bench``.
+"""``pywats-node bench probe``: what it costs to know that no writer holds a file.
 
 Per file, in microseconds of CPU: the ``stat()`` the watcher makes anyway, the old readability
 check (open, read a byte, close), :func:`probe` with a read lease (and the ``stat()`` after it),
@@ -9,14 +9,15 @@ machine, not with the files).
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._probe import Verdict, probe
+from ..node._probe import Verdict, probe
+
+__all__ = ["run_probe"]
 
 
 def _per_call(action: Callable[[str], object], paths: list[str], repeat: int) -> float:
@@ -68,38 +69,29 @@ def _writers_from_proc(targets: set[str]) -> tuple[set[str], int, int]:
     return held, processes, descriptors
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--dir", default=None, help="where the files go (default: a temp folder)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+def run_probe(
+    *, files: int = 2000, repeat: int = 5, directory: Path | None = None
+) -> dict[str, float]:
+    """Measure and print the costs; returns µs of CPU per file of each way, and per round of
+    the ``/proc`` scan."""
+    with tempfile.TemporaryDirectory(dir=directory) as folder:
         paths = []
-        for i in range(args.files):
+        for i in range(files):
             path = Path(folder) / f"r{i:05}.csv"
             path.write_text("step,value\nvoltage,3.3\n")
             paths.append(str(path))
-        rows = [
-            ("stat()", _per_call(os.stat, paths, args.repeat)),
-            ("open, read 1 byte, close", _per_call(_open_read, paths, args.repeat)),
-            ("probe() with a read lease, then stat()", _per_call(_probe_and_stat, paths, 5)),
-            (
-                "probe() without a lease",
-                _per_call(lambda p: probe(p, lease=False), paths, args.repeat),
-            ),
-        ]
+        rows = {
+            "stat()": _per_call(os.stat, paths, repeat),
+            "open, read 1 byte, close": _per_call(_open_read, paths, repeat),
+            "probe() with a read lease, then stat()": _per_call(_probe_and_stat, paths, 5),
+            "probe() without a lease": _per_call(lambda p: probe(p, lease=False), paths, repeat),
+        }
         start = time.process_time()
         _, processes, descriptors = _writers_from_proc(set(paths))
         scan = (time.process_time() - start) * 1e6
-    print(f"{args.files} files in {folder}")
-    for name, micros in rows:
+    print(f"{files} files in {folder}")
+    for name, micros in rows.items():
         print(f"{name:42} {micros:8.1f} µs per file")
-    print(
-        f"{'one /proc scan (' + str(processes) + ' processes, ' + str(descriptors) + ' fds)':42} "
-        f"{scan:8.0f} µs per round"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    label = f"one /proc scan ({processes} processes, {descriptors} fds)"
+    print(f"{label:42} {scan:8.0f} µs per round")
+    return {**rows, "/proc scan": scan}
