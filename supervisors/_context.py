@@ -23,7 +23,15 @@ class ChildContext:
     the child is cancelled whatever it does.
     """
 
-    __slots__ = ("_pid", "_stop", "_supervisors", "id", "incarnation", "supervisor")
+    __slots__ = (
+        "_degraded",
+        "_pid",
+        "_stop",
+        "_supervisors",
+        "id",
+        "incarnation",
+        "supervisor",
+    )
 
     def __init__(self, supervisor: str, child_id: str, incarnation: int) -> None:
         self.supervisor = supervisor
@@ -32,6 +40,24 @@ class ChildContext:
         self._stop = trio.Event()
         self._supervisors: list[Supervisor] = []
         self._pid: int | None = None
+        self._degraded: str | None = None
+
+    @property
+    def degraded(self) -> str | None:
+        """Why this incarnation cannot do its work now, as reported with
+        :meth:`report_degraded` (``None``: it can)."""
+        return self._degraded
+
+    def report_degraded(self, reason: str) -> None:
+        """Say that this incarnation is alive but cannot do its work now, and why (its folder
+        is gone, its peer does not answer), while it waits to recover by itself. Statistics
+        show it as :attr:`~supervisors.ChildState.DEGRADED` with the reason, never as running.
+        A child that cannot recover by waiting should fail instead, so its supervisor acts."""
+        self._degraded = reason
+
+    def report_recovered(self) -> None:
+        """Undo :meth:`report_degraded`: the incarnation does its work again."""
+        self._degraded = None
 
     @property
     def pid(self) -> int | None:

@@ -93,6 +93,9 @@ class ChildState(enum.Enum):
 
     STARTING = "starting"
     RUNNING = "running"
+    DEGRADED = "degraded"
+    """Running, but it said it cannot do its work now (``ChildStatistics.degraded`` says why);
+    it waits to recover by itself (:meth:`~supervisors.ChildContext.report_degraded`)."""
     STOPPING = "stopping"
     BACKOFF = "backoff"
     """Exited; waiting for its backoff delay before a restart."""
@@ -119,6 +122,7 @@ class ChildStatistics:
         supervisors: the supervisors its running incarnation runs, each with its own children,
             in a tree snapshot (:meth:`~supervisors.Supervisor.tree_statistics`); always empty
             in a flat one.
+        degraded: why a :attr:`ChildState.DEGRADED` child cannot do its work now.
     """
 
     id: str
@@ -129,6 +133,7 @@ class ChildStatistics:
     kind: str = "worker"
     pid: int | None = None
     supervisors: tuple[SupervisorStatistics, ...] = ()
+    degraded: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

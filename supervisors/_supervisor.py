@@ -118,15 +118,20 @@ class _Child:
             if tree and running and self.ctx is not None
             else ()
         )
+        degraded = self.ctx.degraded if running and self.ctx is not None else None
+        state = self.state
+        if state is ChildState.RUNNING and degraded is not None:
+            state = ChildState.DEGRADED
         return ChildStatistics(
             id=self.spec.id,
-            state=self.state,
+            state=state,
             incarnation=self.incarnation,
             restarts=self.restarts,
             last_exit=self.last_exit,
             kind=self.spec.kind,
             pid=pid,
             supervisors=subs,
+            degraded=degraded,
         )
 
 

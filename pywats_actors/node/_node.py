@@ -77,7 +77,7 @@ from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
 from ._uplink import ServerLink, run_server_monitor, run_uploader
-from ._watcher import WatcherSettings, run_watcher
+from ._watcher import WatcherSettings, WatchFolderBack, WatchFolderLost, run_watcher
 
 __all__ = ["ConfigApplied", "Node", "Receipt", "SpoolIntake", "build_node", "open_node"]
 
@@ -518,11 +518,22 @@ async def _watch(
 ) -> None:
     """Run the folder's watcher. A folder that cannot be watched yet fails as a crash after
     the start, not as a failed start: its supervisor then retries it with backoff, and the
-    other folders (and the node's own start) go on."""
+    other folders (and the node's own start) go on. A watch folder that is missing while the
+    watcher waits for it shows the child as degraded in the statistics, with the reason."""
+    child = current_child()
+
+    def report(event: NodeEvent) -> None:
+        if isinstance(event, WatchFolderLost):
+            child.report_degraded(f"watch folder {event.path} is missing: {event.error}")
+        elif isinstance(event, WatchFolderBack):
+            child.report_recovered()
+        if publish is not None:
+            publish(event)
+
     ready = _Readiness(task_status)
     try:
         async with stop_requested_cancels():
-            await run_watcher(settings, files, publish=publish, task_status=ready)
+            await run_watcher(settings, files, publish=report, task_status=ready)
     except Exception:
         if not ready.reported:
             task_status.started()

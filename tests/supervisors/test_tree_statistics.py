@@ -155,3 +155,65 @@ class TestTreeStatistics:
             await cleared.wait()
             assert top.tree_statistics().child("slot").pid is None
             await top.stop()
+
+
+class TestDegraded:
+    async def test_a_child_that_reports_degraded_is_never_shown_running(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """A child that says it cannot do its work shows as DEGRADED with its reason, in the
+        flat and the tree snapshot, and as RUNNING again once it reports recovery."""
+        degraded = trio.Event()
+        recover = trio.Event()
+
+        async def waiting(*, task_status: trio.TaskStatus[None]) -> None:
+            task_status.started()
+            current_child().report_degraded("its folder is gone")
+            degraded.set()
+            await recover.wait()
+            current_child().report_recovered()
+            await current_child().wait_stop_requested()
+
+        top = Supervisor([ChildSpec("watcher", waiting), ChildSpec("other", idle)], name="top")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(top.run)
+            await degraded.wait()
+            flat = top.statistics().child("watcher")
+            tree = top.tree_statistics().child("watcher")
+            other = top.statistics().child("other")
+            recover.set()
+            await trio.testing.wait_all_tasks_blocked()
+            back = top.statistics().child("watcher")
+            await top.stop()
+        for snapshot in (flat, tree):
+            assert snapshot.state is ChildState.DEGRADED
+            assert snapshot.degraded == "its folder is gone"
+        assert other.state is ChildState.RUNNING
+        assert other.degraded is None
+        assert back.state is ChildState.RUNNING
+        assert back.degraded is None
+
+    async def test_a_new_incarnation_starts_undegraded(
+        self, autojump_clock: trio.abc.Clock
+    ) -> None:
+        """The degraded mark belongs to one incarnation: a restarted child starts clean."""
+        runs = 0
+
+        async def flaky(*, task_status: trio.TaskStatus[None]) -> None:
+            nonlocal runs
+            runs += 1
+            task_status.started()
+            if runs == 1:
+                current_child().report_degraded("first run")
+                raise RuntimeError("crash")
+            await current_child().wait_stop_requested()
+
+        top = Supervisor([ChildSpec("c", flaky)], name="top")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(top.run)
+            await trio.sleep(1)
+            snapshot = top.statistics().child("c")
+            await top.stop()
+        assert runs == 2
+        assert snapshot.state is ChildState.RUNNING
+        assert snapshot.degraded is None
