@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ._problems import ConfigProblem, render_value
 from ._schema import NodeConfig, ServerSection, WatchFolder
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "watch_folder_notes"]
 
 
 def check_config(
@@ -35,8 +35,32 @@ def check_config(
     problems += _node(config, folders)
     problems += _server(config.server, config_file, config_mode)
     problems += _ordering(config)
-    problems += _watches(config.watch, folders)
+    problems += _watches(config.watch)
     return problems
+
+
+def watch_folder_notes(config: NodeConfig) -> list[str]:
+    """What stands in the way of each watch folder on this computer right now.
+
+    These are notes, not problems: a watch folder is often on a share that is mounted after the
+    node starts, or made by the test executive later, and one folder's trouble must not keep the
+    node (and every other folder) from running. The node starts, reports such a folder as
+    missing, and takes its files once it can (``docs/operators.md``).
+    """
+    notes: list[str] = []
+    for index, watch in enumerate(config.watch):
+        where = f"$.watch[{index}]"
+        if problem := _folder_problem(watch.path):
+            notes.append(f"{where}.path: {problem}; the node waits for this folder")
+            continue
+        for key, name in (("done_folder", watch.done_folder), ("error_folder", watch.error_folder)):
+            target = os.path.join(watch.path, name)
+            if os.path.lexists(target) and not os.path.isdir(target):
+                notes.append(
+                    f"{where}.{key}: {target} exists but is not a folder; files of this folder "
+                    "are converted and uploaded but stay in place until it is a folder"
+                )
+    return notes
 
 
 class _Folders:
@@ -221,7 +245,7 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _watches(watches: tuple[WatchFolder, ...], folders: _Folders) -> Iterator[ConfigProblem]:
+def _watches(watches: tuple[WatchFolder, ...]) -> Iterator[ConfigProblem]:
     real = [os.path.realpath(watch.path) for watch in watches]
     first_id: dict[str, int] = {}
     first_path: dict[str, int] = {}
@@ -248,16 +272,6 @@ def _watches(watches: tuple[WatchFolder, ...], folders: _Folders) -> Iterator[Co
                 message=f"the same folder as done_folder ({watch.done_folder!r})",
                 value=watch.error_folder,
             )
-        if problem := folders.problem(watch.path):
-            yield ConfigProblem(path=f"{where}.path", message=problem, value=watch.path)
-        for key, name in (("done_folder", watch.done_folder), ("error_folder", watch.error_folder)):
-            target = os.path.join(watch.path, name)
-            if os.path.lexists(target) and not os.path.isdir(target):
-                yield ConfigProblem(
-                    path=f"{where}.{key}",
-                    message=f"{target} exists but is not a folder",
-                    value=name,
-                )
         yield from _nesting(watches, real, index)
 
 

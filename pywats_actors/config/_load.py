@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from ._checks import check_config
+from ._checks import check_config, watch_folder_notes
 from ._decode import ConfigDecoder
 from ._errors import (
     ConfigError,
@@ -149,6 +149,7 @@ def parse_config(
     config, runtime_dir, problems = _check(converted, file, instance, env, file_mode)
     if problems:
         raise ConfigInvalid(file, tuple(problems))
+    notes += tuple(watch_folder_notes(config))
     return LoadedConfig(
         path=str(file),
         config=config,

@@ -250,11 +250,31 @@ class TestWatchFolders:
         ]
 
     def test_done_folder_is_a_file(self, config_file: Path) -> None:
-        """A done folder name taken by a file is refused."""
+        """A done folder name taken by a file is a note, not a refusal: that folder's files
+        wait in place while the others run."""
         write(config_file.parent / "in" / "done", "")
-        text = config_text('[[watch]]\nid = "a"\npath = "in"')
-        assert _problems(config_file, text) == [
-            f"$.watch[0].done_folder: {config_file.parent}/in/done exists but is not a folder"
+        write(config_file, config_text('[[watch]]\nid = "a"\npath = "in"'))
+        notes = load_config(config_file).notes
+        assert [n for n in notes if n.startswith("$.watch")] == [
+            f"$.watch[0].done_folder: {config_file.parent}/in/done exists but is not a folder; "
+            "files of this folder are converted and uploaded but stay in place until it is a "
+            "folder"
+        ]
+
+    def test_unreachable_watch_folder_is_a_note(self, config_file: Path) -> None:
+        """A watch folder that cannot be made now (a share not mounted yet: a file stands
+        where its parent should be) does not keep the node from starting; it is a note."""
+        write(config_file.parent / "mnt", "")
+        text = config_text(
+            '[[watch]]\nid = "share"\npath = "mnt/results"\n'
+            '[[watch]]\nid = "local"\npath = "in"\n'
+        )
+        write(config_file, text)
+        loaded = load_config(config_file)
+        assert [w.id for w in loaded.config.watch] == ["share", "local"]
+        assert [n for n in loaded.notes if n.startswith("$.watch")] == [
+            f"$.watch[0].path: {config_file.parent}/mnt/results cannot be created: "
+            f"{config_file.parent}/mnt is not a folder; the node waits for this folder"
         ]
 
 
