@@ -144,7 +144,7 @@ class Tracker:
         self._prefix = str(settings.path).rstrip(os.sep) + os.sep
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
-        # path -> (signature, trio time it was handed on)
+        # path -> (signature, trio time it was handed on: inf while it waits to be sent)
         self.handed_on: dict[str, tuple[FileSignature, float]] = {}
         self.folders: list[str] = []  # sub-folders seen by the last scan (recursive only)
         self.rescan_now = False
@@ -281,7 +281,8 @@ class Tracker:
         self.candidates[path] = (signature, now + delay - self.settings.settle)
 
     def taken(self, path: str, signature: FileSignature, now: float) -> None:
-        """*path* is handed on in this version."""
+        """*path* is handed on in this version, at trio time *now* (``inf`` while it waits in
+        the hand-off; ``reoffer_after`` counts from the time it is sent)."""
         self.candidates.pop(path, None)
         self.held.pop(path, None)
         self.writing.discard(path)

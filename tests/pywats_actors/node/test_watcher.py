@@ -285,6 +285,59 @@ class TestLostProcessing:
         assert first[0].path == again[0].path
 
 
+def _drop_backlog(folder: Path, n: int) -> list[str]:
+    """*n* files whose modification times increase in an order unrelated to their names;
+    returns their paths oldest first."""
+    order = sorted(range(n), key=lambda i: (i * 7919) % n)  # a fixed shuffle of the names
+    base = 1_700_000_000_000_000_000
+    paths = []
+    for rank, i in enumerate(order):
+        path = folder / f"f{i:04}.csv"
+        path.write_text(str(i))
+        os.utime(path, ns=(base + rank * 1_000_000, base + rank * 1_000_000))
+        paths.append(str(path))
+    return paths
+
+
+class TestOldestFirst:
+    """A backlog is handed on in the order its files were made."""
+
+    async def test_backlog_present_at_start_is_handed_on_by_mtime(self, tmp_path: Path) -> None:
+        """300 files waiting when the watcher starts are handed on exactly in order of their
+        modification times (not of their names, nor of the folder's listing)."""
+        expected = _drop_backlog(tmp_path, 300)
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 300, within=30)
+        assert [r.path for r in ready] == expected
+
+    async def test_equal_mtimes_go_by_name(self, tmp_path: Path) -> None:
+        """Files with the same modification time go in the order of their relative paths."""
+        for name in ("c.csv", "a.csv", "b.csv"):
+            (tmp_path / name).write_text(name)
+            os.utime(tmp_path / name, ns=(10**18, 10**18))
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 3)
+        assert [r.relative for r in ready] == ["a.csv", "b.csv", "c.csv"]
+
+    async def test_an_older_file_ready_later_overtakes_newer_ones_still_waiting(
+        self, tmp_path: Path
+    ) -> None:
+        """While the receiver is busy, files wait in the watcher; an older file that becomes
+        ready in a later round goes before every newer one still waiting."""
+        newer = _drop_backlog(tmp_path, 5)
+        send, receive = trio.open_memory_channel[FileReady](0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(run_watcher, settings(tmp_path), send))
+            await trio.sleep(SETTLE * 3)  # the five are ready; the first waits in send()
+            old = tmp_path / "old.csv"
+            old.write_text("made long ago, copied in late")
+            os.utime(old, ns=(1, 1))
+            await trio.sleep(SETTLE * 3)  # ready too, in a later round
+            got = [(await receive.receive()).path for _ in range(6)]
+            nursery.cancel_scope.cancel()
+        assert got == [newer[0], str(old), *newer[1:]]
+
+
 ROWS = ["step,value\n", "voltage,3.3\n", "current,0.2\n", "power,0.66\n", "leak,0.0\n"]
 
 
