@@ -278,6 +278,8 @@ async def _spool_child(node: Node, *, task_status: trio.TaskStatus[None]) -> Non
         max_reports=cfg.max_reports or None,
         sent_body_days=cfg.keep_sent_bodies_days,
         sent_metadata_days=cfg.keep_sent_days,
+        acknowledged_days=cfg.keep_acknowledged_days,
+        acknowledged_max=cfg.max_acknowledged,
     )
 
     def on_spool_event(event: SpoolEvent) -> None:
