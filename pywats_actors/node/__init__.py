@@ -17,6 +17,7 @@ from ._file_events import FileConverted as FileConverted
 from ._file_events import FileDisposed as FileDisposed
 from ._file_events import FileFailed as FileFailed
 from ._file_events import FileUnreadable as FileUnreadable
+from ._file_events import ReportContentChanged as ReportContentChanged
 from ._folder_status import FolderDegraded as FolderDegraded
 from ._folder_status import FolderHealth as FolderHealth
 from ._folder_status import FolderRecovered as FolderRecovered
@@ -55,6 +56,7 @@ __all__ = [
     "NodeError",
     "NodeNotRunning",
     "Receipt",
+    "ReportContentChanged",
     "ServerState",
     "ServerStateChanged",
     "WatchFolderBack",

@@ -14,6 +14,7 @@ __all__ = [
     "FileDisposed",
     "FileFailed",
     "FileUnreadable",
+    "ReportContentChanged",
 ]
 
 
@@ -121,3 +122,25 @@ class ConversionUnavailable(NodeEvent, frozen=True, kw_only=True):
     reason: str
     attempt: int
     retry_in: float | None
+
+
+class ReportContentChanged(NodeEvent, frozen=True, kw_only=True):
+    """A file gave a report id the server has already accepted, but with other content.
+
+    Report ids follow from content, so this is a source that carries its own id (WSJF) and was
+    rewritten under it, or a converter that gives one id to different results. The server keeps
+    the first content: nothing is uploaded for this file's report, and the file is disposed of
+    as converted. Someone should look at the source.
+
+    Attributes:
+        folder: the watch folder's id.
+        source: the file.
+        report_id: the id that came again with other content.
+        converter: the converter that produced it.
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    report_id: str
+    converter: str

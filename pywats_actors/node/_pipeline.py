@@ -51,7 +51,7 @@ from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull,
 from ._actor import StopSignal
 from ._bus import EventBus
 from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
-from ._file_events import FileConverted, FileFailed
+from ._file_events import FileConverted, FileFailed, ReportContentChanged
 from ._folder_status import FolderHealth
 from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
@@ -300,6 +300,7 @@ class Pipeline:
             return
         if outcome.inserted:
             self.work_arrived()
+        self._known_to_server(ready, result, outcome, log)
         failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
         dispose = functools.partial(
@@ -326,6 +327,35 @@ class Pipeline:
                 disposed_to=str(moved) if done == "done" and moved is not None else None,
             )
         )
+
+    def _known_to_server(
+        self, ready: FileReady, result: Converted, outcome: EnqueueResult, log: _Log
+    ) -> None:
+        """Say which of the file's reports the server already has (they are not uploaded
+        again), and warn about those that came again with other content."""
+        changed = set(outcome.content_changed)
+        for report_id in outcome.content_changed:
+            log.warning(
+                "the server already has this report id with other content; the file's report "
+                "is not uploaded",
+                report_id=report_id,
+                converter=result.converter,
+            )
+            self.bus.publish(
+                ReportContentChanged(
+                    folder=ready.folder,
+                    source=ready.path,
+                    report_id=report_id,
+                    converter=result.converter,
+                )
+            )
+        same = [report_id for report_id in outcome.already_sent if report_id not in changed]
+        if same:
+            log.info(
+                "already on the server; not uploaded again",
+                reports=len(same),
+                report_id=same[0] if len(same) == 1 else None,
+            )
 
     async def _enqueue(
         self,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from converters import ConversionResult, PoolSettings, Unavailable, open_converter_pool
 from pywats_actors.config import NodeConfig, load_config
@@ -30,6 +31,7 @@ from pywats_actors.node import (
     FileReady,
     FileSignature,
     FileUnreadable,
+    ReportContentChanged,
 )
 from pywats_actors.node._bus import EventBus, NodeEvent
 from pywats_actors.node._pipeline import Pipeline, converter_set
@@ -39,11 +41,11 @@ from pywats_actors.spool import Spool, SpoolSettings, open_spool
 from .test_node import NAMESPACE
 
 
-def wsjf(n: int) -> tuple[bytes, str]:
-    """A valid WSJF report numbered *n*, and its id."""
+def wsjf(n: int, *, sn: str | None = None) -> tuple[bytes, str]:
+    """A valid WSJF report numbered *n* (its id follows from *n*), and its id."""
     b = ReportBuilder(
         pn="PCBA-7",
-        sn=f"SN-{n}",
+        sn=sn or f"SN-{n}",
         rev="B",
         process_code=10,
         machine_name="station-9",
@@ -208,6 +210,68 @@ class TestRewrittenFiles:
             assert h.events(FileChangedMeanwhile)[0].stage == "read"  # type: ignore[attr-defined]
             assert await h.ids() == set()
             assert path.read_bytes() == body
+
+
+class TestAlreadyOnTheServer:
+    async def _send_and_ack(self, h: Harness, path: Path, body: bytes) -> None:
+        path.write_bytes(body)
+        await h.send.send(ready_for(path))
+        await h.wait_for(lambda: not path.exists())
+        (claimed,) = await h.spool.claim(1)
+        await h.spool.mark_sent(claimed.report_id)
+
+    async def test_same_id_with_other_content_is_reported_and_not_stored(
+        self, tmp_path: Path
+    ) -> None:
+        """A file whose report id the server accepted with other content is moved to done/,
+        nothing is stored or uploaded for it, and a ReportContentChanged event and a warning
+        name the id and the file."""
+        first, report_id = wsjf(40)
+        other, other_id = wsjf(40, sn="SN-rewritten")
+        assert other_id == report_id
+        assert other != first
+        async with pipeline(tmp_path) as h:
+            await self._send_and_ack(h, h.folder / "a.json", first)
+            path = h.folder / "b.json"
+            path.write_bytes(other)
+            with capture_logs() as logs:
+                await h.send.send(ready_for(path))
+                await h.wait_for(lambda: (h.folder / "done" / "b.json").exists())
+                await h.wait_for(lambda: bool(h.events(FileConverted)[1:]))
+            stats = h.spool.statistics()
+            (event,) = h.events(ReportContentChanged)
+            converted = h.events(FileConverted)[-1]
+        assert event == ReportContentChanged(
+            folder="line1", source=str(path), report_id=report_id, converter="wsjf"
+        )
+        assert converted.new_reports == 0  # type: ignore[attr-defined]
+        assert (stats.pending, stats.sent) == (0, 1)
+        ours = [
+            (e["log_level"], e["report_id"], e["source"])
+            for e in logs
+            if e.get("actor") == "conversion/pipeline" and "other content" in e["event"]
+        ]
+        assert ours == [("warning", report_id, str(path))]
+
+    async def test_same_content_again_is_logged_as_already_on_the_server(
+        self, tmp_path: Path
+    ) -> None:
+        """A file fed again after its report was accepted is disposed of with an info line
+        'already on the server', stores nothing and raises no content event."""
+        body, report_id = wsjf(41)
+        async with pipeline(tmp_path) as h:
+            await self._send_and_ack(h, h.folder / "a.json", body)
+            path = h.folder / "again.json"
+            path.write_bytes(body)
+            with capture_logs() as logs:
+                await h.send.send(ready_for(path))
+                await h.wait_for(lambda: (h.folder / "done" / "again.json").exists())
+                await h.wait_for(lambda: bool(h.events(FileConverted)[1:]))
+            stats = h.spool.statistics()
+        assert h.events(ReportContentChanged) == []
+        assert (stats.pending, stats.sent) == (0, 1)
+        lines = [e for e in logs if e["event"] == "already on the server; not uploaded again"]
+        assert [(e["log_level"], e["report_id"]) for e in lines] == [("info", report_id)]
 
 
 class TestUnreadable:
