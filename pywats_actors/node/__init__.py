@@ -11,6 +11,8 @@ from ._disposal import dispose_success as dispose_success
 from ._errors import NodeError as NodeError
 from ._errors import NodeNotRunning as NodeNotRunning
 from ._file_events import ConversionUnavailable as ConversionUnavailable
+from ._file_events import ConverterWorkersBack as ConverterWorkersBack
+from ._file_events import ConverterWorkersDown as ConverterWorkersDown
 from ._file_events import DisposalFailed as DisposalFailed
 from ._file_events import FileChangedMeanwhile as FileChangedMeanwhile
 from ._file_events import FileConverted as FileConverted
@@ -40,6 +42,8 @@ __all__ = [
     "AfterSuccess",
     "ConfigApplied",
     "ConversionUnavailable",
+    "ConverterWorkersBack",
+    "ConverterWorkersDown",
     "DisposalFailed",
     "FileChangedMeanwhile",
     "FileConverted",

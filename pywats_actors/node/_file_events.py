@@ -8,6 +8,8 @@ from ._bus import NodeEvent
 
 __all__ = [
     "ConversionUnavailable",
+    "ConverterWorkersBack",
+    "ConverterWorkersDown",
     "DisposalFailed",
     "FileChangedMeanwhile",
     "FileConverted",
@@ -144,3 +146,19 @@ class ReportContentChanged(NodeEvent, frozen=True, kw_only=True):
     source: str
     report_id: str
     converter: str
+
+
+class ConverterWorkersDown(NodeEvent, frozen=True, kw_only=True):
+    """No converter worker process can be started (the interpreter is missing, ``fork`` fails,
+    no memory). Conversion pauses: files stay in their folders, uploads go on, and the pool
+    keeps trying with backoff (up to a minute between tries)."""
+
+    topic: ClassVar[str] = "conversion"
+    reason: str
+
+
+class ConverterWorkersBack(NodeEvent, frozen=True, kw_only=True):
+    """A converter worker started again after :class:`ConverterWorkersDown`; the files that
+    waited are taken at once."""
+
+    topic: ClassVar[str] = "conversion"

@@ -386,10 +386,17 @@ async def _conversion_child(
     )
     spool = node.spool
     assert spool is not None
+    pipelines: list[Pipeline] = []  # set before the pool can call (no checkpoint between)
+
+    def on_workers(reason: str | None) -> None:
+        for pipeline in pipelines:
+            pipeline.workers_changed(reason)
+
     async with open_converter_pool(
         settings,
         converters=converter_set(cfg),
         station_namespace=uuid.UUID(cfg.node.station_namespace),
+        on_workers=on_workers,
     ) as pool:
         node.pool = pool
         get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
@@ -401,6 +408,7 @@ async def _conversion_child(
             work_arrived=node.work_arrived,
             health=node.health,
         )
+        pipelines.append(pipeline)
         try:
             # Files in flight: enough that while some wait for the spool's commit (an fsync)
             # others are converting, so the workers stay busy and commits are shared.

@@ -51,7 +51,13 @@ from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull,
 from ._actor import StopSignal
 from ._bus import EventBus
 from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
-from ._file_events import FileConverted, FileFailed, ReportContentChanged
+from ._file_events import (
+    ConverterWorkersBack,
+    ConverterWorkersDown,
+    FileConverted,
+    FileFailed,
+    ReportContentChanged,
+)
 from ._folder_status import FolderHealth
 from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
@@ -175,6 +181,21 @@ class Pipeline:
             local = await trio.to_thread.run_sync(is_local, folder.path)
             self._local[folder.path] = local
         return local
+
+    def workers_changed(self, reason: str | None) -> None:
+        """The converter pool's ``on_workers``: no worker can start (*reason*), or one can
+        again (``None``: the files waiting for a converter are retried at once)."""
+        log = get_logger(actor="conversion/pipeline")
+        if reason is not None:
+            log.warning(
+                "no converter worker can start; conversion waits, files stay in their folders",
+                reason=reason,
+            )
+            self.bus.publish(ConverterWorkersDown(reason=reason))
+            return
+        waiting = self._retries.hurry("converter")
+        log.info("converter workers start again; conversion goes on", files_waiting=waiting)
+        self.bus.publish(ConverterWorkersBack())
 
     async def run(
         self,

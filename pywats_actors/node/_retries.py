@@ -106,6 +106,14 @@ class RetrySchedule:
         del self._entries[entry.ready.path]
         await again()
 
+    def hurry(self, trouble: Trouble) -> int:
+        """Retry now every file waiting because of *trouble* (its cause went away); returns
+        how many."""
+        waiting = [entry for entry in self._entries.values() if entry.trouble == trouble]
+        for entry in waiting:
+            entry.scope.cancel()  # ends the wait; the entry stays, so the retry runs
+        return len(waiting)
+
     def attach(self, nursery: trio.Nursery) -> None:
         """Run retries in *nursery* (the pipeline's) until :meth:`close`."""
         self._nursery = nursery
