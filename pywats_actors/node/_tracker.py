@@ -140,7 +140,9 @@ class Tracker:
         self.root = settings.path
         self.log = log
         self.publish = publish
-        self.lease = lease  # ask the kernel for a read lease (a local file system)
+        # a local file system: ask the kernel for a read lease, and trust inode numbers
+        # (on network and FUSE file systems they may change under a file that did not)
+        self.lease = lease
         self._prefix = str(settings.path).rstrip(os.sep) + os.sep
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
@@ -214,7 +216,7 @@ class Tracker:
                     self.folders.append(entry.path)
             elif entry.is_file():
                 st = entry.stat()
-                found[entry.path] = FileSignature.from_stat(st)
+                found[entry.path] = FileSignature.from_stat(st, inode=self.lease)
         except OSError:
             pass  # gone between listing and stat
 
@@ -298,25 +300,26 @@ def examine(
     paths: list[str], due: set[str], lease: bool
 ) -> dict[str, tuple[FileSignature | None, Probe | None]]:
     """Blocking: each path's signature, and for the *due* ones a look at whether the file can
-    be taken (:func:`probe`), or ``KEPT_LOOK`` if it was kept as done."""
+    be taken (:func:`probe`), or ``KEPT_LOOK`` if it was kept as done. *lease*: a local file
+    system (leases are asked for, and signatures carry the inode)."""
     result: dict[str, tuple[FileSignature | None, Probe | None]] = {}
     for path in paths:
-        signature = _signature(path)
+        signature = _signature(path, lease)
         look = None
         if signature is not None and path in due:
             if _kept(_read_marker(Path(path)), signature):
                 look = KEPT_LOOK
             else:
                 look = probe(path, lease=lease)
-                after = _signature(path)
+                after = _signature(path, lease)
                 if after != signature:  # written between the stat and the look: not settled
                     signature, look = after, None
         result[path] = (signature, look)
     return result
 
 
-def _signature(path: str) -> FileSignature | None:
+def _signature(path: str, inode: bool) -> FileSignature | None:
     try:
-        return FileSignature.from_stat(os.stat(path))
+        return FileSignature.from_stat(os.stat(path), inode=inode)
     except OSError:
         return None

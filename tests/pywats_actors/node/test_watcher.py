@@ -338,6 +338,39 @@ class TestOldestFirst:
         assert got == [newer[0], str(old), *newer[1:]]
 
 
+class TestNetworkShares:
+    """On network and FUSE file systems inode numbers may change under an unchanged file (SMB
+    with ``noserverino``); there signatures leave them out."""
+
+    @pytest.mark.parametrize("local", [True, False])
+    async def test_a_new_inode_alone_is_a_new_version_only_on_a_local_disk(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: bool
+    ) -> None:
+        """A file that gets another inode with the same size and mtime is handed on again on a
+        local disk, and not on a share, where its signature carries no inode at all."""
+        monkeypatch.setattr("pywats_actors.node._watcher.is_local", lambda path: local)
+        path = tmp_path / "a.csv"
+        path.write_text("same")
+        async with watching(settings(tmp_path, rescan_interval=0.3)) as got:
+            (first,) = await collect(got, 1)
+            st = path.stat()
+            twin = tmp_path / ".twin"
+            twin.write_text("same")
+            os.utime(twin, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(twin, path)  # what a share's unstable inode numbers look like
+            assert path.stat().st_ino != st.st_ino
+            if local:
+                (again,) = await collect(got, 1)
+                assert again.signature.ino == path.stat().st_ino
+            else:
+                assert await nothing_more(got, wait=1.5)  # several rescans and rounds
+        if local:
+            assert (first.signature.ino, first.signature.dev) == (st.st_ino, st.st_dev)
+        else:
+            assert (first.signature.ino, first.signature.dev) == (0, 0)
+            assert (first.signature.size, first.signature.mtime_ns) == (4, st.st_mtime_ns)
+
+
 ROWS = ["step,value\n", "voltage,3.3\n", "current,0.2\n", "power,0.66\n", "leak,0.0\n"]
 
 
