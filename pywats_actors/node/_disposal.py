@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .._failpoints import failpoint
 from ._messages import FileReady, FileSignature
-from ._watcher import marker_path
+from ._tracker import marker_path
 
 __all__ = [
     "AfterSuccess",
@@ -45,6 +45,10 @@ __all__ = [
     "same_version",
 ]
 
+DELETING_SUFFIX = ".pywats-deleting"
+"""A file being deleted is first renamed to ``.<name>.pywats-deleting`` (see ``_leftovers``)."""
+SIDECAR_TMP = ".{name}.{pid}.tmp"
+"""A sidecar is written to this hidden name first, then renamed into place."""
 _TRACEBACK_EXCERPT = 4000
 _MAX_SUFFIX = 100_000
 _AT_FDCWD = -100
@@ -226,7 +230,7 @@ def dispose_success(
             return _verified_move(source, target, ready.signature)
         if action is AfterSuccess.DELETE:
             # Renamed to a hidden name first, so that only the version converted is deleted.
-            doomed = source.with_name(f".{source.name}.pywats-deleting")
+            doomed = source.with_name(f".{source.name}{DELETING_SUFFIX}")
             os.unlink(_verified_move(source, doomed, ready.signature))
             return None
         _check(source, ready.signature)
@@ -291,7 +295,7 @@ def dispose_failure(
         if os.path.lexists(target) or os.path.lexists(sidecar):
             continue
         document["file"] = target.name
-        tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+        tmp = sidecar.with_name(SIDECAR_TMP.format(name=sidecar.name, pid=os.getpid()))
         tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         try:
             _rename_noreplace(tmp, sidecar)

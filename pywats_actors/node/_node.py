@@ -438,6 +438,7 @@ def watcher_spec(
         settle=folder.settle,
         rescan_interval=folder.rescan_interval,
         skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
+        error_dir=folder.error_folder,
     )
     return ChildSpec(folder.id, _watch, (settings, Clone(files), publish), shutdown=Timeout(5))
 

@@ -73,6 +73,8 @@ class WatcherSettings:
         use_events: set false to rely on rescans alone (for file systems without inotify).
         reoffer_after: seconds after which a file that was handed on but is still in the
             folder, unchanged, is handed on again (its processing was lost somewhere).
+        error_dir: the error folder's name (one of *skip_dirs*); half-written sidecars left
+            there by a crash are removed at start.
     """
 
     id: str
@@ -85,6 +87,7 @@ class WatcherSettings:
     skip_dirs: frozenset[str] = field(default_factory=lambda: frozenset({"done", "error"}))
     use_events: bool = True
     reoffer_after: float = 300.0
+    error_dir: str = "error"
 
     def matches(self, relative: str) -> bool:
         """Whether a file at *relative* (``sub/x.csv``) is one this folder takes."""

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
+from structlog.typing import FilteringBoundLogger
 
 from .._filewatch import FileWatch
 from .._inotify import inotify_available
@@ -44,6 +45,7 @@ from ._bus import NodeEvent
 from ._file_events import FileUnreadable
 from ._fs import is_local
 from ._handoff import Handoff
+from ._leftovers import Leftovers, recover_leftovers
 from ._messages import FileReady, FileSignature
 from ._probe import Probe, Verdict
 from ._tracker import (
@@ -101,6 +103,16 @@ async def run_watcher(
     # A folder that cannot be made now (its share is away, access denied) is reported by the
     # first scan and looked for until it is there: never a crash and a restart loop.
     await trio.to_thread.run_sync(_make_folder, settings.path)
+    leftovers = await trio.to_thread.run_sync(
+        functools.partial(
+            recover_leftovers,
+            settings.path,
+            recursive=settings.recursive,
+            skip_dirs=settings.skip_dirs,
+            error_dir=settings.error_dir,
+        )
+    )
+    _report_leftovers(log, leftovers)
     local = await trio.to_thread.run_sync(is_local, str(settings.path))
     tracker = Tracker(settings, log, publish or _ignore, lease=local)
     handoff = Handoff(on_sent=functools.partial(_sent, tracker))
@@ -129,6 +141,19 @@ async def run_watcher(
             writers="lease" if local else "settle",
         )
         await _watch_loop(tracker, inbox, events, handoff)
+
+
+def _report_leftovers(log: FilteringBoundLogger, leftovers: Leftovers) -> None:
+    for hidden, back in leftovers.restored:
+        log.info(
+            "a delete interrupted by a crash was undone; the file is taken again",
+            file=back,
+            leftover=hidden,
+        )
+    for path in leftovers.removed:
+        log.info("removed a file half-written when the node stopped", file=path)
+    for path, error in leftovers.failed:
+        log.warning("cannot put right a file left by a crash", file=path, error=error)
 
 
 def _sent(tracker: Tracker, item: FileReady) -> None:

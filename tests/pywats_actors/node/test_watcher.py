@@ -371,6 +371,48 @@ class TestNetworkShares:
             assert (first.signature.size, first.signature.mtime_ns) == (4, st.st_mtime_ns)
 
 
+class TestCrashLeftovers:
+    """What an interrupted disposal left behind is put right when the watcher starts."""
+
+    async def test_interrupted_delete_is_undone_and_half_written_files_removed(
+        self, tmp_path: Path
+    ) -> None:
+        """A file renamed to its hidden delete name is renamed back and taken again (under
+        the first free name when its own is taken); half-written sidecars of other processes
+        and half-written markers go; a sidecar this process is writing stays."""
+        (tmp_path / ".a.csv.pywats-deleting").write_text("a")
+        (tmp_path / "b.csv").write_text("b, new")
+        (tmp_path / ".b.csv.pywats-deleting").write_text("b, old")
+        (tmp_path / ".b.csv~1.pywats-deleting").write_text("b, older")
+        (tmp_path / ".c.csv.pywats-done.tmp").write_text("1 2 3 4\n")
+        error = tmp_path / "error"
+        (error / "sub").mkdir(parents=True)
+        (error / ".x.csv.error.json.99999999.tmp").write_text("{")
+        (error / "sub" / ".y.csv.error.json.12.tmp").write_text("{")
+        mine = error / f".z.csv.error.json.{os.getpid()}.tmp"
+        mine.write_text("{")
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 4)
+        contents = {r.relative: Path(r.path).read_text() for r in ready}
+        assert contents == {
+            "a.csv": "a",
+            "b.csv": "b, new",
+            "b~1.csv": "b, old",
+            "b~2.csv": "b, older",
+        }
+        hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+        assert hidden == []
+        assert sorted(p.name for p in error.rglob("*") if p.is_file()) == [mine.name]
+
+    async def test_leftovers_in_sub_folders_of_a_recursive_folder(self, tmp_path: Path) -> None:
+        """In a recursive watch folder, an interrupted delete in a sub-folder is undone too."""
+        (tmp_path / "line2").mkdir()
+        (tmp_path / "line2" / ".r.csv.pywats-deleting").write_text("r")
+        async with watching(settings(tmp_path, recursive=True)) as got:
+            (ready,) = await collect(got, 1)
+        assert ready.relative == "line2/r.csv"
+
+
 ROWS = ["step,value\n", "voltage,3.3\n", "current,0.2\n", "power,0.66\n", "leak,0.0\n"]
 
 
