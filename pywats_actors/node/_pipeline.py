@@ -58,7 +58,7 @@ from ._file_events import (
     FileFailed,
     ReportContentChanged,
 )
-from ._folder_status import FolderHealth
+from ._folder_status import FolderHealth, WaitingRetry
 from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
 from ._retries import RetrySchedule
@@ -208,13 +208,20 @@ class Pipeline:
 
         On a stop request no new file is taken; files being processed finish, except one
         waiting for the spool to resume intake (it stays in its folder). Files waiting for a
-        retry stay in their folders and are taken again at the next start.
+        retry stay in their folders; their schedule stays in the node's record
+        (``health.retries``), and the next pipeline of this node resumes it when it starts.
         """
         stop = self._stop
         async with trio.open_nursery() as nursery:
             await nursery.start(stop.watch)
             async with trio.open_nursery() as retries:
                 self._retries.attach(retries)
+                resumed = self._retries.resume(self._resumed)
+                if resumed:
+                    get_logger(actor="conversion/pipeline").info(
+                        "resuming the retries of files waiting since before a restart",
+                        files=resumed,
+                    )
                 async with trio.open_nursery() as workers:
                     for _ in range(concurrency):
                         workers.start_soon(self._worker, files, stop)
@@ -254,6 +261,13 @@ class Pipeline:
             await self._convert(ready, folder, tries, log)
         finally:
             self._busy.discard(key)
+
+    def _resumed(self, record: WaitingRetry) -> Callable[[], Awaitable[None]]:
+        """The retry of a file an earlier pipeline left waiting: read and convert it again
+        (a file waiting for its disposal is converted again too: its reports are in the spool
+        already, so that stores nothing, and it is then disposed of)."""
+        tries = 0 if record.trouble == "disposal" else record.attempt
+        return self._again(record.ready, tries)
 
     def _again(self, ready: FileReady, tries: int) -> Callable[[], Awaitable[None]]:
         """Another try at the whole file (read and convert), after *tries* failed ones."""

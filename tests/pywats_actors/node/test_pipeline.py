@@ -34,6 +34,7 @@ from pywats_actors.node import (
     ReportContentChanged,
 )
 from pywats_actors.node._bus import EventBus, NodeEvent
+from pywats_actors.node._folder_status import FolderHealth
 from pywats_actors.node._pipeline import Pipeline, converter_set
 from pywats_actors.report import ReportBuilder, encode_report
 from pywats_actors.spool import Spool, SpoolSettings, open_spool
@@ -401,3 +402,58 @@ class TestErrorFolderUnusable:
         sidecar = json.loads((h.folder / "error" / "garbage.json.error.json").read_text())
         assert sidecar["kind"] == "rejected"
         assert not bad.exists()
+
+
+class TestRestartedPipeline:
+    async def test_a_new_pipeline_resumes_the_retries_of_the_old_one(self, tmp_path: Path) -> None:
+        """A file waiting for a disposal retry when the pipeline is torn down (the conversion
+        branch restarts) is retried by the next pipeline at its due time, not left to the
+        watcher's re-offer minutes later."""
+        config = node_config(tmp_path)
+        folder = tmp_path / "in"
+        folder.mkdir()
+        (folder / "done").write_text("a file where the done folder should be")
+        body, report_id = wsjf(60)
+        path = folder / "r.json"
+        path.write_bytes(body)
+        health, bus = FolderHealth(), EventBus()
+        async with (
+            open_spool(tmp_path / "spool.db") as spool,
+            open_converter_pool(
+                PoolSettings(workers=1, start_timeout=20),
+                converters=converter_set(config),
+                station_namespace=uuid.UUID(NAMESPACE),
+            ) as pool,
+        ):
+
+            async def run_pipeline(until: Callable[[], bool]) -> None:
+                pipe = Pipeline(
+                    config=lambda: config,
+                    spool=spool,
+                    pool=pool,
+                    bus=bus,
+                    work_arrived=lambda: None,
+                    health=health,
+                )
+                send, receive = trio.open_memory_channel[FileReady](16)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(pipe.run, receive, 2)
+                    if not health.retries:
+                        await send.send(ready_for(path))
+                    with trio.fail_after(10):
+                        while not until():
+                            await trio.sleep(0.02)
+                    nursery.cancel_scope.cancel()  # torn down, as in a crash of the branch
+
+            await run_pipeline(
+                lambda: any(isinstance(e.event, DisposalFailed) for e in bus.recent())
+            )
+            assert path.exists()
+            assert health.status("line1").awaiting_disposal == 1
+            assert list(health.retries) == [str(path)]
+            (folder / "done").unlink()
+            await run_pipeline(lambda: (folder / "done" / "r.json").exists())
+            assert {r.report_id for r in (await spool.list_reports()).reports} == {report_id}
+        assert not path.exists()
+        assert health.status("line1").awaiting_disposal == 0
+        assert health.retries == {}
