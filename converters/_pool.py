@@ -504,9 +504,8 @@ class ConverterPool:
                         pending = None
                         await _sleep_unless_stopped(ctx, self._start_delay(failed_starts))
                         continue
-                    if failed_starts:
-                        failed_starts = 0
-                        self._started_again(slot)
+                    failed_starts = 0
+                    self._started_again(slot)
                     slot.pid = worker.pid
                     slot.processes += 1
                     if not ready:
@@ -567,7 +566,7 @@ class ConverterPool:
                 logger.warning("%s; conversions wait until one can", reason)
 
     def _started_again(self, slot: _Slot) -> None:
-        """A slot whose starts failed has a process again."""
+        """*slot* has a process (after failed starts, or a restart of its child)."""
         self._failing.pop(slot.id, None)
         if self._workers_down:
             self._workers_down = False

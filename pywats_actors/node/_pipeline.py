@@ -165,6 +165,7 @@ class Pipeline:
     _local: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
     _stop: StopSignal = field(default_factory=StopSignal, init=False, repr=False)
     _busy: set[tuple[str, FileSignature]] = field(default_factory=set, init=False, repr=False)
+    _workers_down: bool = field(default=False, init=False, repr=False)
     _retries: RetrySchedule = field(init=False, repr=False)
     _trouble: FileTrouble = field(init=False, repr=False)
 
@@ -186,6 +187,7 @@ class Pipeline:
         """The converter pool's ``on_workers``: no worker can start (*reason*), or one can
         again (``None``: the files waiting for a converter are retried at once)."""
         log = get_logger(actor="conversion/pipeline")
+        self._workers_down = reason is not None
         if reason is not None:
             log.warning(
                 "no converter worker can start; conversion waits, files stay in their folders",
@@ -304,7 +306,12 @@ class Pipeline:
             return
         if isinstance(result, Unavailable):
             self._trouble.unavailable(
-                ready, result.reason, tries + 1, log, self._again(ready, tries + 1)
+                ready,
+                result.reason,
+                tries + 1,
+                log,
+                self._again(ready, tries + 1),
+                quiet=self._workers_down,
             )
             return
         self.health.settled(ready.folder, ready.path, "converter")

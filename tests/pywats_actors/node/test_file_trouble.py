@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from converters import PoolSettings
 from pywats_actors.config import load_config
@@ -254,11 +255,12 @@ class TestWorkersCannotStart:
                     assert slot.pid is not None
                     os.kill(slot.pid, signal.SIGKILL)
                 await wait_for(lambda: bool(events(node, ConverterWorkersDown)))
-                waiting = [report_file(folder, n) for n in (2, 3, 4)]
-                submitted, submitted_id = wsjf(77)
-                await node.submit(submitted)  # uploads go on meanwhile
-                await wait_for(lambda: submitted_id in emu.stats().ids)
-                await trio.sleep(4)  # some 15 failed starts per slot; intensity is 2
+                with capture_logs() as logs:
+                    waiting = [report_file(folder, n) for n in (2, 3, 4)]
+                    submitted, submitted_id = wsjf(77)
+                    await node.submit(submitted)  # uploads go on meanwhile
+                    await wait_for(lambda: submitted_id in emu.stats().ids)
+                    await trio.sleep(4)  # some 15 failed starts per slot; intensity is 2
                 assert node.pool is not None
                 assert node.pool.running
                 assert sorted(p.name for p in folder.glob("*.json")) == [
@@ -275,6 +277,9 @@ class TestWorkersCannotStart:
                 back = events(node, ConverterWorkersBack)
                 branch_restarts = restarts(node)
             assert emu.stats().duplicates == 0
+        per_file = [e for e in logs if e["event"].startswith("no conversion could run")]
+        assert len(per_file) >= 3
+        assert {e["log_level"] for e in per_file} == {"info"}  # the outage was said once
         assert len(down) == 1
         assert "no converter worker can start" in down[0].reason  # type: ignore[attr-defined]
         assert len(back) == 1
