@@ -28,10 +28,12 @@ out-of-memory answer, and when a converter left processes behind.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
 import math
+import random
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -65,6 +67,7 @@ from ._errors import (
     SandboxUnavailable,
     UnknownConverter,
     WorkerLost,
+    WorkerStartError,
 )
 from ._finish import finish
 from ._identity import content_hash
@@ -181,6 +184,9 @@ class ConverterPool:
             arguments. Default: the built-ins (``wsjf``, ``csv``).
         station_namespace: the station's namespace UUID for deterministic report ids.
         observers: receive every supervisor event of the worker supervisor.
+        on_workers: called with the reason when no worker process can be started any more (every
+            slot's last start failed: conversions then answer :class:`Unavailable` at once),
+            and with ``None`` when one has started again. Without it, both are logged.
 
     Run it with ``async with open_converter_pool(...)``, or as a supervised child with
     ``ChildSpec("pool", pool.run, kind="supervisor")``; ``run`` may be called again after it
@@ -194,6 +200,7 @@ class ConverterPool:
         converters: Sequence[ConverterConfig | str] | None = None,
         station_namespace: uuid.UUID,
         observers: Iterable[EventObserver] = (),
+        on_workers: Callable[[str | None], object] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else PoolSettings()
         chosen = DEFAULT_CONVERTERS if converters is None else converters
@@ -212,6 +219,9 @@ class ConverterPool:
         self._idle: deque[_Session] = deque()  # waiting for a job, longest-waiting first
         self._queue: deque[_Job] = deque()  # waiting for a worker, first come first served
         self._running = False
+        self._on_workers = on_workers
+        self._failing: dict[str, str] = {}  # slot id -> why its last start failed
+        self._workers_down = False  # every slot failed its last start
 
     # ------------------------------------------------------------------------------------ API
 
@@ -455,19 +465,47 @@ class ConverterPool:
     # ---------------------------------------------------------------------------- worker child
 
     async def _worker_child(
-        self, slot: _Slot, *, task_status: trio.TaskStatus[Hello] = trio.TASK_STATUS_IGNORED
+        self,
+        slot: _Slot,
+        *,
+        task_status: trio.TaskStatus[Hello | None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """One worker slot: run processes one after another, serving jobs, until stopped."""
+        """One worker slot: run processes one after another, serving jobs, until stopped.
+
+        The pool's first start of a slot fails if its process cannot be started (the pool
+        does not start). Once the pool runs, a slot is ready at once, and a process that
+        cannot be started (``fork`` refused, the interpreter gone, memory) is tried again
+        with capped backoff inside the slot, for as long as it takes: it is not a crash of
+        the slot, so it never uses up the supervisor's restart intensity.
+        """
         ctx = current_child()
         pending: _Job | None = None
         ready = False
         failure: BaseException | None = None
+        failed_starts = 0
+        if self._running:  # a restart, or a slot of a running pool: never fails to start
+            task_status.started(None)
+            ready = True
         try:
             while not ctx.stop_requested:
                 slot.state, slot.pid, slot.conversions = "starting", None, 0
-                async with open_worker(self.settings, self._setup()) as worker:
-                    assert worker.hello is not None
-                    self._accept_hello(worker.hello)
+                async with contextlib.AsyncExitStack() as stack:
+                    try:
+                        worker = await stack.enter_async_context(
+                            open_worker(self.settings, self._setup())
+                        )
+                        assert worker.hello is not None
+                        self._accept_hello(worker.hello)
+                    except Exception as exc:
+                        if not ready or not _infrastructure(exc):
+                            raise
+                        failed_starts += 1
+                        self._start_failed(slot, pending, exc)
+                        pending = None
+                        await _sleep_unless_stopped(ctx, self._start_delay(failed_starts))
+                        continue
+                    failed_starts = 0
+                    self._started_again(slot)
                     slot.pid = worker.pid
                     slot.processes += 1
                     if not ready:
@@ -491,12 +529,51 @@ class ConverterPool:
             raise
         finally:
             slot.state, slot.pid = "down", None
+            self._failing.pop(slot.id, None)
             if pending is not None:  # a retry waiting for the fresh process that did not come
                 pending.complete(
                     _Unrun(f"no fresh worker could be started: {_describe(failure)}")
                     if not ctx.stop_requested
                     else _ABORTED
                 )
+
+    def _start_delay(self, failed_starts: int) -> float:
+        """Seconds before the next try after *failed_starts* failed starts in a row."""
+        settings = self.settings
+        backoff = Backoff(min=settings.backoff_min, max=settings.start_backoff_max)
+        return backoff.delay(failed_starts - 1, random.random())
+
+    def _start_failed(self, slot: _Slot, pending: _Job | None, error: Exception) -> None:
+        """A process could not be started for *slot*. A retry that waited for it, and, once
+        no slot can start one, every queued job, are answered :class:`Unavailable`; the
+        first time no slot can, ``on_workers`` is told (or a warning logged)."""
+        slot.state, slot.pid = "down", None
+        reason = f"no converter worker can start: {_describe(error)}"
+        self._failing[slot.id] = reason
+        if pending is not None:
+            pending.complete(_Unrun(f"no fresh worker could be started: {_describe(error)}"))
+        if len(self._failing) < len(self._slots):
+            return
+        while self._queue:  # nobody will take them soon: the callers try again later
+            job = self._queue.popleft()
+            self._counters.waiting -= 1
+            job.complete(_Unrun(reason))
+        if not self._workers_down:
+            self._workers_down = True
+            if self._on_workers is not None:
+                self._on_workers(reason)
+            else:
+                logger.warning("%s; conversions wait until one can", reason)
+
+    def _started_again(self, slot: _Slot) -> None:
+        """*slot* has a process (after failed starts, or a restart of its child)."""
+        self._failing.pop(slot.id, None)
+        if self._workers_down:
+            self._workers_down = False
+            if self._on_workers is not None:
+                self._on_workers(None)
+            else:
+                logger.info("a converter worker started again")
 
     async def _serve(self, session: _Session, pending: _Job | None) -> _Recycle | None:
         """Serve jobs on one process: ``pending`` first (a job that needs a fresh process),
@@ -664,6 +741,10 @@ class ConverterPool:
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled caller hands nothing over
         if not self._running:
             job.complete(_NOT_STARTED)
+            return job
+        if self._workers_down:  # every slot is waiting to try starting a process again
+            reason = next(iter(self._failing.values()), "no converter worker can start")
+            job.complete(_Unrun(reason))
             return job
         self._dispatch(job)
         try:
@@ -937,6 +1018,7 @@ async def open_converter_pool(
     converters: Sequence[ConverterConfig | str] | None = None,
     station_namespace: uuid.UUID,
     observers: Iterable[EventObserver] = (),
+    on_workers: Callable[[str | None], object] | None = None,
 ) -> AsyncIterator[ConverterPool]:
     """Run a :class:`ConverterPool` for the length of an ``async with`` block.
 
@@ -950,7 +1032,11 @@ async def open_converter_pool(
             cancelled).
     """
     pool = ConverterPool(
-        settings, converters=converters, station_namespace=station_namespace, observers=observers
+        settings,
+        converters=converters,
+        station_namespace=station_namespace,
+        observers=observers,
+        on_workers=on_workers,
     )
     with _unwrap_single_error():
         async with trio.open_nursery() as nursery:
@@ -960,6 +1046,27 @@ async def open_converter_pool(
             finally:
                 with trio.CancelScope(shield=True):
                     await pool.stop(pool.settings.stop_grace * 2 + 5)
+
+
+def _infrastructure(error: BaseException) -> bool:
+    """Whether a failed start of a worker is the machine's trouble (the process could not be
+    spawned or did not complete its handshake), not the configuration's (a converter that does
+    not load)."""
+    leaves = list(_leaves(error)) if isinstance(error, BaseExceptionGroup) else [error]
+    return bool(leaves) and all(isinstance(e, OSError | WorkerStartError) for e in leaves)
+
+
+async def _sleep_unless_stopped(ctx: ChildContext, seconds: float) -> None:
+    """Wait *seconds*, or until the slot is asked to stop."""
+    async with trio.open_nursery() as nursery:
+
+        async def stop_early() -> None:
+            await ctx.wait_stop_requested()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stop_early)
+        await trio.sleep(seconds)
+        nursery.cancel_scope.cancel()
 
 
 def _describe(error: BaseException | None) -> str:

@@ -63,6 +63,10 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             workers costs two restarts (the retry runs on a fresh worker).
         backoff_min, backoff_max: delay before a crashed worker is restarted (doubles per
             consecutive crash, with jitter).
+        start_backoff_max: once the pool runs, a worker process that cannot be started (the
+            interpreter is missing, ``fork`` fails, no memory) is tried again after
+            ``backoff_min`` seconds, doubling up to this, for as long as it takes; such
+            failures never make the pool give up.
         python: the interpreter that runs workers.
         python_path: extra import paths for workers (granted read-only under Landlock).
         read_paths: extra read-only paths for converters (reference data...).
@@ -90,6 +94,7 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     restart_period: Positive = 10.0
     backoff_min: Positive = 0.1
     backoff_max: Positive = 5.0
+    start_backoff_max: Positive = 60.0
     python: str = sys.executable
     python_path: tuple[str, ...] = ()
     read_paths: tuple[str, ...] = ()
@@ -98,6 +103,8 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if self.backoff_max < self.backoff_min:
             raise ValueError("backoff_max must be at least backoff_min")
+        if self.start_backoff_max < self.backoff_min:
+            raise ValueError("start_backoff_max must be at least backoff_min")
         if self.cpu_lifetime_seconds <= self.cpu_seconds:
             raise ValueError("cpu_lifetime_seconds must be larger than cpu_seconds")
 

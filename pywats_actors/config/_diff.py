@@ -20,6 +20,8 @@ RESTART_REQUIRED_KEYS = frozenset(
         "spool.max_reports",
         "spool.keep_sent_days",
         "spool.keep_sent_bodies_days",
+        "spool.keep_acknowledged_days",
+        "spool.max_acknowledged",
     }
 )
 """Keys whose new value only takes effect when the whole node restarts (logging is set up

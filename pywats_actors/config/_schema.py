@@ -188,14 +188,19 @@ class SpoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     Attributes:
         path: the SQLite file. Empty: ``spool.sqlite3`` in ``node.data_dir``.
-        max_bytes: the largest size of the spool file; 0 means no limit.
-        max_reports: the most reports not yet sent; 0 means no limit.
+        max_bytes: the most bytes of report bodies not yet sent (pending and rejected); sent
+            reports make room by themselves. 0 means no limit.
+        max_reports: the most reports not yet sent (pending and rejected); sent reports make
+            room by themselves. 0 means no limit.
         when_full: ``pause`` (intake stops and files wait in their watch folders) or
             ``error`` (new files go to the error folder with "spool full"). Nothing is
             dropped either way.
         keep_sent_days: days the record of a sent report (id, time, server answer) is kept.
         keep_sent_bodies_days: days the body of a sent report is kept, for resending by hand;
             at most ``keep_sent_days``.
+        keep_acknowledged_days: days the id of a report the server accepted is remembered
+            (with a fingerprint of its content), so the node never uploads it again.
+        max_acknowledged: the most acknowledged ids remembered; the oldest go first.
     """
 
     path: _Path = ""
@@ -204,6 +209,8 @@ class SpoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     when_full: Literal["pause", "error"] = "pause"
     keep_sent_days: Annotated[float, Meta(ge=0, le=3650)] = 30.0
     keep_sent_bodies_days: Annotated[float, Meta(ge=0, le=3650)] = 7.0
+    keep_acknowledged_days: Annotated[float, Meta(gt=0, le=36_500)] = 1095.0
+    max_acknowledged: Annotated[int, Meta(ge=1, le=1 << 40)] = 4_000_000
 
 
 class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

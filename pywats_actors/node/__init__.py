@@ -11,12 +11,15 @@ from ._disposal import dispose_success as dispose_success
 from ._errors import NodeError as NodeError
 from ._errors import NodeNotRunning as NodeNotRunning
 from ._file_events import ConversionUnavailable as ConversionUnavailable
+from ._file_events import ConverterWorkersBack as ConverterWorkersBack
+from ._file_events import ConverterWorkersDown as ConverterWorkersDown
 from ._file_events import DisposalFailed as DisposalFailed
 from ._file_events import FileChangedMeanwhile as FileChangedMeanwhile
 from ._file_events import FileConverted as FileConverted
 from ._file_events import FileDisposed as FileDisposed
 from ._file_events import FileFailed as FileFailed
 from ._file_events import FileUnreadable as FileUnreadable
+from ._file_events import ReportContentChanged as ReportContentChanged
 from ._folder_status import FolderDegraded as FolderDegraded
 from ._folder_status import FolderHealth as FolderHealth
 from ._folder_status import FolderRecovered as FolderRecovered
@@ -39,6 +42,8 @@ __all__ = [
     "AfterSuccess",
     "ConfigApplied",
     "ConversionUnavailable",
+    "ConverterWorkersBack",
+    "ConverterWorkersDown",
     "DisposalFailed",
     "FileChangedMeanwhile",
     "FileConverted",
@@ -55,6 +60,7 @@ __all__ = [
     "NodeError",
     "NodeNotRunning",
     "Receipt",
+    "ReportContentChanged",
     "ServerState",
     "ServerStateChanged",
     "WatchFolderBack",

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .._failpoints import failpoint
 from ._messages import FileReady, FileSignature
-from ._watcher import marker_path
+from ._tracker import marker_path
 
 __all__ = [
     "AfterSuccess",
@@ -45,6 +45,10 @@ __all__ = [
     "same_version",
 ]
 
+DELETING_SUFFIX = ".pywats-deleting"
+"""A file being deleted is first renamed to ``.<name>.pywats-deleting`` (see ``_leftovers``)."""
+SIDECAR_TMP = ".{name}.{pid}.tmp"
+"""A sidecar is written to this hidden name first, then renamed into place."""
 _TRACEBACK_EXCERPT = 4000
 _MAX_SUFFIX = 100_000
 _AT_FDCWD = -100
@@ -75,6 +79,39 @@ class SourceChanged(Exception):
         super().__init__(f"{path} was rewritten after it was read; it stays for a new conversion")
         self.path = path
         self.found = found
+
+
+class FolderMissing(OSError):
+    """The watch folder itself is missing (deleted, or its share is away): the done or error
+    folder is not made, so the watch folder is never brought back by a disposal. An
+    ``OSError`` like any disposal failure: the file's disposal is tried again later."""
+
+
+def _make_below(root: Path, folder: Path) -> None:
+    """Make *folder* and the folders between it and *root*, one at a time, never *root* itself
+    or anything above it.
+
+    Raises:
+        FolderMissing: *root* is not there (or not a folder).
+        OSError: a folder could not be made.
+    """
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:  # not below the root: nothing of ours to make
+        parts = ()
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            current.mkdir()
+        except FileExistsError:
+            continue
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            if not os.path.isdir(root):
+                raise FolderMissing(
+                    errno.ENOENT, "the watch folder is missing; it is not made again", str(root)
+                ) from exc
+            raise
 
 
 def same_version(expected: FileSignature, st: os.stat_result) -> bool:
@@ -171,22 +208,29 @@ def dispose_success(
 ) -> Path | None:
     """Move, delete or mark *ready*'s file; returns where it went (``None`` if deleted or gone).
 
-    A file that has already gone (moved by an operator) is not an error.
+    A file that has already gone (moved by an operator) is not an error; a watch folder that
+    has gone is (:class:`FolderMissing`), and the done folder is made only inside an existing
+    watch folder.
 
     Raises:
+        FolderMissing: the watch folder is not there; nothing was made or moved.
         SourceChanged: the file was rewritten since it was read; it was left in place.
         OSError: it could not be moved, deleted or marked; it was left in place.
     """
     source = Path(ready.path)
+    if not os.path.isdir(root):  # the whole folder is away: try again when it is back
+        raise FolderMissing(
+            errno.ENOENT, "the watch folder is missing; it is not made again", str(root)
+        )
     try:
         failpoint("disposal.move")
         if action is AfterSuccess.MOVE:
             target = root / done_dir / ready.relative
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_below(root, target.parent)
             return _verified_move(source, target, ready.signature)
         if action is AfterSuccess.DELETE:
             # Renamed to a hidden name first, so that only the version converted is deleted.
-            doomed = source.with_name(f".{source.name}.pywats-deleting")
+            doomed = source.with_name(f".{source.name}{DELETING_SUFFIX}")
             os.unlink(_verified_move(source, doomed, ready.signature))
             return None
         _check(source, ready.signature)
@@ -220,6 +264,7 @@ def dispose_failure(
     (``None`` if it had gone).
 
     Raises:
+        FolderMissing: the watch folder is not there; nothing was made or moved.
         SourceChanged: the file was rewritten since it was read; it was left in place.
         OSError: it could not be moved; it was left in place.
     """
@@ -227,9 +272,13 @@ def dispose_failure(
     try:
         _check(source, ready.signature)
     except FileNotFoundError:
+        if not os.path.isdir(root):  # the whole folder is away: try again when it is back
+            raise FolderMissing(
+                errno.ENOENT, "the watch folder is missing; it is not made again", str(root)
+            ) from None
         return None
     wanted = root / error_dir / ready.relative
-    wanted.parent.mkdir(parents=True, exist_ok=True)
+    _make_below(root, wanted.parent)
     document = {
         "file": "",
         "source": ready.path,
@@ -246,7 +295,7 @@ def dispose_failure(
         if os.path.lexists(target) or os.path.lexists(sidecar):
             continue
         document["file"] = target.name
-        tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+        tmp = sidecar.with_name(SIDECAR_TMP.format(name=sidecar.name, pid=os.getpid()))
         tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         try:
             _rename_noreplace(tmp, sidecar)

@@ -8,12 +8,15 @@ from ._bus import NodeEvent
 
 __all__ = [
     "ConversionUnavailable",
+    "ConverterWorkersBack",
+    "ConverterWorkersDown",
     "DisposalFailed",
     "FileChangedMeanwhile",
     "FileConverted",
     "FileDisposed",
     "FileFailed",
     "FileUnreadable",
+    "ReportContentChanged",
 ]
 
 
@@ -121,3 +124,41 @@ class ConversionUnavailable(NodeEvent, frozen=True, kw_only=True):
     reason: str
     attempt: int
     retry_in: float | None
+
+
+class ReportContentChanged(NodeEvent, frozen=True, kw_only=True):
+    """A file gave a report id the server has already accepted, but with other content.
+
+    Report ids follow from content, so this is a source that carries its own id (WSJF) and was
+    rewritten under it, or a converter that gives one id to different results. The server keeps
+    the first content: nothing is uploaded for this file's report, and the file is disposed of
+    as converted. Someone should look at the source.
+
+    Attributes:
+        folder: the watch folder's id.
+        source: the file.
+        report_id: the id that came again with other content.
+        converter: the converter that produced it.
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    report_id: str
+    converter: str
+
+
+class ConverterWorkersDown(NodeEvent, frozen=True, kw_only=True):
+    """No converter worker process can be started (the interpreter is missing, ``fork`` fails,
+    no memory). Conversion pauses: files stay in their folders, uploads go on, and the pool
+    keeps trying with backoff (up to a minute between tries)."""
+
+    topic: ClassVar[str] = "conversion"
+    reason: str
+
+
+class ConverterWorkersBack(NodeEvent, frozen=True, kw_only=True):
+    """A converter worker started again after :class:`ConverterWorkersDown`; the files that
+    waited are taken at once."""
+
+    topic: ClassVar[str] = "conversion"

@@ -21,8 +21,16 @@ import msgspec
 
 from .._logging import get_logger
 from ._bus import NodeEvent
+from ._messages import FileReady
 
-__all__ = ["DEGRADE_AFTER", "FolderDegraded", "FolderHealth", "FolderRecovered", "FolderStatus"]
+__all__ = [
+    "DEGRADE_AFTER",
+    "FolderDegraded",
+    "FolderHealth",
+    "FolderRecovered",
+    "FolderStatus",
+    "WaitingRetry",
+]
 
 DEGRADE_AFTER = 3
 """Disposal failures in a row, in one folder, that make it degraded."""
@@ -77,6 +85,24 @@ class _Folder:
 Trouble = Literal["disposal", "read", "converter"]
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingRetry:
+    """A file waiting for another try, as the node remembers it across restarts of the
+    conversion branch (a new pipeline resumes it at *due*).
+
+    Attributes:
+        ready: the file, in the version that had the trouble.
+        trouble: what went wrong.
+        attempt: how many tries failed so far.
+        due: trio time of the next try.
+    """
+
+    ready: FileReady
+    trouble: Trouble
+    attempt: int
+    due: float
+
+
 class FolderHealth:
     """The per-folder record the pipeline keeps; :meth:`statuses` is what the node shows.
 
@@ -87,6 +113,9 @@ class FolderHealth:
     def __init__(self, publish: Callable[[NodeEvent], object] | None = None) -> None:
         self._folders: dict[str, _Folder] = {}
         self.publish = publish
+        # path -> its waiting retry: kept here, by the node, so that a restarted pipeline
+        # resumes the schedule instead of leaving the files to the watcher's re-offer
+        self.retries: dict[str, WaitingRetry] = {}
 
     def _folder(self, folder: str) -> _Folder:
         return self._folders.setdefault(folder, _Folder())

@@ -15,7 +15,9 @@ class FileSignature(msgspec.Struct, frozen=True, kw_only=True):
     A file replaced under the same name (written elsewhere and renamed over it) has another
     inode even when its size and mtime happen to match; a file rewritten in place has another
     size or mtime. ``ino`` and ``dev`` are 0 where they are not known (a marker written by an
-    older version).
+    older version) or not stable: on network and FUSE file systems (an SMB share mounted with
+    ``noserverino`` gives a file a new inode number now and then), the watcher leaves them out,
+    and every check then compares size and mtime only.
     """
 
     size: int
@@ -24,8 +26,11 @@ class FileSignature(msgspec.Struct, frozen=True, kw_only=True):
     dev: int = 0
 
     @classmethod
-    def from_stat(cls, st: os.stat_result) -> FileSignature:
-        """The signature of a file from its ``os.stat`` result."""
+    def from_stat(cls, st: os.stat_result, *, inode: bool = True) -> FileSignature:
+        """The signature of a file from its ``os.stat`` result; without its inode and device
+        when *inode* is false (a network file system whose inode numbers are not stable)."""
+        if not inode:
+            return cls(size=st.st_size, mtime_ns=st.st_mtime_ns)
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ino=st.st_ino, dev=st.st_dev)
 
 

@@ -294,6 +294,8 @@ async def _spool_child(node: Node, *, task_status: trio.TaskStatus[None]) -> Non
         max_reports=cfg.max_reports or None,
         sent_body_days=cfg.keep_sent_bodies_days,
         sent_metadata_days=cfg.keep_sent_days,
+        acknowledged_days=cfg.keep_acknowledged_days,
+        acknowledged_max=cfg.max_acknowledged,
     )
 
     def on_spool_event(event: SpoolEvent) -> None:
@@ -406,10 +408,17 @@ async def _conversion_child(
         cpu_seconds=cfg.conversion.cpu_seconds,
         landlock=cfg.conversion.landlock,
     )
+    pipelines: list[Pipeline] = []  # the running pipeline, told when workers cannot start
+
+    def on_workers(reason: str | None) -> None:
+        for pipeline in pipelines:
+            pipeline.workers_changed(reason)
+
     pool = ConverterPool(
         settings,
         converters=converter_set(cfg),
         station_namespace=uuid.UUID(cfg.node.station_namespace),
+        on_workers=on_workers,
     )
     conversion = Supervisor(
         [
@@ -422,7 +431,10 @@ async def _conversion_child(
                 kind="supervisor",
             ),
             ChildSpec(
-                "pipeline", _pipeline_child, (node, pool, Clone(files)), shutdown=Timeout(60)
+                "pipeline",
+                _pipeline_child,
+                (node, pool, pipelines, Clone(files)),
+                shutdown=Timeout(60),
             ),
         ],
         name="conversion",
@@ -450,6 +462,7 @@ async def _pool_child(
 async def _pipeline_child(
     node: Node,
     pool: ConverterPool,
+    pipelines: list[Pipeline],
     files: trio.MemoryReceiveChannel[FileReady],
     *,
     task_status: trio.TaskStatus[None],
@@ -467,7 +480,11 @@ async def _pipeline_child(
     # Files in flight: enough that while some wait for the spool's commit (an fsync) others
     # are converting, so the workers stay busy and commits are shared.
     concurrency = PIPELINE_FILES_PER_WORKER * node.config.conversion.workers
-    await pipeline.run(files, concurrency, task_status=task_status)
+    pipelines.append(pipeline)
+    try:
+        await pipeline.run(files, concurrency, task_status=task_status)
+    finally:
+        pipelines.remove(pipeline)
 
 
 PIPELINE_FILES_PER_WORKER = 4
@@ -499,6 +516,7 @@ def watcher_spec(
         settle=folder.settle,
         rescan_interval=folder.rescan_interval,
         skip_dirs=frozenset({folder.done_folder, folder.error_folder}),
+        error_dir=folder.error_folder,
     )
     return ChildSpec(
         folder.id,

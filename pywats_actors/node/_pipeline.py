@@ -51,8 +51,14 @@ from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull,
 from ._actor import StopSignal
 from ._bus import EventBus
 from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
-from ._file_events import FileConverted, FileFailed
-from ._folder_status import FolderHealth
+from ._file_events import (
+    ConverterWorkersBack,
+    ConverterWorkersDown,
+    FileConverted,
+    FileFailed,
+    ReportContentChanged,
+)
+from ._folder_status import FolderHealth, WaitingRetry
 from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
 from ._retries import RetrySchedule
@@ -159,6 +165,7 @@ class Pipeline:
     _local: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
     _stop: StopSignal = field(default_factory=StopSignal, init=False, repr=False)
     _busy: set[tuple[str, FileSignature]] = field(default_factory=set, init=False, repr=False)
+    _workers_down: bool = field(default=False, init=False, repr=False)
     _retries: RetrySchedule = field(init=False, repr=False)
     _trouble: FileTrouble = field(init=False, repr=False)
 
@@ -176,6 +183,22 @@ class Pipeline:
             self._local[folder.path] = local
         return local
 
+    def workers_changed(self, reason: str | None) -> None:
+        """The converter pool's ``on_workers``: no worker can start (*reason*), or one can
+        again (``None``: the files waiting for a converter are retried at once)."""
+        log = get_logger(actor="conversion/pipeline")
+        self._workers_down = reason is not None
+        if reason is not None:
+            log.warning(
+                "no converter worker can start; conversion waits, files stay in their folders",
+                reason=reason,
+            )
+            self.bus.publish(ConverterWorkersDown(reason=reason))
+            return
+        waiting = self._retries.hurry("converter")
+        log.info("converter workers start again; conversion goes on", files_waiting=waiting)
+        self.bus.publish(ConverterWorkersBack())
+
     async def run(
         self,
         files: trio.MemoryReceiveChannel[FileReady],
@@ -187,13 +210,20 @@ class Pipeline:
 
         On a stop request no new file is taken; files being processed finish, except one
         waiting for the spool to resume intake (it stays in its folder). Files waiting for a
-        retry stay in their folders and are taken again at the next start.
+        retry stay in their folders; their schedule stays in the node's record
+        (``health.retries``), and the next pipeline of this node resumes it when it starts.
         """
         stop = self._stop
         async with trio.open_nursery() as nursery:
             await nursery.start(stop.watch)
             async with trio.open_nursery() as retries:
                 self._retries.attach(retries)
+                resumed = self._retries.resume(self._resumed)
+                if resumed:
+                    get_logger(actor="conversion/pipeline").info(
+                        "resuming the retries of files waiting since before a restart",
+                        files=resumed,
+                    )
                 async with trio.open_nursery() as workers:
                     for _ in range(concurrency):
                         workers.start_soon(self._worker, files, stop)
@@ -234,6 +264,13 @@ class Pipeline:
         finally:
             self._busy.discard(key)
 
+    def _resumed(self, record: WaitingRetry) -> Callable[[], Awaitable[None]]:
+        """The retry of a file an earlier pipeline left waiting: read and convert it again
+        (a file waiting for its disposal is converted again too: its reports are in the spool
+        already, so that stores nothing, and it is then disposed of)."""
+        tries = 0 if record.trouble == "disposal" else record.attempt
+        return self._again(record.ready, tries)
+
     def _again(self, ready: FileReady, tries: int) -> Callable[[], Awaitable[None]]:
         """Another try at the whole file (read and convert), after *tries* failed ones."""
         return functools.partial(self._process, ready, tries=tries)
@@ -269,7 +306,12 @@ class Pipeline:
             return
         if isinstance(result, Unavailable):
             self._trouble.unavailable(
-                ready, result.reason, tries + 1, log, self._again(ready, tries + 1)
+                ready,
+                result.reason,
+                tries + 1,
+                log,
+                self._again(ready, tries + 1),
+                quiet=self._workers_down,
             )
             return
         self.health.settled(ready.folder, ready.path, "converter")
@@ -300,6 +342,7 @@ class Pipeline:
             return
         if outcome.inserted:
             self.work_arrived()
+        self._known_to_server(ready, result, outcome, log)
         failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
         dispose = functools.partial(
@@ -326,6 +369,35 @@ class Pipeline:
                 disposed_to=str(moved) if done == "done" and moved is not None else None,
             )
         )
+
+    def _known_to_server(
+        self, ready: FileReady, result: Converted, outcome: EnqueueResult, log: _Log
+    ) -> None:
+        """Say which of the file's reports the server already has (they are not uploaded
+        again), and warn about those that came again with other content."""
+        changed = set(outcome.content_changed)
+        for report_id in outcome.content_changed:
+            log.warning(
+                "the server already has this report id with other content; the file's report "
+                "is not uploaded",
+                report_id=report_id,
+                converter=result.converter,
+            )
+            self.bus.publish(
+                ReportContentChanged(
+                    folder=ready.folder,
+                    source=ready.path,
+                    report_id=report_id,
+                    converter=result.converter,
+                )
+            )
+        same = [report_id for report_id in outcome.already_sent if report_id not in changed]
+        if same:
+            log.info(
+                "already on the server; not uploaded again",
+                reports=len(same),
+                report_id=same[0] if len(same) == 1 else None,
+            )
 
     async def _enqueue(
         self,

@@ -6,6 +6,11 @@ with jitter, for that file alone. A newer offer of the same file (another versio
 watcher) replaces the waiting entry; an offer of the same version while one waits is dropped, so
 the watcher's periodic re-offer and the retry never run twice. A stop request cancels the
 waiting; the files stay where they are for the next start.
+
+The schedule is also written into the node's record (:attr:`FolderHealth.retries`), which
+outlives the pipeline: when the conversion branch is restarted (a configuration change, a
+crash), the new pipeline resumes every waiting file at the time it was due
+(:meth:`RetrySchedule.resume`), instead of leaving it to the watcher's re-offer minutes later.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass, field
 import trio
 
 from ._actor import StopSignal
-from ._folder_status import FolderHealth, Trouble
+from ._folder_status import FolderHealth, Trouble, WaitingRetry
 from ._messages import FileReady
 
 __all__ = ["RETRY_CAP", "RETRY_FIRST", "RetrySchedule", "retry_delay"]
@@ -70,6 +75,7 @@ class RetrySchedule:
     def drop(self, ready: FileReady) -> None:
         """Forget the file's waiting entry, if any (it was dealt with, or it changed)."""
         entry = self._entries.pop(ready.path, None)
+        self.health.retries.pop(ready.path, None)
         if entry is not None:
             entry.scope.cancel()
             self.health.settled(entry.ready.folder, entry.ready.path, entry.trouble)
@@ -87,12 +93,34 @@ class RetrySchedule:
         if nursery is None or self.stop.requested:
             return None
         delay = retry_delay(attempt)
-        old = self._entries.get(ready.path)
+        due = trio.current_time() + delay
+        self._start(nursery, WaitingRetry(ready, trouble, attempt, due), again)
+        return delay
+
+    def resume(self, again: Callable[[WaitingRetry], Callable[[], Awaitable[object]]]) -> int:
+        """Take over the waiting files an earlier pipeline left in the node's record: each is
+        tried at its due time (at once if that has passed) with ``again(record)``. Returns
+        how many."""
+        nursery = self._nursery
+        if nursery is None:
+            return 0
+        waiting = list(self.health.retries.values())
+        for record in waiting:
+            if record.ready.path not in self._entries:
+                self._start(nursery, record, again(record))
+        return len(waiting)
+
+    def _start(
+        self, nursery: trio.Nursery, record: WaitingRetry, again: Callable[[], Awaitable[object]]
+    ) -> None:
+        path = record.ready.path
+        old = self._entries.get(path)
         if old is not None:
             old.scope.cancel()
-        entry = self._entries[ready.path] = _Entry(ready, trouble)
+        entry = self._entries[path] = _Entry(record.ready, record.trouble)
+        self.health.retries[path] = record
+        delay = max(0.0, record.due - trio.current_time())
         nursery.start_soon(self._later, entry, delay, again)
-        return delay
 
     async def _later(
         self, entry: _Entry, delay: float, again: Callable[[], Awaitable[object]]
@@ -102,9 +130,18 @@ class RetrySchedule:
         if self._entries.get(entry.ready.path) is not entry:
             return  # dropped or replaced meanwhile
         if self.stop.requested or self._nursery is None:
-            return  # stays waiting (in the folder status) until the next start
+            return  # stays waiting (in the folder status and the record) for the next start
         del self._entries[entry.ready.path]
+        self.health.retries.pop(entry.ready.path, None)
         await again()
+
+    def hurry(self, trouble: Trouble) -> int:
+        """Retry now every file waiting because of *trouble* (its cause went away); returns
+        how many."""
+        waiting = [entry for entry in self._entries.values() if entry.trouble == trouble]
+        for entry in waiting:
+            entry.scope.cancel()  # ends the wait; the entry stays, so the retry runs
+        return len(waiting)
 
     def attach(self, nursery: trio.Nursery) -> None:
         """Run retries in *nursery* (the pipeline's) until :meth:`close`."""

@@ -73,6 +73,8 @@ class WatcherSettings:
         use_events: set false to rely on rescans alone (for file systems without inotify).
         reoffer_after: seconds after which a file that was handed on but is still in the
             folder, unchanged, is handed on again (its processing was lost somewhere).
+        error_dir: the error folder's name (one of *skip_dirs*); half-written sidecars left
+            there by a crash are removed at start.
     """
 
     id: str
@@ -85,6 +87,7 @@ class WatcherSettings:
     skip_dirs: frozenset[str] = field(default_factory=lambda: frozenset({"done", "error"}))
     use_events: bool = True
     reoffer_after: float = 300.0
+    error_dir: str = "error"
 
     def matches(self, relative: str) -> bool:
         """Whether a file at *relative* (``sub/x.csv``) is one this folder takes."""
@@ -140,11 +143,13 @@ class Tracker:
         self.root = settings.path
         self.log = log
         self.publish = publish
-        self.lease = lease  # ask the kernel for a read lease (a local file system)
+        # a local file system: ask the kernel for a read lease, and trust inode numbers
+        # (on network and FUSE file systems they may change under a file that did not)
+        self.lease = lease
         self._prefix = str(settings.path).rstrip(os.sep) + os.sep
         # path -> (signature, trio time since when it has been unchanged)
         self.candidates: dict[str, tuple[FileSignature, float]] = {}
-        # path -> (signature, trio time it was handed on)
+        # path -> (signature, trio time it was handed on: inf while it waits to be sent)
         self.handed_on: dict[str, tuple[FileSignature, float]] = {}
         self.folders: list[str] = []  # sub-folders seen by the last scan (recursive only)
         self.rescan_now = False
@@ -214,7 +219,7 @@ class Tracker:
                     self.folders.append(entry.path)
             elif entry.is_file():
                 st = entry.stat()
-                found[entry.path] = FileSignature.from_stat(st)
+                found[entry.path] = FileSignature.from_stat(st, inode=self.lease)
         except OSError:
             pass  # gone between listing and stat
 
@@ -281,7 +286,8 @@ class Tracker:
         self.candidates[path] = (signature, now + delay - self.settings.settle)
 
     def taken(self, path: str, signature: FileSignature, now: float) -> None:
-        """*path* is handed on in this version."""
+        """*path* is handed on in this version, at trio time *now* (``inf`` while it waits in
+        the hand-off; ``reoffer_after`` counts from the time it is sent)."""
         self.candidates.pop(path, None)
         self.held.pop(path, None)
         self.writing.discard(path)
@@ -297,25 +303,26 @@ def examine(
     paths: list[str], due: set[str], lease: bool
 ) -> dict[str, tuple[FileSignature | None, Probe | None]]:
     """Blocking: each path's signature, and for the *due* ones a look at whether the file can
-    be taken (:func:`probe`), or ``KEPT_LOOK`` if it was kept as done."""
+    be taken (:func:`probe`), or ``KEPT_LOOK`` if it was kept as done. *lease*: a local file
+    system (leases are asked for, and signatures carry the inode)."""
     result: dict[str, tuple[FileSignature | None, Probe | None]] = {}
     for path in paths:
-        signature = _signature(path)
+        signature = _signature(path, lease)
         look = None
         if signature is not None and path in due:
             if _kept(_read_marker(Path(path)), signature):
                 look = KEPT_LOOK
             else:
                 look = probe(path, lease=lease)
-                after = _signature(path)
+                after = _signature(path, lease)
                 if after != signature:  # written between the stat and the look: not settled
                     signature, look = after, None
         result[path] = (signature, look)
     return result
 
 
-def _signature(path: str) -> FileSignature | None:
+def _signature(path: str, inode: bool) -> FileSignature | None:
     try:
-        return FileSignature.from_stat(os.stat(path))
+        return FileSignature.from_stat(os.stat(path), inode=inode)
     except OSError:
         return None

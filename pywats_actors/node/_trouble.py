@@ -158,12 +158,22 @@ class FileTrouble:
         )
 
     def unavailable(
-        self, ready: FileReady, reason: str, attempt: int, log: _Log, again: _Again
+        self,
+        ready: FileReady,
+        reason: str,
+        attempt: int,
+        log: _Log,
+        again: _Again,
+        *,
+        quiet: bool = False,
     ) -> None:
-        """No conversion could run: the file waits, and *again* takes it after the backoff."""
+        """No conversion could run: the file waits, and *again* takes it after the backoff.
+        *quiet*: the outage has been reported already (no worker can start), so the file's
+        line is at info level."""
         self.health.failed(ready.folder, ready.path, "converter", reason)
         delay = self.retries.schedule(ready, "converter", attempt, again)
-        say = log.warning if attempt == 1 and delay is not None else log.info
+        loud = attempt == 1 and delay is not None and not quiet
+        say = log.warning if loud else log.info
         say(
             "no conversion could run; the file stays and is tried again",
             reason=reason,

@@ -19,6 +19,9 @@ A candidate is handed on as :class:`FileReady` only when
   whose last inotify event was a write, not yet followed by a close, waits; on network and FUSE
   file systems the settle interval alone applies.
 
+Files are handed on oldest first (modification time, then relative path; see
+:mod:`._handoff`), so a backlog is converted in the order its results were made.
+
 A file handed on is not handed on again unless it changes (a new size, mtime or inode) or
 disappears and comes back; ``done/`` and ``error/`` folders inside the watch folder are never
 scanned.
@@ -27,10 +30,13 @@ scanned.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import trio
+from structlog.typing import FilteringBoundLogger
 
 from .._filewatch import FileWatch
 from .._inotify import inotify_available
@@ -38,8 +44,10 @@ from .._logging import get_logger
 from ._bus import NodeEvent
 from ._file_events import FileUnreadable
 from ._fs import is_local
+from ._handoff import Handoff
+from ._leftovers import Leftovers, recover_leftovers
 from ._messages import FileReady, FileSignature
-from ._probe import Verdict
+from ._probe import Probe, Verdict
 from ._tracker import (
     KEPT_LOOK,
     Tracker,
@@ -95,8 +103,19 @@ async def run_watcher(
     # A folder that cannot be made now (its share is away, access denied) is reported by the
     # first scan and looked for until it is there: never a crash and a restart loop.
     await trio.to_thread.run_sync(_make_folder, settings.path)
+    leftovers = await trio.to_thread.run_sync(
+        functools.partial(
+            recover_leftovers,
+            settings.path,
+            recursive=settings.recursive,
+            skip_dirs=settings.skip_dirs,
+            error_dir=settings.error_dir,
+        )
+    )
+    _report_leftovers(log, leftovers)
     local = await trio.to_thread.run_sync(is_local, str(settings.path))
     tracker = Tracker(settings, log, publish or _ignore, lease=local)
+    handoff = Handoff(on_sent=functools.partial(_sent, tracker))
     inbox: set[str] = set()
     watch = FileWatch(
         [settings.path],
@@ -110,9 +129,10 @@ async def run_watcher(
         trio.open_nursery() as nursery,
     ):
         events = watch if watch.source != "none" else None
-        await _rescan(tracker, inbox, events)
+        await _rescan(tracker, inbox, events, handoff)
         if events is not None:
             nursery.start_soon(_pump, events, tracker, inbox)
+        nursery.start_soon(handoff.run, out)
         task_status.started()
         log.info(
             "watching",
@@ -120,14 +140,33 @@ async def run_watcher(
             events=watch.source,
             writers="lease" if local else "settle",
         )
-        await _watch_loop(tracker, inbox, events, out)
+        await _watch_loop(tracker, inbox, events, handoff)
+
+
+def _report_leftovers(log: FilteringBoundLogger, leftovers: Leftovers) -> None:
+    for hidden, back in leftovers.restored:
+        log.info(
+            "a delete interrupted by a crash was undone; the file is taken again",
+            file=back,
+            leftover=hidden,
+        )
+    for path in leftovers.removed:
+        log.info("removed a file half-written when the node stopped", file=path)
+    for path, error in leftovers.failed:
+        log.warning("cannot put right a file left by a crash", file=path, error=error)
+
+
+def _sent(tracker: Tracker, item: FileReady) -> None:
+    """*item* left the hand-off: from now on ``reoffer_after`` counts for it."""
+    if tracker.handed_on.get(item.path, (None, 0.0))[0] == item.signature:
+        tracker.handed_on[item.path] = (item.signature, trio.current_time())
 
 
 async def _watch_loop(
     tracker: Tracker,
     inbox: set[str],
     watch: FileWatch | None,
-    out: trio.MemorySendChannel[FileReady],
+    handoff: Handoff,
 ) -> None:
     """Stability rounds, each one trip to a worker thread that looks at every candidate.
 
@@ -144,7 +183,7 @@ async def _watch_loop(
         now = trio.current_time()
         if now >= next_rescan or tracker.rescan_now:
             tracker.rescan_now = False
-            await _rescan(tracker, inbox, watch)
+            await _rescan(tracker, inbox, watch, handoff)
             next_rescan = now + settings.rescan_interval
         if inbox:
             fresh = [p for p in inbox if tracker.takes(p)]
@@ -156,7 +195,7 @@ async def _watch_loop(
                     tracker.candidates.setdefault(p, (unknown, now))
         tracker.wake = trio.Event()  # events from here on wake the wait below
         if tracker.candidates:
-            await _check_candidates(tracker, out)
+            _check_candidates(tracker, handoff, await _examine(tracker))
         after = trio.current_time() + gap
         if tracker.candidates:
             due = min(since for _, since in tracker.candidates.values()) + settings.settle
@@ -183,7 +222,9 @@ async def _pump(watch: FileWatch, tracker: Tracker, inbox: set[str]) -> None:
         tracker.wake.set()
 
 
-async def _rescan(tracker: Tracker, inbox: set[str], watch: FileWatch | None) -> None:
+async def _rescan(
+    tracker: Tracker, inbox: set[str], watch: FileWatch | None, handoff: Handoff
+) -> None:
     found = await trio.to_thread.run_sync(tracker.scan)
     tracker.report_root()
     if watch is not None:
@@ -194,8 +235,11 @@ async def _rescan(tracker: Tracker, inbox: set[str], watch: FileWatch | None) ->
     # Forget what was handed on and has gone since (moved to done/, deleted); and offer again
     # what was handed on long ago and is still here unchanged: its processing was lost (a
     # read error, a restart of the conversion branch). A second conversion is harmless: the
-    # report ids are the same and the spool stores nothing twice.
+    # report ids are the same and the spool stores nothing twice. A file still waiting in the
+    # hand-off was not handed on yet (its time is infinite until it is sent).
     stale = trio.current_time() - tracker.settings.reoffer_after
+    for p in tracker.handed_on.keys() - found.keys():
+        handoff.discard(p)
     tracker.handed_on = {
         p: (sig, when)
         for p, (sig, when) in tracker.handed_on.items()
@@ -204,16 +248,16 @@ async def _rescan(tracker: Tracker, inbox: set[str], watch: FileWatch | None) ->
     inbox.update(p for p, sig in found.items() if tracker.handed_on.get(p, (None, 0.0))[0] != sig)
 
 
-async def _check_candidates(tracker: Tracker, out: trio.MemorySendChannel[FileReady]) -> None:
-    """Stat every candidate, and hand on those that stayed unchanged for the settle interval,
-    can be read and are not held open by a writer.
+_Looks = dict[str, tuple[FileSignature | None, Probe | None]]
 
-    All file-system calls of one round happen in one worker-thread call.
-    """
+
+async def _examine(tracker: Tracker) -> tuple[float, dict[str, str], _Looks]:
+    """One round's look at every candidate (all file-system calls in one worker-thread call):
+    the time, the candidates due (unchanged for the settle interval, by the stats of earlier
+    rounds) with their relative paths, and what was found."""
     now = trio.current_time()
     settle = tracker.settings.settle
-    # Candidates match the folder's patterns (checked when they were added); these have been
-    # unchanged for the settle interval, by the stats of earlier rounds.
+    # Candidates match the folder's patterns (checked when they were added).
     due = {
         path: relative
         for path, (_, since) in tracker.candidates.items()
@@ -222,10 +266,19 @@ async def _check_candidates(tracker: Tracker, out: trio.MemorySendChannel[FileRe
     looks = await trio.to_thread.run_sync(
         examine, list(tracker.candidates), set(due), tracker.lease
     )
-    ready: list[FileReady] = []
+    return now, due, looks
+
+
+def _check_candidates(
+    tracker: Tracker, handoff: Handoff, round_: tuple[float, dict[str, str], _Looks]
+) -> None:
+    """Hand on the candidates that stayed unchanged for the settle interval, can be read and
+    are not held open by a writer; note what changed."""
+    now, due, looks = round_
     for path, (signature, look) in looks.items():
         if signature is None or (look is not None and look.verdict is Verdict.GONE):
             tracker.forget(path)
+            handoff.discard(path)
             continue
         if signature != tracker.candidates[path][0]:
             tracker.candidates[path] = (signature, now)
@@ -244,9 +297,7 @@ async def _check_candidates(tracker: Tracker, out: trio.MemorySendChannel[FileRe
         ):
             tracker.still_written(path, signature, now)
             continue
-        tracker.taken(path, signature, now)
-        ready.append(
+        tracker.taken(path, signature, math.inf)  # its time starts when it is sent
+        handoff.put(
             FileReady(folder=tracker.settings.id, path=path, relative=relative, signature=signature)
         )
-    for item in ready:
-        await out.send(item)

@@ -3,6 +3,8 @@ statistics, stopping, running under a supervisor, and deterministic report ids."
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -422,6 +424,9 @@ class TestUnavailable:
             with trio.fail_after(30):
                 result = await pool.convert(b"segv", "f", "chaos")
             pool.settings = good
+            with trio.fail_after(30):  # the slots try again, with backoff
+                while pool.statistics().ready < 1:
+                    await trio.sleep(0.02)
             assert isinstance(result, Unavailable), result
             assert not result.ok
             assert "no fresh worker could be started" in result.reason
@@ -433,6 +438,43 @@ class TestUnavailable:
             assert isinstance(again, Converted)
             stats = pool.statistics()
             assert (stats.unavailable, stats.crashed, stats.converted) == (1, 0, 3)
+
+
+class TestWorkersCannotStart:
+    async def test_pool_outlives_workers_that_cannot_start_and_recovers(self) -> None:
+        """Once the pool runs, workers that cannot be started for far longer than the restart
+        intensity allows do not stop it: conversions answer Unavailable at once, the owner is
+        told once, and when workers can start again it is told so and files convert."""
+        told: list[str | None] = []
+        quick = settings(workers=2, restart_intensity=2, restart_period=30, start_backoff_max=0.2)
+        async with open_converter_pool(
+            quick, converters=[ECHO], station_namespace=NAMESPACE, on_workers=told.append
+        ) as pool:
+            with trio.fail_after(30):
+                assert isinstance(await pool.convert(b"SN-1\n", "a.echo", "echo"), Converted)
+            good = pool.settings
+            pool.settings = msgspec.structs.replace(good, python="/nonexistent/python3")
+            for slot in pool.statistics().slots:  # both processes die; none can replace them
+                assert slot.pid is not None
+                os.kill(slot.pid, signal.SIGKILL)
+            with trio.fail_after(30):
+                while not told:
+                    await trio.sleep(0.02)
+            with trio.fail_after(1):  # at once: nothing waits for a worker that cannot come
+                result = await pool.convert(b"SN-2\n", "b.echo", "echo")
+            await trio.sleep(3)  # about 15 failed starts per slot: far past intensity 2
+            assert pool.running
+            assert isinstance(result, Unavailable), result
+            assert result.reason.startswith("no converter worker can start: FileNotFoundError")
+            assert told == [result.reason]
+            assert all(slot.state == "down" for slot in pool.statistics().slots)
+            pool.settings = good
+            with trio.fail_after(30):
+                while len(told) < 2:
+                    await trio.sleep(0.02)
+                again = await pool.convert(b"SN-3\n", "c.echo", "echo")
+            assert isinstance(again, Converted), again
+        assert told == [result.reason, None]
 
 
 class TestIdentity:

@@ -266,8 +266,7 @@ class TestWatchFolders:
         where its parent should be) does not keep the node from starting; it is a note."""
         write(config_file.parent / "mnt", "")
         text = config_text(
-            '[[watch]]\nid = "share"\npath = "mnt/results"\n'
-            '[[watch]]\nid = "local"\npath = "in"\n'
+            '[[watch]]\nid = "share"\npath = "mnt/results"\n[[watch]]\nid = "local"\npath = "in"\n'
         )
         write(config_file, text)
         loaded = load_config(config_file)

@@ -131,6 +131,16 @@ BAD_VALUES = [
         "$.spool.keep_sent_days: expected a number >= 0 and <= 3650, got 4000",
     ),
     (
+        "spool",
+        "keep_acknowledged_days = 0",
+        "$.spool.keep_acknowledged_days: expected a number > 0 and <= 36500, got 0",
+    ),
+    (
+        "spool",
+        "max_acknowledged = 0",
+        f"$.spool.max_acknowledged: expected an integer >= 1 and <= {1 << 40}, got 0",
+    ),
+    (
         "conversion",
         "workers = 0",
         "$.conversion.workers: expected an integer >= 1 and <= 64, got 0",

@@ -3,6 +3,7 @@ leaves the file in place when it cannot move it."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from pywats_actors.node import AfterSuccess, FileReady, FileSignature
 from pywats_actors.node._disposal import (
+    FolderMissing,
     SourceChanged,
     _rename_noreplace,
     dispose_failure,
@@ -152,3 +154,46 @@ class TestCannotMove:
         with pytest.raises(OSError):
             dispose_failure(r, tmp_path, kind="rejected", reason="x", converter=None)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "error"]
+
+
+class TestDeletedWatchFolder:
+    @pytest.mark.parametrize("action", list(AfterSuccess))
+    def test_disposal_never_makes_a_deleted_watch_folder_again(
+        self, tmp_path: Path, action: AfterSuccess
+    ) -> None:
+        """A watch folder deleted after its file was converted is not brought back by the
+        disposal (no done/ under a new root): the disposal fails, to be tried again."""
+        root = tmp_path / "in"
+        r = ready(root, "sub/a.csv")
+        for path in (root / "sub" / "a.csv", root / "sub", root):
+            path.unlink() if path.is_file() else path.rmdir()
+        with pytest.raises(FolderMissing) as info:
+            dispose_success(r, root, action)
+        assert info.value.errno == errno.ENOENT
+        assert not root.exists()
+
+    def test_error_disposal_never_makes_a_deleted_watch_folder_again(self, tmp_path: Path) -> None:
+        """The same holds for a file on its way to error/."""
+        root = tmp_path / "in"
+        r = ready(root, "a.csv")
+        Path(r.path).unlink()
+        root.rmdir()
+        with pytest.raises(FolderMissing):
+            dispose_failure(r, root, kind="rejected", reason="bad", converter="csv")
+        assert not root.exists()
+
+    def test_done_and_its_sub_folders_are_made_inside_an_existing_root(
+        self, tmp_path: Path
+    ) -> None:
+        """Under a watch folder that is there, done/ and the file's sub-folders are made."""
+        r = ready(tmp_path, "x/y/a.csv")
+        moved = dispose_success(r, tmp_path, AfterSuccess.MOVE)
+        assert moved == tmp_path / "done" / "x" / "y" / "a.csv"
+        assert moved.read_text() == "version 1"
+
+    def test_a_file_gone_from_a_present_root_is_not_a_failure(self, tmp_path: Path) -> None:
+        """A file an operator took away, from a watch folder that is still there, is done."""
+        r = ready(tmp_path, "a.csv")
+        Path(r.path).unlink()
+        assert dispose_success(r, tmp_path, AfterSuccess.MOVE) is None
+        assert dispose_failure(r, tmp_path, kind="rejected", reason="bad", converter=None) is None

@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import trio
+from structlog.testing import capture_logs
 
+from converters import PoolSettings
 from pywats_actors.config import load_config
 from pywats_actors.emulator import open_emulator
 from pywats_actors.node import (
+    ConversionUnavailable,
+    ConverterWorkersBack,
+    ConverterWorkersDown,
     DisposalFailed,
     FileChangedMeanwhile,
     FileDisposed,
@@ -210,3 +217,71 @@ rescan_interval = 1
             await wait_for(lambda: (folder / "done" / "r1.json").exists())
             assert node.spool is not None
             assert node.spool.statistics().pending == 2
+
+
+class TestWorkersCannotStart:
+    async def test_node_waits_out_workers_that_cannot_start(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """While no converter worker can be started (the interpreter is gone) for far longer
+        than the pool's restart intensity allows, the node keeps running: one event says so,
+        files stay in their folder, uploads go on; once workers start again, one event says
+        that and the files are converted and uploaded."""
+        python = tmp_path / "python3"  # an interpreter that can be taken away and brought back
+        script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+        python.write_text(script)
+        python.chmod(0o755)
+        real = PoolSettings
+
+        def pool_settings(**values: object) -> PoolSettings:
+            return real(
+                **values,  # type: ignore[arg-type]
+                python=str(python),
+                restart_intensity=2,
+                backoff_min=0.05,
+                start_backoff_max=0.5,
+            )
+
+        monkeypatch.setattr("pywats_actors.node._node.PoolSettings", pool_settings)
+        folder = tmp_path / "in"
+        async with open_emulator(token=TOKEN) as emu:
+            config = load_config(write_config(tmp_path, emu.url))
+            async with running(config) as node:
+                first = report_file(folder, 1)
+                await wait_for(lambda: emu.stats().ids == [first])
+                assert node.pool is not None
+                python.unlink()
+                for slot in node.pool.statistics().slots:
+                    assert slot.pid is not None
+                    os.kill(slot.pid, signal.SIGKILL)
+                await wait_for(lambda: bool(events(node, ConverterWorkersDown)))
+                with capture_logs() as logs:
+                    waiting = [report_file(folder, n) for n in (2, 3, 4)]
+                    submitted, submitted_id = wsjf(77)
+                    await node.submit(submitted)  # uploads go on meanwhile
+                    await wait_for(lambda: submitted_id in emu.stats().ids)
+                    await trio.sleep(4)  # some 15 failed starts per slot; intensity is 2
+                assert node.pool is not None
+                assert node.pool.running
+                assert sorted(p.name for p in folder.glob("*.json")) == [
+                    "r2.json",
+                    "r3.json",
+                    "r4.json",
+                ]
+                assert len(events(node, ConversionUnavailable)) >= 3
+                python.write_text(script)
+                python.chmod(0o755)
+                await wait_for(lambda: bool(events(node, ConverterWorkersBack)), within=10)
+                await wait_for(lambda: set(waiting) <= set(emu.stats().ids), within=10)
+                down = events(node, ConverterWorkersDown)
+                back = events(node, ConverterWorkersBack)
+                branch_restarts = restarts(node)
+            assert emu.stats().duplicates == 0
+        per_file = [e for e in logs if e["event"].startswith("no conversion could run")]
+        assert len(per_file) >= 3
+        assert {e["log_level"] for e in per_file} == {"info"}  # the outage was said once
+        assert len(down) == 1
+        assert "no converter worker can start" in down[0].reason  # type: ignore[attr-defined]
+        assert len(back) == 1
+        assert branch_restarts == []
+        assert not list(folder.glob("*.json"))

@@ -3,6 +3,7 @@ by row with the file open, and a watch folder that disappears and comes back."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -85,6 +86,39 @@ class TestVanishingFolder:
             (WatchFolderLost, "line1"),
             (WatchFolderBack, "line1"),
         ]
+
+
+class TestBacklogOrder:
+    async def test_a_backlog_reaches_the_server_in_the_order_it_was_made(
+        self, tmp_path: Path
+    ) -> None:
+        """300 files waiting when the node starts, made in an order unrelated to their names,
+        arrive at the server in nearly that order: the rank correlation between drop order
+        and arrival order is above 0.9 (concurrent conversion and uploads may swap
+        neighbours)."""
+        folder = tmp_path / "in"
+        n = 300
+        base = 1_700_000_000_000_000_000
+        dropped: list[str] = []
+        for rank, i in enumerate(sorted(range(n), key=lambda i: (i * 7919) % n)):
+            dropped.append(report_file(folder, i))
+            path = folder / f"r{i}.json"
+            os.utime(path, ns=(base + rank * 10**6, base + rank * 10**6))
+        async with open_emulator(token=TOKEN) as emu:
+            config = load_config(write_config(tmp_path, emu.url))
+            async with running(config):
+                await wait_for(lambda: len(emu.stats().ids) == n, within=120)
+            arrived = emu.stats().ids
+        assert sorted(arrived) == sorted(dropped)
+        assert _rank_correlation(dropped, arrived) > 0.9
+
+
+def _rank_correlation(first: list[str], second: list[str]) -> float:
+    """Spearman's rank correlation of two orderings of the same items."""
+    rank = {item: r for r, item in enumerate(second)}
+    n = len(first)
+    d2 = sum((r - rank[item]) ** 2 for r, item in enumerate(first))
+    return 1 - 6 * d2 / (n * (n * n - 1))
 
 
 def _folder_events(node: Node) -> list[WatchFolderLost | WatchFolderBack]:

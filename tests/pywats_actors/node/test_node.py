@@ -123,6 +123,21 @@ class TestNodeEndToEnd:
             assert sorted(emu.stats().ids) == sorted(ids)
             assert emu.stats().duplicates == 0
 
+    async def test_spool_section_reaches_the_spool(self, tmp_path: Path) -> None:
+        """The [spool] keys, the ledger's bounds included, are the running spool's settings."""
+        extra = (
+            "\n[spool]\nmax_reports = 500\nmax_bytes = 1000000\nkeep_sent_days = 3\n"
+            "keep_sent_bodies_days = 2\nkeep_acknowledged_days = 400\nmax_acknowledged = 12345\n"
+        )
+        async with open_emulator(token=TOKEN) as emu:
+            loaded = load_config(write_config(tmp_path, emu.url, extra=extra))
+            async with running(loaded) as node:
+                assert node.spool is not None
+                settings = node.spool.settings
+        assert (settings.max_reports, settings.max_bytes) == (500, 1_000_000)
+        assert (settings.sent_metadata_days, settings.sent_body_days) == (3, 2)
+        assert (settings.acknowledged_days, settings.acknowledged_max) == (400, 12345)
+
     async def test_bad_file_goes_to_error_with_reason(self, tmp_path: Path) -> None:
         """A file no converter accepts lands in error/ with a sidecar; the node carries on."""
         async with open_emulator(token=TOKEN) as emu:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from structlog.testing import capture_logs
 
 from converters import ConversionResult, PoolSettings, Unavailable, open_converter_pool
 from pywats_actors.config import NodeConfig, load_config
@@ -30,8 +31,10 @@ from pywats_actors.node import (
     FileReady,
     FileSignature,
     FileUnreadable,
+    ReportContentChanged,
 )
 from pywats_actors.node._bus import EventBus, NodeEvent
+from pywats_actors.node._folder_status import FolderHealth
 from pywats_actors.node._pipeline import Pipeline, converter_set
 from pywats_actors.report import ReportBuilder, encode_report
 from pywats_actors.spool import Spool, SpoolSettings, open_spool
@@ -39,11 +42,11 @@ from pywats_actors.spool import Spool, SpoolSettings, open_spool
 from .test_node import NAMESPACE
 
 
-def wsjf(n: int) -> tuple[bytes, str]:
-    """A valid WSJF report numbered *n*, and its id."""
+def wsjf(n: int, *, sn: str | None = None) -> tuple[bytes, str]:
+    """A valid WSJF report numbered *n* (its id follows from *n*), and its id."""
     b = ReportBuilder(
         pn="PCBA-7",
-        sn=f"SN-{n}",
+        sn=sn or f"SN-{n}",
         rev="B",
         process_code=10,
         machine_name="station-9",
@@ -210,6 +213,68 @@ class TestRewrittenFiles:
             assert path.read_bytes() == body
 
 
+class TestAlreadyOnTheServer:
+    async def _send_and_ack(self, h: Harness, path: Path, body: bytes) -> None:
+        path.write_bytes(body)
+        await h.send.send(ready_for(path))
+        await h.wait_for(lambda: not path.exists())
+        (claimed,) = await h.spool.claim(1)
+        await h.spool.mark_sent(claimed.report_id)
+
+    async def test_same_id_with_other_content_is_reported_and_not_stored(
+        self, tmp_path: Path
+    ) -> None:
+        """A file whose report id the server accepted with other content is moved to done/,
+        nothing is stored or uploaded for it, and a ReportContentChanged event and a warning
+        name the id and the file."""
+        first, report_id = wsjf(40)
+        other, other_id = wsjf(40, sn="SN-rewritten")
+        assert other_id == report_id
+        assert other != first
+        async with pipeline(tmp_path) as h:
+            await self._send_and_ack(h, h.folder / "a.json", first)
+            path = h.folder / "b.json"
+            path.write_bytes(other)
+            with capture_logs() as logs:
+                await h.send.send(ready_for(path))
+                await h.wait_for(lambda: (h.folder / "done" / "b.json").exists())
+                await h.wait_for(lambda: bool(h.events(FileConverted)[1:]))
+            stats = h.spool.statistics()
+            (event,) = h.events(ReportContentChanged)
+            converted = h.events(FileConverted)[-1]
+        assert event == ReportContentChanged(
+            folder="line1", source=str(path), report_id=report_id, converter="wsjf"
+        )
+        assert converted.new_reports == 0  # type: ignore[attr-defined]
+        assert (stats.pending, stats.sent) == (0, 1)
+        ours = [
+            (e["log_level"], e["report_id"], e["source"])
+            for e in logs
+            if e.get("actor") == "conversion/pipeline" and "other content" in e["event"]
+        ]
+        assert ours == [("warning", report_id, str(path))]
+
+    async def test_same_content_again_is_logged_as_already_on_the_server(
+        self, tmp_path: Path
+    ) -> None:
+        """A file fed again after its report was accepted is disposed of with an info line
+        'already on the server', stores nothing and raises no content event."""
+        body, report_id = wsjf(41)
+        async with pipeline(tmp_path) as h:
+            await self._send_and_ack(h, h.folder / "a.json", body)
+            path = h.folder / "again.json"
+            path.write_bytes(body)
+            with capture_logs() as logs:
+                await h.send.send(ready_for(path))
+                await h.wait_for(lambda: (h.folder / "done" / "again.json").exists())
+                await h.wait_for(lambda: bool(h.events(FileConverted)[1:]))
+            stats = h.spool.statistics()
+        assert h.events(ReportContentChanged) == []
+        assert (stats.pending, stats.sent) == (0, 1)
+        lines = [e for e in logs if e["event"] == "already on the server; not uploaded again"]
+        assert [(e["log_level"], e["report_id"]) for e in lines] == [("info", report_id)]
+
+
 class TestUnreadable:
     async def test_unreadable_file_is_reported_and_retried_until_it_can_be_read(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_retries: None
@@ -337,3 +402,58 @@ class TestErrorFolderUnusable:
         sidecar = json.loads((h.folder / "error" / "garbage.json.error.json").read_text())
         assert sidecar["kind"] == "rejected"
         assert not bad.exists()
+
+
+class TestRestartedPipeline:
+    async def test_a_new_pipeline_resumes_the_retries_of_the_old_one(self, tmp_path: Path) -> None:
+        """A file waiting for a disposal retry when the pipeline is torn down (the conversion
+        branch restarts) is retried by the next pipeline at its due time, not left to the
+        watcher's re-offer minutes later."""
+        config = node_config(tmp_path)
+        folder = tmp_path / "in"
+        folder.mkdir()
+        (folder / "done").write_text("a file where the done folder should be")
+        body, report_id = wsjf(60)
+        path = folder / "r.json"
+        path.write_bytes(body)
+        health, bus = FolderHealth(), EventBus()
+        async with (
+            open_spool(tmp_path / "spool.db") as spool,
+            open_converter_pool(
+                PoolSettings(workers=1, start_timeout=20),
+                converters=converter_set(config),
+                station_namespace=uuid.UUID(NAMESPACE),
+            ) as pool,
+        ):
+
+            async def run_pipeline(until: Callable[[], bool]) -> None:
+                pipe = Pipeline(
+                    config=lambda: config,
+                    spool=spool,
+                    pool=pool,
+                    bus=bus,
+                    work_arrived=lambda: None,
+                    health=health,
+                )
+                send, receive = trio.open_memory_channel[FileReady](16)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(pipe.run, receive, 2)
+                    if not health.retries:
+                        await send.send(ready_for(path))
+                    with trio.fail_after(10):
+                        while not until():
+                            await trio.sleep(0.02)
+                    nursery.cancel_scope.cancel()  # torn down, as in a crash of the branch
+
+            await run_pipeline(
+                lambda: any(isinstance(e.event, DisposalFailed) for e in bus.recent())
+            )
+            assert path.exists()
+            assert health.status("line1").awaiting_disposal == 1
+            assert list(health.retries) == [str(path)]
+            (folder / "done").unlink()
+            await run_pipeline(lambda: (folder / "done" / "r.json").exists())
+            assert {r.report_id for r in (await spool.list_reports()).reports} == {report_id}
+        assert not path.exists()
+        assert health.status("line1").awaiting_disposal == 0
+        assert health.retries == {}

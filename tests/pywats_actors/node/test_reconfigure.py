@@ -175,6 +175,8 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("spool", "when_full", "error"),
         Step("spool", "keep_sent_days", 20.0),
         Step("spool", "keep_sent_bodies_days", 5.0),
+        Step("spool", "keep_acknowledged_days", 400.0),
+        Step("spool", "max_acknowledged", 100_000),
         Step("conversion", "workers", 1),
         Step("conversion", "timeout", 30.0),
         Step("conversion", "memory_mb", 512),

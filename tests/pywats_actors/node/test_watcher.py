@@ -285,6 +285,134 @@ class TestLostProcessing:
         assert first[0].path == again[0].path
 
 
+def _drop_backlog(folder: Path, n: int) -> list[str]:
+    """*n* files whose modification times increase in an order unrelated to their names;
+    returns their paths oldest first."""
+    order = sorted(range(n), key=lambda i: (i * 7919) % n)  # a fixed shuffle of the names
+    base = 1_700_000_000_000_000_000
+    paths = []
+    for rank, i in enumerate(order):
+        path = folder / f"f{i:04}.csv"
+        path.write_text(str(i))
+        os.utime(path, ns=(base + rank * 1_000_000, base + rank * 1_000_000))
+        paths.append(str(path))
+    return paths
+
+
+class TestOldestFirst:
+    """A backlog is handed on in the order its files were made."""
+
+    async def test_backlog_present_at_start_is_handed_on_by_mtime(self, tmp_path: Path) -> None:
+        """300 files waiting when the watcher starts are handed on exactly in order of their
+        modification times (not of their names, nor of the folder's listing)."""
+        expected = _drop_backlog(tmp_path, 300)
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 300, within=30)
+        assert [r.path for r in ready] == expected
+
+    async def test_equal_mtimes_go_by_name(self, tmp_path: Path) -> None:
+        """Files with the same modification time go in the order of their relative paths."""
+        for name in ("c.csv", "a.csv", "b.csv"):
+            (tmp_path / name).write_text(name)
+            os.utime(tmp_path / name, ns=(10**18, 10**18))
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 3)
+        assert [r.relative for r in ready] == ["a.csv", "b.csv", "c.csv"]
+
+    async def test_an_older_file_ready_later_overtakes_newer_ones_still_waiting(
+        self, tmp_path: Path
+    ) -> None:
+        """While the receiver is busy, files wait in the watcher; an older file that becomes
+        ready in a later round goes before every newer one still waiting."""
+        newer = _drop_backlog(tmp_path, 5)
+        send, receive = trio.open_memory_channel[FileReady](0)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(run_watcher, settings(tmp_path), send))
+            await trio.sleep(SETTLE * 3)  # the five are ready; the first waits in send()
+            old = tmp_path / "old.csv"
+            old.write_text("made long ago, copied in late")
+            os.utime(old, ns=(1, 1))
+            await trio.sleep(SETTLE * 3)  # ready too, in a later round
+            got = [(await receive.receive()).path for _ in range(6)]
+            nursery.cancel_scope.cancel()
+        assert got == [newer[0], str(old), *newer[1:]]
+
+
+class TestNetworkShares:
+    """On network and FUSE file systems inode numbers may change under an unchanged file (SMB
+    with ``noserverino``); there signatures leave them out."""
+
+    @pytest.mark.parametrize("local", [True, False])
+    async def test_a_new_inode_alone_is_a_new_version_only_on_a_local_disk(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: bool
+    ) -> None:
+        """A file that gets another inode with the same size and mtime is handed on again on a
+        local disk, and not on a share, where its signature carries no inode at all."""
+        monkeypatch.setattr("pywats_actors.node._watcher.is_local", lambda path: local)
+        path = tmp_path / "a.csv"
+        path.write_text("same")
+        async with watching(settings(tmp_path, rescan_interval=0.3)) as got:
+            (first,) = await collect(got, 1)
+            st = path.stat()
+            twin = tmp_path / ".twin"
+            twin.write_text("same")
+            os.utime(twin, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(twin, path)  # what a share's unstable inode numbers look like
+            assert path.stat().st_ino != st.st_ino
+            if local:
+                (again,) = await collect(got, 1)
+                assert again.signature.ino == path.stat().st_ino
+            else:
+                assert await nothing_more(got, wait=1.5)  # several rescans and rounds
+        if local:
+            assert (first.signature.ino, first.signature.dev) == (st.st_ino, st.st_dev)
+        else:
+            assert (first.signature.ino, first.signature.dev) == (0, 0)
+            assert (first.signature.size, first.signature.mtime_ns) == (4, st.st_mtime_ns)
+
+
+class TestCrashLeftovers:
+    """What an interrupted disposal left behind is put right when the watcher starts."""
+
+    async def test_interrupted_delete_is_undone_and_half_written_files_removed(
+        self, tmp_path: Path
+    ) -> None:
+        """A file renamed to its hidden delete name is renamed back and taken again (under
+        the first free name when its own is taken); half-written sidecars of other processes
+        and half-written markers go; a sidecar this process is writing stays."""
+        (tmp_path / ".a.csv.pywats-deleting").write_text("a")
+        (tmp_path / "b.csv").write_text("b, new")
+        (tmp_path / ".b.csv.pywats-deleting").write_text("b, old")
+        (tmp_path / ".b.csv~1.pywats-deleting").write_text("b, older")
+        (tmp_path / ".c.csv.pywats-done.tmp").write_text("1 2 3 4\n")
+        error = tmp_path / "error"
+        (error / "sub").mkdir(parents=True)
+        (error / ".x.csv.error.json.99999999.tmp").write_text("{")
+        (error / "sub" / ".y.csv.error.json.12.tmp").write_text("{")
+        mine = error / f".z.csv.error.json.{os.getpid()}.tmp"
+        mine.write_text("{")
+        async with watching(settings(tmp_path)) as got:
+            ready = await collect(got, 4)
+        contents = {r.relative: Path(r.path).read_text() for r in ready}
+        assert contents == {
+            "a.csv": "a",
+            "b.csv": "b, new",
+            "b~1.csv": "b, old",
+            "b~2.csv": "b, older",
+        }
+        hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+        assert hidden == []
+        assert sorted(p.name for p in error.rglob("*") if p.is_file()) == [mine.name]
+
+    async def test_leftovers_in_sub_folders_of_a_recursive_folder(self, tmp_path: Path) -> None:
+        """In a recursive watch folder, an interrupted delete in a sub-folder is undone too."""
+        (tmp_path / "line2").mkdir()
+        (tmp_path / "line2" / ".r.csv.pywats-deleting").write_text("r")
+        async with watching(settings(tmp_path, recursive=True)) as got:
+            (ready,) = await collect(got, 1)
+        assert ready.relative == "line2/r.csv"
+
+
 ROWS = ["step,value\n", "voltage,3.3\n", "current,0.2\n", "power,0.66\n", "leak,0.0\n"]
 
 
