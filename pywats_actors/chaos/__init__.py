@@ -38,22 +38,32 @@ from ._history import SpoolRow as SpoolRow
 from ._history import read_emulator as read_emulator
 from ._history import read_folder as read_folder
 from ._history import read_spool as read_spool
+from ._proxy import FaultProxy as FaultProxy
+from ._proxy import ProxyStats as ProxyStats
+from ._proxy import open_fault_proxy as open_fault_proxy
+from ._toxics import ProxyFaults as ProxyFaults
+from ._toxics import Toxics as Toxics
 
 __all__ = [
     "DroppedFile",
     "ErrorCopy",
     "ExpectedReport",
     "ExpectedStep",
+    "FaultProxy",
     "FileCopy",
     "FolderState",
     "History",
     "HistoryVerdict",
     "HistoryViolations",
+    "ProxyFaults",
+    "ProxyStats",
     "ServerRecord",
     "SpoolRow",
+    "Toxics",
     "Violation",
     "ViolationKind",
     "check_history",
+    "open_fault_proxy",
     "read_emulator",
     "read_folder",
     "read_spool",
