@@ -47,6 +47,7 @@ LONG = os.environ.get("PYWATS_LONG") == "1"
 TOKEN = "Y2hhb3M6c2VjcmV0"
 NODE = [sys.executable, "-m", "pywats_actors._cli", "run", "--log-format", "json"]
 _ALARMING = ("error", "critical", "exception")
+SHORT_BREAKER = "breaker_open_for = 1\nbreaker_max_open = 2"
 
 
 def size(short: int, long: int) -> int:
@@ -151,8 +152,6 @@ concurrency = 4
 attempt_timeout = 5
 backoff_base = 0.05
 backoff_cap = 1
-breaker_open_for = 1
-breaker_max_open = 2
 {upload}
 
 [conversion]
@@ -355,10 +354,11 @@ def _running(process: psutil.Process) -> bool:
 
 @asynccontextmanager
 async def chaos_run(
-    root: Path, *, seed: int = 1, faults: Faults | None = None, upload: str = ""
+    root: Path, *, seed: int = 1, faults: Faults | None = None, upload: str = SHORT_BREAKER
 ) -> AsyncIterator[ChaosRun]:
     """An emulator, a fault proxy in front of it and a station directory; no process of the
-    run outlives the block."""
+    run outlives the block. *upload* is extra ``[upload]`` settings (by default a circuit
+    breaker that pauses 1-2 s, not 30-300 s, so that short runs stay short)."""
     async with (
         open_emulator(token=TOKEN, faults=faults, seed=seed) as emulator,
         open_fault_proxy("127.0.0.1", emulator.port, seed=seed) as proxy,

@@ -64,26 +64,31 @@ class TestFailpoints:
     ) -> None:
         """The process is killed at the K-th pass of the failpoint; a restart without it
         finishes the job with nothing lost, duplicated or truncated."""
-        passes = [3] if not size(0, 1) else [1, 3, 7, 15]
-        files = size(16, 200)
+        passes = [3] if not size(0, 1) else [1, 2, 3, 5, 8, 13]
+        files = size(16, 400)
         async with chaos_run(tmp_path, seed=11) as run:
             for nth in passes:
                 run.drop(files // len(passes))
                 rule = f"{name}=kill@{nth}"
                 node = run.start(failpoints=rule)
                 await run.wait_ready(node)
-                fired = await _wait_fired(node, within=60)
+                fired = await _wait_fired(run, node, within=60)
                 assert fired, f"{rule} never fired"
                 run.figures.failpoints.append(rule)
                 await run.kill9(node)
             await finish(run, f"kill at failpoint {name}", within=size(90, 300))
 
 
-async def _wait_fired(node: NodeProcess, within: float) -> bool:
-    """Wait until the failpoint killed the node, or (sender.answered) an upload process."""
+async def _wait_fired(run: ChaosRun, node: NodeProcess, within: float) -> bool:
+    """Wait until the failpoint killed the node, or (sender.answered) an upload process;
+    a file more every half second keeps the node passing its failpoints meanwhile."""
     seen: set[int] = set()
+    next_drop = trio.current_time() + 0.5
     with trio.move_on_after(within):
         while True:
+            if trio.current_time() >= next_drop:
+                run.drop(1)
+                next_drop += 0.5
             if node.proc.poll() is not None:
                 return node.proc.returncode == -signal.SIGKILL
             running = node.sender_pids()
