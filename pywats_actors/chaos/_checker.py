@@ -52,7 +52,8 @@ class ViolationKind(enum.Enum):
     """One content produced two ids for one report position."""
     TRUNCATED = "truncated"
     """A delivered report does not carry the whole file (a step, a value or a report missing,
-    or one too many)."""
+    or one too many), or was converted from the file's path while it held other content (taken
+    before its writer finished)."""
     UNEXPLAINED = "unexplained"
     """A file in ``error/`` without a reason, or a rejected report without the server's."""
     MISFILED = "misfiled"
@@ -341,11 +342,25 @@ class _Check:
         self._flag(ViolationKind.NOT_DISPOSED, where, dropped.path)
 
     def _strays(self) -> None:
+        rows_by_id = {row.report_id: row for row in self.history.spool}
+        paths = {dropped.path for dropped in self.history.dropped}
         for rid in self.hashes_by_id:
-            if rid not in self.explained:
+            if rid in self.explained:
+                continue
+            row = rows_by_id.get(rid)
+            if row is not None and row.source_path in paths:
+                # converted from a dropped file's path, but from content the writer had not
+                # finished: the file was taken while it was still being written
+                self.counts["truncated"] += 1
                 self._flag(
-                    ViolationKind.STRAY, "delivered, but no dropped file explains it", rid=rid
+                    ViolationKind.TRUNCATED,
+                    "delivered from content the file no longer has (taken before the writer "
+                    "finished, or changed after it was taken)",
+                    row.source_path,
+                    rid,
                 )
+                continue
+            self._flag(ViolationKind.STRAY, "delivered, but no dropped file explains it", rid=rid)
 
 
 def _mismatch(body: bytes, expected: ExpectedReport) -> str | None:

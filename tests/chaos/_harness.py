@@ -28,11 +28,14 @@ from typing import Any
 import psutil
 import trio
 
+from converters import report_id
 from pywats_actors.chaos import (
     DroppedFile,
+    ExpectedReport,
     FaultProxy,
     History,
     HistoryVerdict,
+    HistoryViolations,
     check_history,
     open_fault_proxy,
     read_emulator,
@@ -116,7 +119,14 @@ class ChaosRun:
     """One station under chaos. Make it with :func:`chaos_run`."""
 
     def __init__(
-        self, root: Path, emulator: Emulator, proxy: FaultProxy, *, seed: int, upload: str
+        self,
+        root: Path,
+        emulator: Emulator,
+        proxy: FaultProxy,
+        *,
+        seed: int,
+        upload: str,
+        spool: str,
     ) -> None:
         self.root = root
         self.emulator = emulator
@@ -131,8 +141,13 @@ class ChaosRun:
         self.nodes: list[NodeProcess] = []
         self.figures = Figures()
         self.config = root / "node.toml"
-        self.config.write_text(
-            f"""schema_version = 2
+        self.upload = upload
+        self.spool = spool
+        self.write_config()
+
+    def write_config(self, *, settle: float = 0.2, rescan_interval: float = 1.0) -> None:
+        """Write the node's configuration (atomically, mode 0600): a running node reloads it."""
+        text = f"""schema_version = 2
 
 [node]
 station_namespace = "{self.namespace}"
@@ -140,7 +155,7 @@ data_dir = "{self.data}"
 log_format = "json"
 
 [server]
-base_url = "{proxy.url}"
+base_url = "{self.proxy.url}"
 token = "{TOKEN}"
 ping_interval = 1
 connect_timeout = 2
@@ -152,7 +167,10 @@ concurrency = 4
 attempt_timeout = 5
 backoff_base = 0.05
 backoff_cap = 1
-{upload}
+{self.upload}
+
+[spool]
+{self.spool}
 
 [conversion]
 workers = 2
@@ -162,18 +180,18 @@ id = "line1"
 path = "{self.inbox}"
 include = ["*.csv"]
 converter = "csv"
-settle = 0.2
-rescan_interval = 1
+settle = {settle}
+rescan_interval = {rescan_interval}
 """
-        )
-        self.config.chmod(0o600)
+        temporary = self.config.with_name(".node.toml.tmp")
+        temporary.write_text(text)
+        temporary.chmod(0o600)
+        temporary.rename(self.config)
 
     # -- files ---------------------------------------------------------------------------
 
     def drop(self, count: int) -> None:
         """Drop *count* new CSV files, each written aside and renamed in (atomically)."""
-        from converters import report_id
-
         for _ in range(count):
             n = len(self.dropped)
             text, expected = csv_unit(n, seed=self.seed)
@@ -182,9 +200,13 @@ rescan_interval = 1
             temporary = self.inbox / f".unit-{n:06d}.csv.tmp"
             temporary.write_bytes(content)
             temporary.rename(final)
-            dropped = DroppedFile(path=str(final), content=content, expected=(expected,))
-            self.dropped.append(dropped)
-            self.expected_ids.add(str(report_id(self.namespace, "csv", dropped.sha256, 0)))
+            self.record(final, content, expected)
+
+    def record(self, path: Path, content: bytes, expected: ExpectedReport) -> None:
+        """Record a file a writer of the test's own made (with its final content)."""
+        dropped = DroppedFile(path=str(path), content=content, expected=(expected,))
+        self.dropped.append(dropped)
+        self.expected_ids.add(str(report_id(self.namespace, "csv", dropped.sha256, 0)))
 
     async def drop_at_rate(self, count: int, per_second: float) -> None:
         """Drop *count* files at a steady rate."""
@@ -288,7 +310,7 @@ rescan_interval = 1
         """Wait until every dropped file is on the server, the folder is empty and nothing is
         pending in the spool; returns the seconds it took."""
         start = time.monotonic()
-        with trio.fail_after(within):
+        with trio.move_on_after(within):
             while True:
                 if node.proc.poll() is not None:
                     raise AssertionError(f"node exited {node.proc.returncode} while draining")
@@ -298,6 +320,13 @@ rescan_interval = 1
                     if not any(row.state == "pending" for row in rows):
                         return time.monotonic() - start
                 await trio.sleep(0.2)
+        verdict = self.verdict()  # why it did not drain, as far as the witnesses tell
+        missing = len(self.expected_ids - self.delivered_ids())
+        raise AssertionError(
+            f"not drained after {within} s: {missing} report(s) not on the server, "
+            f"{len(self.inbox_files())} file(s) in the folder\n"
+            + (str(HistoryViolations(verdict)) if verdict.violations else verdict.summary())
+        )
 
     @property
     def spool_path(self) -> Path:
@@ -337,6 +366,7 @@ rescan_interval = 1
             "failpoints": figures.failpoints,
             "orphans_killed": figures.orphans,
             "drain_seconds": round(figures.drain_seconds, 2),
+            "api_requests": self.emulator.stats().requests,
             "emulator_faults": emulator_faults,
             "proxy_faults": self.proxy.stats().faults,
             "scenario_faults": figures.faults,
@@ -354,16 +384,22 @@ def _running(process: psutil.Process) -> bool:
 
 @asynccontextmanager
 async def chaos_run(
-    root: Path, *, seed: int = 1, faults: Faults | None = None, upload: str = SHORT_BREAKER
+    root: Path,
+    *,
+    seed: int = 1,
+    faults: Faults | None = None,
+    upload: str = SHORT_BREAKER,
+    spool: str = "",
 ) -> AsyncIterator[ChaosRun]:
     """An emulator, a fault proxy in front of it and a station directory; no process of the
     run outlives the block. *upload* is extra ``[upload]`` settings (by default a circuit
-    breaker that pauses 1-2 s, not 30-300 s, so that short runs stay short)."""
+    breaker that pauses 1-2 s, not 30-300 s, so that short runs stay short); *spool* is the
+    ``[spool]`` settings."""
     async with (
         open_emulator(token=TOKEN, faults=faults, seed=seed) as emulator,
         open_fault_proxy("127.0.0.1", emulator.port, seed=seed) as proxy,
     ):
-        run = ChaosRun(root, emulator, proxy, seed=seed, upload=upload)
+        run = ChaosRun(root, emulator, proxy, seed=seed, upload=upload, spool=spool)
         try:
             yield run
         finally:

@@ -241,6 +241,32 @@ class TestViolations:
         run.to_done(dropped)
         assert kinds(run.check()) == [ViolationKind.TRUNCATED]
 
+    def test_report_from_a_file_taken_before_its_writer_finished_is_truncated(self) -> None:
+        """A delivery converted from a dropped file's path but from an earlier, shorter
+        content is truncated (and the whole content, never converted, is lost)."""
+        run = Run()
+        dropped = run.drop(0)
+        partial = dropped.content.splitlines(keepends=True)[:2]
+        early = DroppedFile(path=dropped.path, content=b"".join(partial))
+        rid = rid_of(early.content)
+        run.rows.append(
+            SpoolRow(
+                report_id=rid,
+                state="sent",
+                last_error=None,
+                content_sha256=early.sha256,
+                index=0,
+                source_path=dropped.path,
+            )
+        )
+        run.deliver(rid, b"{}")
+        run.to_done(dropped)
+        verdict = run.check()
+        assert kinds(verdict) == [ViolationKind.LOST, ViolationKind.TRUNCATED]
+        assert verdict.truncated == 1
+        truncated = [v for v in verdict.violations if v.kind is ViolationKind.TRUNCATED]
+        assert truncated[0].file == dropped.path
+
     def test_one_content_with_two_ids_is_flagged(self) -> None:
         """Two spool rows for one content and position, with different ids, are flagged."""
         run = Run()
