@@ -127,6 +127,7 @@ class ChaosRun:
         seed: int,
         upload: str,
         spool: str,
+        data: Path | None = None,
     ) -> None:
         self.root = root
         self.emulator = emulator
@@ -135,7 +136,7 @@ class ChaosRun:
         self.namespace = uuid.uuid4()
         self.inbox = root / "in"
         self.inbox.mkdir(parents=True)
-        self.data = root / "data"
+        self.data = data or root / "data"
         self.dropped: list[DroppedFile] = []
         self.expected_ids: set[str] = set()
         self.nodes: list[NodeProcess] = []
@@ -328,6 +329,15 @@ rescan_interval = {rescan_interval}
             + (str(HistoryViolations(verdict)) if verdict.violations else verdict.summary())
         )
 
+    async def drain_stop_check(self, node: NodeProcess, scenario: str, within: float) -> None:
+        """Drain the running node, stop it in order, and check the whole history."""
+        self.figures.drain_seconds = await self.drain(node, within)
+        assert await self.stop(node) == 0
+        verdict = self.verdict()
+        self.report(scenario, verdict)
+        verdict.assert_ok()
+        assert verdict.delivered == verdict.files == len(self.dropped)
+
     @property
     def spool_path(self) -> Path:
         return self.data / "spool.sqlite3"
@@ -390,16 +400,17 @@ async def chaos_run(
     faults: Faults | None = None,
     upload: str = SHORT_BREAKER,
     spool: str = "",
+    data: Path | None = None,
 ) -> AsyncIterator[ChaosRun]:
     """An emulator, a fault proxy in front of it and a station directory; no process of the
     run outlives the block. *upload* is extra ``[upload]`` settings (by default a circuit
     breaker that pauses 1-2 s, not 30-300 s, so that short runs stay short); *spool* is the
-    ``[spool]`` settings."""
+    ``[spool]`` settings; *data* the node's data directory (default: inside *root*)."""
     async with (
         open_emulator(token=TOKEN, faults=faults, seed=seed) as emulator,
         open_fault_proxy("127.0.0.1", emulator.port, seed=seed) as proxy,
     ):
-        run = ChaosRun(root, emulator, proxy, seed=seed, upload=upload, spool=spool)
+        run = ChaosRun(root, emulator, proxy, seed=seed, upload=upload, spool=spool, data=data)
         try:
             yield run
         finally:
