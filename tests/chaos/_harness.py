@@ -191,8 +191,10 @@ rescan_interval = {rescan_interval}
 
     # -- files ---------------------------------------------------------------------------
 
-    def drop(self, count: int) -> None:
-        """Drop *count* new CSV files, each written aside and renamed in (atomically)."""
+    def drop(self, count: int) -> list[str]:
+        """Drop *count* new CSV files, each written aside and renamed in (atomically); returns
+        the ids of the reports they must become."""
+        ids = []
         for _ in range(count):
             n = len(self.dropped)
             text, expected = csv_unit(n, seed=self.seed)
@@ -201,13 +203,17 @@ rescan_interval = {rescan_interval}
             temporary = self.inbox / f".unit-{n:06d}.csv.tmp"
             temporary.write_bytes(content)
             temporary.rename(final)
-            self.record(final, content, expected)
+            ids.append(self.record(final, content, expected))
+        return ids
 
-    def record(self, path: Path, content: bytes, expected: ExpectedReport) -> None:
-        """Record a file a writer of the test's own made (with its final content)."""
+    def record(self, path: Path, content: bytes, expected: ExpectedReport) -> str:
+        """Record a file a writer of the test's own made (with its final content); returns
+        the id of the report it must become."""
         dropped = DroppedFile(path=str(path), content=content, expected=(expected,))
         self.dropped.append(dropped)
-        self.expected_ids.add(str(report_id(self.namespace, "csv", dropped.sha256, 0)))
+        rid = str(report_id(self.namespace, "csv", dropped.sha256, 0))
+        self.expected_ids.add(rid)
+        return rid
 
     async def drop_at_rate(self, count: int, per_second: float) -> None:
         """Drop *count* files at a steady rate."""
