@@ -30,9 +30,9 @@ from ._server import open_emulator as open_emulator
 from ._store import Delivery as Delivery
 
 __all__ = [
+    "EMULATED_VERSION",
     "Delivery",
     "DeliveryPage",
-    "EMULATED_VERSION",
     "Emulator",
     "EmulatorStats",
     "Fault",
