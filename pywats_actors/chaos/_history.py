@@ -93,7 +93,8 @@ class SpoolRow(msgspec.Struct, frozen=True, kw_only=True):
         report_id: the canonical id.
         state: ``pending``, ``sent`` or ``rejected``.
         last_error: the last failure, or the server's reason for a rejected report.
-        content_sha256: the SHA-256 of the source file's content (hex), if the row says.
+        content_sha256: the SHA-256 of the source file's content (hex), if the row says
+            (the node stores bare hex; ``sha256:<hex>`` is read too).
         index: the report's position among the file's reports.
         source_path: the source file's path when it was converted.
     """
@@ -164,9 +165,7 @@ def read_spool(path: str | os.PathLike[str]) -> tuple[SpoolRow, ...]:
             page = reader.list_reports(after=cursor, limit=_SPOOL_PAGE)
             for report in page.reports:
                 source = report.source
-                digest = None
-                if source is not None and source.content_hash.startswith("sha256:"):
-                    digest = source.content_hash.removeprefix("sha256:")
+                digest = None if source is None else _sha256_hex(source.content_hash)
                 rows.append(
                     SpoolRow(
                         report_id=report.report_id,
@@ -221,6 +220,15 @@ def read_emulator(emulator: Emulator) -> ServerRecord:
             if body is not None:
                 bodies[delivery.report_id] = body
     return ServerRecord(deliveries=deliveries, bodies=bodies)
+
+
+def _sha256_hex(content_hash: str) -> str | None:
+    """The hex digest in a spool row's ``content_hash``: ``sha256:<hex>`` or bare hex (what
+    the node stores); ``None`` for another algorithm or a malformed value."""
+    digest = content_hash.removeprefix("sha256:").lower()
+    if len(digest) == 64 and not digest.strip("0123456789abcdef"):
+        return digest
+    return None
 
 
 def _sha256(path: Path) -> str:

@@ -215,6 +215,17 @@ rescan_interval = {rescan_interval}
         self.expected_ids.add(rid)
         return rid
 
+    def drop_broken(self, count: int) -> None:
+        """Drop *count* files that no converter can read: they belong in ``error/``."""
+        for _ in range(count):
+            n = len(self.dropped)
+            final = self.inbox / f"broken-{n:06d}.csv"
+            content = f"this is not a test result ({self.seed}/{n})\n\x00\x01".encode()
+            temporary = self.inbox / f".broken-{n:06d}.csv.tmp"
+            temporary.write_bytes(content)
+            temporary.rename(final)
+            self.dropped.append(DroppedFile(path=str(final), content=content, expected=()))
+
     async def drop_at_rate(self, count: int, per_second: float) -> None:
         """Drop *count* files at a steady rate."""
         for _ in range(count):
@@ -306,6 +317,14 @@ rescan_interval = {rescan_interval}
     def delivered_ids(self) -> set[str]:
         return {d.report_id for d in self.emulator.deliveries()}
 
+    def undelivered(self) -> set[str]:
+        """Expected ids neither on the server nor rejected by it (with the reason spooled)."""
+        missing = self.expected_ids - self.delivered_ids()
+        if missing:
+            rows = read_spool(self.spool_path) if self.spool_path.exists() else ()
+            missing -= {row.report_id for row in rows if row.state == "rejected"}
+        return missing
+
     def inbox_files(self) -> list[str]:
         return [
             entry.name
@@ -322,13 +341,13 @@ rescan_interval = {rescan_interval}
                 if node.proc.poll() is not None:
                     raise AssertionError(f"node exited {node.proc.returncode} while draining")
                 node.note_descendants()
-                if self.expected_ids <= self.delivered_ids() and not self.inbox_files():
+                if self.undelivered() == set() and not self.inbox_files():
                     rows = read_spool(self.spool_path)
                     if not any(row.state == "pending" for row in rows):
                         return time.monotonic() - start
                 await trio.sleep(0.2)
         verdict = self.verdict()  # why it did not drain, as far as the witnesses tell
-        missing = len(self.expected_ids - self.delivered_ids())
+        missing = len(self.undelivered())
         raise AssertionError(
             f"not drained after {within} s: {missing} report(s) not on the server, "
             f"{len(self.inbox_files())} file(s) in the folder\n"
@@ -342,7 +361,8 @@ rescan_interval = {rescan_interval}
         verdict = self.verdict()
         self.report(scenario, verdict)
         verdict.assert_ok()
-        assert verdict.delivered == verdict.files == len(self.dropped)
+        accounted = verdict.delivered + verdict.rejected + verdict.in_error
+        assert accounted == verdict.files == len(self.dropped)
 
     @property
     def spool_path(self) -> Path:

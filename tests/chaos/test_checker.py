@@ -378,8 +378,12 @@ class TestWitnesses:
         ]
         assert [c.sha256 for c in state.inbox] == [sha(b"d")]
 
-    async def test_read_spool_returns_every_row_with_its_source(self, tmp_path: Path) -> None:
-        """read_spool lists each row with its state, content hash and position."""
+    @pytest.mark.parametrize("prefix", ["", "sha256:"])
+    async def test_read_spool_returns_every_row_with_its_source(
+        self, tmp_path: Path, prefix: str
+    ) -> None:
+        """read_spool lists each row with its state, content hash (bare hex, as the node
+        stores it, or prefixed) and position."""
         rid = str(uuid.uuid4())
         async with open_spool(tmp_path / "spool.db", SpoolSettings()) as spool:
             await spool.enqueue(
@@ -389,7 +393,7 @@ class TestWitnesses:
                         body=b"{}",
                         source=SourceInfo(
                             path="/in/x.csv",
-                            content_hash="sha256:" + sha(b"x"),
+                            content_hash=prefix + sha(b"x"),
                             converter="csv",
                             converter_version="1",
                             index=2,

@@ -28,6 +28,7 @@ MIXED = Faults(
     retry_after="1",
     reset_after_store=0.05,
     hang=0.02,
+    reject=0.03,
 )
 PROXY_MIXED = ProxyFaults(
     upstream=Toxics(reset_peer=0.0, toxicity=0.15),
@@ -44,10 +45,10 @@ async def blips(run: ChaosRun, scope: trio.CancelScope) -> None:
 
 
 async def drained_after(run: ChaosRun, node: NodeProcess, within: float) -> float:
-    """Seconds from now until every file dropped so far is on the server."""
+    """Seconds from now until every report dropped so far is on the server (or rejected)."""
     start = time.monotonic()
     with trio.fail_after(within):
-        while not run.expected_ids <= run.delivered_ids():
+        while run.undelivered():
             assert node.proc.poll() is None, f"node exited {node.proc.returncode}"
             await trio.sleep(0.1)
     return time.monotonic() - start
@@ -55,8 +56,9 @@ async def drained_after(run: ChaosRun, node: NodeProcess, within: float) -> floa
 
 class TestServerFaults:
     async def test_misbehaving_server_loses_and_repeats_nothing(self, tmp_path: Path) -> None:
-        """Through 5xx, 429, ambiguous resets, stalls, an outage and a revoked token, every
-        file reaches the server whole, no id with two bodies; the node never needs a restart."""
+        """Through 5xx, 429, rejections, ambiguous resets, stalls, an outage and a revoked
+        token, every file is accounted for: on the server whole with one body per id, rejected
+        with the server's reason, or (the broken ones) in error/; no restart needed."""
         mixed_for, down_for, revoked_for = size(5, 120), size(3, 60), size(2, 30)
         rate = size(15, 10)
         # the long run keeps the breaker's defaults: its drain time is what a station would see
@@ -65,6 +67,7 @@ class TestServerFaults:
             node = run.start()
             await run.wait_ready(node)
 
+            run.drop_broken(3)  # for error/, with the converter's reason
             run.emulator.set_faults(MIXED)
             run.proxy.set_faults(PROXY_MIXED)
             async with trio.open_nursery() as nursery:
@@ -91,11 +94,14 @@ class TestServerFaults:
 
             run.figures.drain_seconds = await run.drain(node, 120)
             assert await run.stop(node) == 0
+            stats = run.emulator.stats()
             verdict = run.verdict()
             run.report("server faults", verdict)
             verdict.assert_ok()
-            assert verdict.delivered == verdict.files == len(run.dropped)
-            stats = run.emulator.stats()
+            assert verdict.in_error == 3
+            # a rejection whose answer the proxy swallowed is retried, and may then be stored
+            assert verdict.rejected <= stats.faults["reject"]
+            assert verdict.delivered + verdict.rejected + verdict.in_error == len(run.dropped)
             assert stats.faults["error_500"] + stats.faults["error_503"] > 0
             assert stats.faults["throttle"] > 0
             proxy_faults = run.proxy.stats().faults
