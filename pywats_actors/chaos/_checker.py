@@ -190,6 +190,9 @@ class _Check:
                 self.done[copy.sha256] += 1
             for error in folder.error:
                 self.errors[error.sha256].append(error.reason)
+        self.dropped_copies: dict[str, int] = defaultdict(int)
+        for dropped in history.dropped:
+            self.dropped_copies[dropped.sha256] += 1  # the same content may be dropped again
         self.explained: set[str] = set()
         self.counts = {"delivered": 0, "rejected": 0, "in_error": 0, "lost": 0, "truncated": 0}
 
@@ -241,16 +244,8 @@ class _Check:
             if dropped.expected is not None:
                 positions.update(range(len(dropped.expected)))
             for index in positions:
-                rid = derive_report_id(self.namespace, self.converter, digest, index)
-                derived = str(rid)
-                if ids[index] and derived not in ids[index]:
-                    self._flag(
-                        ViolationKind.TWO_IDS,
-                        f"report {index} is spooled as {sorted(ids[index])}, "
-                        f"but its content derives {derived}",
-                        dropped.path,
-                    )
-                ids[index].add(derived)
+                # a spooled id other than the derived one makes two ids for this position
+                ids[index].add(str(derive_report_id(self.namespace, self.converter, digest, index)))
         return ids
 
     def _file(self, dropped: DroppedFile) -> None:
@@ -336,7 +331,7 @@ class _Check:
     def _disposal(self, dropped: DroppedFile, outcome: str) -> None:
         digest = dropped.sha256
         copies = self.done.get(digest, 0) + len(self.errors.get(digest, ()))
-        if copies == 1 or outcome == "lost":
+        if copies == self.dropped_copies[digest] or outcome == "lost":
             return
         where = "neither in done/ nor in error/" if copies == 0 else f"{copies} times disposed"
         self._flag(ViolationKind.NOT_DISPOSED, where, dropped.path)

@@ -49,11 +49,6 @@ class Toxics(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     limit_data: _Bytes | None = None
     toxicity: _Probability = 1.0
 
-    @property
-    def quiet(self) -> bool:
-        """Whether these toxics do nothing."""
-        return self == _NONE
-
 
 _NONE = Toxics()
 

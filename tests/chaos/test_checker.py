@@ -326,6 +326,21 @@ class TestViolations:
         run.inbox.append(FileCopy(path=dropped.path, sha256=dropped.sha256))
         assert kinds(run.check()) == [ViolationKind.NOT_DISPOSED]
 
+    def test_same_content_dropped_twice_is_accounted_twice(self) -> None:
+        """A content dropped a second time (after the first was done) is delivered under the
+        same id (a resend) and is expected twice in done/."""
+        run = Run()
+        dropped, rid = run.good(0)
+        again = DroppedFile(
+            path="/in/again.csv", content=dropped.content, expected=dropped.expected
+        )
+        run.dropped.append(again)
+        run.deliver(rid, run.bodies[rid])
+        run.to_done(again)
+        verdict = run.check()
+        verdict.assert_ok()
+        assert (verdict.files, verdict.delivered, verdict.reports, verdict.resends) == (2, 2, 1, 1)
+
     def test_file_disposed_twice_is_flagged(self) -> None:
         """A content found twice in done/ is flagged."""
         run = Run()
