@@ -7,6 +7,7 @@ Usage::
     async with open_emulator(token="t0k3n", faults=Faults(error_503=0.1), seed=1) as emu:
         ...  # a client at emu.url with token "t0k3n"
         print(emu.stats().accepted)
+        print(emu.deliveries())  # every accepted submission, resends included
 
 It speaks the part of the WATS REST API a station agent uses (submit WSJF, read it back, server
 version, ping), validates every report strictly with :mod:`pywats_actors.report`, stores reports
@@ -18,6 +19,7 @@ and the command line (``pywats-node emulator``).
 from __future__ import annotations
 
 from ._app import EMULATED_VERSION as EMULATED_VERSION
+from ._app import DeliveryPage as DeliveryPage
 from ._app import EmulatorStats as EmulatorStats
 from ._app import FaultsUpdate as FaultsUpdate
 from ._faults import Fault as Fault
@@ -25,9 +27,12 @@ from ._faults import Faults as Faults
 from ._http import HttpLimits as HttpLimits
 from ._server import Emulator as Emulator
 from ._server import open_emulator as open_emulator
+from ._store import Delivery as Delivery
 
 __all__ = [
     "EMULATED_VERSION",
+    "Delivery",
+    "DeliveryPage",
     "Emulator",
     "EmulatorStats",
     "Fault",

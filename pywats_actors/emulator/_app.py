@@ -7,7 +7,8 @@ Routes (matched case-insensitively, as the real server does; a query string is i
     GET  /api/App/Version             -> 200 "<version>"
     GET  /api/internal/Client/Ping    -> 200 {"ServerName", "ServerTime"}
     GET  /_emulator/stats             admin: the statistics
-    GET  /_emulator/count             admin: {"stored": n}, cheap enough to poll
+    GET  /_emulator/count             admin: {"stored": n, "deliveries": m}, cheap to poll
+    GET  /_emulator/deliveries        admin: the delivery record, paged (?after=N&limit=M)
     GET  /_emulator/faults            admin: the faults in force and the seed
     POST /_emulator/faults            admin: replace the faults (and optionally reseed)
 
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
+from urllib.parse import parse_qs
 
 import msgspec
 import trio
@@ -30,9 +32,15 @@ import trio
 from ..report import ReportDecodeError, decode_report, validate
 from ._faults import Fault, FaultDice, Faults
 from ._http import HANG, RESET, Disconnect, Request, Response
-from ._store import ReportStore
+from ._store import Delivery, ReportStore
 
-__all__ = ["EMULATED_VERSION", "EmulatorStats", "FaultsUpdate", "WatsEmulatorApp"]
+__all__ = [
+    "EMULATED_VERSION",
+    "DeliveryPage",
+    "EmulatorStats",
+    "FaultsUpdate",
+    "WatsEmulatorApp",
+]
 
 EMULATED_VERSION: Final = "2025.3.9.824"
 """The server version the emulator reports (the minimum pyWATS asks for)."""
@@ -84,6 +92,22 @@ class FaultsUpdate(Faults, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     seed: int | None = None
 
+
+class DeliveryPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of the delivery record (``GET /_emulator/deliveries``).
+
+    Attributes:
+        deliveries: the deliveries after the cursor asked for, oldest first.
+        next_after: the ``after`` of the next page; ``None`` on the last page.
+    """
+
+    deliveries: list[Delivery]
+    next_after: int | None
+
+
+DELIVERY_PAGE_LIMIT: Final = 10_000
+"""The most deliveries on one page of ``GET /_emulator/deliveries``."""
+_DELIVERY_PAGE_DEFAULT: Final = 1000
 
 _FAULT_FIELDS: Final = Faults.__struct_fields__
 _faults_decoder: Final = msgspec.json.Decoder(FaultsUpdate)
@@ -150,7 +174,6 @@ class WatsEmulatorApp:
         self._unauthorized = 0
         self._faults = dict.fromkeys((fault.value for fault in Fault), 0)
         self._routes: dict[tuple[bytes, bytes], Callable[[Request], Response]] = {
-            (b"POST", _SUBMIT): self._submit,
             (b"GET", b"/api/app/version"): self._version,
             (b"GET", b"/api/internal/client/ping"): self._ping,
         }
@@ -176,6 +199,7 @@ class WatsEmulatorApp:
             return self._admin(request, path)
         self._requests += 1
         fault, delay = self.dice.roll()
+        reset_after_store = fault is Fault.RESET_AFTER_STORE
         if fault is Fault.REJECT and not (request.method == b"POST" and path == _SUBMIT):
             fault = None  # only a submission can be refused
         if delay:
@@ -184,8 +208,8 @@ class WatsEmulatorApp:
             self._faults[fault.value] += 1
             if fault is not Fault.RESET_AFTER_STORE:
                 return self._injected(fault)
-        response = self._route(request, path)
-        return RESET if fault is Fault.RESET_AFTER_STORE else response
+        response = self._route(request, path, answered=not reset_after_store)
+        return RESET if reset_after_store else response
 
     def _injected(self, fault: Fault) -> Response | Disconnect:
         retry_after = self.dice.faults.retry_after
@@ -206,7 +230,12 @@ class WatsEmulatorApp:
             return _message(400, "Injected rejection: the server's own rules refused this report.")
         return RESET
 
-    def _route(self, request: Request, path: bytes) -> Response:
+    def _route(self, request: Request, path: bytes, *, answered: bool) -> Response:
+        if request.method == b"POST" and path == _SUBMIT:
+            if not self._authorized(request, self._token):
+                self._unauthorized += 1
+                return _message(401, "Authorization has been denied for this request.")
+            return self._submit(request, answered=answered)
         handler = self._routes.get((request.method, path))
         if handler is None:
             if path.startswith(b"/api/report/wsjf/") and request.method == b"GET":
@@ -219,7 +248,8 @@ class WatsEmulatorApp:
         return handler(request)
 
     def _no_route(self, request: Request, path: bytes) -> Response:
-        allowed = [method for method, route in self._routes if route == path]
+        routes = [*self._routes, (b"POST", _SUBMIT)]  # a submission is routed by _route
+        allowed = [method for method, route in routes if route == path]
         if path.startswith(b"/api/report/wsjf/"):
             allowed = [b"GET"]
         if allowed:
@@ -241,7 +271,7 @@ class WatsEmulatorApp:
             return False
         return expected is None or hmac.compare_digest(token, expected)
 
-    def _submit(self, request: Request) -> Response:
+    def _submit(self, request: Request, *, answered: bool) -> Response:
         content_type = request.headers.get(b"content-type", b"")
         if content_type.partition(b";")[0].strip().lower() != b"application/json":
             self._rejected += 1
@@ -277,6 +307,7 @@ class WatsEmulatorApp:
                 f"Idempotency-Key {key.decode('latin-1')} does not match report id {report_id}.",
             )
         stored = self.store.put(report_id, request.body)
+        self.store.record(report_id, request.body, 200 if answered else 0)
         self._accepted += 1
         if stored.receive_count > 1:
             self._duplicates += 1
@@ -310,7 +341,10 @@ class WatsEmulatorApp:
         if path == b"/_emulator/stats" and request.method == b"GET":
             return Response(200, _encoder.encode(self.stats()))
         if path == b"/_emulator/count" and request.method == b"GET":
-            return Response(200, _encoder.encode({"stored": self.store.count()}))
+            counts = {"stored": self.store.count(), "deliveries": self.store.delivery_count()}
+            return Response(200, _encoder.encode(counts))
+        if path == b"/_emulator/deliveries" and request.method == b"GET":
+            return self._deliveries(request)
         if path == b"/_emulator/faults" and request.method == b"GET":
             return self._faults_answer()
         if path == b"/_emulator/faults" and request.method == b"POST":
@@ -331,9 +365,29 @@ class WatsEmulatorApp:
             if update.down:  # this connection is the last one standing: close it after answering
                 answer.headers = [(b"connection", b"close")]
             return answer
-        if path in (b"/_emulator/stats", b"/_emulator/count", b"/_emulator/faults"):
+        if path in _ADMIN_PATHS:
             return _message(405, "Method not allowed.")
         return _message(404, f"No admin resource at {path.decode('latin-1')!r}.")
+
+    def delivery_page(self, after: int, limit: int) -> DeliveryPage:
+        """Up to *limit* deliveries after the one numbered *after*."""
+        rows = self.store.deliveries(after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return DeliveryPage(deliveries=rows, next_after=rows[-1].seq if more else None)
+
+    def _deliveries(self, request: Request) -> Response:
+        query = parse_qs(request.target.partition(b"?")[2].decode("latin-1"))
+        try:
+            after = int(query.get("after", ["0"])[-1])
+            limit = int(query.get("limit", [str(_DELIVERY_PAGE_DEFAULT)])[-1])
+        except ValueError:
+            return _message(400, "after and limit must be whole numbers.")
+        if after < 0 or not 1 <= limit <= DELIVERY_PAGE_LIMIT:
+            return _message(
+                400, f"after must be >= 0 and limit between 1 and {DELIVERY_PAGE_LIMIT}."
+            )
+        return Response(200, _encoder.encode(self.delivery_page(after, limit)))
 
     def _faults_answer(self) -> Response:
         faults = self.dice.faults
@@ -341,6 +395,14 @@ class WatsEmulatorApp:
             **{name: getattr(faults, name) for name in _FAULT_FIELDS}, seed=self.dice.seed
         )
         return Response(200, _encoder.encode(update))
+
+
+_ADMIN_PATHS: Final = (
+    b"/_emulator/stats",
+    b"/_emulator/count",
+    b"/_emulator/deliveries",
+    b"/_emulator/faults",
+)
 
 
 def _idempotency_id(key: bytes) -> str | None:

@@ -23,10 +23,10 @@ import trio
 from structlog.typing import FilteringBoundLogger
 
 from .._logging import get_logger
-from ._app import EmulatorStats, WatsEmulatorApp
+from ._app import DELIVERY_PAGE_LIMIT, DeliveryPage, EmulatorStats, WatsEmulatorApp
 from ._faults import FaultDice, Faults
 from ._http import HttpLimits, reset, serve_connection
-from ._store import MemoryStore, ReportStore, SqliteStore
+from ._store import Delivery, MemoryStore, ReportStore, SqliteStore
 
 __all__ = ["Emulator", "open_emulator"]
 
@@ -97,6 +97,25 @@ class Emulator:
     def stats(self) -> EmulatorStats:
         """A snapshot of what the emulator has seen."""
         return self._app.stats()
+
+    def deliveries(self, after: int = 0) -> list[Delivery]:
+        """Every delivery (accepted submission) numbered after *after*, oldest first.
+
+        Unlike :meth:`stats`, which counts distinct ids, this is one entry per report the
+        server accepted, resends included, with the SHA-256 of the body that arrived.
+        """
+        found: list[Delivery] = []
+        page: DeliveryPage | None = None
+        while page is None or page.next_after is not None:
+            cursor = after if page is None else page.next_after
+            assert cursor is not None
+            page = self._app.delivery_page(cursor, DELIVERY_PAGE_LIMIT)
+            found.extend(page.deliveries)
+        return found
+
+    def delivery_count(self) -> int:
+        """How many deliveries the record holds (cheap)."""
+        return self._app.store.delivery_count()
 
     def stored_report(self, report_id: str) -> bytes | None:
         """The WSJF bytes stored under *report_id* (any GUID form), or ``None``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -43,11 +44,12 @@ class TestAdminApi:
     async def test_count(self, http: httpx.AsyncClient, report: Report) -> None:
         """GET /_emulator/count is the number of distinct stored reports, duplicates not
         counted twice and refused submissions not at all."""
-        assert (await http.get("/_emulator/count")).json() == {"stored": 0}
+        assert (await http.get("/_emulator/count")).json() == {"stored": 0, "deliveries": 0}
         first, second = report(), report()
         for body in (encode(first), encode(first), encode(second), b"nonsense"):
             await http.post("/api/Report/WSJF", content=body, headers=JSON)
-        assert (await http.get("/_emulator/count")).json() == {"stored": 2}
+        counts = (await http.get("/_emulator/count")).json()
+        assert counts == {"stored": 2, "deliveries": 3}
         assert (await http.post("/_emulator/count")).status_code == 405
 
     async def test_admin_needs_the_admin_token(self, emulator: Emulator) -> None:
@@ -210,3 +212,55 @@ class TestDown:
             with trio.fail_after(5):
                 while await _refused(emu.port):
                     await trio.sleep(0.02)
+
+
+class TestDeliveryRecordApi:
+    async def test_every_accepted_submission_is_listed(
+        self, http: httpx.AsyncClient, emulator: Emulator, report: Report
+    ) -> None:
+        """GET /_emulator/deliveries lists each accepted submission, resends included, with
+        the SHA-256 of its body; refused ones are not deliveries."""
+        wsjf = report()
+        changed = dict(wsjf, sn="OTHER")
+        for body in (encode(wsjf), encode(wsjf), encode(changed), b"nonsense"):
+            await http.post("/api/Report/WSJF", content=body, headers=JSON)
+        page = (await http.get("/_emulator/deliveries")).json()
+        assert page["next_after"] is None
+        rows = page["deliveries"]
+        assert [row["seq"] for row in rows] == [1, 2, 3]
+        assert {row["report_id"] for row in rows} == {wsjf["id"]}
+        assert rows[0]["sha256"] == hashlib.sha256(encode(wsjf)).hexdigest()
+        assert rows[0]["sha256"] == rows[1]["sha256"] != rows[2]["sha256"]
+        assert [row["status"] for row in rows] == [200, 200, 200]
+        assert [d.seq for d in emulator.deliveries()] == [1, 2, 3]
+        assert emulator.delivery_count() == 3
+
+    async def test_pages_follow_the_cursor(
+        self, http: httpx.AsyncClient, emulator: Emulator, report: Report
+    ) -> None:
+        """?after=N&limit=M pages through the record; next_after is the next cursor."""
+        for _ in range(5):
+            await http.post("/api/Report/WSJF", content=encode(report()), headers=JSON)
+        first = (await http.get("/_emulator/deliveries?limit=2")).json()
+        assert [row["seq"] for row in first["deliveries"]] == [1, 2]
+        assert first["next_after"] == 2
+        rest = (await http.get("/_emulator/deliveries?after=2&limit=10")).json()
+        assert [row["seq"] for row in rest["deliveries"]] == [3, 4, 5]
+        assert rest["next_after"] is None
+        assert [d.seq for d in emulator.deliveries(after=3)] == [4, 5]
+
+    @pytest.mark.parametrize("query", ["after=-1", "limit=0", "limit=10001", "after=x"])
+    async def test_bad_cursor_is_400(self, http: httpx.AsyncClient, query: str) -> None:
+        """A malformed or out-of-range cursor or limit is a 400 with a message."""
+        answer = await http.get(f"/_emulator/deliveries?{query}")
+        assert answer.status_code == 400
+        assert "limit" in answer.json()["Message"]
+
+    async def test_reset_after_store_is_recorded_unanswered(self, report: Report) -> None:
+        """A report stored and then reset is a delivery whose status is 0 (never answered)."""
+        async with open_emulator(token=TOKEN, faults=Faults(reset_after_store=1.0), seed=3) as emu:
+            async with httpx.AsyncClient(base_url=emu.url, headers=AUTH, timeout=5.0) as client:
+                with pytest.raises(httpx.TransportError):
+                    await client.post("/api/Report/WSJF", content=encode(report()), headers=JSON)
+            (delivery,) = emu.deliveries()
+        assert delivery.status == 0

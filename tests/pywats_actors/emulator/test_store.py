@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,38 @@ class TestSqliteStore:
             assert second.put(A, b"{a}").receive_count == 2
         finally:
             second.close()
+
+
+class TestDeliveryRecord:
+    def test_every_delivery_is_recorded_with_its_body_hash(self, store: ReportStore) -> None:
+        """Each recorded delivery keeps its number, id, SHA-256, size and status, so a second
+        body under the same id stays visible after the upsert replaced the first."""
+        store.record(A, b"{old}", 200)
+        store.record(A, b"{new!}", 0)
+        first, second = store.deliveries(0, 10)
+        assert (first.seq, first.report_id, first.size, first.status) == (1, A, 5, 200)
+        assert first.sha256 == hashlib.sha256(b"{old}").hexdigest()
+        assert (second.seq, second.size, second.status) == (2, 6, 0)
+        assert second.sha256 != first.sha256
+        assert store.delivery_count() == 2
+
+    def test_deliveries_page_after_a_cursor(self, store: ReportStore) -> None:
+        """deliveries(after, limit) returns the next *limit* deliveries after number *after*."""
+        for n in range(5):
+            store.record(A if n % 2 else B, b"{%d}" % n, 200)
+        assert [d.seq for d in store.deliveries(0, 2)] == [1, 2]
+        assert [d.seq for d in store.deliveries(2, 2)] == [3, 4]
+        assert [d.seq for d in store.deliveries(4, 10)] == [5]
+        assert store.deliveries(5, 10) == []
+
+    def test_sqlite_record_survives_a_restart(self, tmp_path: Path) -> None:
+        """The SQLite store's record goes on numbering after it is reopened."""
+        first = SqliteStore(tmp_path / "r.db")
+        first.record(A, b"{a}", 200)
+        first.close()
+        again = SqliteStore(tmp_path / "r.db")
+        try:
+            assert again.record(B, b"{b}", 200).seq == 2
+            assert [d.report_id for d in again.deliveries(0, 10)] == [A, B]
+        finally:
+            again.close()
