@@ -47,7 +47,15 @@ from converters import (
 from .._failpoints import failpoint
 from .._logging import get_logger
 from ..config import NodeConfig, WatchFolder
-from ..spool import EnqueueResult, ReportTooLarge, SourceInfo, Spool, SpoolFull, SpoolItem
+from ..spool import (
+    EnqueueResult,
+    ReportTooLarge,
+    SourceInfo,
+    Spool,
+    SpoolError,
+    SpoolFull,
+    SpoolItem,
+)
 from ._actor import StopSignal
 from ._bus import EventBus
 from ._disposal import AfterSuccess, SourceChanged, dispose_failure, dispose_success, same_version
@@ -316,12 +324,19 @@ class Pipeline:
             return
         self.health.settled(ready.folder, ready.path, "converter")
         if isinstance(result, Converted):
-            await self._store(ready, folder, result, log, local=local)
+            await self._store(ready, folder, result, log, local=local, tries=tries)
         else:
             await self._fail(ready, folder, result, log)
 
     async def _store(
-        self, ready: FileReady, folder: WatchFolder, result: Converted, log: _Log, *, local: bool
+        self,
+        ready: FileReady,
+        folder: WatchFolder,
+        result: Converted,
+        log: _Log,
+        *,
+        local: bool,
+        tries: int = 0,
     ) -> None:
         items = [
             SpoolItem(
@@ -337,7 +352,7 @@ class Pipeline:
             )
             for report in result.reports
         ]
-        outcome = await self._enqueue(ready, folder, result, items, log)
+        outcome = await self._enqueue(ready, folder, result, items, log, tries)
         if outcome is None:
             return
         if outcome.inserted:
@@ -406,9 +421,11 @@ class Pipeline:
         result: Converted,
         items: list[SpoolItem],
         log: _Log,
+        tries: int = 0,
     ) -> EnqueueResult | None:
         """Store the reports, waiting while the spool pauses intake; ``None``: not stored (the
-        file went to error/, or a stop request ended the wait and the file stays)."""
+        file went to error/, a stop request ended the wait and the file stays, or the spool
+        failed — a disk error — and the file stays to be tried again after a backoff)."""
         while True:
             if self.spool.intake_paused is not None:
                 with self._stop.waiting() as waiting:
@@ -434,6 +451,17 @@ class Pipeline:
                 log.warning("spool full; waiting for room", error=str(exc))
                 if self.spool.intake_paused is None:
                     await trio.sleep(1)  # refused without a pause: do not spin
+            except SpoolError as exc:  # the disk failed under the spool: not the file's fault
+                self._trouble.unavailable(
+                    ready,
+                    f"the spool could not store its reports: {exc}",
+                    tries + 1,
+                    log,
+                    self._again(ready, tries + 1),
+                    message="the spool could not store the file's reports; the file stays and "
+                    "is tried again",
+                )
+                return None
 
     async def _fail(
         self, ready: FileReady, folder: WatchFolder, result: ConversionFailure, log: _Log

@@ -166,16 +166,17 @@ class FileTrouble:
         again: _Again,
         *,
         quiet: bool = False,
+        message: str = "no conversion could run; the file stays and is tried again",
     ) -> None:
-        """No conversion could run: the file waits, and *again* takes it after the backoff.
-        *quiet*: the outage has been reported already (no worker can start), so the file's
-        line is at info level."""
+        """No conversion could run (or its reports could not be stored): the file waits, and
+        *again* takes it after the backoff. *quiet*: the outage has been reported already (no
+        worker can start), so the file's line is at info level. *message*: the log line."""
         self.health.failed(ready.folder, ready.path, "converter", reason)
         delay = self.retries.schedule(ready, "converter", attempt, again)
         loud = attempt == 1 and delay is not None and not quiet
         say = log.warning if loud else log.info
         say(
-            "no conversion could run; the file stays and is tried again",
+            message,
             reason=reason,
             attempt=attempt,
             retry_in=_rounded(delay),
