@@ -65,7 +65,9 @@ class SourceInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     Attributes:
         path: the result file's path when it was converted.
-        content_hash: the file content's hash, as ``"<algorithm>:<hex>"`` (``"sha256:…"``).
+        content_hash: the source content's hash; the node writes the SHA-256 as bare lowercase
+            hex. The spool compares it as an opaque string (the acknowledged-id ledger keeps a
+            fingerprint of it), so one writer must always use one form.
         converter: the converter's name.
         converter_version: the converter's version.
         index: the report's position among the reports converted from that file (from 0).

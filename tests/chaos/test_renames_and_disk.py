@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import trio
 
 from pywats_actors.emulator import Faults
 
+from .._disk import fill_disk, small_tmpfs
 from ._harness import ChaosRun, chaos_run, size
 from ._units import csv_unit
 
@@ -51,33 +50,6 @@ class TestRenames:
             await run.drain_stop_check(node, "writers that rename", size(30, 300))
 
 
-@contextlib.contextmanager
-def small_tmpfs(where: Path, megabytes: int) -> Iterator[Path]:
-    """A tmpfs of *megabytes* mounted at *where* (root only), unmounted afterwards."""
-    where.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)], check=True
-    )
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Fill the file system of *folder* to the last byte; returns the filler file."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for chunk in (b"\0" * 65536, b"\0"):
-            with contextlib.suppress(OSError):
-                while os.write(fd, chunk):
-                    pass
-    finally:
-        os.close(fd)
-    return filler
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 class TestDiskFull:
     async def test_spool_disk_full_pauses_and_resumes_without_loss(self, tmp_path: Path) -> None:
@@ -95,7 +67,7 @@ class TestDiskFull:
                 with trio.fail_after(60):
                     while run.inbox_files():  # every file spooled, none uploaded
                         await trio.sleep(0.1)
-                filler = fill(data)
+                filler = fill_disk(data)
                 run.emulator.set_faults(Faults())
                 run.drop(files)  # these must wait in the folder while the disk is full
                 await trio.sleep(5)

@@ -16,6 +16,8 @@ from pywats_actors.emulator import Faults, open_emulator
 from pywats_actors.node import Node, open_node
 from pywats_actors.report import ReportBuilder
 
+from ..._disk import small_tmpfs
+
 TOKEN = "c3RhdGlvbjpzZWNyZXQ="
 NAMESPACE = "6f1c2d4e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
 
@@ -362,22 +364,7 @@ class TestDiskFull:
     async def test_full_disk_pauses_intake_and_loses_nothing(self, tmp_path: Path) -> None:
         """With the spool's disk full, files wait in their folder (intake paused, an event says
         so); once there is room again, every report arrives and every file moves to done/."""
-        import os
-
-        if os.geteuid() != 0:
-            pytest.skip("needs root to mount a small tmpfs for the spool")
-        data = tmp_path / "data"
-        data.mkdir()
-        with trio.fail_after(30):
-            mounted = await trio.run_process(
-                ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(data)],
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-            )
-        if mounted.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-        try:
+        with small_tmpfs(tmp_path / "data", 8) as data:
             async with open_emulator(token=TOKEN) as emu:
                 loaded = load_config(write_config(tmp_path, emu.url))
                 ids = [report_file(tmp_path / "in", n) for n in range(3)]
@@ -404,9 +391,6 @@ class TestDiskFull:
                         lambda: len(list((tmp_path / "in" / "done").glob("*.json"))) == 3
                     )
                 assert sorted(emu.stats().ids) == sorted(ids)
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(30):
-                await trio.run_process(["umount", "-l", str(data)], check=False)
 
 
 class TestStationName:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from pywats_actors.spool import (
     open_spool,
 )
 
+from ..._disk import fill_disk, small_tmpfs
 from .conftest import WallClock, make_item
 
 KiB = 1024
@@ -125,37 +125,11 @@ class TestDamagedAtRest:
                 await trio.sleep_forever()
 
 
-def fill_disk(directory: Path) -> Path:
-    """Write a file in *directory* until the file system is full; return it."""
-    filler = directory / "filler"
-    chunk = b"\0" * (4 * KiB)
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        while True:
-            os.write(fd, chunk)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
-
-
 @pytest.fixture
-async def tiny_disk(tmp_path: Path) -> AsyncIterator[Path]:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs mounted for the test (root only), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill the disk needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    try:
-        await trio.run_process(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)])
-    except (OSError, subprocess.CalledProcessError) as exc:  # a container without CAP_SYS_ADMIN
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", 4) as mount:
         yield mount
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.run_process(["umount", "-l", str(mount)], check=False)
 
 
 class TestDiskFullUnderUploads:

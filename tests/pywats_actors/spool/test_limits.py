@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from pywats_actors.spool import (
     open_spool,
 )
 
+from ..._disk import small_tmpfs
 from .conftest import WallClock, make_item
 
 KiB = 1024
@@ -209,21 +208,10 @@ class TestDiskReserve:
 
 
 @pytest.fixture
-async def tiny_disk(tmp_path: Path) -> AsyncIterator[Path]:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs mounted for the test (root only), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill the disk needs root")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    try:
-        await trio.run_process(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)])
-    except (OSError, subprocess.CalledProcessError) as exc:  # a container without CAP_SYS_ADMIN
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", 2) as mount:
         yield mount
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.run_process(["umount", "-l", str(mount)], check=False)
 
 
 class TestDiskFull:
