@@ -518,19 +518,7 @@ class TestLinks:
         for path in sources:
             for name in re.findall(r"\bdocs/([\w-]+\.md)\b", path.read_text(encoding="utf-8")):
                 where = path.relative_to(ROOT)
-                if name in BEING_WRITTEN:
-                    continue
                 assert (ROOT / "docs" / name).exists(), f"{where} names docs/{name}: no such page"
-
-    def test_pages_being_written_are_not_forgotten(self) -> None:
-        """A page on the being-written list leaves it once it exists."""
-        for name in BEING_WRITTEN:
-            assert not (ROOT / "docs" / name).exists(), f"docs/{name} exists: drop it from the list"
-
-
-BEING_WRITTEN = {"reliability.md"}
-"""Pages that another branch of the same issue writes (issue 8: the chaos suite writes
-docs/reliability.md). Mentions of them are allowed until they exist; then the entry must go."""
 
 
 class TestInlineCommands:
