@@ -253,12 +253,18 @@ rescan_interval = {rescan_interval}
         return node
 
     async def wait_ready(self, node: NodeProcess, within: float = 60) -> None:
+        if not await self.wait_ready_or_exit(node, within):
+            raise AssertionError(f"node exited {node.proc.returncode}: {node.log}")
+
+    async def wait_ready_or_exit(self, node: NodeProcess, within: float = 60) -> bool:
+        """Whether the node got ready (``False``: it exited first, see its return code)."""
         with trio.fail_after(within):
             while b"node ready" not in node.log.read_bytes():
                 if node.proc.poll() is not None:
-                    raise AssertionError(f"node exited {node.proc.returncode}: {node.log}")
+                    return False
                 await trio.sleep(0.05)
         node.note_descendants()
+        return True
 
     async def wait_exit(self, node: NodeProcess, within: float = 60) -> int:
         with trio.fail_after(within):
