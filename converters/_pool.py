@@ -500,13 +500,16 @@ class ConverterPool:
                         if not ready or not _infrastructure(exc):
                             raise
                         failed_starts += 1
+                        ctx.report_degraded(f"no worker process can start: {_describe(exc)}")
                         self._start_failed(slot, pending, exc)
                         pending = None
                         await _sleep_unless_stopped(ctx, self._start_delay(failed_starts))
                         continue
                     failed_starts = 0
+                    ctx.report_recovered()
                     self._started_again(slot)
                     slot.pid = worker.pid
+                    ctx.report_process(worker.pid)  # the tree's statistics show it
                     slot.processes += 1
                     if not ready:
                         task_status.started(worker.hello)
@@ -529,6 +532,7 @@ class ConverterPool:
             raise
         finally:
             slot.state, slot.pid = "down", None
+            ctx.report_process(None)
             self._failing.pop(slot.id, None)
             if pending is not None:  # a retry waiting for the fresh process that did not come
                 pending.complete(

@@ -243,14 +243,16 @@ class ProcessExchange:
             await _either(self._wanted, stopping)
             crash: Exception | None = None
             if not stopping.is_set():
-                crash = await self._run_once(stopping)
+                crash = await self._run_once(stopping, ctx)
             nursery.cancel_scope.cancel()
         if crash is not None:
             raise crash
 
-    async def _run_once(self, stopping: trio.Event) -> Exception | None:
+    async def _run_once(
+        self, stopping: trio.Event, ctx: ChildContext | None = None
+    ) -> Exception | None:
         """Start one process and serve calls through it until it ends; why it ended, if it
-        was not asked to."""
+        was not asked to. Its pid is reported to the supervised child *ctx* (statistics)."""
         self._set(None, None)
         self.starts += 1
         command = [sys.executable, "-m", "pywats_actors.client._sender"]
@@ -262,7 +264,13 @@ class ProcessExchange:
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, term_signal=None
             ) as process:
                 link = _Link(process.pid)
-                problem = await self._serve(process, link, stopping)
+                if ctx is not None:
+                    ctx.report_process(process.pid)
+                try:
+                    problem = await self._serve(process, link, stopping)
+                finally:
+                    if ctx is not None:
+                        ctx.report_process(None)
                 if problem is None and not link.scope.cancelled_caught:
                     with trio.move_on_after(_CLOSE_WAIT):
                         code = await process.wait()

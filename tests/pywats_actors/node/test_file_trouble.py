@@ -33,6 +33,7 @@ from pywats_actors.node import (
 )
 from pywats_actors.node._bus import NodeEvent
 from pywats_actors.node._supervision import SupervisionEvent
+from supervisors import ChildState
 
 from .test_node import NAMESPACE, TOKEN, report_file, running, wait_for, write_config
 from .test_pipeline import wsjf
@@ -269,10 +270,26 @@ class TestWorkersCannotStart:
                     "r4.json",
                 ]
                 assert len(events(node, ConversionUnavailable)) >= 3
+                slots = node.statistics().find("conversion/pool").supervisors[0].children
+                assert {w.state for w in slots} == {ChildState.DEGRADED}  # never "running"
+                assert all("no worker process can start" in (w.degraded or "") for w in slots)
                 python.write_text(script)
                 python.chmod(0o755)
                 await wait_for(lambda: bool(events(node, ConverterWorkersBack)), within=10)
                 await wait_for(lambda: set(waiting) <= set(emu.stats().ids), within=10)
+                await wait_for(  # each slot recovers once its own backoff has run out
+                    lambda: (
+                        {
+                            w.state
+                            for w in node.statistics()
+                            .find("conversion/pool")
+                            .supervisors[0]
+                            .children
+                        }
+                        == {ChildState.RUNNING}
+                    ),
+                    within=10,
+                )
                 down = events(node, ConverterWorkersDown)
                 back = events(node, ConverterWorkersBack)
                 branch_restarts = restarts(node)

@@ -39,3 +39,7 @@ class TestNodeStatistics:
         assert {child.state for _, child in tree.walk()} == {ChildState.RUNNING}
         assert tree.find("conversion").kind == "supervisor"
         assert tree.find("conversion/pool/worker-0").incarnation >= 1
+        workers = [tree.find(f"conversion/pool/worker-{n}") for n in (0, 1)]
+        assert all(w.pid is not None and w.pid > 0 for w in workers)
+        assert workers[0].pid != workers[1].pid
+        assert tree.find("uplink/upload-process").pid is not None
