@@ -26,7 +26,7 @@ from ._file_events import (
     FileDisposed,
     FileUnreadable,
 )
-from ._folder_status import FolderHealth
+from ._folder_status import FolderHealth, Trouble
 from ._messages import FileReady
 from ._retries import RetrySchedule
 
@@ -98,14 +98,15 @@ class FileTrouble:
                         )
                     )
 
-            delay = self.retries.schedule(ready, "disposal", attempt, again)
-            say = log.warning if attempt == 1 and delay is not None else log.info
-            say(
+            retry_in = self._retry(
+                ready,
+                "disposal",
+                attempt,
+                again,
+                log,
                 "cannot dispose of the file; it stays in its folder and is tried again",
                 action=action,
                 error=error,
-                attempt=attempt,
-                retry_in=_rounded(delay),
             )
             self.bus.publish(
                 DisposalFailed(
@@ -114,7 +115,7 @@ class FileTrouble:
                     action=action,
                     error=error,
                     attempt=attempt,
-                    retry_in=_rounded(delay),
+                    retry_in=retry_in,
                 )
             )
             return "failed", None
@@ -139,13 +140,14 @@ class FileTrouble:
     ) -> None:
         """The file could not be read: it waits, and *again* reads it after the backoff."""
         self.health.failed(ready.folder, ready.path, "read", error)
-        delay = self.retries.schedule(ready, "read", attempt, again)
-        say = log.warning if attempt == 1 and delay is not None else log.info
-        say(
+        retry_in = self._retry(
+            ready,
+            "read",
+            attempt,
+            again,
+            log,
             "cannot read file; it will be tried again",
             error=error,
-            attempt=attempt,
-            retry_in=_rounded(delay),
         )
         self.bus.publish(
             FileUnreadable(
@@ -153,7 +155,7 @@ class FileTrouble:
                 source=ready.path,
                 error=error,
                 attempt=attempt,
-                retry_in=_rounded(delay),
+                retry_in=retry_in,
             )
         )
 
@@ -172,14 +174,8 @@ class FileTrouble:
         *again* takes it after the backoff. *quiet*: the outage has been reported already (no
         worker can start), so the file's line is at info level. *message*: the log line."""
         self.health.failed(ready.folder, ready.path, "converter", reason)
-        delay = self.retries.schedule(ready, "converter", attempt, again)
-        loud = attempt == 1 and delay is not None and not quiet
-        say = log.warning if loud else log.info
-        say(
-            message,
-            reason=reason,
-            attempt=attempt,
-            retry_in=_rounded(delay),
+        retry_in = self._retry(
+            ready, "converter", attempt, again, log, message, loud=not quiet, reason=reason
         )
         self.bus.publish(
             ConversionUnavailable(
@@ -187,10 +183,26 @@ class FileTrouble:
                 source=ready.path,
                 reason=reason,
                 attempt=attempt,
-                retry_in=_rounded(delay),
+                retry_in=retry_in,
             )
         )
 
-
-def _rounded(delay: float | None) -> float | None:
-    return None if delay is None else round(delay, 3)
+    def _retry(
+        self,
+        ready: FileReady,
+        trouble: Trouble,
+        attempt: int,
+        again: _Again,
+        log: _Log,
+        message: str,
+        *,
+        loud: bool = True,
+        **fields: object,
+    ) -> float | None:
+        """Schedule *again* for *ready* and log *message*: a warning on the first attempt (when
+        *loud*), info after; returns the delay in seconds (rounded), ``None`` if not retried."""
+        delay = self.retries.schedule(ready, trouble, attempt, again)
+        retry_in = None if delay is None else round(delay, 3)
+        say = log.warning if loud and attempt == 1 and delay is not None else log.info
+        say(message, attempt=attempt, retry_in=retry_in, **fields)
+        return retry_in
