@@ -107,3 +107,27 @@ def minimal_report(sn: str | None = None, *, report_id: str | None = None) -> di
     if report_id is not None:
         report["id"] = report_id
     return report
+
+
+def built_report(
+    n: int, *, id_label: str | None = None, sn: str | None = None
+) -> tuple[bytes, str]:
+    """A valid WSJF report built with the ReportBuilder (serial ``SN-<n>``, one numeric step),
+    and its id. With *id_label* the id is a UUIDv5 of ``"<id_label>-<n>"`` (the same every
+    run), else a fresh random one."""
+    import uuid
+
+    from pywats_actors.report import ReportBuilder, encode_report
+
+    b = ReportBuilder(
+        pn="PCBA-7",
+        sn=sn or f"SN-{n}",
+        rev="B",
+        process_code=10,
+        machine_name="station-9",
+        location="line 1",
+        purpose="ICT",
+        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, f"{id_label}-{n}") if id_label else None,
+    )
+    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
+    return encode_report(b.build()), str(b.id)

@@ -7,24 +7,15 @@ import trio
 
 from pywats_actors.emulator import open_emulator
 from pywats_actors.node._demo import _Tally, _verdict
-from pywats_actors.report import ReportBuilder, encode_report
+
+from ..._reports import built_report
 
 TOKEN = "demo-verdict-token"
 
 
 def _report(n: int) -> tuple[str, bytes]:
-    b = ReportBuilder(
-        pn="PCBA-7",
-        sn=f"SN-{n}",
-        rev="B",
-        process_code=10,
-        machine_name="station-9",
-        location="line 1",
-        purpose="ICT",
-    )
-    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
-    report = b.build()
-    return str(report.id), encode_report(report)
+    body, report_id = built_report(n)
+    return report_id, body
 
 
 async def _deliver(url: str, bodies: list[bytes]) -> None:

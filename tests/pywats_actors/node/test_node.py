@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from pywats_actors.node import Node, open_node
 from pywats_actors.report import ReportBuilder
 
 from ..._disk import small_tmpfs
+from ..._reports import built_report
 
 TOKEN = "c3RhdGlvbjpzZWNyZXQ="
 NAMESPACE = "6f1c2d4e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
@@ -62,22 +62,11 @@ rescan_interval = 1
 
 
 def report_file(folder: Path, n: int) -> str:
-    b = ReportBuilder(
-        pn="PCBA-7",
-        sn=f"SN-{n}",
-        rev="B",
-        process_code=10,
-        machine_name="station-9",
-        location="line 1",
-        purpose="ICT",
-        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, f"node-test-{n}"),
-    )
-    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
-    from pywats_actors.report import encode_report
-
+    """Write report *n* (its id follows from *n*) as ``folder/r<n>.json``; returns its id."""
+    body, report_id = built_report(n, id_label="node-test")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"r{n}.json").write_bytes(encode_report(b.build()))
-    return str(b.id)
+    (folder / f"r{n}.json").write_bytes(body)
+    return report_id
 
 
 @asynccontextmanager

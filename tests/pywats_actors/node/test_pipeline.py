@@ -36,26 +36,15 @@ from pywats_actors.node import (
 from pywats_actors.node._bus import EventBus, NodeEvent
 from pywats_actors.node._folder_status import FolderHealth
 from pywats_actors.node._pipeline import Pipeline, converter_set
-from pywats_actors.report import ReportBuilder, encode_report
 from pywats_actors.spool import Spool, SpoolSettings, open_spool
 
+from ..._reports import built_report
 from .test_node import NAMESPACE
 
 
 def wsjf(n: int, *, sn: str | None = None) -> tuple[bytes, str]:
     """A valid WSJF report numbered *n* (its id follows from *n*), and its id."""
-    b = ReportBuilder(
-        pn="PCBA-7",
-        sn=sn or f"SN-{n}",
-        rev="B",
-        process_code=10,
-        machine_name="station-9",
-        location="line 1",
-        purpose="ICT",
-        report_id=uuid.uuid5(uuid.NAMESPACE_DNS, f"pipeline-test-{n}"),
-    )
-    b.root.numeric("Vcc", 3.3, low=3.0, high=3.6, unit="V")
-    return encode_report(b.build()), str(b.id)
+    return built_report(n, id_label="pipeline-test", sn=sn)
 
 
 def node_config(tmp_path: Path) -> NodeConfig:

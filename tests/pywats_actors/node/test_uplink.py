@@ -42,7 +42,7 @@ from pywats_actors.spool import (
     open_spool,
 )
 
-from ..._disk import small_tmpfs
+from ..._disk import fill_disk, small_tmpfs
 
 TOKEN = "c3RhdGlvbjpzZWNyZXQ="
 FAST = UploadSection(
@@ -353,11 +353,7 @@ def fill_the_disk(spool_file: Path, filler: Path) -> None:
         else:
             raise AssertionError("the spool's WAL could not be emptied in 10 s")
     assert spool_file.with_name(spool_file.name + "-wal").stat().st_size == 0
-    with filler.open("wb", buffering=0) as out:
-        for size in (1 << 20, 1 << 12, 1):  # down to the last byte
-            with contextlib.suppress(OSError):
-                while out.write(b"\0" * size):
-                    pass
+    fill_disk(filler.parent, filler.name)
 
 
 def mark_failures(r: Rig) -> list[MarkFailed]:
