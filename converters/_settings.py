@@ -50,6 +50,16 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         max_output_mb: the largest answer a worker may send (all reports of one file).
         landlock: ``auto`` (use it when the kernel offers it), ``required`` (refuse to start
             without it), ``off``.
+        namespaces: ``auto`` (a PID, network, mount and IPC namespace per worker, inside a user
+            namespace, where the kernel allows them), ``required`` (refuse to start without
+            them), ``off``.
+        seccomp: ``auto`` (a system-call filter that kills a worker calling what no converter
+            needs: ptrace, sockets, mount...), ``required``, ``off``.
+        temp_mb: size of a worker's private temporary folder (a tmpfs of its own when the
+            worker has a mount namespace).
+        hide_paths: files and folders no worker may see, whatever else it is granted (the
+            configuration, the token, the spool); hidden by the mount namespace and never
+            granted by Landlock.
         max_conversions_per_worker: a worker process is replaced by a fresh one after this many
             files (bounds leaks in converters).
         cpu_lifetime_seconds: hard RLIMIT_CPU of a worker process; it is recycled before it gets
@@ -84,6 +94,10 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_input_mb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
     max_output_mb: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 256
     landlock: Literal["auto", "required", "off"] = "auto"
+    namespaces: Literal["auto", "required", "off"] = "auto"
+    seccomp: Literal["auto", "required", "off"] = "auto"
+    temp_mb: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 128
+    hide_paths: tuple[str, ...] = ()
     max_conversions_per_worker: Annotated[int, msgspec.Meta(ge=1)] = 1000
     cpu_lifetime_seconds: Annotated[int, msgspec.Meta(ge=2)] = 3600
     start_timeout: Positive = 30.0
