@@ -95,7 +95,7 @@ from ._results import (
     Unavailable,
     WorkerStatistics,
 )
-from ._sandbox import SandboxInfo, probe_sandbox
+from ._sandbox import SandboxInfo, required_but_unavailable
 from ._sdk import SUPPORTED_API_VERSIONS
 from ._settings import ConverterConfig, PoolSettings
 
@@ -269,11 +269,9 @@ class ConverterPool:
         if self._supervisor is not None:
             raise RuntimeError("the converter pool is already running")
         settings = self.settings
-        if settings.landlock == "required" and not probe_sandbox("required").landlocked:
-            raise SandboxUnavailable(
-                'landlock = "required" but this kernel offers no Landlock; use "auto" to run '
-                "with rlimits and process isolation only"
-            )
+        refused = required_but_unavailable(settings)
+        if refused is not None:
+            raise SandboxUnavailable(refused)
         supervisor = DynamicSupervisor(
             name="converter-pool",
             max_children=settings.workers,
@@ -449,7 +447,7 @@ class ConverterPool:
             max_request=settings.max_input + (1 << 16),
         )
 
-    def _accept_hello(self, hello: Hello) -> None:
+    def _accept_hello(self, hello: Hello, sandbox: SandboxInfo) -> None:
         """Check what a new worker loaded; the first one sets the pool's converters and sandbox.
 
         Raises:
@@ -460,7 +458,7 @@ class ConverterPool:
             raise _load_error(hello.failures[0])
         if not self._infos:
             self._infos = {info.alias: info for info in hello.converters}
-            self._sandbox = SandboxInfo(hello.sandbox_level, hello.landlock_abi, hello.sandbox_note)
+            self._sandbox = sandbox
 
     # ---------------------------------------------------------------------------- worker child
 
@@ -494,8 +492,8 @@ class ConverterPool:
                         worker = await stack.enter_async_context(
                             open_worker(self.settings, self._setup())
                         )
-                        assert worker.hello is not None
-                        self._accept_hello(worker.hello)
+                        assert worker.hello is not None and worker.sandbox is not None
+                        self._accept_hello(worker.hello, worker.sandbox)
                     except Exception as exc:
                         if not ready or not _infrastructure(exc):
                             raise

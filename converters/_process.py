@@ -3,7 +3,11 @@
 :func:`open_worker` starts ``python -I -m converters._worker`` through
 :func:`supervisors.open_supervised_process` (a session of its own, always reaped) with a scrubbed
 environment and a private temporary working directory, drains its standard error into a bounded
-tail, and completes the ``Setup``/``Hello`` handshake. A job is :meth:`WorkerProcess.begin` (the
+tail, and completes the handshake: ``Setup``, then ``Locked`` (the worker locked itself down and
+probed its sandbox before importing any converter; the parent checks it against ``/proc`` and
+computes the level, :attr:`WorkerProcess.sandbox`), then ``Hello``. The process the parent
+starts is the worker's *launcher*; the converting process is its child
+(:attr:`WorkerProcess.worker_pid`), in namespaces of its own where the kernel allows. A job is :meth:`WorkerProcess.begin` (the
 request goes into the pipe, the job under the watch), then :meth:`~WorkerProcess.receive` and
 :meth:`~WorkerProcess.answer`, or :meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`:
 the answer, a crash, a protocol violation, the wall-clock timeout or the RSS/CPU limits, whichever
@@ -19,12 +23,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 import psutil
@@ -33,10 +38,12 @@ import trio
 from supervisors import FrameReader, open_supervised_process, pipe_error, write_all
 
 from ._errors import WorkerStartError
+from ._namespaces import inner_pid
 from ._protocol import (
     Done,
     FrameError,
     Hello,
+    Locked,
     Part,
     Refused,
     Setup,
@@ -44,7 +51,7 @@ from ._protocol import (
     decode_worker_message,
     encode_frame,
 )
-from ._sandbox import Limits
+from ._sandbox import Limits, SandboxInfo, judge, observe
 from ._settings import PoolSettings
 
 __all__ = ["JobFailure", "WorkerProcess", "describe_exit", "open_worker"]
@@ -144,11 +151,14 @@ class WorkerProcess:
         self._stderr_tail = bytearray()
         self._stderr_done = stderr_done
         self._psutil = psutil.Process(process.pid)
+        self._psutil_worker = self._psutil
         self._seen: dict[int, float] = {}  # descendants seen: pid -> create_time
         self._watch: _Watch | None = None
         self._decoded: tuple[bytes, WorkerMessage] | None = None  # the last frame received
         self.pid = process.pid
+        self.worker_pid = process.pid  # the converting process, once the handshake found it
         self.hello: Hello | None = None
+        self.sandbox: SandboxInfo | None = None
         self.jobs_done = 0
         self.cpu_total = 0.0
         self.tainted = False
@@ -173,33 +183,61 @@ class WorkerProcess:
         return await self._process.wait()
 
     async def handshake(self, setup: Setup) -> Hello:
-        """Send ``Setup`` and wait for ``Hello``.
+        """Send ``Setup``, wait for ``Locked`` (then judge the sandbox: :attr:`sandbox`) and for
+        ``Hello``.
 
         Raises:
-            WorkerStartError: no valid ``Hello`` within the start timeout; the process is killed.
+            WorkerStartError: no valid ``Locked`` and ``Hello`` within the start timeout, or a
+                sandbox layer the settings require is not in force; the process is killed.
         """
         problem = f"did not get ready within {self._settings.start_timeout:g} s"
         with trio.move_on_after(self._settings.start_timeout):
             try:
                 await write_all(self._stdin, encode_frame(setup))
-                payload = await self._reader.receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                payload = None
-            except FrameError as exc:
-                raise await self._start_failed(f"protocol violation: {exc}") from None
-            if payload is None:
-                status = await self.exit_status()
-                raise await self._start_failed(f"ended before it was ready ({status})")
-            try:
-                message = decode_worker_message(payload)
-            except FrameError as exc:
-                raise await self._start_failed(f"protocol violation: {exc}") from None
-            if not isinstance(message, Hello):
-                kind = type(message).__name__
-                raise await self._start_failed(f"protocol violation: expected Hello, got {kind}")
-            self.hello = message
-            return message
+                pass  # the stream's end says how it ended
+            locked = await self._expect(Locked)
+            self.worker_pid = inner_pid(self.pid) or self.pid
+            self._psutil_worker = self._watched(self.worker_pid)
+            self.sandbox = judge(locked, observe(self.worker_pid))
+            missing = _required_missing(self._settings, self.sandbox)
+            if missing:
+                raise await self._start_failed(
+                    f"is not sandboxed as the settings require: {missing} "
+                    f"({self.sandbox.note or self.sandbox.level})"
+                )
+            hello = await self._expect(Hello)
+            self.hello = hello
+            return hello
         raise await self._start_failed(problem)
+
+    async def _expect(self, kind: type[_StartMessage]) -> _StartMessage:
+        """The worker's next frame, which must be a ``kind``."""
+        try:
+            payload = await self._reader.receive()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            payload = None
+        except FrameError as exc:
+            raise await self._start_failed(f"protocol violation: {exc}") from None
+        if payload is None:
+            status = await self.exit_status()
+            raise await self._start_failed(f"ended before it was ready ({status})")
+        try:
+            message = decode_worker_message(payload)
+        except FrameError as exc:
+            raise await self._start_failed(f"protocol violation: {exc}") from None
+        if not isinstance(message, kind):
+            got = type(message).__name__
+            raise await self._start_failed(
+                f"protocol violation: expected {kind.__name__}, got {got}"
+            )
+        return message
+
+    def _watched(self, pid: int) -> psutil.Process:
+        try:
+            return psutil.Process(pid)
+        except psutil.Error:
+            return self._psutil
 
     async def _start_failed(self, problem: str) -> WorkerStartError:
         self.kill_tree()
@@ -329,13 +367,14 @@ class WorkerProcess:
             watch = self._watch
             if watch is None:
                 continue
+            worker = self._psutil_worker
             try:
-                rss = self._psutil.memory_info().rss
-                times = self._psutil.cpu_times()
+                rss = worker.memory_info().rss
+                times = worker.cpu_times()
                 # Descendants all hang below a child of the worker: look for them (a scan of
                 # every process) only when it has one.
-                if _has_children(self.pid) is not False:
-                    for child in self._psutil.children(recursive=True):
+                if _has_children(worker.pid) is not False:
+                    for child in worker.children(recursive=True):
                         with contextlib.suppress(psutil.Error):
                             rss += child.memory_info().rss
                             self._seen.setdefault(child.pid, child.create_time())
@@ -352,7 +391,12 @@ class WorkerProcess:
                     watch.scope.cancel()
 
     def kill_tree(self) -> None:
-        """SIGKILL the process group and every descendant seen, now."""
+        """SIGKILL the worker (with a PID namespace of its own, that ends every process in
+        it), the process group, and every descendant seen, now."""
+        if self.worker_pid != self.pid:
+            with contextlib.suppress(psutil.Error):
+                if self._psutil_worker.is_running():
+                    self._psutil_worker.kill()
         with contextlib.suppress(psutil.Error):
             for child in self._psutil.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
@@ -407,6 +451,21 @@ class WorkerProcess:
         return JobFailure(
             kind, description, self._process.returncode, self.stderr(), watch.peak_rss
         )
+
+
+_StartMessage = TypeVar("_StartMessage", Locked, Hello)
+
+
+def _required_missing(settings: PoolSettings, sandbox: SandboxInfo) -> str:
+    """The layers ``settings`` require that ``sandbox`` lacks (``""``: none)."""
+    missing = []
+    if settings.namespaces == "required" and not sandbox.isolated:
+        missing.append("namespaces")
+    if settings.seccomp == "required" and not sandbox.seccomp:
+        missing.append("seccomp")
+    if settings.landlock == "required" and not sandbox.landlocked:
+        missing.append("Landlock")
+    return ", ".join(missing)
 
 
 @dataclass(slots=True)
@@ -497,11 +556,20 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
 
     Cancellation: the tree is killed and reaped (shielded, milliseconds).
     """
-    temp_dir = await trio.to_thread.run_sync(
-        lambda: tempfile.mkdtemp(prefix="pywats-worker-", dir=settings.temp_root)
-    )
+    temp_dir, canary = await trio.to_thread.run_sync(_make_folders, settings.temp_root)
+    probe = _listener()
     try:
-        setup = _with_temp_dir(setup, temp_dir)
+        setup = msgspec.structs.replace(
+            setup,
+            temp_dir=temp_dir,
+            namespaces=settings.namespaces,
+            seccomp=settings.seccomp,
+            landlock=settings.landlock,
+            temp_bytes=settings.temp_mb * _MiB,
+            hide=sorted({*setup.hide, *settings.hide_paths}),
+            canary=canary,
+            probe_port=probe.getsockname()[1],
+        )
         async with open_supervised_process(
             worker_command(settings),
             env=worker_environment(temp_dir),
@@ -515,12 +583,20 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_drain_stderr, process, worker, done)
                 try:
-                    await worker.handshake(setup)
+                    try:
+                        await worker.handshake(setup)
+                    finally:
+                        probe.close()
+                        with contextlib.suppress(OSError):
+                            os.unlink(canary)
                     yield worker
                 finally:
                     worker.kill_tree()
                     nursery.cancel_scope.cancel()
     finally:
+        probe.close()
+        with contextlib.suppress(OSError):
+            os.unlink(canary)
         # Bounded for real (the thread is abandoned after 10 s): a folder on a hung file system
         # must not hold up the slot or the node's shutdown.
         with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -529,5 +605,26 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
             )
 
 
-def _with_temp_dir(setup: Setup, temp_dir: str) -> Setup:
-    return msgspec.structs.replace(setup, temp_dir=temp_dir)
+def _make_folders(temp_root: str | None) -> tuple[str, str]:
+    """A worker's private temporary folder, and the canary file beside it that its sandbox
+    must keep it from reading (readable by anyone as far as file modes go)."""
+    temp_dir = tempfile.mkdtemp(prefix="pywats-worker-", dir=temp_root)
+    fd, canary = tempfile.mkstemp(prefix="pywats-canary-", dir=temp_root)
+    try:
+        os.write(fd, os.urandom(16))
+        os.fchmod(fd, 0o644)
+    finally:
+        os.close(fd)
+    return temp_dir, canary
+
+
+def _listener() -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 that a sandboxed worker must fail to reach."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+    except OSError:
+        listener.close()
+        raise
+    return listener

@@ -25,7 +25,8 @@ from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
 def _load_shared_reports() -> ModuleType:
     """``tests/_reports.py``, loaded by its path: a worker imports this file without the
-    ``tests`` package on its import path (and reads it before its Landlock lock-down)."""
+    ``tests`` package on its import path (the tests' pool settings grant it in ``read_paths``:
+    a plug-in reads only its own folder unless told otherwise)."""
     path = Path(__file__).resolve().parents[2] / "_reports.py"
     spec = importlib.util.spec_from_file_location("_shared_test_reports", path)
     assert spec is not None
