@@ -492,7 +492,8 @@ class ConverterPool:
                         worker = await stack.enter_async_context(
                             open_worker(self.settings, self._setup())
                         )
-                        assert worker.hello is not None and worker.sandbox is not None
+                        assert worker.hello is not None
+                        assert worker.sandbox is not None
                         self._accept_hello(worker.hello, worker.sandbox)
                     except Exception as exc:
                         if not ready or not _infrastructure(exc):

@@ -7,13 +7,14 @@ tail, and completes the handshake: ``Setup``, then ``Locked`` (the worker locked
 probed its sandbox before importing any converter; the parent checks it against ``/proc`` and
 computes the level, :attr:`WorkerProcess.sandbox`), then ``Hello``. The process the parent
 starts is the worker's *launcher*; the converting process is its child
-(:attr:`WorkerProcess.worker_pid`), in namespaces of its own where the kernel allows. A job is :meth:`WorkerProcess.begin` (the
-request goes into the pipe, the job under the watch), then :meth:`~WorkerProcess.receive` and
-:meth:`~WorkerProcess.answer`, or :meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`:
-the answer, a crash, a protocol violation, the wall-clock timeout or the RSS/CPU limits, whichever
-comes first (the pool keeps the time and the cancel scope). On an overrun the whole
-process tree is killed: the process group, plus every descendant seen (the worker is a child
-subreaper, so a converter's daemonised grandchildren stay in its tree).
+(:attr:`WorkerProcess.worker_pid`), in namespaces of its own where the kernel allows.
+
+A job is :meth:`WorkerProcess.begin` (the request goes into the pipe, the job under the watch),
+then :meth:`~WorkerProcess.receive` and :meth:`~WorkerProcess.answer`, or
+:meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`: the answer, a crash, a protocol
+violation, the wall-clock timeout or the RSS/CPU limits, whichever comes first (the pool keeps
+the time and the cancel scope). On an overrun the whole process tree is killed: the worker
+(which ends its PID namespace), the process group, plus every descendant seen.
 """
 
 from __future__ import annotations
@@ -192,10 +193,9 @@ class WorkerProcess:
         """
         problem = f"did not get ready within {self._settings.start_timeout:g} s"
         with trio.move_on_after(self._settings.start_timeout):
-            try:
+            # a broken pipe: the stream's end says how the worker ended
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await write_all(self._stdin, encode_frame(setup))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the stream's end says how it ended
             locked = await self._expect(Locked)
             self.worker_pid = inner_pid(self.pid) or self.pid
             self._psutil_worker = self._watched(self.worker_pid)

@@ -35,12 +35,12 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import msgspec
 
 from . import _landlock
 from ._protocol import Locked, Probe
+from ._settings import PoolSettings
 
 __all__ = [
     "NAMESPACE_KINDS",
@@ -110,14 +110,14 @@ class SandboxInfo(msgspec.Struct, frozen=True):
     @property
     def isolated(self) -> bool:
         """True when the worker has its own PID, network, mount and IPC namespaces."""
-        return _ISOLATING <= set(self.namespaces)
+        return set(self.namespaces) >= _ISOLATING
 
 
 def compose_level(*, namespaces: Iterable[str], seccomp: bool, landlock_abi: int) -> str:
     """The level's name: the layers in force, strongest first, then ``rlimits``; or
     ``rlimits-only``. ``namespaces`` counts only when PID, network, mount and IPC are all in."""
     parts = []
-    if _ISOLATING <= set(namespaces):
+    if set(namespaces) >= _ISOLATING:
         parts.append("namespaces")
     if seccomp:
         parts.append("seccomp")
@@ -162,10 +162,12 @@ def probe_sandbox(
     return SandboxInfo(level, abi, "; ".join(notes), namespaces=entered, seccomp=filtered)
 
 
-def required_but_unavailable(settings: _Modes) -> str | None:
+def required_but_unavailable(settings: PoolSettings) -> str | None:
     """Why a pool with these settings cannot start here: a layer set to ``required`` that the
     kernel does not offer (``None``: every required layer is offered)."""
-    offered = probe_sandbox(settings.landlock, namespaces=settings.namespaces, seccomp=settings.seccomp)
+    offered = probe_sandbox(
+        settings.landlock, namespaces=settings.namespaces, seccomp=settings.seccomp
+    )
     for key, present, what in (
         ("landlock", offered.landlocked, "Landlock"),
         ("namespaces", offered.isolated, "namespaces"),
@@ -177,12 +179,6 @@ def required_but_unavailable(settings: _Modes) -> str | None:
                 '"auto" to run with the layers it offers'
             )
     return None
-
-
-class _Modes(Protocol):
-    landlock: str
-    namespaces: str
-    seccomp: str
 
 
 def _read_sysctl(name: str) -> str | None:
@@ -274,7 +270,8 @@ def judge(locked: Locked, seen: Observed | None) -> SandboxInfo:
             abi = 0
     files = probes.get("files")
     if abi and (files is None or not files.held):
-        notes.append(f"a file outside the allowed paths opened ({files.detail if files else 'not probed'})")
+        detail = files.detail if files is not None else "not probed"
+        notes.append(f"a file outside the allowed paths opened ({detail})")
         abi = 0
     tcp = probes.get("tcp")
     if tcp is not None and not tcp.held:

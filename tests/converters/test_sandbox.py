@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
@@ -21,6 +22,8 @@ from converters import (
     probe_sandbox,
 )
 from converters._landlock import abi_version
+from converters._protocol import Locked, Probe
+from converters._sandbox import Observed, compose_level, judge, observe
 
 from .conftest import LANDLOCKED, NAMESPACE, plugin, settings
 
@@ -42,34 +45,54 @@ def secret_file(tmp_path: Path) -> Path:
 
 
 class TestLevel:
-    def test_probe_names_the_level(self) -> None:
-        """The probe reports landlock-abi<N>+rlimits when the kernel has Landlock, else
-        rlimits-only, and rlimits-only when Landlock is turned off."""
+    def test_probe_names_the_layers_the_kernel_offers(self) -> None:
+        """The prediction names each layer the kernel offers, strongest first, and
+        rlimits-only with every layer turned off, saying why."""
         info = probe_sandbox()
+        expected = compose_level(
+            namespaces=info.namespaces, seccomp=info.seccomp, landlock_abi=abi_version()
+        )
+        assert info.level == expected
+        assert info.level.endswith("rlimits")
         if abi_version() >= 1:
-            assert info.level == f"landlock-abi{abi_version()}+rlimits"
-            assert info.landlocked
-        else:
-            assert info.level == "rlimits-only"
-        off = probe_sandbox("off")
+            assert f"landlock-abi{abi_version()}" in info.level
+        off = probe_sandbox("off", namespaces="off", seccomp="off")
         assert (off.level, off.landlock_abi) == ("rlimits-only", 0)
-        assert "turned off" in off.note
+        for layer in ("Landlock", "namespaces", "seccomp"):
+            assert f"{layer} turned off by the settings" in off.note
 
     async def test_pool_reports_the_level_its_workers_reached(self) -> None:
-        """The pool's sandbox level (property and statistics) is what its workers reached."""
+        """The pool's sandbox level (property and statistics) is what its workers reached, and
+        on this machine it is what the kernel offers: the probes held."""
         async with open_converter_pool(
             settings(), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
             assert pool.sandbox_level == probe_sandbox().level
             assert pool.statistics().sandbox_level == pool.sandbox_level
+            probes = {probe.name: probe.held for probe in pool.sandbox.probes}
+            assert probes == {"files": True, "tcp": True}
 
     async def test_without_landlock_everything_still_works_and_says_so(self) -> None:
-        """With Landlock off, files convert and the level says rlimits-only."""
+        """With Landlock off, files convert; the level leaves Landlock out and says why."""
         async with open_converter_pool(
             settings(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
+            assert "landlock" not in pool.sandbox_level
+            assert not pool.sandbox.landlocked
+            assert "Landlock turned off by the settings" in pool.sandbox.note
+            assert isinstance(await convert(pool, "fine"), Converted)
+
+    async def test_with_every_layer_off_it_is_rlimits_only(self) -> None:
+        """With namespaces, seccomp and Landlock off, files still convert at rlimits-only,
+        and the canary file the worker must not read opened (the probe says so)."""
+        async with open_converter_pool(
+            settings(landlock="off", namespaces="off", seccomp="off"),
+            converters=[CHAOS],
+            station_namespace=NAMESPACE,
+        ) as pool:
             assert pool.sandbox_level == "rlimits-only"
-            assert pool.sandbox.note == "Landlock turned off by the settings"
+            probes = {probe.name: probe.held for probe in pool.sandbox.probes}
+            assert probes == {"files": False, "tcp": False}
             assert isinstance(await convert(pool, "fine"), Converted)
 
     async def test_required_landlock_refuses_to_start_without_it(self) -> None:
@@ -219,3 +242,86 @@ class TestCpuLimit:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
         )
         assert out.stdout.split() == ["True", "True", "100", "3", "(100,", "100)"]
+
+
+def _locked(**changes: object) -> Locked:
+    values: dict[str, object] = {
+        "landlock_abi": 7,
+        "namespaces": ["user", "pid", "net", "mnt", "ipc"],
+        "temp_tmpfs": True,
+        "hidden": ["/etc/pywats/node.toml"],
+        "seccomp": True,
+        "probes": [Probe("files", True, "PermissionError EACCES"), Probe("tcp", True, "x")],
+        "notes": [],
+    }
+    values.update(changes)
+    return Locked(**values)  # type: ignore[arg-type]
+
+
+_SEEN = Observed(
+    no_new_privs=True,
+    seccomp=True,
+    capabilities=0,
+    namespaces=("user", "pid", "net", "mnt", "ipc"),
+)
+
+
+class TestJudge:
+    """The parent believes a layer only when the worker's probes and /proc agree."""
+
+    def test_everything_agrees(self) -> None:
+        """Claims that /proc confirms and probes that held make the full level."""
+        info = judge(_locked(), _SEEN)
+        assert info.level == "namespaces+seccomp+landlock-abi7+rlimits"
+        assert info.isolated
+        assert info.seccomp
+        assert info.landlocked
+        assert info.temp_tmpfs
+        assert info.hidden == ("/etc/pywats/node.toml",)
+        assert info.note == ""
+
+    def test_namespaces_the_parent_does_not_see_do_not_count(self) -> None:
+        """A namespace claimed but shared with the parent is not in force."""
+        seen = msgspec.structs.replace(_SEEN, namespaces=("user", "pid"))
+        info = judge(_locked(), seen)
+        assert not info.isolated
+        assert info.level == "seccomp+landlock-abi7+rlimits"
+        assert "not seen: ipc, mnt, net" in info.note
+        assert info.hidden == ()
+        assert not info.temp_tmpfs
+
+    def test_a_filter_proc_does_not_show_does_not_count(self) -> None:
+        """Seccomp claimed while /proc shows no filter (or no no_new_privs) is not in force."""
+        for seen in (
+            msgspec.structs.replace(_SEEN, seccomp=False),
+            msgspec.structs.replace(_SEEN, no_new_privs=False),
+        ):
+            assert not judge(_locked(), seen).seccomp
+        assert (
+            "seccomp claimed"
+            in judge(_locked(), msgspec.structs.replace(_SEEN, seccomp=False)).note
+        )
+
+    def test_a_canary_that_opened_voids_landlock(self) -> None:
+        """Landlock is not in force when the canary file outside the allowed paths opened, or
+        when the files probe is missing."""
+        opened = _locked(probes=[Probe("files", False, "/tmp/c could be read")])
+        assert judge(opened, _SEEN).landlock_abi == 0
+        assert "could be read" in judge(opened, _SEEN).note
+        assert judge(_locked(probes=[]), _SEEN).landlock_abi == 0
+
+    def test_a_worker_that_cannot_be_inspected_gets_no_credit(self) -> None:
+        """Without /proc, nothing but the rlimits is believed."""
+        info = judge(_locked(), None)
+        assert info.level == "rlimits-only"
+        assert "could not be inspected" in info.note
+
+    def test_observe_sees_this_process_as_the_parent_does(self) -> None:
+        """observe() of the test process itself: no namespace of its own, and what its
+        status says about no_new_privs and seccomp."""
+        seen = observe(os.getpid())
+        assert seen is not None
+        assert seen.namespaces == ()
+        status = Path("/proc/self/status").read_text()
+        assert seen.no_new_privs == ("NoNewPrivs:\t1" in status)
+        assert observe(2**22 + 12345) is None  # no such process
