@@ -181,6 +181,7 @@ def _lock_down(setup: Setup, pipes: tuple[int, int]) -> Locked:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     notes = [isolation.note] if isolation.note else []
     mounted = "mnt" in isolation.namespaces
+    can_filter = setup.seccomp != "off" and seccomp_available()  # reads /proc: before Landlock
     abi, more = lock_down(
         setup.landlock,
         temp_dir=setup.temp_dir,
@@ -193,7 +194,7 @@ def _lock_down(setup: Setup, pipes: tuple[int, int]) -> Locked:
     filtered = False
     if setup.seccomp == "off":
         notes.append("seccomp turned off by the settings")
-    elif seccomp_available():
+    elif can_filter:
         install_seccomp()
         filtered = True
     elif setup.seccomp == "required":
