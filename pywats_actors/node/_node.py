@@ -73,6 +73,7 @@ from ._actor import stop_requested_cancels
 from ._bus import EventBus, NodeEvent
 from ._errors import NodeNotRunning
 from ._folder_status import FolderHealth, FolderStatus
+from ._hidden import hidden_paths
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
@@ -139,6 +140,7 @@ class Node:
     config: NodeConfig
     bus: EventBus
     config_path: str | None = None
+    runtime_dir: str | None = None
     supervisor: Supervisor | None = None
     spool: Spool | None = None
     link: ServerLink | None = None
@@ -232,7 +234,8 @@ def build_node(
     """
     config = loaded.config if isinstance(loaded, LoadedConfig) else loaded
     path = loaded.path if isinstance(loaded, LoadedConfig) else None
-    node = Node(config=config, bus=EventBus(), config_path=path)
+    runtime_dir = loaded.runtime_dir if isinstance(loaded, LoadedConfig) else None
+    node = Node(config=config, bus=EventBus(), config_path=path, runtime_dir=runtime_dir)
     observer = supervision_observer(node.bus)
     config_send, config_receive = trio.open_memory_channel[ConfigEvent](16)
     files_send, files_receive = trio.open_memory_channel[FileReady](_FILES_BUFFER)
@@ -407,6 +410,10 @@ async def _conversion_child(
         address_space_mb=max(2048, cfg.conversion.memory_mb * 2),
         cpu_seconds=cfg.conversion.cpu_seconds,
         landlock=cfg.conversion.landlock,
+        namespaces=cfg.conversion.namespaces,
+        seccomp=cfg.conversion.seccomp,
+        temp_mb=cfg.conversion.temp_mb,
+        hide_paths=hidden_paths(cfg, config_path=node.config_path, runtime_dir=node.runtime_dir),
     )
     pipelines: list[Pipeline] = []  # the running pipeline, told when workers cannot start
 
@@ -675,7 +682,11 @@ def _root_cause(error: ChildStartError) -> str:
 def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
     """The node's children that take a change from *old* to *new* by restarting."""
     branches: list[str] = []
-    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
+    if (
+        converter_set(old) != converter_set(new)
+        or old.conversion != new.conversion
+        or hidden_paths(old) != hidden_paths(new)  # the workers' hidden paths
+    ):
         branches.append("conversion")
     if old.server != new.server or old.upload != new.upload:
         branches.append("uplink")
