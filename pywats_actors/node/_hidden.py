@@ -55,8 +55,7 @@ def hidden_paths(
     for path, _ in candidates:
         absolute = _absolute(path)
         inside = any(
-            absolute != other and absolute.startswith(other.rstrip("/") + "/")
-            for other in folders
+            absolute != other and absolute.startswith(other.rstrip("/") + "/") for other in folders
         )
         if absolute not in listed and not inside:
             listed.append(absolute)
