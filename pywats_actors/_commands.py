@@ -6,9 +6,10 @@ Each returns the process exit code of docs/operators.md: 0 done, 1 a failure to 
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import (
     ConfigError,
@@ -20,6 +21,9 @@ from .config import (
     resolve_config_path,
     validate_config_command,
 )
+
+if TYPE_CHECKING:
+    from converters import ConverterConfig
 
 __all__ = [
     "EXIT_ERROR",
@@ -79,6 +83,7 @@ def convert_command(
     import uuid
 
     from converters import (
+        DEFAULT_CONVERTERS,
         Converted,
         ConverterError,
         ConverterLoadError,
@@ -88,7 +93,7 @@ def convert_command(
 
     from .node._pipeline import converter_for, converter_set, describe_failure
 
-    converters = None
+    converters: tuple[ConverterConfig, ...] | None = None
     namespace = None
     chosen = converter
     folder_ids: list[str] = []
@@ -107,6 +112,14 @@ def convert_command(
         what = "not a file" if Path(file).exists() else "no such file"
         print(f"pywats-node: {what}: {file}", file=err)
         return EXIT_NOT_FOUND
+    if chosen is not None:
+        base = tuple(converters) if converters is not None else DEFAULT_CONVERTERS
+        plugin = _plugin(chosen, base, err)
+        if isinstance(plugin, int):
+            return plugin
+        if plugin is not None:
+            converters = (*base, plugin)
+            chosen = plugin.name
     kwargs: dict[str, object] = {}
     if converters is not None:
         kwargs["converters"] = converters
@@ -128,8 +141,9 @@ def convert_command(
         for report in result.reports:
             out.write(report.wsjf.decode())
             out.write("\n")
+        alias = "" if result.converter == result.converter_name else f" ({result.converter})"
         print(
-            f"converted by {result.converter} {result.converter_version}:"
+            f"converted by {result.converter_name} {result.converter_version}{alias}:"
             f" {len(result.reports)} report(s)",
             file=err,
         )
@@ -139,3 +153,47 @@ def convert_command(
     if details:
         print(details, file=err)
     return EXIT_INVALID
+
+
+_FILE_REF = re.compile(r"(?P<path>.+\.py):(?P<attr>[A-Za-z_]\w*)")
+
+
+def _plugin(
+    ref: str, configured: tuple[ConverterConfig, ...], err: TextIO
+) -> ConverterConfig | int | None:
+    """What ``--converter REF`` adds to the converters of a dry run.
+
+    ``None``: *ref* names a converter the pool has already (a built-in, a folder's). Otherwise a
+    configuration of the converter *ref* refers to (a plug-in file ``path.py:Class``, made
+    absolute, since the worker does not share this directory; a dotted path
+    ``package.module:Class``; an installed converter's name), named by *ref* as given; or the
+    exit code after a one-line error: a plug-in file that does not exist (3), a reference
+    that cannot name a converter (2).
+    """
+    from converters import ConverterConfig
+
+    if ref in {config.name or config.ref for config in configured}:
+        return None
+    match = _FILE_REF.fullmatch(ref)
+    if match is not None:
+        path = Path(match["path"]).expanduser()
+        if not path.is_file():
+            what = "not a file" if path.exists() else "no such file"
+            print(f"pywats-node: the converter's file: {what}: {path}", file=err)
+            return EXIT_NOT_FOUND
+        return ConverterConfig(f"{path.resolve()}:{match['attr']}", name=ref)
+    if ref.endswith(".py"):
+        print(
+            f"pywats-node: --converter {ref!r} names a file but no class in it: give "
+            f"{ref}:ClassName",
+            file=err,
+        )
+        return EXIT_INVALID
+    if not ref.strip() or any(c.isspace() for c in ref) or ref.endswith((":", ".")):
+        print(
+            f"pywats-node: --converter {ref!r} names no converter: give a name (wsjf, csv, an "
+            "installed converter), package.module:Class or path/to/file.py:Class",
+            file=err,
+        )
+        return EXIT_INVALID
+    return ConverterConfig(ref, name=ref)
