@@ -173,6 +173,8 @@ class Node:
 
         Raises:
             SpoolFull: the spool is full (intake is paused).
+            ReportIdConflict: a file's report that kept its own id (WSJF) holds this id with
+                other content; nothing was stored.
             NodeNotRunning: the node is not running.
 
         Submitting the same report (same id) again stores nothing new.
