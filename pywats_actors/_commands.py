@@ -79,7 +79,13 @@ def convert_command(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF."""
+    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF.
+
+    With a configuration, the node's converters, station namespace and ``[conversion]``
+    settings apply (its worker runs as the node's would); without one, the built-ins, the dry
+    run's namespace and the default settings. ``converter`` may also name a plug-in
+    (``path.py:Class``, ``package.module:Class``), loaded for this run.
+    """
     import uuid
 
     from converters import (
@@ -92,8 +98,10 @@ def convert_command(
     )
 
     from .node._pipeline import converter_for, converter_set, describe_failure
+    from .node._worker_settings import pool_settings
 
     converters: tuple[ConverterConfig, ...] | None = None
+    settings = None
     namespace = None
     chosen = converter
     folder_ids: list[str] = []
@@ -102,6 +110,9 @@ def convert_command(
         if isinstance(loaded, int):
             return loaded
         converters = converter_set(loaded.config)
+        settings = pool_settings(
+            loaded.config, config_path=loaded.path, runtime_dir=loaded.runtime_dir
+        )
         namespace = uuid.UUID(loaded.config.node.station_namespace)
         # A watch folder's id picks that folder's converter and arguments.
         folder_ids = [folder.id for folder in loaded.config.watch]
@@ -125,6 +136,8 @@ def convert_command(
         kwargs["converters"] = converters
     if namespace is not None:
         kwargs["station_namespace"] = namespace
+    if settings is not None:
+        kwargs["settings"] = settings
     try:
         result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
     except (UnknownConverter, ConverterLoadError) as exc:

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import trio
 
-from converters import ConverterPool, PoolSettings
+from converters import ConverterPool
 from supervisors import (
     Backoff,
     ChildSpec,
@@ -73,12 +73,12 @@ from ._actor import stop_requested_cancels
 from ._bus import EventBus, NodeEvent
 from ._errors import NodeNotRunning
 from ._folder_status import FolderHealth, FolderStatus
-from ._hidden import hidden_paths
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
 from ._uplink import ServerLink, run_server_monitor, run_uploader
 from ._watcher import WatcherSettings, WatchFolderBack, WatchFolderLost, run_watcher
+from ._worker_settings import hidden_paths, pool_settings
 
 __all__ = ["ConfigApplied", "Node", "Receipt", "SpoolIntake", "build_node", "open_node"]
 
@@ -405,18 +405,7 @@ async def _conversion_child(
     node restarts it with everything after it.
     """
     cfg = node.config
-    settings = PoolSettings(
-        workers=cfg.conversion.workers,
-        timeout=cfg.conversion.timeout,
-        memory_mb=cfg.conversion.memory_mb,
-        address_space_mb=max(2048, cfg.conversion.memory_mb * 2),
-        cpu_seconds=cfg.conversion.cpu_seconds,
-        landlock=cfg.conversion.landlock,
-        namespaces=cfg.conversion.namespaces,
-        seccomp=cfg.conversion.seccomp,
-        temp_mb=cfg.conversion.temp_mb,
-        hide_paths=hidden_paths(cfg, config_path=node.config_path, runtime_dir=node.runtime_dir),
-    )
+    settings = pool_settings(cfg, config_path=node.config_path, runtime_dir=node.runtime_dir)
     pipelines: list[Pipeline] = []  # the running pipeline, told when workers cannot start
 
     def on_workers(reason: str | None) -> None:

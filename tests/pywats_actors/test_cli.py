@@ -309,6 +309,16 @@ class Lines(Converter[NoArguments]):
 
 class NotAConverter:
     pass
+
+
+class Slow(Lines):
+    name: ClassVar[str] = "slow"
+
+    def convert(self, data: bytes, name: str, args: NoArguments) -> Sequence[ConverterOutput]:
+        import time
+
+        time.sleep(30)
+        return super().convert(data, name, args)
 """
 
 
@@ -365,6 +375,26 @@ class TestConvertWithAPlugin:
         assert report["sn"] == "SN-43"
         expected = report_id(uuid.UUID(NAMESPACE), "lines", content_hash(b"SN-43\n"), 0)
         assert report["id"] == str(expected)
+
+    def test_the_configs_conversion_settings_apply(self, tmp_path: Path, plugin: Path) -> None:
+        """With --config, the dry run's worker has the node's [conversion] limits: a
+        one-second timeout stops a slow plug-in, and the failure names the key (the pool's
+        own warning about the killed worker comes before it)."""
+        config = tmp_path / "node.toml"
+        config.write_text(
+            f'schema_version = 2\n[node]\nstation_namespace = "{NAMESPACE}"\n'
+            "[conversion]\ntimeout = 1\n"
+        )
+        config.chmod(0o600)
+        file = tmp_path / "u1.txt"
+        file.write_text("SN-44\n")
+        ref = f"{plugin}:Slow"
+        result = cli("convert", str(file), "--converter", ref, "--config", str(config))
+        assert result.code == 2
+        assert (
+            "pywats-node: timed_out: took more than 1 s of wall-clock time; "
+            "raise [conversion] timeout"
+        ) in result.err.splitlines()
 
     @pytest.mark.parametrize(
         ("ref", "code", "needle"),

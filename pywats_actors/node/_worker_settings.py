@@ -1,4 +1,5 @@
-"""What a converter worker must never read: the node's secrets and state, as one list.
+"""What the node's converter workers run under: the pool settings from ``[conversion]``, and
+what a worker must never read (the node's secrets and state, as one list).
 
 Converter plug-ins are untrusted code. Whatever else a worker is granted (its plug-in's folder,
 ``read_paths``, the Python installation), it must not read the configuration (it names the
@@ -17,13 +18,38 @@ from __future__ import annotations
 
 import os
 
+from converters import PoolSettings
+
 from ..config import NodeConfig
 
-__all__ = ["SPOOL_FILE_SUFFIXES", "hidden_paths"]
+__all__ = ["SPOOL_FILE_SUFFIXES", "hidden_paths", "pool_settings"]
 
 SPOOL_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
 """The files of a spool, by suffix to its database's path: the database, SQLite's write-ahead
 log, shared memory and rollback journal, and the writer's lock."""
+
+
+def pool_settings(
+    config: NodeConfig, *, config_path: str | None = None, runtime_dir: str | None = None
+) -> PoolSettings:
+    """The converter pool's settings from ``[conversion]`` (the node's pool, and the dry run of
+    ``pywats-node convert --config``): workers, limits, the sandbox's layers, and
+    :func:`hidden_paths` as ``hide_paths``. A worker's address space is twice ``memory_mb``,
+    at least 2048 MiB. Never fails: the configuration was checked when it was loaded.
+    """
+    conversion = config.conversion
+    return PoolSettings(
+        workers=conversion.workers,
+        timeout=conversion.timeout,
+        memory_mb=conversion.memory_mb,
+        address_space_mb=max(2048, conversion.memory_mb * 2),
+        cpu_seconds=conversion.cpu_seconds,
+        landlock=conversion.landlock,
+        namespaces=conversion.namespaces,
+        seccomp=conversion.seccomp,
+        temp_mb=conversion.temp_mb,
+        hide_paths=hidden_paths(config, config_path=config_path, runtime_dir=runtime_dir),
+    )
 
 
 def hidden_paths(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pywats_actors.config import LoadedConfig, load_config
 from pywats_actors.node import open_node
-from pywats_actors.node._hidden import SPOOL_FILE_SUFFIXES, hidden_paths
+from pywats_actors.node._worker_settings import SPOOL_FILE_SUFFIXES, hidden_paths, pool_settings
 
 NAMESPACE = "6f1c2d4e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
 
@@ -96,6 +96,31 @@ class TestHiddenPaths:
         """Without a file (an embedded node) there is no configuration file to hide."""
         loaded = _load(tmp_path)
         assert hidden_paths(loaded.config) == (str(tmp_path / "state"),)
+
+
+class TestPoolSettings:
+    def test_every_conversion_key_reaches_the_pool_settings(self, tmp_path: Path) -> None:
+        """Each [conversion] key has its PoolSettings field; the address space is twice the
+        memory (at least 2048 MiB); hide_paths are the hidden paths."""
+        loaded = _load(
+            tmp_path,
+            conversion=(
+                "workers = 3\ntimeout = 7\nmemory_mb = 1500\ncpu_seconds = 9\n"
+                'landlock = "required"\nnamespaces = "required"\nseccomp = "off"\ntemp_mb = 16'
+            ),
+        )
+        settings = pool_settings(
+            loaded.config, config_path=loaded.path, runtime_dir=loaded.runtime_dir
+        )
+        assert (settings.workers, settings.timeout, settings.cpu_seconds) == (3, 7.0, 9)
+        assert (settings.memory_mb, settings.address_space_mb) == (1500, 3000)
+        assert (settings.landlock, settings.namespaces, settings.seccomp) == (
+            "required",
+            "required",
+            "off",
+        )
+        assert settings.temp_mb == 16
+        assert settings.hide_paths == _hidden(loaded)
 
 
 class TestTheNodesPool:
