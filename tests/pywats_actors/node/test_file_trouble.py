@@ -243,7 +243,7 @@ class TestWorkersCannotStart:
                 start_backoff_max=0.5,
             )
 
-        monkeypatch.setattr("pywats_actors.node._node.PoolSettings", pool_settings)
+        monkeypatch.setattr("pywats_actors.node._worker_settings.PoolSettings", pool_settings)
         folder = tmp_path / "in"
         async with open_emulator(token=TOKEN) as emu:
             config = load_config(write_config(tmp_path, emu.url))
