@@ -11,12 +11,13 @@ imports any plug-in. It:
    the worker when the node (its parent) dies, kills every process the worker left behind
    (freezing them first, so a process that keeps forking cannot win the race), and exits with
    the worker's status (a death by a signal is relayed as the same signal). It never returns;
-3. in the child (the worker: PID 1 of the new PID namespace), makes the whole file tree
-   read-only, nosuid and nodev (except ``/dev/null``, ``zero``, ``full``, ``random``,
-   ``urandom``), mounts a private size-limited tmpfs on the temporary folder, hides the given
-   paths (an empty read-only tmpfs over a folder, ``/dev/null`` over a file), then drops every
-   capability for good (secure bits locked, bounding and ambient sets emptied, ``capset`` to
-   zero) and sets ``no_new_privs``.
+3. in the child (the worker: PID 1 of the new PID namespace), forbids nested user namespaces
+   (``user.max_user_namespaces`` = 0 in its own), makes the whole file tree read-only, nosuid and
+   nodev (except ``/dev/null``, ``zero``, ``full``, ``random``, ``urandom``), mounts a /proc of
+   its PID namespace (no other process visible), a private size-limited tmpfs on the temporary
+   folder, hides the given paths (an empty read-only tmpfs over a folder, ``/dev/null`` over a
+   file), then drops every capability for good (secure bits locked, bounding and ambient sets
+   emptied, ``capset`` to zero) and sets ``no_new_privs``.
 
 What this does *not* do: restrict reads. A worker running as root (uid 0 inside is uid 0
 outside) can still read any root-owned file by ownership, without a capability; descriptors
@@ -164,9 +165,9 @@ def _errname(number: int) -> str:
     return errno.errorcode.get(number, str(number))
 
 
-def _status_fields(pid: int | str = "self") -> dict[str, str]:
+def _status_fields() -> dict[str, str]:
     fields = {}
-    with open(f"/proc/{pid}/status") as status:
+    with open("/proc/self/status") as status:
         for line in status:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
@@ -233,13 +234,15 @@ def isolate(
         if why:
             notes.append(why)
     launcher_fd = _pidfd(os.getpid())
+    proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # before /proc is new
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
     worker = os.fork()
     if worker:
         if launcher_fd is not None:
             os.close(launcher_fd)
-        _launcher(worker, node, node_fd, "pid" in entered, launcher_closes, mask)
+        _launcher(worker, node, node_fd, proc, "pid" in entered, launcher_closes, mask)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    os.close(proc)
     if node_fd is not None:
         os.close(node_fd)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
@@ -250,6 +253,8 @@ def isolate(
             os._exit(1)  # the launcher died before the parent-death signal was armed
     temp_tmpfs, hidden = False, ()
     if "mnt" in entered:
+        if "user" in entered:
+            _forbid_nested_user_namespaces(notes)
         temp_tmpfs, hidden = _isolate_files(temp_dir, temp_bytes, hide, notes, mode == "required")
     dropped = _drop_capabilities(notes)
     return Isolation(entered, temp_tmpfs, hidden, dropped, "; ".join(notes))
@@ -310,6 +315,10 @@ def _isolate_files(
             _reopen_device(f"/dev/{name}")
         except NamespaceError as error:
             failures.append(f"/dev/{name} unusable: {error.strerror}")
+    try:  # a /proc of the new PID namespace: no other process visible
+        _mount("proc", "/proc", "proc", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    except NamespaceError as error:
+        notes.append(f"/proc still shows every process: {error.strerror}")
     temp_tmpfs = False
     try:
         options = f"size={temp_bytes},mode=0700,uid={os.geteuid()},gid={os.getegid()}"
@@ -334,6 +343,15 @@ def _isolate_files(
         raise NamespaceError(errno.EPERM, "; ".join(failures))
     notes.extend(failures)
     return temp_tmpfs, tuple(hidden)
+
+
+def _forbid_nested_user_namespaces(notes: list[str]) -> None:
+    """Limit user namespaces inside ours to 0: the worker cannot regain capabilities in one."""
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+            limit.write("0")
+    except OSError as error:
+        notes.append(f"nested user namespaces stay allowed: {error.strerror}")
 
 
 def _read_only_tree(notes: list[str], failures: list[str]) -> None:
@@ -415,6 +433,7 @@ def _launcher(
     worker: int,
     node: int,
     node_fd: int | None,
+    proc: int,
     pid_namespace: bool,
     closes: Sequence[int],
     mask: set[int | signal.Signals],
@@ -432,7 +451,7 @@ def _launcher(
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
 
         def forward(number: int, _frame: object) -> None:
-            if pid_namespace and not _handles(worker, number):
+            if pid_namespace and not _handles(proc, worker, number):
                 # PID 1 of a namespace ignores a signal it has no handler for: do what the
                 # default action would have done, and report that signal as the cause.
                 emulated.append(number)
@@ -472,16 +491,24 @@ def _launcher(
             while status is None and time.monotonic() < deadline:
                 status = _reap(worker)
                 time.sleep(0.001)
-            _exterminate(deadline)
+            _exterminate(proc, deadline)
         finally:
             _exit_as(status, emulated)
 
 
-def _handles(pid: int, number: int) -> bool:
+def _proc_text(proc: int, path: str) -> str:
+    """A file of the launcher's own /proc (the worker may have mounted another over /proc)."""
+    with open(os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), "rb") as file:
+        return file.read().decode()
+
+
+def _handles(proc: int, pid: int, number: int) -> bool:
     """The process catches or ignores the signal (it has a disposition other than default)."""
     try:
-        status = _status_fields(pid)
-    except OSError:
+        status = dict(
+            line.split(":\t", 1) for line in _proc_text(proc, f"{pid}/status").splitlines()
+        )
+    except (OSError, ValueError):
         return True
     bit = 1 << (number - 1)
     return bool((int(status["SigCgt"], 16) | int(status["SigIgn"], 16)) & bit)
@@ -501,20 +528,20 @@ def _reap(worker: int) -> int | None:
             found = status
 
 
-def _exterminate(deadline: float) -> None:
+def _exterminate(proc: int, deadline: float) -> None:
     """Kill every descendant: stop them all (until no new one appears), then SIGKILL and reap."""
     me = os.getpid()
     while time.monotonic() < deadline:
         frozen: set[int] = set()
         while time.monotonic() < deadline:
-            new = _descendants(me) - frozen
+            new = _descendants(proc, me) - frozen
             if not new:
                 break
             for pid in new:
                 _signal(pid, signal.SIGSTOP)
             frozen |= new
             for pid in new:  # a stopped process cannot fork; one on its way may fork once more
-                while time.monotonic() < deadline and _state(pid) not in "TtZXx":
+                while time.monotonic() < deadline and _state(proc, pid) not in "TtZXx":
                     time.sleep(0.0005)
         if not frozen:
             return
@@ -528,19 +555,24 @@ def _exterminate(deadline: float) -> None:
                 break
 
 
-def _descendants(root: int) -> set[int]:
+def _descendants(proc: int, root: int) -> set[int]:
     found: set[int] = set()
     queue = [root]
     while queue:
         pid = queue.pop()
         try:
-            tasks = os.listdir(f"/proc/{pid}/task")
+            tasks_fd = os.open(f"{pid}/task", os.O_RDONLY | os.O_DIRECTORY, dir_fd=proc)
         except OSError:
             continue
+        try:
+            tasks = os.listdir(tasks_fd)
+        finally:
+            os.close(tasks_fd)
         for task in tasks:
             try:
-                with open(f"/proc/{pid}/task/{task}/children") as children:
-                    pids = {int(child) for child in children.read().split()}
+                pids = {
+                    int(child) for child in _proc_text(proc, f"{pid}/task/{task}/children").split()
+                }
             except OSError:
                 continue
             queue.extend(pids - found)
@@ -548,10 +580,9 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _state(pid: int) -> str:
+def _state(proc: int, pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0].decode()
+        return _proc_text(proc, f"{pid}/stat").rpartition(")")[2].split()[0]
     except (OSError, IndexError):
         return "X"
 

@@ -10,6 +10,7 @@ name the worker kills itself with); 3 when ``isolate()`` raised.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import errno
 import fcntl
@@ -35,11 +36,14 @@ def _errname(error: OSError) -> str:
     return errno.errorcode.get(error.errno or 0, str(error.errno))
 
 
+_OUTER_PROC = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)  # opened before isolate()
+
+
 def _me() -> str:
-    """This process as seen from outside: its pid in /proc's namespace and its start time."""
-    with open("/proc/self/stat", "rb") as stat:
+    """This process as seen from outside: its pid in the outer /proc and its start time."""
+    with open(os.open("self/stat", os.O_RDONLY, dir_fd=_OUTER_PROC), "rb") as stat:
         start = stat.read().rpartition(b")")[2].split()[19].decode()
-    return f"{os.readlink('/proc/self')} {start}\n"
+    return f"{os.readlink('self', dir_fd=_OUTER_PROC)} {start}\n"
 
 
 def _ids() -> dict[str, Any]:
@@ -56,8 +60,11 @@ def _ids() -> dict[str, Any]:
     except OSError as error:
         connect = _errname(error)
     namespaces = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in os.listdir("/proc/self/ns")}
+    processes = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    libc = ctypes.CDLL(None, use_errno=True)
+    nested = "entered" if libc.unshare(0x10000000) == 0 else errno.errorcode[ctypes.get_errno()]
     return {"pid": os.getpid(), "outer": _me().split()[0], "ns": namespaces, "up": up,
-            "connect": connect}  # fmt: skip
+            "connect": connect, "processes": processes, "nested_userns": nested}  # fmt: skip
 
 
 def _status() -> dict[str, str]:
@@ -178,8 +185,6 @@ def main() -> None:
         # handler for. A real fault is forced on it (SIGSEGV only).
         _emit(out, self_kill_ignored=True)
         if code == "SIGSEGV":
-            import ctypes
-
             ctypes.string_at(0)
         os._exit(5)
     os._exit(code)

@@ -153,7 +153,9 @@ def nothing_left_running() -> Iterator[None]:
     assert not left, f"processes left running: {[p.pid for p in left]}"
 
 
-def test_worker_is_pid_1_of_new_namespaces_with_loopback_down(tmp_path: Path) -> None:
+def test_worker_is_pid_1_of_new_namespaces_with_loopback_down_and_alone_in_proc(
+    tmp_path: Path,
+) -> None:
     run = start(tmp_path, actions=("ids",))
     assert run.finish() == 0
     isolation = run.record("isolation")
@@ -165,6 +167,8 @@ def test_worker_is_pid_1_of_new_namespaces_with_loopback_down(tmp_path: Path) ->
         assert ids["ns"][ns] != os.readlink(f"/proc/self/ns/{ns}"), ns
     assert ids["up"] == {"lo": False}
     assert ids["connect"] == "ENETUNREACH"
+    assert ids["processes"] == [1]
+    assert ids["nested_userns"] == "ENOSPC"  # no capabilities to regain in a nested one
 
 
 def test_file_tree_is_read_only_outside_the_temp_folder(tmp_path: Path) -> None:
