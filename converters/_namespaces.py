@@ -165,12 +165,15 @@ def _errname(number: int) -> str:
     return errno.errorcode.get(number, str(number))
 
 
-def _status_fields() -> dict[str, str]:
+def _status_fields(text: str | None = None) -> dict[str, str]:
+    """The fields of a /proc/<pid>/status text (by default this process's)."""
+    if text is None:
+        with open("/proc/self/status") as status:
+            text = status.read()
     fields = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
     return fields
 
 
@@ -505,10 +508,8 @@ def _proc_text(proc: int, path: str) -> str:
 def _handles(proc: int, pid: int, number: int) -> bool:
     """The process catches or ignores the signal (it has a disposition other than default)."""
     try:
-        status = dict(
-            line.split(":\t", 1) for line in _proc_text(proc, f"{pid}/status").splitlines()
-        )
-    except (OSError, ValueError):
+        status = _status_fields(_proc_text(proc, f"{pid}/status"))
+    except OSError:
         return True
     bit = 1 << (number - 1)
     return bool((int(status["SigCgt"], 16) | int(status["SigIgn"], 16)) & bit)
