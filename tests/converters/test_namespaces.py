@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -78,6 +79,7 @@ def start(
     module: Path = MODULE,
     user: int | None = None,
     node: bool = False,
+    extra_fds: tuple[int, ...] = (),
     **config: Any,
 ) -> Run:
     """Start the driver (directly, or below a node-like parent process when ``node``)."""
@@ -93,6 +95,8 @@ def start(
         open(pids, "a") as pids_file,
         open(folder / "stderr.txt", "wb") as stderr,
     ):
+        if config.pop("temp_dir_missing", False):
+            temp_dir = folder / "missing"
         config.update(
             module=str(module), mode=mode, temp_dir=str(temp_dir), temp_bytes=TEMP_BYTES,
             hide=config.get("hide", []), out_fd=out_file.fileno(), pids_fd=pids_file.fileno(),
@@ -106,10 +110,15 @@ def start(
             script += "time.sleep(60)\n"
             argv = [sys.executable, "-c", script]
         process = subprocess.Popen(
-            argv, pass_fds=(out_file.fileno(), pids_file.fileno()), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-            user=user, group=user, extra_groups=[] if user is not None else None,
-        )  # fmt: skip
+            argv,
+            pass_fds=(out_file.fileno(), pids_file.fileno(), *extra_fds),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            user=user,
+            group=user,
+            extra_groups=[] if user is not None else None,
+        )
     return Run(process, out, pids, temp_dir)
 
 
@@ -294,6 +303,45 @@ def test_inner_pid_names_the_worker_and_killing_it_ends_the_launcher(
     os.kill(worker, signal.SIGKILL)
     assert run.finish() == -signal.SIGKILL
     assert inner_pid(run.process.pid) is None
+
+
+def _fd_targets(pid: int) -> set[str]:
+    folder = f"/proc/{pid}/fd"
+    return {os.readlink(f"{folder}/{fd}") for fd in os.listdir(folder)}
+
+
+def test_launcher_closes_the_protocol_pipes_so_the_node_sees_eof(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        run = start(tmp_path, actions=("wait",), extra_fds=(write_end,), closes=[write_end])
+        os.close(write_end)
+        worker = int(run.wait_for("ready"))
+        pipe = os.readlink(f"/proc/self/fd/{read_end}")
+        assert pipe in _fd_targets(worker)
+        assert pipe not in _fd_targets(run.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        assert select.select([read_end], [], [], 10)[0] == [read_end]
+        assert os.read(read_end, 1) == b""  # end-of-file: no process holds the write end
+        assert run.finish() == -signal.SIGKILL
+    finally:
+        os.close(read_end)
+
+
+@pytest.mark.parametrize("mode", ["auto", "required"])
+def test_a_temp_folder_that_cannot_be_mounted_is_noted_or_refused(
+    tmp_path: Path, mode: str
+) -> None:
+    run = start(tmp_path, mode=mode, temp_dir_missing=True)
+    missing = f"no tmpfs on the temporary folder: mount {tmp_path / 'missing'}: No such file"
+    if mode == "required":
+        assert run.finish() == 3  # raised in the worker; the launcher relays its exit
+        assert missing in run.record("error")
+    else:
+        assert run.finish() == 0
+        isolation = run.record("isolation")
+        assert isolation["temp_tmpfs"] is False
+        assert isolation["namespaces"] == NAMESPACES
+        assert missing in isolation["note"]
 
 
 def _in_exhausted_user_namespace(tmp_path: Path, limits: tuple[str, ...], **kw: Any) -> Run:
