@@ -215,13 +215,13 @@ def isolate(
         ValueError: ``mode`` is not one of the three.
         NamespaceError: the caller runs more than one thread; or ``mode`` is ``"required"`` and
             the namespaces cannot be entered (raised before forking) or the mount isolation
-            cannot be completed (raised in the worker); or the uid/gid maps cannot be written
-            after the namespaces were entered (the process cannot go back).
+            cannot be completed (raised in the worker, after its capabilities were dropped);
+            or the uid/gid maps cannot be written after the namespaces were entered (the
+            process cannot go back); or a capability cannot be dropped (in the worker).
     """
     if mode not in ("auto", "required", "off"):
         raise ValueError(f"namespaces mode must be auto, required or off, not {mode!r}")
     threads = len(os.listdir("/proc/self/task"))
-    hidden: tuple[str, ...]
     if threads != 1:
         raise NamespaceError(errno.EINVAL, f"isolate() needs a single thread, not {threads}")
     notes: list[str] = []
@@ -254,12 +254,17 @@ def isolate(
         os.close(launcher_fd)
         if gone:
             os._exit(1)  # the launcher died before the parent-death signal was armed
-    temp_tmpfs, hidden = False, ()
+    temp_tmpfs = False
+    hidden: tuple[str, ...] = ()
+    failures: list[str] = []
     if "mnt" in entered:
         if "user" in entered:
             _forbid_nested_user_namespaces(notes)
-        temp_tmpfs, hidden = _isolate_files(temp_dir, temp_bytes, hide, notes, mode == "required")
+        temp_tmpfs, hidden, failures = _isolate_files(temp_dir, temp_bytes, hide, notes)
     dropped = _drop_capabilities(notes)
+    if failures and mode == "required":
+        raise NamespaceError(errno.EPERM, "; ".join(failures))  # with no capability left
+    notes.extend(failures)
     return Isolation(entered, temp_tmpfs, hidden, dropped, "; ".join(notes))
 
 
@@ -304,9 +309,9 @@ def _enter_namespaces() -> tuple[tuple[str, ...], str, int]:
 
 
 def _isolate_files(
-    temp_dir: str, temp_bytes: int, hide: Sequence[str], notes: list[str], required: bool
-) -> tuple[bool, tuple[str, ...]]:
-    """Read-only tree, usable safe devices, private tmpfs, hidden paths. Notes what failed."""
+    temp_dir: str, temp_bytes: int, hide: Sequence[str], notes: list[str]
+) -> tuple[bool, tuple[str, ...], list[str]]:
+    """Read-only tree, safe devices, own /proc, private tmpfs, hidden paths; and what failed."""
     failures: list[str] = []
     try:
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
@@ -342,10 +347,7 @@ def _isolate_files(
             hidden.append(path)
         except NamespaceError as error:
             failures.append(f"{path} not hidden: {error.strerror}")
-    if failures and required:
-        raise NamespaceError(errno.EPERM, "; ".join(failures))
-    notes.extend(failures)
-    return temp_tmpfs, tuple(hidden)
+    return temp_tmpfs, tuple(hidden), failures
 
 
 def _forbid_nested_user_namespaces(notes: list[str]) -> None:
@@ -444,6 +446,16 @@ def _launcher(
     """Watch the worker until it exits, clean up after it, and exit as it did. Never returns."""
     status: int | None = None
     emulated: list[int] = []
+    worker_fd = _pidfd(worker)
+
+    def kill_worker(number: int) -> None:
+        # Through the pidfd: once the worker is reaped its pid may name another process.
+        with contextlib.suppress(OSError):
+            if worker_fd is not None:
+                signal.pidfd_send_signal(worker_fd, number)
+            elif status is None:
+                os.kill(worker, number)
+
     try:
         for fd in closes:
             with contextlib.suppress(OSError):
@@ -459,14 +471,12 @@ def _launcher(
                 # default action would have done, and report that signal as the cause.
                 emulated.append(number)
                 number = signal.SIGKILL
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker, number)
+            kill_worker(number)
 
         for number in _FORWARDED:
             signal.signal(number, forward)
         signal.signal(signal.SIGCHLD, lambda _n, _f: None)  # only to wake the poll below
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        worker_fd = _pidfd(worker)
         poll = select.poll()
         for watched in (wake_read, worker_fd, node_fd):
             if watched is not None:
@@ -483,11 +493,10 @@ def _launcher(
                 node_alive = False
                 if node_fd is not None:
                     poll.unregister(node_fd)
-                os.kill(worker, signal.SIGKILL)
+                kill_worker(signal.SIGKILL)
             status = _reap(worker)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.kill(worker, signal.SIGKILL)
+        kill_worker(signal.SIGKILL)
     finally:
         try:
             deadline = time.monotonic() + _CLEANUP_SECONDS
