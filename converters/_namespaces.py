@@ -76,6 +76,7 @@ _CAPABILITY_VERSION_3 = 0x20080522
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 _CLEANUP_SECONDS = 5.0
+_CPU_POLL_MS = 100
 _HINTS = {
     errno.EPERM: "kernel.unprivileged_userns_clone=0, kernel.apparmor_restrict_unprivileged_userns"
     "=1 or a container's seccomp filter?",
@@ -482,9 +483,15 @@ def _launcher(
             if watched is not None:
                 poll.register(watched, select.POLLIN)
         timeout: int | None = None if worker_fd is not None and node_fd is not None else 200
+        cpu_watch = _CpuWatch(proc, worker) if pid_namespace else None
+        if cpu_watch is not None:
+            timeout = _CPU_POLL_MS  # to do what SIGXCPU would do to the worker (PID 1 ignores it)
         node_alive = True
         while status is None:
             ready = {fd for fd, _ in poll.poll(timeout)}
+            if cpu_watch is not None and not emulated and cpu_watch.fired():
+                emulated.append(signal.SIGXCPU)
+                kill_worker(signal.SIGKILL)
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_read, 512):
@@ -512,6 +519,31 @@ def _proc_text(proc: int, path: str) -> str:
     """A file of the launcher's own /proc (the worker may have mounted another over /proc)."""
     with open(os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), "rb") as file:
         return file.read().decode()
+
+
+class _CpuWatch:
+    """Sees the soft RLIMIT_CPU of a PID 1 fire: the kernel raises the soft limit by one second
+    when it sends SIGXCPU, and PID 1 ignores SIGXCPU unless it has a handler."""
+
+    def __init__(self, proc: int, pid: int) -> None:
+        self.proc, self.pid = proc, pid
+        self.soft: int | None = None
+
+    def fired(self) -> bool:
+        """The limit fired since the last call and SIGXCPU's default action would have killed."""
+        try:
+            limits = _proc_text(self.proc, f"{self.pid}/limits").splitlines()
+            word = next(line.split()[3] for line in limits if line.startswith("Max cpu time"))
+            fields = _proc_text(self.proc, f"{self.pid}/stat").rpartition(")")[2].split()
+        except (OSError, StopIteration, IndexError):
+            return False
+        soft, self.soft = self.soft, None if word == "unlimited" else int(word)
+        if soft is None or self.soft != soft + 1:
+            return False  # unchanged, or set by the worker itself (setrlimit)
+        # utime + stime, sampled at clock ticks: a little below the kernel's exact sum. A worker
+        # re-arming its limit (setrlimit) has used at least a second less than the old limit.
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return used >= soft - 0.5 and not _handles(self.proc, self.pid, signal.SIGXCPU)
 
 
 def _handles(proc: int, pid: int, number: int) -> bool:

@@ -17,6 +17,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -128,6 +129,12 @@ def _spawn_leftovers(pids_fd: int) -> None:
     time.sleep(0.4)
 
 
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     spec = importlib.util.spec_from_file_location("_namespaces_under_test", config["module"])
@@ -173,6 +180,18 @@ def main() -> None:
                 os._exit(0)
 
             signal.signal(signal.SIGTERM, on_term)
+        elif action == "burn":  # past a soft CPU limit of one second from now
+            soft = int(time.process_time()) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 30))
+            _busy(20)
+            os._exit(6)
+        elif action == "rearm":  # CPU-bound for 2.5 s, re-arming its soft limit (5 s ahead) often
+            end = time.monotonic() + 2.5
+            while time.monotonic() < end:
+                soft = int(time.process_time()) + 5
+                hard = resource.getrlimit(resource.RLIMIT_CPU)[1]  # cannot be raised any more
+                resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+                _busy(0.3)
         elif action == "wait":
             _emit(out, ready=_me().split()[0])
             time.sleep(30)

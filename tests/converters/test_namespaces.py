@@ -262,6 +262,19 @@ def test_sigterm_to_a_worker_without_handler_ends_it_as_sigterm(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_soft_cpu_limit_ends_the_worker_as_sigxcpu(tmp_path: Path, mode: str) -> None:
+    """As PID 1 the worker ignores SIGXCPU: the launcher sees the limit fire and does it."""
+    run = start(tmp_path, mode=mode, actions=("burn",))
+    assert run.finish() == -signal.SIGXCPU
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_worker_re_arming_its_cpu_limit_is_not_killed(tmp_path: Path, mode: str) -> None:
+    run = start(tmp_path, mode=mode, actions=("rearm",))
+    assert run.finish() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_everything_the_worker_left_is_killed_when_it_exits(tmp_path: Path, mode: str) -> None:
     run = start(tmp_path, mode=mode, actions=("leftovers",))
     assert run.finish() == 0
