@@ -26,6 +26,13 @@ opened before ``isolate()`` keep their access. Landlock, applied by the worker r
 namespaces (``mode="off"`` or a kernel that refuses them) the worker keeps the caller's view of
 the file system and PID space; the launcher still cleans up after it.
 
+PID 1 of a PID namespace ignores every signal it has no handler for, except SIGKILL and SIGSTOP
+(and faults, such as SIGSEGV, which the kernel forces). The launcher makes up for the two that
+matter: a forwarded SIGTERM/SIGINT/SIGHUP the worker does not handle, and the SIGXCPU of its
+soft RLIMIT_CPU (seen from /proc: the kernel raises the soft limit by a second when it fires),
+both done with SIGKILL and relayed as the original signal. A ``kill()`` the worker sends itself,
+an ``alarm()`` and the like stay ignored. A dead worker's processes are killed by the kernel.
+
 To stop a worker hard, kill the worker (``inner_pid(launcher)``) with SIGKILL, not the launcher:
 the launcher then still removes what the worker left. A SIGKILLed launcher takes the worker with
 it (parent-death signal), and with a PID namespace everything below it; without one, processes
