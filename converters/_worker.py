@@ -176,9 +176,11 @@ def _lock_down(setup: Setup, pipes: tuple[int, int]) -> Locked:
         hide=setup.hide,
         launcher_closes=pipes,
     )
-    # From here on this is the worker, below the launcher: it dies with it.
+    # From here on this is the worker, below the launcher: it dies with it. Its working
+    # folder is the temporary folder as now mounted (the tmpfs, not the folder beneath it).
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.chdir(setup.temp_dir)
     notes = [isolation.note] if isolation.note else []
     mounted = "mnt" in isolation.namespaces
     can_filter = setup.seccomp != "off" and seccomp_available()  # reads /proc: before Landlock

@@ -16,6 +16,8 @@ import trio
 from converters import (
     Converted,
     ConverterPool,
+    Crashed,
+    PoolSettings,
     Rejected,
     SandboxUnavailable,
     open_converter_pool,
@@ -25,7 +27,7 @@ from converters._landlock import abi_version
 from converters._protocol import Locked, Probe
 from converters._sandbox import Observed, compose_level, judge, observe
 
-from .conftest import LANDLOCKED, NAMESPACE, plugin, settings
+from .conftest import LANDLOCKED, NAMESPACE, SHARED_REPORTS, plugin, settings
 
 CHAOS = plugin("Chaos")
 needs_landlock = pytest.mark.skipif(not LANDLOCKED, reason="the kernel offers no Landlock")
@@ -110,14 +112,21 @@ class TestLevel:
                     pass  # pragma: no cover
 
 
+def landlock_alone(**overrides: object) -> PoolSettings:
+    """Settings with Landlock as the only layer (besides rlimits): what it denies is its own."""
+    return settings(namespaces="off", seccomp="off", **overrides)
+
+
 @needs_landlock
 class TestLandlockDenies:
+    """Landlock alone (namespaces and seccomp off), as on a kernel that offers only it."""
+
     async def test_reading_outside_the_allowed_paths(self, tmp_path: Path) -> None:
         """A converter cannot read a file outside the Python installation, its code and its own
         temporary folder, although the same user can read it."""
         secret = secret_file(tmp_path)
         async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
             result = await convert(pool, f"read {secret}")
             assert isinstance(result, Rejected)
@@ -127,7 +136,7 @@ class TestLandlockDenies:
         """A converter cannot create a file outside its private temporary folder."""
         target = tmp_path / "escaped.txt"
         async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
             result = await convert(pool, f"write {target}")
             assert isinstance(result, Rejected)
@@ -142,7 +151,7 @@ class TestLandlockDenies:
             listener.setblocking(False)
             port = listener.getsockname()[1]
             async with open_converter_pool(
-                settings(), converters=[CHAOS], station_namespace=NAMESPACE
+                landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
             ) as pool:
                 result = await convert(pool, f"connect {port}")
             assert isinstance(result, Rejected)
@@ -154,9 +163,9 @@ class TestLandlockDenies:
     async def test_signalling_the_node(self) -> None:
         """A converter cannot send signals to processes outside its sandbox (the node)."""
         async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
-            result = await convert(pool, "kill-parent")
+            result = await convert(pool, f"kill-parent {os.getpid()}")
             assert isinstance(result, Rejected)
             assert "Operation not permitted" in result.reason
 
@@ -164,7 +173,7 @@ class TestLandlockDenies:
         """Control: with Landlock off the read succeeds, so the denial above is Landlock's."""
         secret = secret_file(tmp_path)
         async with open_converter_pool(
-            settings(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
+            landlock_alone(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
         ) as pool:
             result = await convert(pool, f"read {secret}")
             assert isinstance(result, Converted)
@@ -189,6 +198,85 @@ class TestLandlockDenies:
         )
         assert out.stdout.strip() == "denied"
         assert (allowed / "ok.txt").read_text() == "ok"
+
+
+needs_isolation = pytest.mark.skipif(
+    not probe_sandbox().isolated, reason="the kernel offers this user no namespaces"
+)
+
+
+@needs_isolation
+class TestFullSandbox:
+    """Every layer on, as on this machine: namespaces, seccomp, Landlock and rlimits."""
+
+    async def test_writing_outside_its_temporary_folder(self, tmp_path: Path) -> None:
+        """The file system is read-only to the worker, wherever its owner could write."""
+        target = tmp_path / "escaped.txt"
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, f"write {target}")
+        assert isinstance(result, Rejected)
+        assert "Read-only file system" in result.reason
+        assert not target.exists()
+
+    async def test_a_socket_ends_the_worker(self) -> None:
+        """Creating a socket (here to connect to a listener on 127.0.0.1) is a forbidden system
+        call: the worker dies by SIGSYS, on the retry too, and nobody got through."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            listener.setblocking(False)
+            port = listener.getsockname()[1]
+            async with open_converter_pool(
+                settings(), converters=[CHAOS], station_namespace=NAMESPACE
+            ) as pool:
+                result = await convert(pool, f"connect {port}")
+            assert isinstance(result, Crashed)
+            assert "SIGSYS" in result.description
+            assert result.attempts == 2
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+
+    async def test_the_node_is_not_even_visible(self) -> None:
+        """In its own PID namespace the worker cannot name the node's process at all."""
+        async with open_converter_pool(
+            settings(), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            result = await convert(pool, f"kill-parent {os.getpid()}")
+        assert isinstance(result, Rejected)
+        assert result.reason.startswith("ProcessLookupError")
+
+    async def test_hidden_paths_read_empty(self, tmp_path: Path) -> None:
+        """A path in hide_paths reads empty for the worker, even when Landlock would grant it
+        (here it lies inside a granted read_paths folder)."""
+        granted = tmp_path / "granted"
+        granted.mkdir()
+        (granted / "token.txt").write_text("s3cret-token")
+        async with open_converter_pool(
+            settings(
+                read_paths=(str(granted), str(SHARED_REPORTS)),
+                hide_paths=(str(granted / "token.txt"),),
+            ),
+            converters=[CHAOS],
+            station_namespace=NAMESPACE,
+        ) as pool:
+            result = await convert(pool, f"read {granted / 'token.txt'}")
+            assert pool.sandbox.hidden == (str(granted / "token.txt"),)
+        assert isinstance(result, Converted)
+        assert b"READ-s3cret" not in result.reports[0].wsjf
+        assert b'"READ-"' in result.reports[0].wsjf
+
+    async def test_the_temporary_folder_is_a_size_limited_tmpfs(self) -> None:
+        """Writing more than temp_mb into the temporary folder fails with ENOSPC; the disk
+        beneath is untouched."""
+        async with open_converter_pool(
+            settings(temp_mb=1), converters=[CHAOS], station_namespace=NAMESPACE
+        ) as pool:
+            assert pool.sandbox.temp_tmpfs
+            result = await convert(pool, "fill 2")
+        assert isinstance(result, Rejected)
+        assert "No space left on device" in result.reason
 
 
 class TestIsolation:

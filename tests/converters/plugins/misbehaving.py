@@ -6,9 +6,9 @@ pool as ``tests/converters/plugins/misbehaving.py:<Class>``.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
-import signal
 import socket
 import sys
 import threading
@@ -74,7 +74,7 @@ class Chaos(Converter[NoArguments]):
     """Does what the file says: ``raise``, ``reject``, ``hang``, ``sleep <s>``, ``spin``,
     ``alloc <MiB>``, ``grow <MiB>``, ``segv``, ``fork``, ``fork-and-return``, ``garbage``,
     ``garbage-later`` (after answering, while idle), ``print``, ``exit``, ``write <path>``,
-    ``read <path>``, ``connect <port>``, ``kill-parent``, ``env``, ``tmp``;
+    ``read <path>``, ``connect <port>``, ``kill-parent [pid]``, ``env``, ``tmp``, ``fill <MiB>``;
     anything else converts to one report."""
 
     name: ClassVar[str] = "chaos"
@@ -107,8 +107,8 @@ class Chaos(Converter[NoArguments]):
                 chunks.append(b"x" * (1 << 20))  # touched memory: RSS grows
                 time.sleep(0.002)
             return [wsjf(f"GROW-{len(chunks)}")]
-        if command == "segv":
-            os.kill(os.getpid(), signal.SIGSEGV)
+        if command == "segv":  # a real fault (a signal sent to itself is not the same to PID 1)
+            ctypes.string_at(0)
         if command in ("fork", "fork-and-return"):
             return self._fork(command == "fork")
         if command == "garbage":
@@ -144,11 +144,16 @@ class Chaos(Converter[NoArguments]):
         if command == "connect":
             with socket.create_connection(("127.0.0.1", int(argument)), timeout=2):
                 return [wsjf("CONNECTED")]
-        if command == "kill-parent":
-            os.kill(os.getppid(), 0)
+        if command == "kill-parent":  # the node's pid as the argument, else the parent's
+            os.kill(int(argument) if argument else os.getppid(), 0)
             return [wsjf("SIGNALLED")]
         if command == "env":
             raise FileRejected(" ".join(sorted(os.environ)), where=os.getcwd())
+        if command == "fill":  # write <argument> MiB into the temporary folder
+            with open("filler.bin", "wb") as f:
+                for _ in range(int(argument)):
+                    f.write(b"x" * (1 << 20))
+            return [wsjf("FILLED")]
         if command == "tmp":
             with open(os.path.join(os.getcwd(), "scratch.txt"), "w") as f:
                 f.write("fine")
@@ -178,6 +183,7 @@ class Chaos(Converter[NoArguments]):
         print(f"CHILDREN {pids[0]} {pids[1]}", file=sys.stderr, flush=True)
         if hang:
             time.sleep(3600)
+        time.sleep(0.5)  # long enough for a test to see them from outside
         return [wsjf(f"FORKED-{pids[0]}-{pids[1]}")]
 
 
