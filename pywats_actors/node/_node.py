@@ -451,7 +451,15 @@ async def _pool_child(
         async with trio.open_nursery() as nursery:
             await nursery.start(pool.run)  # stops on this child's stop request
             node.pool = pool
-            get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
+            sandbox = pool.sandbox
+            if sandbox.note:  # a layer is missing or weaker: say which and why
+                get_logger().warning(
+                    "converter pool ready with a weaker sandbox",
+                    sandbox=sandbox.level,
+                    missing=sandbox.note,
+                )
+            else:
+                get_logger().info("converter pool ready", sandbox=sandbox.level)
             task_status.started()
     finally:
         node.pool = None
