@@ -428,33 +428,39 @@ class ConverterPool:
     ) -> ConversionResult:
         """Ask every domain for its scores, then convert with the most confident converter."""
         head = data[: self.settings.detect_head_kb * 1024]
-        answers: dict[str, dict[str, float] | str] = {}
+        answers: dict[str, Scores | JobFailure | Unrun] = {}
 
         async def ask(domain: WorkerDomain) -> None:
-            job = self._job(domain, Detect, name, head, None)
-            job.detect_only = True
-            await domain.attempt(job)
-            outcome = job.outcome
-            if isinstance(outcome, Scores):
-                answers[domain.plan.id] = dict(outcome.scores)
-            elif isinstance(outcome, Unrun):
-                answers[domain.plan.id] = outcome.reason
-            elif isinstance(outcome, JobFailure):
-                answers[domain.plan.id] = f"its worker failed on the file: {outcome.description}"
+            for fresh in (False, True):  # a worker that died on it: once more, on a fresh one
+                job = self._job(domain, Detect, name, head, None, fresh=fresh)
+                job.detect_only = True
+                await domain.attempt(job)
+                outcome = job.outcome
+                if not isinstance(outcome, Scores | JobFailure | Unrun):  # pragma: no cover
+                    outcome = Unrun(f"unexpected outcome {type(outcome).__name__}")
+                answers[domain.plan.id] = outcome
+                if not isinstance(outcome, JobFailure):
+                    return
+                if not fresh:
+                    self._counters.retries += 1
 
         async with trio.open_nursery() as nursery:
             for domain in self._domains:
                 nursery.start_soon(ask, domain)
+        for domain in self._domains:  # a worker died on the head twice: the file's fault
+            failed = answers.get(domain.plan.id)
+            if isinstance(failed, JobFailure):
+                return failure_result(failed, name, sha256, None, 2, self.settings)
         scores: dict[str, float] = {}
         order: list[str] = []
         for domain, index in self._members:
             answer = answers.get(domain.plan.id)
-            if isinstance(answer, dict) and domain.complete:
+            if isinstance(answer, Scores) and domain.complete:
                 alias = list(domain.infos)[index]
                 order.append(alias)
-                scores[alias] = answer.get(alias, 0.0)
+                scores[alias] = answer.scores.get(alias, 0.0)
         best = best_alias(scores, order)
-        silent = {d: a for d, a in answers.items() if isinstance(a, str)}
+        silent = {d: a.reason for d, a in answers.items() if isinstance(a, Unrun)}
         if best is None:
             if silent:
                 reason = "detection could not ask every converter: " + "; ".join(

@@ -25,7 +25,6 @@ from converters import (
     Rejected,
     Unavailable,
     UnknownConverter,
-    WorkerStartError,
     content_hash,
     open_converter_pool,
     report_id,

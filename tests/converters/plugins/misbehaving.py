@@ -73,7 +73,7 @@ class Chaos(Converter[NoArguments]):
     """Does what the file says: ``raise``, ``reject``, ``hang``, ``sleep <s>``, ``spin``,
     ``alloc <MiB>``, ``grow <MiB>``, ``segv``, ``fork``, ``fork-and-return``, ``garbage``,
     ``garbage-later`` (after answering, while idle), ``print``, ``exit``, ``write <path>``,
-    ``read <path>``, ``connect <port>``, ``kill-parent``, ``env``, ``tmp``;
+    ``read <path>``, ``connect <port>``, ``kill-parent``, ``env``, ``tmp``, ``whoami``;
     anything else converts to one report."""
 
     name: ClassVar[str] = "chaos"
@@ -146,6 +146,13 @@ class Chaos(Converter[NoArguments]):
         if command == "kill-parent":
             os.kill(os.getppid(), 0)
             return [wsjf("SIGNALLED")]
+        if command == "whoami":  # its pid and the test plug-in modules its process imported
+            mine = sorted(
+                name.split("_pywats_converter_")[-1].rsplit("_", 1)[0]
+                for name in sys.modules
+                if name.startswith("_pywats_converter_")
+            )
+            raise FileRejected(f"pid={os.getpid()} modules={','.join(mine)}")
         if command == "env":
             raise FileRejected(" ".join(sorted(os.environ)), where=os.getcwd())
         if command == "tmp":
