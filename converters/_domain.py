@@ -37,7 +37,7 @@ from supervisors import (
 )
 
 from ._domains import DomainPlan, builtin_infos, claim_names, plugin_infos
-from ._errors import PoolClosed, WorkerStartError
+from ._errors import ConverterInvalid, PoolClosed, WorkerStartError
 from ._poolutil import describe_error, infrastructure, leaves, sleep_unless
 from ._process import WorkerProcess
 from ._protocol import ConverterInfo, Setup
@@ -262,9 +262,24 @@ class WorkerDomain:
         if hello.failures:
             raise load_error(hello.failures[0])
         if not self.complete:
-            self.infos = claim_names(plugin_infos(hello.converters), self.plan.id, self._names)
+            self.infos = {info.alias: info for info in plugin_infos(hello.converters)}
+            if self.started:  # at the pool's first start, the pool claims in domain order
+                self.claim()
         if self.sandbox is None:
             self.sandbox = sandbox_of(worker)
+
+    def claim(self) -> None:
+        """Claim the domain's converter names and aliases (:func:`claim_names`).
+
+        Raises:
+            ConverterInvalid: one is another domain's; the domain forgets its converters.
+        """
+        try:
+            claim_names(list(self.infos.values()), self.plan.id, self._names)
+        except ConverterInvalid:
+            if not self.plan.trusted:
+                self.infos = {}
+            raise
 
     def start_failed(self, slot: Slot, pending: Job | None, error: BaseException) -> None:
         """A process could not be started for *slot*. A retry that waited for it, and, once

@@ -44,7 +44,7 @@ from ._discovery import absolute_ref
 from ._distrust import best_alias
 from ._domain import WorkerDomain
 from ._domains import DomainPlan, plan_domains
-from ._errors import PoolClosed, SandboxUnavailable, UnknownConverter
+from ._errors import ConverterInvalid, PoolClosed, SandboxUnavailable, UnknownConverter
 from ._finish import finish
 from ._poolutil import failure_result, file_hash, printable_name, unwrap_single_error
 from ._process import JobFailure
@@ -221,6 +221,12 @@ class ConverterPool:
                     async with trio.open_nursery() as starting:
                         for index, domain in enumerate(self._domains):
                             starting.start_soon(start, index, domain)
+                    for index, domain in enumerate(self._domains):
+                        if domain.complete and not domain.plan.trusted and not errors:
+                            try:  # in configuration order: the later of two is refused
+                                domain.claim()
+                            except ConverterInvalid as exc:
+                                errors[index] = exc
                     if errors:
                         await self._stop_domains(None)
                         raise errors[min(errors)]

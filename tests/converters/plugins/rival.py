@@ -13,15 +13,23 @@ from typing import Any, ClassVar
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
 
-def _report(sn: str) -> dict[str, Any]:
-    """The shared minimal valid report (``tests/_reports.py``, loaded by its path)."""
+def _load_reports() -> Any:
+    """``tests/_reports.py``, loaded by its path at import (before the lock-down)."""
     path = Path(__file__).resolve().parents[2] / "_reports.py"
     spec = importlib.util.spec_from_file_location("_rival_test_reports", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    report: dict[str, Any] = module.minimal_report(sn, report_id=module.NIL_ID)
+    return module
+
+
+_REPORTS = _load_reports()
+
+
+def _report(sn: str) -> dict[str, Any]:
+    """The shared minimal valid report, with serial number ``sn``."""
+    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=_REPORTS.NIL_ID)
     return report
 
 
