@@ -9,7 +9,7 @@ the converter sleeps, so the parent acts on the forged frame, not on a real answ
 ``done-other``       a ``Done`` for another job (another file's)
 ``part-other``       a ``Part`` for another job
 ``oversized <MiB>``  ``Part`` frames of 1 MiB each, that many
-``steps <n>``        a ``Done`` with one valid report of ``n`` steps (no check of the worker)
+``steps <n> [<r>]``  a ``Done`` with ``r`` (1) valid reports of ``n`` steps (unchecked)
 ``done-foreign-scores``  a ``Done`` whose detection scores name another domain's converter
 ``good``             converts honestly (one report)
 
@@ -135,8 +135,10 @@ class Forger(Converter[NoArguments]):
             for _ in range(int(argument)):
                 write_frame_sync(_worker.protocol_fd, Part(job=job, reports=[b" " * (1 << 20)]))
             forge(_done(job, "forger", [mine]))
-        if command == "steps":
-            forge(_done(job, "forger", [many_steps(int(argument))]))
+        if command == "steps":  # steps <count> [<reports>]
+            count, _, reports = argument.partition(" ")
+            one = many_steps(int(count))
+            forge(_done(job, "forger", [one] * int(reports or 1)))
         if command == "done-foreign-scores":
             forge(_done(job, "forger", [mine], scores={"forger": 1.0, "wsjf": 0.0}))
         return [report("GOOD")]
