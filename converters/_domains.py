@@ -108,7 +108,7 @@ def plugin_infos(reported: Iterable[ConverterInfo]) -> list[ConverterInfo]:
     """
     infos = []
     for info in reported:
-        if not _NAME_RE.match(info.name) or not _NAME_RE.match(info.alias):
+        if not _NAME_RE.match(info.name):
             raise ConverterInvalid(info.ref, f"its name {info.name!r} is not a valid name")
         infos.append(
             ConverterInfo(
