@@ -9,6 +9,7 @@ convert the next file.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -20,9 +21,12 @@ from converters import (
     ConverterPool,
     Crashed,
     Rejected,
+    Unavailable,
     open_converter_pool,
     report_id,
 )
+from converters._distrust import answer_violation, best_alias, scores_violation
+from converters._protocol import Done
 
 from .._reports import minimal_report
 from .conftest import NAMESPACE, PLUGINS, settings
@@ -180,3 +184,68 @@ class TestForgedScores:
             assert "'wsjf'" in violation(result).description
             assert isinstance(honest, Converted), honest
             assert honest.detected
+
+
+class TestForgedHello:
+    async def test_a_hello_forged_at_import_fails_that_workers_start_only(
+        self, tmp_path: Path
+    ) -> None:
+        """A plug-in that writes a Hello of its own while being imported (claiming to run the
+        WSJF converter) breaks the handshake: its worker does not start (a protocol
+        violation, retried with backoff), its converter is Unavailable, the built-ins go on."""
+        module = tmp_path / "liar.py"
+        module.write_text(
+            "from converters import _worker\n"
+            "from converters._protocol import ConverterInfo, Hello, write_frame_sync\n"
+            "info = ConverterInfo('wsjf', 'wsjf', '9', 'wsjf', (), True)\n"
+            "write_frame_sync(_worker.protocol_fd, Hello(pid=1, python='3', sandbox_level='x',"
+            " landlock_abi=0, sandbox_note='', converters=[info], failures=[]))\n"
+        )
+        liar = ConverterConfig(f"{module}:Liar", name="liar")
+        async with open_converter_pool(
+            settings(start_backoff_max=0.5), converters=["wsjf", liar], station_namespace=NAMESPACE
+        ) as pool:
+            with trio.fail_after(30):
+                result = await pool.convert(b"x", "f", "liar")
+                own = minimal_report("SN-1", report_id=str(uuid.uuid4()))
+                real = await pool.convert(msgspec.json.encode(own), "r.json", "wsjf")
+            stats = pool.statistics()
+        assert isinstance(result, Unavailable), result
+        assert "protocol violation" in result.reason
+        assert "it reports converters 'wsjf'" in result.reason
+        assert isinstance(real, Converted)
+        assert stats.violations >= 1
+
+
+class TestChecks:
+    """The checks themselves, on messages built here (the attacks above run them for real)."""
+
+    def test_scores_must_be_the_domains_and_numbers_in_range(self) -> None:
+        assert scores_violation({"a": 0.5}, ["a", "b"]) is None
+        assert "'c'" in (scores_violation({"c": 0.5}, ["a"]) or "")
+        for bad in (-0.1, 1.5, float("inf"), float("nan")):
+            assert "not a number in [0, 1]" in (scores_violation({"a": bad}, ["a"]) or "")
+
+    def test_ties_go_to_the_first_in_order(self) -> None:
+        assert best_alias({"a": 0.7, "b": 0.7}, ["b", "a"]) == "b"
+        assert best_alias({"a": 0.7, "b": 0.8}, ["a", "b"]) == "b"
+        assert best_alias({"a": 0.4}, ["a"]) is None
+
+    def test_a_detected_answer_must_name_the_best_of_its_scores(self) -> None:
+        done = Done(
+            job=1,
+            converter="a",
+            reports=[],
+            seconds=0.0,
+            cpu_total=0.0,
+            children_left=False,
+            scores={"a": 0.6, "b": 0.9},
+        )
+        problem = answer_violation(done, detect_only=False, converter=None, aliases=["a", "b"])
+        assert problem is not None
+        assert "scores choose 'b'" in problem
+        honest = msgspec.structs.replace(done, converter="b")
+        assert (
+            answer_violation(honest, detect_only=False, converter=None, aliases=["a", "b"]) is None
+        )
+        assert answer_violation(honest, detect_only=True, converter=None, aliases=["a", "b"])

@@ -195,6 +195,8 @@ class TestFailuresStayInTheirDomain:
         ) as pool:
             with trio.fail_after(30):
                 waiting = await pool.convert(b"x", "f", "doomed")
+                # an unknown name may be the doomed domain's (it never said): not an error yet
+                unknown = await pool.convert(b"x", "f", "whatever")
                 csv = await pool.convert(CANONICAL, "t.csv", "csv")
                 detected = await pool.convert(CANONICAL, "t.csv")  # without the plug-in's word
                 await trio.sleep(1)
@@ -202,6 +204,8 @@ class TestFailuresStayInTheirDomain:
         assert isinstance(waiting, Unavailable), waiting
         assert "killed by SIGSYS" in waiting.reason
         assert "'doomed'" in waiting.reason
+        assert isinstance(unknown, Unavailable)
+        assert "no converter named 'whatever' is known yet" in unknown.reason
         assert sns(csv) == ["SN001", "SN002"]
         assert isinstance(detected, Converted)
         assert detected.converter == "csv"
