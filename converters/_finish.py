@@ -62,7 +62,7 @@ async def finish(
 ) -> Converted | Rejected:
     """Turn a worker's ``Done`` into ``Converted``, or ``Rejected``: ``too_large`` when it
     holds more reports or values than ``settings`` allow, ``invalid_output`` when a report is
-    not valid WSJF. ``scores``: the detection's, for a rejection.
+    not valid WSJF. ``scores``: the detection's across domains (else the worker's, checked).
 
     Large outputs are processed in a worker thread so the event loop keeps running.
     """
@@ -105,6 +105,7 @@ async def finish(
         detected=detected,
         attempts=attempts,
         timings=timings,
+        scores=(scores if scores is not None else done.scores) if detected else None,
     )
 
 

@@ -92,6 +92,8 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
         detected: the converter was picked by auto-detection.
         attempts: 1, or 2 when the first worker died and a fresh one succeeded.
         timings: where the time went.
+        scores: the detection confidences of every converter (of every trust domain), when
+            the converter was detected.
     """
 
     name: str
@@ -103,6 +105,7 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
     detected: bool
     attempts: int
     timings: Timings
+    scores: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:

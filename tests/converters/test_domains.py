@@ -117,6 +117,7 @@ class TestDetectionAcrossDomains:
         assert isinstance(rival, Converted), rival
         assert (rival.converter, rival.detected) == ("rival", True)
         assert sns(rival) == ["RIVAL"]
+        assert rival.scores == {"detector": 0.3, "rival": 0.9}
         assert isinstance(nothing, Rejected)
         assert nothing.cause == "unrecognised"
         assert nothing.scores == {"detector": 0.3, "rival": 0.0}
