@@ -47,6 +47,7 @@ from ._protocol import (
     Locked,
     Part,
     Refused,
+    Scores,
     Setup,
     WorkerMessage,
     decode_worker_message,
@@ -147,7 +148,7 @@ class WorkerProcess:
         assert process.stdout is not None
         self._process = process
         self._stdin = process.stdin
-        self._reader = FrameReader(process.stdout, settings.max_output, error=FrameError)
+        self._reader = FrameReader(process.stdout, settings.max_frame, error=FrameError)
         self._settings = settings
         self._stderr_tail = bytearray()
         self._stderr_done = stderr_done
@@ -247,7 +248,7 @@ class WorkerProcess:
 
     # -- one job: begin (in the caller's task or the slot's), then answer or fail (the slot's) ---
 
-    def begin(self, request: bytes, scope: trio.CancelScope) -> _Watch:
+    def begin(self, request: bytes, scope: trio.CancelScope, job: int = 0) -> _Watch:
         """Start converting a file: put the job under the RSS/CPU watch (:meth:`monitor`) and
         write as much of the ``request`` frame (:func:`encode_frame` of a ``Request``) as the
         pipe takes now, without waiting.
@@ -257,7 +258,7 @@ class WorkerProcess:
         pipe that is already broken or closed sets ``watch.send_failed`` (the process is dying:
         the answer stream ends, and :meth:`died` says how).
         """
-        watch = _Watch(baseline_cpu=self.cpu_total, scope=scope)
+        watch = _Watch(baseline_cpu=self.cpu_total, scope=scope, job=job)
         self._watch = watch
         try:
             written = _write_nowait(self._stdin, request)
@@ -300,6 +301,8 @@ class WorkerProcess:
             if not isinstance(message, Part):
                 self._decoded = (payload, message)
                 return payload
+            if message.job != watch.job:
+                raise FrameError(f"a Part frame of job {message.job} during job {watch.job}")
             watch.parts.extend(message.reports)
             watch.part_bytes += sum(len(raw) for raw in message.reports)
             if watch.part_bytes > self._settings.max_output:
@@ -308,7 +311,7 @@ class WorkerProcess:
                     "(max_output_mb)"
                 )
 
-    def answer(self, payload: bytes, job: int) -> Done | Refused | str:
+    def answer(self, payload: bytes, job: int) -> Done | Refused | Scores | str:
         """The worker's answer to job ``job`` (the job is over), or what is wrong with it.
 
         A ``Done`` answer carries every report of the job: those sent ahead in parts first."""
@@ -321,15 +324,18 @@ class WorkerProcess:
                 answer = decode_worker_message(payload)
             except FrameError as exc:
                 return f"protocol violation: {exc}"
-        if not isinstance(answer, Done | Refused) or answer.job != job:
-            return "protocol violation: unexpected answer"
-        if isinstance(answer, Done) and watch is not None and watch.parts:
+        if not isinstance(answer, Done | Refused | Scores):
+            return f"protocol violation: a {type(answer).__name__} frame during job {job}"
+        if answer.job != job:
+            return f"protocol violation: an answer to job {answer.job} during job {job}"
+        if isinstance(answer, Done) and watch is not None:
             size = watch.part_bytes + sum(len(raw) for raw in answer.reports)
             if size > self._settings.max_output:
                 return (
                     f"protocol violation: the answer exceeds the limit of "
                     f"{self._settings.max_output} bytes (max_output_mb)"
                 )
+        if isinstance(answer, Done) and watch is not None and watch.parts:
             answer = msgspec.structs.replace(answer, reports=[*watch.parts, *answer.reports])
         self.jobs_done += 1
         self.cpu_total = answer.cpu_total
@@ -474,6 +480,7 @@ class _Watch:
 
     baseline_cpu: float
     scope: trio.CancelScope | None = None
+    job: int = 0
     peak_rss: int = 0
     overrun: Literal["rss", "cpu"] | None = None
     unsent: memoryview | None = None

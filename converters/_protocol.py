@@ -15,6 +15,8 @@ Conversation::
     Request ---------------------------->
            <----------------------------  Part    (zero or more: reports sent as they are made)
            <----------------------------  Done | Refused
+    Detect ----------------------------->         (detection only: the head of a file)
+           <----------------------------  Scores
     ...
     (stdin closed) ---------------------->        exits 0
 
@@ -33,15 +35,18 @@ __all__ = [
     "HEADER",
     "ConverterInfo",
     "ConverterSetup",
+    "Detect",
     "Done",
     "FrameError",
     "Hello",
     "LoadFailure",
     "Locked",
+    "ParentMessage",
     "Part",
     "Probe",
     "Refused",
     "Request",
+    "Scores",
     "Setup",
     "WorkerMessage",
     "decode_worker_message",
@@ -212,10 +217,7 @@ class Refused(msgspec.Struct, frozen=True, tag="refused"):
     scores: dict[str, float] | None = None
 
 
-WorkerMessage = Locked | Hello | Part | Done | Refused
-
 _ENCODER = msgspec.msgpack.Encoder()
-_WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)
 
 
 def encode_frame(message: msgspec.Struct) -> bytes:
@@ -292,3 +294,30 @@ def _read_exactly(fd: int, size: int, *, allow_eof: bool) -> bytearray | None:
                 raise FrameError(f"stream ended {size - filled} bytes before the end of a frame")
             filled += count
     return buffer
+
+
+# -- detection alone (a pool of several trust domains asks each for its scores) -----------------
+
+
+class Detect(msgspec.Struct, frozen=True, tag="detect"):
+    """Score the head of a file with every converter of this worker; convert nothing."""
+
+    job: int
+    name: str
+    head: bytes
+
+
+class Scores(msgspec.Struct, frozen=True, tag="scores"):
+    """The answer to ``Detect``: each converter's confidence, by alias (in ``[0, 1]``)."""
+
+    job: int
+    scores: dict[str, float]
+    seconds: float
+    cpu_total: float
+    children_left: bool
+
+
+WorkerMessage = Locked | Hello | Part | Done | Refused | Scores
+ParentMessage = Request | Detect
+
+_WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)

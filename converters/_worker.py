@@ -49,14 +49,17 @@ from ._errors import (
 )
 from ._protocol import (
     ConverterInfo,
+    Detect,
     Done,
     FrameError,
     Hello,
     LoadFailure,
     Locked,
+    ParentMessage,
     Part,
     Refused,
     Request,
+    Scores,
     Setup,
     read_frame_sync,
     write_frame_sync,
@@ -301,7 +304,7 @@ def _load(setup: Setup) -> _State:
 
 def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
     global _busy
-    decoder = msgspec.msgpack.Decoder(Request)
+    decoder = msgspec.msgpack.Decoder(ParentMessage)
     while True:
         payload = read_frame_sync(proto_in, setup.max_request)
         if payload is None:
@@ -318,8 +321,18 @@ def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
             return
 
 
-def _handle(state: _State, setup: Setup, request: Request, out: int) -> Done | Refused:
+def _handle(
+    state: _State, setup: Setup, request: ParentMessage, out: int
+) -> Done | Refused | Scores:
     started = time.perf_counter()
+    if isinstance(request, Detect):  # detection alone: the pool compares domains' scores
+        return Scores(
+            job=request.job,
+            scores=_detect(state, request.head[: setup.detect_head], request.name),
+            seconds=time.perf_counter() - started,
+            cpu_total=cpu_used(),
+            children_left=_reap_children(),
+        )
     scores: dict[str, float] | None = None
     alias = request.converter
     if alias is None:

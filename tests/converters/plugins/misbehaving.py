@@ -74,7 +74,8 @@ class Chaos(Converter[NoArguments]):
     """Does what the file says: ``raise``, ``reject``, ``hang``, ``sleep <s>``, ``spin``,
     ``alloc <MiB>``, ``grow <MiB>``, ``segv``, ``fork``, ``fork-and-return``, ``garbage``,
     ``garbage-later`` (after answering, while idle), ``print``, ``exit``, ``write <path>``,
-    ``read <path>``, ``connect <port>``, ``kill-parent [pid]``, ``env``, ``tmp``, ``fill <MiB>``;
+    ``read <path>``, ``connect <port>``, ``kill-parent [pid]``, ``env``, ``tmp``, ``fill <MiB>``,
+    ``whoami``;
     anything else converts to one report."""
 
     name: ClassVar[str] = "chaos"
@@ -147,6 +148,13 @@ class Chaos(Converter[NoArguments]):
         if command == "kill-parent":  # the node's pid as the argument, else the parent's
             os.kill(int(argument) if argument else os.getppid(), 0)
             return [wsjf("SIGNALLED")]
+        if command == "whoami":  # its own folder and the test plug-in modules it imported
+            mine = sorted(
+                name.split("_pywats_converter_")[-1].rsplit("_", 1)[0]
+                for name in sys.modules
+                if name.startswith("_pywats_converter_")
+            )
+            raise FileRejected(f"dir={os.path.basename(os.getcwd())} modules={','.join(mine)}")
         if command == "env":
             raise FileRejected(" ".join(sorted(os.environ)), where=os.getcwd())
         if command == "fill":  # write <argument> MiB into the temporary folder
