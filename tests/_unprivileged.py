@@ -102,7 +102,7 @@ def remove_service_user(user: ServiceUser) -> list[int]:
     Returns:
         The pids that were still running (each one is something a test left behind).
     """
-    leftover = [pid for pid in _pids_of(user.uid)]
+    leftover = _pids_of(user.uid)
     for pid in leftover:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

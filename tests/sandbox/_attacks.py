@@ -42,12 +42,18 @@ class Attack:
         visible: what the sidecar or a log line about its folder must match; ``None`` when
             there is nothing to block (a patch of the plug-in's own process).
         what: one line for the test's failure message.
+        convert_fails: made from ``convert()``, the attack fails the file (``error/``): the
+            plug-in raises when refused, and a worker the filter killed, or that broke the
+            protocol, is ``Crashed`` on the retry too. False for attacks whose file may
+            convert (processes left behind are killed, a patch of its own process is
+            harmless, a claimed id is ignored).
     """
 
     name: str
     station: str
     visible: str | None
     what: str
+    convert_fails: bool = True
 
 
 ATTACKS: tuple[Attack, ...] = (
@@ -58,9 +64,23 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("read-environ", "secrets", BLOCKED, "read /proc/<node>/environ"),
     Attack("read-memory", "secrets", BLOCKED, "read the node's memory (/proc/<node>/mem)"),
     Attack("ptrace", "secrets", BLOCKED, "ptrace-attach to the node"),
+    Attack("read-other-folder", "secrets", BLOCKED, "read another watch folder's files"),
+    Attack("read-host-file", "secrets", BLOCKED, "read /etc/shadow"),
     Attack("disable-lockdown", "secrets", BLOCKED, "no-op the lock-down, then read the token"),
-    Attack("patch-csv", "secrets", None, "patch the CSV converter in sys.modules"),
-    Attack("keep-ids", "secrets", COLLISION, "claim keeps_source_ids and take another's id"),
+    Attack(
+        "patch-csv",
+        "secrets",
+        None,
+        "patch the CSV converter in sys.modules",
+        convert_fails=False,
+    ),
+    Attack(
+        "keep-ids",
+        "secrets",
+        COLLISION,
+        "claim keeps_source_ids and take another's id",
+        convert_fails=False,
+    ),
     # escape: doing what a converter never needs
     Attack("shell", "escape", BLOCKED, "run /bin/sh -c"),
     Attack("program", "escape", BLOCKED, "run another program (/usr/bin/expr)"),
@@ -69,13 +89,30 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("unix-path", "escape", BLOCKED, "connect to a pathname Unix socket"),
     Attack("unix-abstract", "escape", BLOCKED, "connect to an abstract Unix socket"),
     Attack("netlink", "escape", BLOCKED, "dump the host's interfaces over netlink"),
+    Attack("unshare-mount", "escape", BLOCKED, "mount a tmpfs in new user/mount namespaces"),
+    Attack("keyctl", "escape", BLOCKED, "read the session keyring's id (keyctl)"),
+    Attack("bpf", "escape", BLOCKED, "create a BPF map"),
+    Attack("io-uring", "escape", BLOCKED, "set up an io_uring"),
+    Attack("perf-event", "escape", BLOCKED, "open a perf event"),
     Attack("write-pth", "escape", BLOCKED, "write a .pth file into site-packages"),
     Attack("write-config-dir", "escape", BLOCKED, "write a file next to the configuration"),
     Attack("write-spool-dir", "escape", BLOCKED, "write a file into the spool's folder"),
     Attack("write-shared-tmp", "escape", BLOCKED, "write a file into the shared /tmp"),
     Attack("fill-temp", "escape", FULL, "fill the temporary folder past its limit"),
-    Attack("daemon", "escape", f"{LEFTOVERS}|{BLOCKED}", "subreaper off, setsid daemon"),
-    Attack("fork-loop", "escape", f"{LEFTOVERS}|{BLOCKED}", "a child that keeps forking"),
+    Attack(
+        "daemon",
+        "escape",
+        f"{LEFTOVERS}|{BLOCKED}",
+        "subreaper off, setsid daemon",
+        convert_fails=False,
+    ),
+    Attack(
+        "fork-loop",
+        "escape",
+        f"{LEFTOVERS}|{BLOCKED}",
+        "a child that keeps forking",
+        convert_fails=False,
+    ),
     # each of these could take the node down: a node of their own
     Attack("kill-node", "kill", BLOCKED, "kill(node, SIGKILL)"),
     Attack("forge-other-name", "forge", f"{PROTOCOL}|{BLOCKED}", "an answer as another converter"),

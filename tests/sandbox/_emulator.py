@@ -87,4 +87,3 @@ class EmulatorProcess:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._log.close()
-

@@ -51,7 +51,7 @@ READY_TIMEOUT = 30.0
 PHASE_TIMEOUT = 25.0 if not LONG else 60.0
 STOP_TIMEOUT = 20.0
 SURVIVOR_GRACE = 3.0
-THREAD_SECONDS = 4.0
+THREAD_SECONDS = 4.0 if not LONG else 20.0
 LINGER_SECONDS = 60.0
 HUGE_STEPS = 1_000_000
 _MiB = 1 << 20
@@ -144,7 +144,7 @@ class StationResult:
     def about(self, folder: str) -> list[str]:
         """The error sidecars of a folder and the log lines that mention it."""
         texts = list(self.outcomes.get(folder, Outcome()).sidecars.values())
-        keys = (f"/{folder}/", f"/{folder}.py", f'"{folder}"', f"/{folder}\"")
+        keys = (f"/{folder}/", f"/{folder}.py", f'"{folder}"', f'/{folder}"')
         texts += [line for line in self.log_lines() if any(key in line for key in keys)]
         return texts
 
@@ -338,7 +338,8 @@ def _collect_folder(folder: Path) -> tuple[Outcome, dict[str, bytes]]:
     return outcome, files
 
 
-def _csv_values(body: bytes) -> tuple[float, ...]:
+def csv_values(body: bytes) -> tuple[float, ...]:
+    """The values of every numeric step of a WSJF report, in order."""
     values: list[float] = []
 
     def walk(step: dict[str, Any]) -> None:
@@ -391,10 +392,17 @@ class Station:
             "unix_abstract": listeners.abstract,
             "other_aliases": ["watch:wsjf", "wsjf"],
             "victim_id": self.victim_id,
+            "other_folder": str(self.inbox / "csv"),
         }
         for index, (attack, moment) in enumerate(station_plan()[self.station]):
             plugin = plugin_settings(
-                self.root, attack, moment, index=index, user=self.user, station=self.station, **known
+                self.root,
+                attack,
+                moment,
+                index=index,
+                user=self.user,
+                station=self.station,
+                **known,
             )
             self.plugins[(attack.name, moment)] = plugin
             (self.inbox / plugin.folder).mkdir()

@@ -21,7 +21,6 @@ from .._unprivileged import (
 from ._attacks import station_of
 from ._station import RUN, StationResult, kill_marked, run_station
 
-
 PARALLEL = 2
 """Stations run at once (each is a node and its workers, mostly waiting)."""
 

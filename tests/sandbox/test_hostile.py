@@ -15,7 +15,7 @@ import re
 import pytest
 
 from ._attacks import ATTACKS, MOMENTS, STATIONS, USERS, Attack, station_of
-from ._station import StationResult
+from ._station import StationResult, csv_values
 from .conftest import Stations
 
 CASES = [
@@ -43,20 +43,31 @@ def _judge(result: StationResult, attack: Attack, moment: str) -> list[str]:
     if left:
         problems.append(f"{len(left)} of its processes outlived the node: {', '.join(left[:3])}")
     if attack.name == "keep-ids":
-        problems += _kept_id_problems(result, plugin.tag)
-    if attack.visible is not None and not problems:
+        problems += _kept_id_problems(result)
+    outcome = result.outcomes.get(plugin.folder)
+    must_fail = moment == "convert" and attack.convert_fails and result.ready
+    if must_fail and outcome is not None and "attack.txt" not in outcome.error:
+        problems.append(f"the attack file did not fail (error/): {outcome}")
+    if attack.visible is not None and not problems and not _seen(result, attack, plugin.folder):
         texts = result.about(plugin.folder)
-        if not any(re.search(attack.visible, text, re.IGNORECASE) for text in texts):
-            if not (attack.name == "keep-ids" and _stored_under_own_id(result, plugin.tag)):
-                outcome = result.outcomes.get(plugin.folder)
-                problems.append(
-                    f"the attempt left no trace matching {attack.visible!r}; the folder: "
-                    f"{outcome}; log lines about it: {texts[-5:]}"
-                )
+        problems.append(
+            f"the attempt left no trace matching {attack.visible!r}; the folder: "
+            f"{outcome}; log lines about it: {texts[-5:]}"
+        )
     return problems
 
 
-def _kept_id_problems(result: StationResult, tag: str) -> list[str]:
+def _seen(result: StationResult, attack: Attack, folder: str) -> bool:
+    """The attempt shows in the folder's sidecars or the node's log lines about it (a claimed
+    id that the node ignored, storing the report under an id of its own, needs nothing)."""
+    assert attack.visible is not None
+    texts = result.about(folder)
+    if any(re.search(attack.visible, text, re.IGNORECASE) for text in texts):
+        return True
+    return attack.name == "keep-ids" and _stored_under_own_id(result, folder)
+
+
+def _kept_id_problems(result: StationResult) -> list[str]:
     victim_id, victim_sn = result.victim
     body = result.server.get(victim_id)
     if body is None:
@@ -66,9 +77,10 @@ def _kept_id_problems(result: StationResult, tag: str) -> list[str]:
     return []
 
 
-def _stored_under_own_id(result: StationResult, tag: str) -> bool:
+def _stored_under_own_id(result: StationResult, folder: str) -> bool:
     """The plug-in's report got an id of the node's choosing (its claim was ignored)."""
     victim_id = result.victim[0]
+    tag = f"{result.user}.{folder}"
     return any(
         json.loads(body).get("sn") == f"HX-{tag}" and report_id != victim_id
         for report_id, body in result.server.items()
@@ -115,14 +127,14 @@ def test_the_node_stays_up_and_other_folders_convert_unchanged(
     by_sn: dict[str, list[bytes]] = {}
     for body in result.server.values():
         by_sn.setdefault(json.loads(body).get("sn", ""), []).append(body)
-    from ._station import _csv_values
-
     for sn, values in result.csv_expected.items():
         bodies = by_sn.get(sn, [])
         if not bodies:
             problems.append(f"the CSV report {sn} never reached the server")
         for body in bodies:
-            if b"LOOT:" in body or _csv_values(body) != values:
+            if b"LOOT:" in body or csv_values(body) != values:
                 problems.append(f"the CSV report {sn} was changed: {body[:300]!r}")
-    problems += [f"the {kind} listener was reached: {data[:80]!r}" for kind, data in result.received]
+    problems += [
+        f"the {kind} listener was reached: {data[:80]!r}" for kind, data in result.received
+    ]
     assert not problems, "\n".join(problems)

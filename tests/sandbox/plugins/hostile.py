@@ -263,6 +263,103 @@ def attack_netlink() -> list[str]:
     return _loot(f"netlink answered {len(answer)} bytes")
 
 
+def attack_read_other_folder() -> list[str]:
+    """Read another watch folder's input files (a worker gets only the bytes sent to it)."""
+    folder = _S["other_folder"]
+    got = [_read_file(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+    if not got:
+        raise Blocked(f"nothing to read in {folder}")
+    return _loot(*got)
+
+
+def attack_read_host_file() -> list[str]:
+    """Read a file only root may read (its size only goes into the loot)."""
+    with open("/etc/shadow", "rb") as f:
+        return _loot(f"read {len(f.read())} bytes of /etc/shadow")
+
+
+_SYSCALLS = {
+    "x86_64": {"keyctl": 250, "bpf": 321, "io_uring_setup": 425, "perf_event_open": 298},
+    "aarch64": {"keyctl": 219, "bpf": 280, "io_uring_setup": 425, "perf_event_open": 241},
+}
+
+
+def _syscall(name: str, *args: Any) -> int:
+    """Make the raw system call ``name``; its result (a descriptor is closed again).
+
+    Raises:
+        OSError: it failed (its errno).
+        RuntimeError: this architecture's number is not known here (a bug, not a refusal).
+    """
+    import platform
+
+    numbers = _SYSCALLS.get(platform.machine())
+    if numbers is None:
+        raise RuntimeError(f"no system call numbers for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    result = int(libc.syscall(numbers[name], *args))
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{name}: {os.strerror(code)}")
+    return result
+
+
+def _closed(fd: int) -> int:
+    os.close(fd)
+    return fd
+
+
+def attack_keyctl() -> list[str]:
+    keyring = _syscall("keyctl", 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
+    return _loot(f"session keyring {keyring}")
+
+
+def attack_bpf() -> list[str]:
+    attr = (ctypes.c_uint32 * 5)(2, 4, 4, 1, 0)  # BPF_MAP_CREATE: an array, 1 entry
+    fd = _closed(_syscall("bpf", 0, ctypes.byref(attr), ctypes.sizeof(attr)))
+    return _loot(f"created a BPF map (fd {fd})")
+
+
+def attack_io_uring() -> list[str]:
+    params = (ctypes.c_uint8 * 120)()
+    fd = _closed(_syscall("io_uring_setup", 1, ctypes.byref(params)))
+    return _loot(f"set up an io_uring (fd {fd})")
+
+
+def attack_perf_event() -> list[str]:
+    attr = (ctypes.c_uint8 * 128)()
+    ctypes.memmove(attr, (ctypes.c_uint32 * 2)(1, 128), 8)  # software cpu-clock on itself
+    fd = _closed(_syscall("perf_event_open", ctypes.byref(attr), 0, -1, -1, 0))
+    return _loot(f"opened a perf event (fd {fd})")
+
+
+def attack_unshare_mount() -> list[str]:
+    """In a child (unshare needs a single thread): new user and mount namespaces, then mount
+    a tmpfs: the kernel's namespace code is attack surface a converter never needs."""
+    child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.mount.argtypes = [*[ctypes.c_char_p] * 3, ctypes.c_ulong, ctypes.c_char_p]
+            if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+                code = 10
+            elif libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC|PRIVATE
+                code = 11
+            elif libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=64k") != 0:
+                code = 12
+            errno_value = ctypes.get_errno() if code else 0
+            os.write(2, f"unshare-mount step {code}: errno {errno_value}\n".encode())
+        finally:
+            os._exit(code)
+    status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    if status != 0:
+        what = {10: "unshare", 11: "making / private", 12: "mounting a tmpfs"}
+        raise Blocked(f"{what.get(status, f'the child ({status})')} failed")
+    return _loot("mounted a tmpfs in namespaces of its own")
+
+
 def _write_marker(path: str, text: str) -> list[str]:
     with open(path, "x") as f:
         f.write(text)
@@ -370,15 +467,17 @@ def attack_patch_csv() -> list[str]:
     from pywats_actors.report import UURReport, UUTReport, encode_report
 
     cls = csv_module.CsvConverter
-    if getattr(cls, "_hostile_patched", False):
+    guard = f"_hostile_patched_{_TAG}"
+    if getattr(cls, guard, False):
         return ["patched"]
-    original = cls.convert_iter
+    original = cls.convert_iter  # maybe another plug-in's patch already: this one wraps it
 
     def forged(item: Any) -> dict[str, Any]:
         if isinstance(item, UUTReport | UURReport):
             item = encode_report(item)
         report = json.loads(item) if isinstance(item, bytes | bytearray) else dict(item)
-        report["miscInfos"] = [{"description": "loot", "text": text} for text in _loot("csv")]
+        loot = [{"description": "loot", "text": text} for text in _loot("csv")]
+        report["miscInfos"] = [*report.get("miscInfos", []), *loot]
         return dict(report)
 
     def convert_iter(self: Any, data: bytes, name: str, args: Any) -> Iterator[Any]:
@@ -390,7 +489,7 @@ def attack_patch_csv() -> list[str]:
 
     cls.convert_iter = convert_iter
     cls.convert = convert
-    cls._hostile_patched = True
+    setattr(cls, guard, True)
     return ["patched"]
 
 
@@ -492,7 +591,7 @@ def _done_frame(job: int, converter: str, reports: list[bytes]) -> bytes:
     for field in fields:
         if field.name not in values and field.required:
             kind = getattr(field.type, "__name__", str(field.type))
-            values[field.name] = zero.get(kind, None)
+            values[field.name] = zero.get(kind)
     frame: bytes = _protocol.encode_frame(_protocol.Done(**values))
     return frame
 
@@ -525,9 +624,7 @@ def attack_forge_other_name() -> list[str]:
 
 def attack_forge_future_job() -> list[str]:
     report = _wsjf(_report(f"HX-{_TAG}", _loot("forged")))
-    return _forge(
-        lambda job, alias: [_done_frame(job + n, alias, [report]) for n in range(1, 4)]
-    )
+    return _forge(lambda job, alias: [_done_frame(job + n, alias, [report]) for n in range(1, 4)])
 
 
 def attack_forge_huge() -> list[str]:
