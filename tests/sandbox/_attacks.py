@@ -29,7 +29,8 @@ BLOCKED = (
 PROTOCOL = r"protocol|unexpected answer|without being asked|unknown converter|not asked for"
 LEFTOVERS = r"left processes|processes (were )?left|still running|left behind|survived"
 FULL = r"ENOSPC|EDQUOT|EFBIG|No space left|Disk quota exceeded|File too large"
-COLLISION = r"conflict|collid|already (known|in the spool|stored)|same (report )?id|kept id"
+NAMES_THE_VICTIM = r"victim\.json"
+"""A kept id that collides is an error naming both files: the sidecar names the other one."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         "keep-ids",
         "secrets",
-        COLLISION,
+        NAMES_THE_VICTIM,
         "claim keeps_source_ids and take another's id",
         convert_fails=False,
     ),

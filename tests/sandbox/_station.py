@@ -408,6 +408,8 @@ class Station:
             (self.inbox / plugin.folder).mkdir()
             # stored next to the configuration: the worst place a plug-in can be put
             write_plugin(self.etc / f"{plugin.folder}.py", plugin.settings)
+        # a file the CSV folder keeps (not *.csv): what another folder holds, for the taking
+        (self.inbox / "csv" / "notes.txt").write_text(f"kept here: {self.spool_secret}\n")
         token = self.etc / "token"
         token.write_text(self.secrets["token"] + "\n")
         self._write_config(emulator.url)
@@ -429,10 +431,11 @@ class Station:
                 f'converter = "{self.etc / plugin.folder}.py:HostileConverter"\n'
                 "settle = 0.1\nrescan_interval = 1.0\n"
             )
-        for name in ("csv", "wsjf"):
+        for name, pattern in (("csv", "*.csv"), ("wsjf", "*.json")):
             watch.append(
                 f'[[watch]]\nid = "{name}"\npath = "{self.inbox / name}"\n'
-                f'converter = "{name}"\nsettle = 0.1\nrescan_interval = 1.0\n'
+                f'include = ["{pattern}"]\nconverter = "{name}"\n'
+                "settle = 0.1\nrescan_interval = 1.0\n"
             )
         self.config.write_text(
             f"""schema_version = 2

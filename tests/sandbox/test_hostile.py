@@ -46,6 +46,8 @@ def _judge(result: StationResult, attack: Attack, moment: str) -> list[str]:
         problems += _kept_id_problems(result)
     outcome = result.outcomes.get(plugin.folder)
     must_fail = moment == "convert" and attack.convert_fails and result.ready
+    if attack.name == "keep-ids" and result.ready:  # unless its claim was ignored
+        must_fail = not _stored_under_own_id(result, plugin.folder)
     if must_fail and outcome is not None and "attack.txt" not in outcome.error:
         problems.append(f"the attack file did not fail (error/): {outcome}")
     if attack.visible is not None and not problems and not _seen(result, attack, plugin.folder):
@@ -61,10 +63,10 @@ def _seen(result: StationResult, attack: Attack, folder: str) -> bool:
     """The attempt shows in the folder's sidecars or the node's log lines about it (a claimed
     id that the node ignored, storing the report under an id of its own, needs nothing)."""
     assert attack.visible is not None
-    texts = result.about(folder)
-    if any(re.search(attack.visible, text, re.IGNORECASE) for text in texts):
+    if attack.name == "keep-ids" and _stored_under_own_id(result, folder):
         return True
-    return attack.name == "keep-ids" and _stored_under_own_id(result, folder)
+    texts = result.about(folder)
+    return any(re.search(attack.visible, text, re.IGNORECASE) for text in texts)
 
 
 def _kept_id_problems(result: StationResult) -> list[str]:

@@ -140,8 +140,8 @@ def attack_read_spool() -> list[str]:
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             got.append(_read_file(path))
-    if not got:
-        raise Blocked(f"nothing readable in {folder}")
+    if not got:  # listing worked, so this is no refusal
+        raise RuntimeError(f"no file in {folder}")
     return _loot(*got)
 
 
@@ -266,10 +266,10 @@ def attack_netlink() -> list[str]:
 def attack_read_other_folder() -> list[str]:
     """Read another watch folder's input files (a worker gets only the bytes sent to it)."""
     folder = _S["other_folder"]
-    got = [_read_file(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
-    if not got:
-        raise Blocked(f"nothing to read in {folder}")
-    return _loot(*got)
+    names = [name for name in sorted(os.listdir(folder)) if name.endswith(".txt")]
+    if not names:  # the suite keeps a file there: listing worked, so this is no refusal
+        raise RuntimeError(f"no file to read in {folder}")
+    return _loot(*(_read_file(os.path.join(folder, name)) for name in names))
 
 
 def attack_read_host_file() -> list[str]:
@@ -597,14 +597,20 @@ def _done_frame(job: int, converter: str, reports: list[bytes]) -> bytes:
 
 
 def _forge(make: Callable[[int, str], list[bytes]]) -> list[str]:
+    """Write the frames ``make`` forges for the job being served (or, while no job is, for
+    each of the first jobs the parent will number) to the protocol pipe, one at a time."""
     job, alias = _current_request()
     jobs = [job] if job is not None else list(range(1, 33))
-    frames = b"".join(frame for j in jobs for frame in make(j, alias or _S["name"]))
-    for fd in _protocol_fds():
-        view = memoryview(frames)
-        while view:
-            view = view[os.write(fd, view) :]
-    return [f"wrote {len(frames)} bytes of forged frames"]
+    fds = _protocol_fds()
+    written = 0
+    for number in jobs:
+        for frame in make(number, alias or _S["name"]):
+            for fd in fds:
+                view = memoryview(frame)
+                while view:
+                    view = view[os.write(fd, view) :]
+            written += len(frame)
+    return [f"wrote {written} bytes of forged frames"]
 
 
 def _wsjf(report: dict[str, Any]) -> bytes:
