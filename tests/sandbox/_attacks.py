@@ -24,7 +24,7 @@ USERS = ("root", "service-user")
 
 BLOCKED = (
     r"hostile [a-z-]+ \((import|convert|thread)\) blocked"  # the plug-in's error (an errno)
-    r"|SIGSYS|signal 31|bad system call|seccomp"  # the worker was killed by the filter
+    r"|SIGSYS|signal 31|bad system call"  # the worker was killed by the seccomp filter
 )
 PROTOCOL = r"protocol|unexpected answer|without being asked|unknown converter|not asked for"
 LEFTOVERS = r"left processes|processes (were )?left|still running|left behind|survived"

@@ -144,7 +144,8 @@ class StationResult:
     def about(self, folder: str) -> list[str]:
         """The error sidecars of a folder and the log lines that mention it."""
         texts = list(self.outcomes.get(folder, Outcome()).sidecars.values())
-        keys = (f"/{folder}/", f"/{folder}.py", f'"{folder}"', f'/{folder}"')
+        # its files, its plug-in, or the folder field: not lists of every folder ("node ready")
+        keys = (f"/{folder}/", f'/{folder}"', f"/{folder}.py", f'"folder":"{folder}"')
         texts += [line for line in self.log_lines() if any(key in line for key in keys)]
         return texts
 

@@ -38,7 +38,6 @@ class Stations:
         self._futures: dict[tuple[str, str], Future[StationResult]] = {}
         self._service: ServiceUser | None = None
         self._service_skip: str | None = None
-        self.leftover_user_processes: list[int] = []
 
     def service_user(self) -> ServiceUser:
         """The throwaway user (made on first use); skips the test when there can be none."""
@@ -87,7 +86,7 @@ class Stations:
         self._executor.shutdown(wait=True)
         kill_marked(f"hx{RUN}")
         if self._service is not None:
-            self.leftover_user_processes = remove_service_user(self._service)
+            remove_service_user(self._service)
 
 
 def _wanted(items: list[pytest.Item]) -> list[tuple[str, str]]:
