@@ -28,7 +28,7 @@ BLOCKED = (
 )
 PROTOCOL = r"protocol|unexpected answer|without being asked|unknown converter|not asked for"
 LEFTOVERS = r"left processes|processes (were )?left|still running|left behind|survived"
-FULL = r"ENOSPC|EDQUOT|EFBIG|No space left|Disk quota exceeded|File too large"
+FULL = r"(ENOSPC|EDQUOT|No space left|Disk quota exceeded).* after writing \d+ MiB"
 NAMES_THE_VICTIM = r"victim\.json"
 """A kept id that collides is an error naming both files: the sidecar names the other one."""
 

@@ -14,8 +14,10 @@ import re
 
 import pytest
 
+from converters import PoolSettings
+
 from ._attacks import ATTACKS, MOMENTS, STATIONS, USERS, Attack, station_of
-from ._station import StationResult, csv_values
+from ._station import TEMP_MB, StationResult, csv_values
 from .conftest import Stations
 
 CASES = [
@@ -24,6 +26,7 @@ CASES = [
     for attack in ATTACKS
     for moment in MOMENTS
 ]
+_WRITTEN = re.compile(r"after writing (\d+) MiB")
 STATION_CASES = [
     pytest.param(user, station, id=f"{user}-{station}") for user in USERS for station in STATIONS
 ]
@@ -50,6 +53,8 @@ def _judge(result: StationResult, attack: Attack, moment: str) -> list[str]:
         must_fail = not _stored_under_own_id(result, plugin.folder)
     if must_fail and outcome is not None and "attack.txt" not in outcome.error:
         problems.append(f"the attack file did not fail (error/): {outcome}")
+    if attack.name == "fill-temp":
+        problems += _fill_problems(result, plugin.folder)
     if attack.visible is not None and not problems and not _seen(result, attack, plugin.folder):
         texts = result.about(plugin.folder)
         problems.append(
@@ -57,6 +62,14 @@ def _judge(result: StationResult, attack: Attack, moment: str) -> list[str]:
             f"{outcome}; log lines about it: {texts[-5:]}"
         )
     return problems
+
+
+def _fill_problems(result: StationResult, folder: str) -> list[str]:
+    """The temporary folder was full at its limit, not later (the disk outside is not filled)."""
+    limit = TEMP_MB or PoolSettings().temp_mb
+    written = [int(n) for text in result.about(folder) for n in _WRITTEN.findall(text)]
+    over = [n for n in written if n > limit]
+    return [f"the temporary folder took {max(over)} MiB; its limit is {limit}"] if over else []
 
 
 def _seen(result: StationResult, attack: Attack, folder: str) -> bool:

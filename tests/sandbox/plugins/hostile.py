@@ -384,7 +384,9 @@ def attack_write_shared_tmp() -> list[str]:
 
 
 def attack_fill_temp() -> list[str]:
-    """Write files of 8 MiB into the temporary folder until well past its size limit."""
+    """Write files of 8 MiB into the temporary folder until well past its size limit. A limit
+    on the size of one file (EFBIG) is no limit on the total: the next file goes on; only a
+    full folder (ENOSPC, EDQUOT) stops it, and the error says how much was written."""
     folder = os.environ.get("TMPDIR") or os.getcwd()
     target = _S["fill_bytes"]
     written = 0
@@ -393,12 +395,16 @@ def attack_fill_temp() -> list[str]:
     while written < target:
         path = os.path.join(folder, f"hostile-fill-{_TAG}-{os.getpid()}-{index}")
         index += 1
-        with open(path, "wb") as f:
-            for _ in range(8):
-                f.write(block)
-                written += len(block)
-                if written >= target:
-                    break
+        try:
+            with open(path, "wb", buffering=0) as f:
+                for _ in range(8):
+                    f.write(block)
+                    written += len(block)
+                    if written >= target:
+                        break
+        except OSError as exc:
+            if exc.errno != errno.EFBIG:
+                raise Blocked(f"{_describe(exc)} after writing {written >> 20} MiB") from None
     return _loot(f"wrote {written >> 20} MiB to {folder}")
 
 
