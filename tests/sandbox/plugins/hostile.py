@@ -97,12 +97,20 @@ def _secrets_in(data: bytes) -> list[str]:
 
 
 def _node_pids() -> list[int]:
-    """Processes whose command line names this station's configuration (what an attacker
-    scanning /proc would find; only this station's node, so the suite harms nothing else)."""
-    marker = _S["node_marker"].encode()
+    """The worker's parent and the processes whose command line names this station's
+    configuration (what an attacker scanning /proc finds). Only this station's processes: the
+    suite harms nothing else on the machine."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+    parent = os.getppid()
+    if parent > 1:  # 0 in a PID namespace of its own; always one of this station's processes
+        found.append(parent)
+    marker = _S["node_marker"].encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        entries = []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) in (os.getpid(), parent):
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
@@ -112,7 +120,7 @@ def _node_pids() -> list[int]:
         if marker in command and b"converters._worker" not in command:
             found.append(int(entry))
     if not found:
-        raise Blocked("no process of the node is visible in /proc")
+        raise Blocked("no process of the node is visible (no parent, nothing in /proc)")
     return found
 
 
@@ -151,7 +159,7 @@ def attack_read_environ() -> list[str]:
 
 def attack_read_memory() -> list[str]:
     """Read the node's writable memory through /proc/<pid>/mem, then process_vm_readv."""
-    pid = _node_pids()[0]
+    pid = _node_pids()[-1]  # the node itself when /proc shows it, else the parent
     found: set[str] = set()
     total = 0
     errors = []
@@ -189,7 +197,7 @@ def attack_read_memory() -> list[str]:
 
 
 def attack_ptrace() -> list[str]:
-    pid = _node_pids()[0]
+    pid = _node_pids()[-1]
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.restype = ctypes.c_long
     attach, detach, peek = 16, 17, 2
