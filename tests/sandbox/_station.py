@@ -48,7 +48,7 @@ RUN = secrets.token_hex(3)
 """This test session's mark: in marker file names and in the names of processes plug-ins start."""
 
 READY_TIMEOUT = 30.0
-PHASE_TIMEOUT = 25.0 if not LONG else 60.0
+PHASE_TIMEOUT = 40.0 if not LONG else 90.0
 STOP_TIMEOUT = 20.0
 SURVIVOR_GRACE = 3.0
 THREAD_SECONDS = 4.0 if not LONG else 20.0
@@ -378,7 +378,13 @@ class Station:
     # -- building ------------------------------------------------------------------------------
 
     def _build(self, emulator: EmulatorProcess, listeners: Listeners) -> None:
-        for folder in (self.etc, self.data, self.inbox / "csv", self.inbox / "wsjf"):
+        for folder in (
+            self.etc,
+            self.data,
+            self.root / "tmp",
+            self.inbox / "csv",
+            self.inbox / "wsjf",
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         known = {
             "node_marker": str(self.config),
@@ -478,6 +484,9 @@ backoff_cap = 1
             "HOME": str(self.root),
             "XDG_STATE_HOME": str(self.root / "state"),
             "XDG_CONFIG_HOME": str(self.root / "config"),
+            # the workers' temporary folders: inside the station, gone with it even when a
+            # node dies before it can remove them
+            "TMPDIR": str(self.root / "tmp"),
             "HOSTILE_ENV_SECRET": self.secrets["environment"],
         }
 
