@@ -66,7 +66,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("read-memory", "secrets", BLOCKED, "read the node's memory (/proc/<node>/mem)"),
     Attack("ptrace", "secrets", BLOCKED, "ptrace-attach to the node"),
     Attack("read-other-folder", "secrets", BLOCKED, "read another watch folder's files"),
-    Attack("read-host-file", "secrets", BLOCKED, "read /etc/shadow"),
+    Attack("read-host-file", "secrets", BLOCKED, "read a root-only file of the machine"),
     Attack("disable-lockdown", "secrets", BLOCKED, "no-op the lock-down, then read the token"),
     Attack(
         "patch-csv",

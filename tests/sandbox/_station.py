@@ -55,6 +55,8 @@ THREAD_SECONDS = 4.0 if not LONG else 20.0
 LINGER_SECONDS = 60.0
 HUGE_STEPS = 1_000_000
 _MiB = 1 << 20
+_NEEDED = ("/bin/sh", "/usr/bin/expr")
+"""Programs the exec attacks run (they must exist, or a refusal could not be told apart)."""
 
 if "temp_mb" in ConversionSection.__struct_fields__:  # the node takes a temp size: a small one
     TEMP_MB: int | None = 16
@@ -365,6 +367,7 @@ class Station:
             "token": f"HOSTILE-TOKEN-{secrets.token_hex(16)}",
             "config": f"HOSTILE-CONFIG-{secrets.token_hex(16)}",
             "environment": f"HOSTILE-ENV-{secrets.token_hex(16)}",
+            "host file": f"HOSTILE-HOST-{secrets.token_hex(16)}",
         }
         self.spool_secret = f"HOSTILE-SPOOL-{secrets.token_hex(16)}"
         self.seed = secrets.randbelow(1 << 30)
@@ -374,6 +377,7 @@ class Station:
         self.inbox = root / "in"
         self.config = self.etc / "node.toml"
         self.plugins: dict[tuple[str, str], Plugin] = {}
+        self.host_file = root / "host-secret.txt"  # replaced in run(), outside the station
 
     # -- building ------------------------------------------------------------------------------
 
@@ -400,6 +404,7 @@ class Station:
             "other_aliases": ["watch:wsjf", "wsjf"],
             "victim_id": self.victim_id,
             "other_folder": str(self.inbox / "csv"),
+            "host_file": str(self.host_file),
         }
         for index, (attack, moment) in enumerate(station_plan()[self.station]):
             plugin = plugin_settings(
@@ -503,6 +508,19 @@ backoff_cap = 1
         return target
 
     def run(self, logs: Path) -> StationResult:
+        """Build the station, run the node through the phases, take everything apart.
+
+        Raises:
+            RuntimeError: the machine lacks what an attack needs to be able to succeed (a
+                missing program would pass for a refused one), or the emulator did not start.
+        """
+        missing = [path for path in _NEEDED if not os.access(path, os.X_OK)]
+        if missing:
+            raise RuntimeError(f"the attacks need {missing}, which this machine lacks")
+        # a root-only file of the machine's, outside the station (a stand-in for /etc/shadow)
+        self.host_file = logs / f"{self.station}-host-secret.txt"
+        self.host_file.write_text(self.secrets["host file"] + "\n")
+        self.host_file.chmod(0o600)
         result = StationResult(self.user, self.station, self.root, self.plugins, self.secrets)
         emulator = EmulatorProcess(self.secrets["token"], logs / f"{self.station}-emulator.log")
         listeners = Listeners(self.root / "sock")

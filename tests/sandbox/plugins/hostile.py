@@ -281,9 +281,9 @@ def attack_read_other_folder() -> list[str]:
 
 
 def attack_read_host_file() -> list[str]:
-    """Read a file only root may read (its size only goes into the loot)."""
-    with open("/etc/shadow", "rb") as f:
-        return _loot(f"read {len(f.read())} bytes of /etc/shadow")
+    """Read a file of the machine's that only root may read, outside everything the node
+    knows of (the suite's stand-in for /etc/shadow, holding a secret)."""
+    return _loot(_read_file(_S["host_file"]))
 
 
 _SYSCALLS = {
