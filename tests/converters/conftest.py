@@ -14,7 +14,6 @@ from converters import PoolSettings, probe_sandbox
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 MISBEHAVING = PLUGINS / "misbehaving.py"
-SHARED_REPORTS = PLUGINS.parents[1] / "_reports.py"  # which the test plug-ins import
 NAMESPACE = uuid.UUID("5f0c4a52-9d1e-4f55-8a8e-3b0d6c1e2f00")
 LANDLOCKED = probe_sandbox().landlocked
 
@@ -34,7 +33,6 @@ def settings(**overrides: object) -> PoolSettings:
         "restart_intensity": 50,
         "start_timeout": 20.0,
         "stop_grace": 2.0,
-        "read_paths": (str(SHARED_REPORTS),),
     }
     values.update(overrides)
     return PoolSettings(**values)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from converters._landlock import abi_version
 from converters._protocol import Locked, Probe
 from converters._sandbox import Observed, compose_level, judge, observe
 
-from .conftest import LANDLOCKED, NAMESPACE, SHARED_REPORTS, plugin, settings
+from .conftest import LANDLOCKED, NAMESPACE, plugin, settings
 
 CHAOS = plugin("Chaos")
 needs_landlock = pytest.mark.skipif(not LANDLOCKED, reason="the kernel offers no Landlock")
@@ -255,7 +255,7 @@ class TestFullSandbox:
         (granted / "token.txt").write_text("s3cret-token")
         async with open_converter_pool(
             settings(
-                read_paths=(str(granted), str(SHARED_REPORTS)),
+                read_paths=(str(granted),),
                 hide_paths=(str(granted / "token.txt"),),
             ),
             converters=[CHAOS],

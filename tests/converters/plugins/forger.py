@@ -22,7 +22,7 @@ says 0.9 for a head starting ``FORGE``.
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 import sys
 import time
 from collections.abc import Sequence
@@ -37,22 +37,14 @@ from converters._protocol import Done, Part, Scores, write_frame_sync
 FORGED_ID = "11111111-2222-4333-8444-555555555555"
 
 
-def _shared_reports() -> Any:
-    path = Path(__file__).resolve().parents[2] / "_reports.py"
-    spec = importlib.util.spec_from_file_location("_forger_test_reports", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+# the shared sample reports, from beside this file (a plug-in reads only its own folder)
+_REPORTS = runpy.run_path(str(Path(__file__).with_name("_reports.py")))
 
 
-_REPORTS = _shared_reports()
-
-
-def report(sn: str, report_id: str = _REPORTS.NIL_ID) -> dict[str, Any]:
+def report(sn: str, report_id: str = _REPORTS["NIL_ID"]) -> dict[str, Any]:
     """A minimal valid UUT report."""
-    built: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=report_id)
+    built: dict[str, Any] = _REPORTS["minimal_report"](sn, report_id=report_id)
     return built
 
 

@@ -7,42 +7,28 @@ pool as ``tests/converters/plugins/misbehaving.py:<Class>``.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
+import runpy
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
 
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
-
-def _load_shared_reports() -> ModuleType:
-    """``tests/_reports.py``, loaded by its path: a worker imports this file without the
-    ``tests`` package on its import path (the tests' pool settings grant it in ``read_paths``:
-    a plug-in reads only its own folder unless told otherwise)."""
-    path = Path(__file__).resolve().parents[2] / "_reports.py"
-    spec = importlib.util.spec_from_file_location("_shared_test_reports", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# the shared sample reports, from beside this file (a plug-in reads only its own folder)
+_REPORTS = runpy.run_path(str(Path(__file__).with_name("_reports.py")))
 
 
-_REPORTS = _load_shared_reports()
-
-
-def wsjf(sn: str, *, report_id: str = _REPORTS.NIL_ID) -> dict[str, Any]:
+def wsjf(sn: str, *, report_id: str = _REPORTS["NIL_ID"]) -> dict[str, Any]:
     """The shared minimal valid UUT report (``tests/_reports.py``) as a fresh dict, with serial
     number ``sn`` and, by default, the nil id (the pool gives it one)."""
-    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=report_id)
+    report: dict[str, Any] = _REPORTS["minimal_report"](sn, report_id=report_id)
     return report
 
 

@@ -3,8 +3,8 @@ telling which modules share a worker process."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import runpy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,24 +12,13 @@ from typing import Any, ClassVar
 
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
-
-def _load_reports() -> Any:
-    """``tests/_reports.py``, loaded by its path at import (before the lock-down)."""
-    path = Path(__file__).resolve().parents[2] / "_reports.py"
-    spec = importlib.util.spec_from_file_location("_rival_test_reports", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_REPORTS = _load_reports()
+# the shared sample reports, from beside this file (a plug-in reads only its own folder)
+_REPORTS = runpy.run_path(str(Path(__file__).with_name("_reports.py")))
 
 
 def _report(sn: str) -> dict[str, Any]:
     """The shared minimal valid report, with serial number ``sn``."""
-    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=_REPORTS.NIL_ID)
+    report: dict[str, Any] = _REPORTS["minimal_report"](sn, report_id=_REPORTS["NIL_ID"])
     return report
 
 
