@@ -15,8 +15,9 @@ imports any plug-in. It:
    (``user.max_user_namespaces`` = 0 in its own), makes the whole file tree read-only, nosuid and
    nodev (except ``/dev/null``, ``zero``, ``full``, ``random``, ``urandom``), mounts a /proc of
    its PID namespace (no other process visible), a private size-limited tmpfs on the temporary
-   folder, hides the given paths (an empty read-only tmpfs over a folder, ``/dev/null`` over a
-   file), then drops every capability for good (secure bits locked, bounding and ambient sets
+   folder, hides the given paths (an empty read-only tmpfs of mode 0 over a folder, an empty
+   file of mode 0 bound read-only over a file: opening either fails with EACCES, as no
+   capability is left to override it), then drops every capability for good (secure bits locked, bounding and ambient sets
    emptied, ``capset`` to zero) and sets ``no_new_privs``.
 
 What this does *not* do: restrict reads. A worker running as root (uid 0 inside is uid 0
@@ -342,20 +343,41 @@ def _isolate_files(
         temp_tmpfs = True
     except NamespaceError as error:
         failures.append(f"no tmpfs on the temporary folder: {error.strerror}")
+    hidden, more = _hide(hide, temp_dir if temp_tmpfs else None)
+    failures.extend(more)
+    return temp_tmpfs, hidden, failures
+
+
+def _hide(hide: Sequence[str], scratch: str | None) -> tuple[tuple[str, ...], list[str]]:
+    """Put something empty and unreadable over each path of ``hide`` that exists: a tmpfs of
+    mode 0 over a folder, an empty file of mode 0 (made in ``scratch``, then unlinked) bound
+    read-only over a file. Returns the paths hidden and what could not be."""
     hidden: list[str] = []
-    for path in hide:
-        try:
-            if os.path.isdir(path):
-                flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-                _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0555")
-            elif os.path.exists(path):
-                _mount("/dev/null", path, None, _MS_BIND)  # a read-only mount, as /dev/null is
-            else:
-                continue
-            hidden.append(path)
-        except NamespaceError as error:
-            failures.append(f"{path} not hidden: {error.strerror}")
-    return temp_tmpfs, tuple(hidden), failures
+    failures: list[str] = []
+    blank: str | None = None
+    if scratch is not None:
+        blank = os.path.join(scratch, ".hidden")
+        os.close(os.open(blank, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o000))
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+    try:
+        for path in hide:
+            try:
+                if os.path.isdir(path):
+                    _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0000")
+                elif not os.path.exists(path):
+                    continue
+                elif blank is not None:
+                    _mount(blank, path, None, _MS_BIND)
+                    _mount(None, path, None, _MS_BIND | _MS_REMOUNT | flags)
+                else:  # no private tmpfs to make an unreadable file in: at least empty
+                    _mount("/dev/null", path, None, _MS_BIND)
+                hidden.append(path)
+            except NamespaceError as error:
+                failures.append(f"{path} not hidden: {error.strerror}")
+    finally:
+        if blank is not None:
+            os.unlink(blank)  # the binds keep it; the worker cannot reach it any other way
+    return tuple(hidden), failures
 
 
 def _forbid_nested_user_namespaces(notes: list[str]) -> None:

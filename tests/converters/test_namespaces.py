@@ -202,7 +202,9 @@ def test_temp_folder_is_a_private_tmpfs_of_the_given_size(tmp_path: Path) -> Non
     assert list(run.temp_dir.iterdir()) == []  # the tmpfs was the worker's alone
 
 
-def test_hidden_file_reads_empty_and_hidden_folder_lists_empty(tmp_path: Path) -> None:
+def test_hidden_file_and_folder_cannot_be_opened(tmp_path: Path) -> None:
+    """A hidden file and a hidden folder both refuse to open (EACCES: mode 0, and no capability
+    left to override it), cannot be written, and are untouched outside."""
     secret = tmp_path / "token.txt"
     secret.write_text("s3cret")
     spool = tmp_path / "spool"
@@ -214,8 +216,8 @@ def test_hidden_file_reads_empty_and_hidden_folder_lists_empty(tmp_path: Path) -
                 write=[str(spool / "new")])  # fmt: skip
     assert run.finish() == 0
     assert run.record("isolation")["hidden"] == paths
-    assert run.record("read") == {str(secret): "", str(spool): []}
-    assert run.record("write") == {str(spool / "new"): "EROFS"}
+    assert run.record("read") == {str(secret): "EACCES", str(spool): "EACCES"}
+    assert run.record("write") == {str(spool / "new"): "EACCES"}
     assert secret.read_text() == "s3cret"
 
 
@@ -420,7 +422,7 @@ def test_mounts_are_made_read_only_one_by_one_without_mount_setattr(tmp_path: Pa
     note = run.record("isolation")["note"]
     assert note.startswith("no mount_setattr: mounts made read-only one by one"), note
     assert run.record("write") == {str(tmp_path / "x"): "EROFS"}
-    assert run.record("read") == {str(secret): "", "/dev/zero": "\0" * 64}
+    assert run.record("read") == {str(secret): "EACCES", "/dev/zero": "\0" * 64}
     assert run.record("fill")["error"] == "ENOSPC"
 
 

@@ -37,7 +37,6 @@ from converters._protocol import Done, Part, Scores, write_frame_sync
 FORGED_ID = "11111111-2222-4333-8444-555555555555"
 
 
-
 # the shared sample reports, from beside this file (a plug-in reads only its own folder)
 _REPORTS = runpy.run_path(str(Path(__file__).with_name("_reports.py")))
 
