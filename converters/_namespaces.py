@@ -17,8 +17,8 @@ imports any plug-in. It:
    its PID namespace (no other process visible), a private size-limited tmpfs on the temporary
    folder, hides the given paths (an empty read-only tmpfs of mode 0 over a folder, an empty
    file of mode 0 bound read-only over a file: opening either fails with EACCES, as no
-   capability is left to override it), then drops every capability for good (secure bits locked, bounding and ambient sets
-   emptied, ``capset`` to zero) and sets ``no_new_privs``.
+   capability is left to override it), then drops every capability for good (secure bits
+   locked, bounding and ambient sets emptied, ``capset`` to zero) and sets ``no_new_privs``.
 
 What this does *not* do: restrict reads. A worker running as root (uid 0 inside is uid 0
 outside) can still read any root-owned file by ownership, without a capability; descriptors

@@ -73,10 +73,12 @@ class ConverterPool:
             arguments. Default: the built-ins (``wsjf``, ``csv``).
         station_namespace: the station's namespace UUID for deterministic report ids.
         observers: receive every supervisor event of every domain's worker supervisor.
-        on_workers: called with the reason when a trust domain can start no worker any more
-            (every slot's last start failed: its conversions then answer :class:`Unavailable`
-            at once), and with ``None`` when every domain has workers again. Without it, both
-            are logged.
+        on_workers: called with the reason when no trust domain can start a worker any more
+            (every slot's last start failed: conversions then answer :class:`Unavailable` at
+            once), and with ``None`` when one can again. Without it, both are logged. One
+            domain of several going down (a plug-in whose workers cannot start) is logged
+            instead: its converters' conversions answer :class:`Unavailable` with the reason,
+            the other domains go on.
 
     Run it with ``async with open_converter_pool(...)``, or as a supervised child with
     ``ChildSpec("pool", pool.run, kind="supervisor")``; ``run`` may be called again after it
@@ -361,9 +363,18 @@ class ConverterPool:
         )
 
     def _domain_changed(self, domain: WorkerDomain) -> None:
-        """A domain went down or came back: tell ``on_workers`` (or log) when what it was last
-        told changes."""
+        """A domain went down or came back: log it; and tell ``on_workers`` (or log) when no
+        domain at all can start a worker, or one can again. One plug-in's domain being down is
+        that plug-in's trouble: its files wait and say why, the others go on."""
+        if len(self._domains) > 1:
+            if domain.down is not None:
+                logger.warning("%s; the files for its converters wait", domain.down)
+            else:
+                logger.info("the converter domain %s has workers again", domain.plan.id)
+        everything = all(d.down is not None for d in self._domains)
         down = next((d.down for d in self._domains if d.down is not None), None)
+        if not everything:
+            down = None
         if down == self._reported:
             return
         self._reported = down

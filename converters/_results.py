@@ -94,6 +94,8 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
         timings: where the time went.
         scores: the detection confidences of every converter (of every trust domain), when
             the converter was detected.
+        left_processes: the converter left processes running (they were killed with its
+            worker, which was replaced).
     """
 
     name: str
@@ -106,6 +108,7 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
     attempts: int
     timings: Timings
     scores: dict[str, float] | None = None
+    left_processes: bool = False
 
     @property
     def ok(self) -> bool:
@@ -137,6 +140,8 @@ class Rejected(msgspec.Struct, frozen=True, tag="rejected", tag_field="outcome")
         detail: a traceback or the list of validation problems, when there is one.
         converter: the configured name of the converter, when one was chosen.
         scores: the detection confidences, when auto-detection ran.
+        left_processes: the converter left processes running (they were killed with its
+            worker, which was replaced).
     """
 
     name: str
@@ -147,6 +152,7 @@ class Rejected(msgspec.Struct, frozen=True, tag="rejected", tag_field="outcome")
     detail: str | None = None
     converter: str | None = None
     scores: dict[str, float] | None = None
+    left_processes: bool = False
 
     @property
     def ok(self) -> bool:

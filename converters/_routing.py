@@ -16,7 +16,9 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+import msgspec
 import trio
 
 from ._distrust import best_alias
@@ -25,7 +27,14 @@ from ._finish import finish
 from ._poolutil import failure_result
 from ._process import JobFailure
 from ._protocol import Detect, Refused, Request, Scores, encode_frame
-from ._results import ConversionResult, Crashed, OutOfMemory, Rejected, Unavailable
+from ._results import (
+    ConversionResult,
+    Converted,
+    Crashed,
+    OutOfMemory,
+    Rejected,
+    Unavailable,
+)
 from ._session import Counters, Job, Unrun
 from ._settings import PoolSettings
 
@@ -102,14 +111,15 @@ class Router:
         assert not isinstance(outcome, Scores)  # checked by the slot (_distrust)
         detected = converter is None or scores is not None
         if isinstance(outcome, Refused):
-            return self._refused(outcome, name, sha256, attempts, scores)
+            refused = self._refused(outcome, name, sha256, attempts, scores)
+            return _noting_leftovers(refused, outcome.children_left)
         info = domain.infos.get(outcome.converter)
         if info is None:  # cannot happen: the slot checked the answer's converter
             return Crashed(
                 name, sha256, "protocol violation: unknown converter", None, "", converter,
                 attempts, cause="protocol_violation",
             )  # fmt: skip
-        return await finish(
+        finished = await finish(
             outcome,
             info,
             name=name,
@@ -122,6 +132,7 @@ class Router:
             settings=self.settings,
             scores=scores,
         )
+        return _noting_leftovers(finished, outcome.children_left)
 
     def _refused(
         self,
@@ -236,3 +247,14 @@ def _retryable(outcome: object) -> bool:
     return isinstance(outcome, JobFailure) or (
         isinstance(outcome, Refused) and outcome.kind == "out_of_memory"
     )
+
+
+_Result = TypeVar("_Result", bound=ConversionResult)
+
+
+def _noting_leftovers(result: _Result, children_left: bool) -> _Result:
+    """``result``, marked when the converter left processes running (said by the worker, so
+    a hostile one can hide it; the worker is replaced and those processes die with it)."""
+    if children_left and isinstance(result, Converted | Rejected):
+        return msgspec.structs.replace(result, left_processes=True)
+    return result

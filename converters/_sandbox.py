@@ -262,6 +262,9 @@ def judge(locked: Locked, seen: Observed | None) -> SandboxInfo:
         missing = sorted(set(locked.namespaces) - set(namespaces))
         if missing:
             notes.append(f"namespaces claimed but not seen: {', '.join(missing)}")
+        if namespaces and seen.capabilities:
+            notes.append(f"the worker kept capabilities ({seen.capabilities:#x})")
+            namespaces = ()
         seccomp = locked.seccomp and seen.seccomp and seen.no_new_privs
         if locked.seccomp and not seccomp:
             notes.append("seccomp claimed but /proc shows no filter")

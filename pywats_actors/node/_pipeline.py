@@ -328,6 +328,12 @@ class Pipeline:
             )
             return
         self.health.settled(ready.folder, ready.path, "converter")
+        if isinstance(result, Converted | Rejected) and result.left_processes:
+            log.warning(
+                "the converter left processes running; they were killed with its worker, "
+                "which was replaced",
+                converter=result.converter,
+            )
         if isinstance(result, Converted):
             await self._store(ready, folder, result, log, local=local, tries=tries)
         else:

@@ -377,6 +377,12 @@ class TestJudge:
         assert info.hidden == ()
         assert not info.temp_tmpfs
 
+    def test_namespaces_do_not_count_while_the_worker_has_capabilities(self) -> None:
+        """A worker /proc shows with capabilities left is not isolated, whatever it claims."""
+        info = judge(_locked(), msgspec.structs.replace(_SEEN, capabilities=0x20))
+        assert not info.isolated
+        assert "kept capabilities (0x20)" in info.note
+
     def test_a_filter_proc_does_not_show_does_not_count(self) -> None:
         """Seccomp claimed while /proc shows no filter (or no no_new_privs) is not in force."""
         for seen in (
