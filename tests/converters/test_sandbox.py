@@ -3,10 +3,12 @@ temporary folder; the environment is scrubbed; the level is probed and reported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -31,6 +33,24 @@ from .conftest import LANDLOCKED, NAMESPACE, plugin, settings
 
 CHAOS = plugin("Chaos")
 needs_landlock = pytest.mark.skipif(not LANDLOCKED, reason="the kernel offers no Landlock")
+
+
+@contextlib.contextmanager
+def tcp_listener() -> Iterator[socket.socket]:
+    """A non-blocking TCP listener on 127.0.0.1 (``accept()`` raises while nobody connected)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        yield listener
+
+
+async def attempt(pool_settings: PoolSettings, command: str) -> object:
+    """One file (``command`` for the test converter) through a pool of its own."""
+    async with open_converter_pool(
+        pool_settings, converters=[CHAOS], station_namespace=NAMESPACE
+    ) as pool:
+        return await convert(pool, command)
 
 
 async def convert(pool: ConverterPool, command: str) -> object:
@@ -125,35 +145,23 @@ class TestLandlockDenies:
         """A converter cannot read a file outside the Python installation, its code and its own
         temporary folder, although the same user can read it."""
         secret = secret_file(tmp_path)
-        async with open_converter_pool(
-            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"read {secret}")
-            assert isinstance(result, Rejected)
-            assert result.reason.startswith("PermissionError: [Errno 13] Permission denied")
+        result = await attempt(landlock_alone(), f"read {secret}")
+        assert isinstance(result, Rejected)
+        assert result.reason.startswith("PermissionError: [Errno 13] Permission denied")
 
     async def test_writing_outside_its_temporary_folder(self, tmp_path: Path) -> None:
         """A converter cannot create a file outside its private temporary folder."""
         target = tmp_path / "escaped.txt"
-        async with open_converter_pool(
-            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"write {target}")
-            assert isinstance(result, Rejected)
-            assert "Permission denied" in result.reason
+        result = await attempt(landlock_alone(), f"write {target}")
+        assert isinstance(result, Rejected)
+        assert "Permission denied" in result.reason
         assert not target.exists()
 
     async def test_tcp_connect(self) -> None:
         """A converter cannot connect a TCP socket, even to a listener on 127.0.0.1."""
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            listener.setblocking(False)
+        with tcp_listener() as listener:
             port = listener.getsockname()[1]
-            async with open_converter_pool(
-                landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
-            ) as pool:
-                result = await convert(pool, f"connect {port}")
+            result = await attempt(landlock_alone(), f"connect {port}")
             assert isinstance(result, Rejected)
             assert result.reason == "PermissionError: [Errno 13] Permission denied"
             with pytest.raises(BlockingIOError):
@@ -162,22 +170,16 @@ class TestLandlockDenies:
     @pytest.mark.skipif(abi_version() < 6, reason="signal scoping needs Landlock ABI 6")
     async def test_signalling_the_node(self) -> None:
         """A converter cannot send signals to processes outside its sandbox (the node)."""
-        async with open_converter_pool(
-            landlock_alone(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"kill-parent {os.getpid()}")
-            assert isinstance(result, Rejected)
-            assert "Operation not permitted" in result.reason
+        result = await attempt(landlock_alone(), f"kill-parent {os.getpid()}")
+        assert isinstance(result, Rejected)
+        assert "Operation not permitted" in result.reason
 
     async def test_the_same_file_is_readable_without_landlock(self, tmp_path: Path) -> None:
         """Control: with Landlock off the read succeeds, so the denial above is Landlock's."""
         secret = secret_file(tmp_path)
-        async with open_converter_pool(
-            landlock_alone(landlock="off"), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"read {secret}")
-            assert isinstance(result, Converted)
-            assert b"READ-s3cret" in result.reports[0].wsjf
+        result = await attempt(landlock_alone(landlock="off"), f"read {secret}")
+        assert isinstance(result, Converted)
+        assert b"READ-s3cret" in result.reports[0].wsjf
 
     def test_restrict_self_in_a_plain_process(self, tmp_path: Path) -> None:
         """The binding on its own: after restrict_self a process reads only what it was granted
@@ -212,10 +214,7 @@ class TestFullSandbox:
     async def test_writing_outside_its_temporary_folder(self, tmp_path: Path) -> None:
         """The file system is read-only to the worker, wherever its owner could write."""
         target = tmp_path / "escaped.txt"
-        async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"write {target}")
+        result = await attempt(settings(), f"write {target}")
         assert isinstance(result, Rejected)
         assert "Read-only file system" in result.reason
         assert not target.exists()
@@ -223,15 +222,9 @@ class TestFullSandbox:
     async def test_a_socket_ends_the_worker(self) -> None:
         """Creating a socket (here to connect to a listener on 127.0.0.1) is a forbidden system
         call: the worker dies by SIGSYS, on the retry too, and nobody got through."""
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            listener.setblocking(False)
+        with tcp_listener() as listener:
             port = listener.getsockname()[1]
-            async with open_converter_pool(
-                settings(), converters=[CHAOS], station_namespace=NAMESPACE
-            ) as pool:
-                result = await convert(pool, f"connect {port}")
+            result = await attempt(settings(), f"connect {port}")
             assert isinstance(result, Crashed)
             assert "SIGSYS" in result.description
             assert result.attempts == 2
@@ -240,10 +233,7 @@ class TestFullSandbox:
 
     async def test_the_node_is_not_even_visible(self) -> None:
         """In its own PID namespace the worker cannot name the node's process at all."""
-        async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, f"kill-parent {os.getpid()}")
+        result = await attempt(settings(), f"kill-parent {os.getpid()}")
         assert isinstance(result, Rejected)
         assert result.reason.startswith("ProcessLookupError")
 
@@ -281,20 +271,14 @@ class TestFullSandbox:
 class TestIsolation:
     async def test_temporary_folder_is_private_and_writable(self) -> None:
         """The working directory is a private temporary folder the converter may write in."""
-        async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, "tmp")
-            assert isinstance(result, Converted)
-            assert b"TMP-fine" in result.reports[0].wsjf
+        result = await attempt(settings(), "tmp")
+        assert isinstance(result, Converted)
+        assert b"TMP-fine" in result.reports[0].wsjf
 
     async def test_environment_is_scrubbed(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A worker sees only the variables Python needs, not the node's (secrets included)."""
         monkeypatch.setenv("PYWATS_TOKEN", "do-not-leak")
-        async with open_converter_pool(
-            settings(), converters=[CHAOS], station_namespace=NAMESPACE
-        ) as pool:
-            result = await convert(pool, "env")
+        result = await attempt(settings(), "env")
         assert isinstance(result, Rejected)
         names = set(result.reason.split())
         assert "PYWATS_TOKEN" not in names

@@ -298,7 +298,8 @@ class TestWorkersCannotStart:
         assert len(per_file) >= 3
         assert {e["log_level"] for e in per_file} == {"info"}  # the outage was said once
         assert len(down) == 1
-        assert "no converter worker can start" in down[0].reason  # type: ignore[attr-defined]
+        reason = down[0].reason  # type: ignore[attr-defined]
+        assert "no worker of converter domain 'builtin' can start" in reason
         assert len(back) == 1
         assert branch_restarts == []
         assert not list(folder.glob("*.json"))

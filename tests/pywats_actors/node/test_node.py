@@ -261,17 +261,22 @@ converter = "{CHAOS}:Chaos"
                 me = psutil.Process()
 
                 def workers() -> list[psutil.Process]:
-                    return [
-                        p
-                        for p in me.children(recursive=True)
-                        if "converters._worker" in " ".join(p.cmdline())
-                    ]
+                    """The node's worker launchers (each with its worker below it)."""
+                    return [p for p in me.children() if "converters._worker" in p.cmdline()]
+
+                def settled() -> bool:
+                    try:
+                        launchers = workers()
+                        return len(launchers) == 4 and all(
+                            len(launcher.children(recursive=True)) == 1 for launcher in launchers
+                        )
+                    except psutil.Error:  # one ended meanwhile: not settled yet
+                        return False
 
                 # dead workers are replaced (after their backoff), never multiplied: two per
-                # trust domain (the built-ins, and the plug-in's own)
-                await wait_for(lambda: len(workers()) == 4, within=20)
-                for worker in workers():
-                    assert worker.children(recursive=True) == []  # forks were killed
+                # trust domain (the built-ins, and the plug-in's own); the forks were killed,
+                # so below each launcher there is only its worker
+                await wait_for(settled, within=20)
             for name, (_, kind) in bad.items():
                 sidecar = json.loads((errors / f"{name}.error.json").read_text())
                 assert sidecar["kind"] == kind, (name, sidecar)
