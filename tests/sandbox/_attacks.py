@@ -114,7 +114,8 @@ ATTACKS: tuple[Attack, ...] = (
         "a child that keeps forking",
         convert_fails=False,
     ),
-    # each of these could take the node down: a node of their own
+    # each of these took the node down before trust domains and the parent's distrust: a node
+    # of their own (the three moments of each share it: every plug-in file is a domain)
     Attack("kill-node", "kill", BLOCKED, "kill(node, SIGKILL)"),
     Attack("forge-other-name", "forge", f"{PROTOCOL}|{BLOCKED}", "an answer as another converter"),
     Attack("forge-future-job", "forge", f"{PROTOCOL}|{BLOCKED}", "an answer to a future job"),
@@ -122,13 +123,10 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("forge-huge", "forge-huge", f"{PROTOCOL}|{BLOCKED}", "a 1,000,000-step answer"),
 )
 
-_SHARED = ("secrets", "escape")
-"""Groups whose attacks run at every moment in one station; the others get one per moment."""
-
-
 def station_of(attack: Attack, moment: str) -> str:
-    """The station that carries ``attack`` at ``moment``."""
-    return attack.station if attack.station in _SHARED else f"{attack.station}-{moment}"
+    """The station that carries ``attack`` at ``moment``: its group's, whatever the moment
+    (each (attack, moment) is a plug-in file, so a trust domain, of its own)."""
+    return attack.station
 
 
 def station_plan() -> dict[str, list[tuple[Attack, str]]]:
