@@ -123,6 +123,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("forge-huge", "forge-huge", f"{PROTOCOL}|{BLOCKED}", "a 1,000,000-step answer"),
 )
 
+
 def station_of(attack: Attack, moment: str) -> str:
     """The station that carries ``attack`` at ``moment``: its group's, whatever the moment
     (each (attack, moment) is a plug-in file, so a trust domain, of its own)."""
