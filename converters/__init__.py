@@ -14,11 +14,6 @@ from typing import TYPE_CHECKING
 
 from pywats_actors._lazy import lazy_attributes as _lazy_attributes
 
-from ._csv import CsvConverter as CsvConverter
-from ._csv_args import CsvArguments as CsvArguments
-from ._csv_args import CsvColumns as CsvColumns
-from ._csv_args import CsvDefaults as CsvDefaults
-from ._csv_args import StatusVocabulary as StatusVocabulary
 from ._discovery import BUILTIN_CONVERTERS as BUILTIN_CONVERTERS
 from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._discovery import available_converters as available_converters
@@ -61,17 +56,29 @@ from ._sdk import ConverterOutput as ConverterOutput
 from ._sdk import NoArguments as NoArguments
 from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
-from ._wsjf import WsjfArguments as WsjfArguments
-from ._wsjf import WsjfConverter as WsjfConverter
 
 if TYPE_CHECKING:
+    from ._csv import CsvConverter as CsvConverter
+    from ._csv_args import CsvArguments as CsvArguments
+    from ._csv_args import CsvColumns as CsvColumns
+    from ._csv_args import CsvDefaults as CsvDefaults
+    from ._csv_args import StatusVocabulary as StatusVocabulary
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
+    from ._wsjf import WsjfArguments as WsjfArguments
+    from ._wsjf import WsjfConverter as WsjfConverter
 
 _LAZY = {
+    "CsvConverter": "._csv",
+    "CsvArguments": "._csv_args",
+    "CsvColumns": "._csv_args",
+    "CsvDefaults": "._csv_args",
+    "StatusVocabulary": "._csv_args",
+    "WsjfArguments": "._wsjf",
+    "WsjfConverter": "._wsjf",
     "DEFAULT_CONVERTERS": "._pool",
     "ConverterPool": "._pool",
     "open_converter_pool": "._pool",
@@ -80,7 +87,8 @@ _LAZY = {
 }
 
 
-# The pool (trio, psutil, supervisors) is imported only when it is first used.
+# The pool (trio, psutil, supervisors) and the built-in converters are imported only when they
+# are first used: a worker of a plug-in's trust domain never imports the built-ins.
 __getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 
 

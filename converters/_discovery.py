@@ -43,6 +43,7 @@ __all__ = [
     "absolute_ref",
     "available_converters",
     "load_converter",
+    "ref_home",
     "validate_arguments",
 ]
 
@@ -86,6 +87,38 @@ def absolute_ref(ref: str) -> str:
     if match is None or os.path.isabs(os.path.expanduser(match["path"])):
         return ref
     return f"{os.path.abspath(match['path'])}:{match['attr']}"
+
+
+def ref_home(ref: str) -> tuple[str, str]:
+    """Where the code of ``ref`` lives, found without importing it: ``(kind, key)``.
+
+    ``kind`` is ``builtin`` (it resolves into the ``converters`` package: a built-in name, a
+    dotted path into ``converters``, an entry point whose target is there; ``key`` is the
+    dotted ``module:attribute``), ``file`` (``key``: the resolved path of the ``.py`` file),
+    ``module`` (a dotted path elsewhere; ``key``: the module) or ``entry`` (an entry point;
+    ``key``: its target's module). A plain name that is neither a built-in nor an entry point
+    is ``unknown`` (``key``: the name); loading it fails with :class:`ConverterNotFound`.
+    References with the same ``kind`` and ``key`` (but for ``builtin``) are the same plug-in
+    module.
+    """
+    ref = ref.strip()
+    match = _FILE_REF_RE.match(ref)
+    if match is not None:
+        return "file", str(Path(match["path"]).expanduser().resolve())
+    if ":" in ref or "." in ref:
+        dotted, kind = ref, "module"
+    elif ref in BUILTIN_CONVERTERS:
+        dotted, kind = BUILTIN_CONVERTERS[ref], "module"
+    else:
+        entries = [entry.value for entry in _entry_points() if entry.name == ref]
+        if not entries:
+            return "unknown", ref
+        dotted, kind = entries[0], "entry"
+    module = dotted.partition(":")[0] if ":" in dotted else dotted.rpartition(".")[0]
+    if module == "converters" or module.startswith("converters."):
+        attr = dotted.partition(":")[2] if ":" in dotted else dotted.rpartition(".")[2]
+        return "builtin", f"{module}:{attr}"
+    return kind, module
 
 
 def load_converter(ref: str) -> type[Any]:

@@ -1,8 +1,14 @@
-"""The parent's last word on a worker's answer: decode each report and give it its id.
+"""The parent's last word on a worker's answer: bound it, decode each report, give it its id.
 
-The worker validated the reports next to the converter (``_check``); here they are decoded as
-data (msgspec, typed: no code of the converter runs), and the ids are assigned from the bytes the
-parent sent, so no converter can get an id wrong.
+The worker validated the reports next to the converter (``_check``), but anything in the worker
+can forge an answer, so nothing it checked is believed. Before any report is decoded, the answer
+is held to what one file may cost the node: at most ``max_reports_per_file`` reports, and at most
+``max_values_per_report`` JSON values in each (counted as the ``,``, ``{`` and ``[`` bytes, an
+upper bound found at C speed, so a forged answer of a million tiny steps is refused before it
+becomes a million objects). Then the reports are decoded as data (msgspec, typed: no code of the
+converter runs), and the ids are assigned from the bytes the parent sent, with the converter
+name the parent recorded, so no converter can get an id wrong or choose one. Only a converter
+the parent knows keeps source ids (``info.keeps_source_ids``: the built-in WSJF converter).
 
 Giving a report its id does not need a decode and a re-encode when the report begins the way the
 worker's encoder writes one, ``{"type":"T","id":"<36 characters of UUID text>",``: the id's text is
@@ -25,6 +31,7 @@ from pywats_actors.report import ReportDecodeError, decode_report, encode_report
 from ._identity import NIL_UUID, report_id
 from ._protocol import ConverterInfo, Done
 from ._results import Converted, ConvertedReport, Rejected, Timings
+from ._settings import PoolSettings
 
 __all__ = ["finish", "identify_reports"]
 
@@ -50,12 +57,22 @@ async def finish(
     attempts: int,
     started: float,
     queued: float,
+    settings: PoolSettings | None = None,
+    scores: dict[str, float] | None = None,
 ) -> Converted | Rejected:
-    """Turn a worker's ``Done`` into ``Converted`` (or ``Rejected`` if its output is invalid).
+    """Turn a worker's ``Done`` into ``Converted``, or ``Rejected``: ``too_large`` when it
+    holds more reports or values than ``settings`` allow, ``invalid_output`` when a report is
+    not valid WSJF. ``scores``: the detection's across domains (else the worker's, checked).
 
     Large outputs are processed in a worker thread so the event loop keeps running.
     """
     finish_start = trio.current_time()
+    limits = settings if settings is not None else PoolSettings()
+    too_large = _too_large(done.reports, limits)
+    if too_large is not None:
+        return Rejected(
+            name, sha256, "too_large", too_large, converter=done.converter, scores=scores
+        )
     size = sum(len(raw) for raw in done.reports)
     if size >= _IN_THREAD:
         outcome = await trio.to_thread.run_sync(
@@ -72,7 +89,7 @@ async def finish(
             where=outcome.where,
             detail=outcome.detail,
             converter=done.converter,
-            scores=done.scores,
+            scores=scores if scores is not None else done.scores,
         )
     now = trio.current_time()
     timings = Timings(
@@ -88,7 +105,29 @@ async def finish(
         detected=detected,
         attempts=attempts,
         timings=timings,
+        scores=(scores if scores is not None else done.scores) if detected else None,
     )
+
+
+def _too_large(reports: list[bytes], settings: PoolSettings) -> str | None:
+    """Why the answer costs more than one file may (``None``: it does not)."""
+    if len(reports) > settings.max_reports_per_file:
+        return (
+            f"the converter made {len(reports)} reports of the file; the limit is "
+            f"{settings.max_reports_per_file} (max_reports_per_file)"
+        )
+    limit = settings.max_values_per_report
+    for index, raw in enumerate(reports):
+        if len(raw) <= limit:  # the count below is at most the length
+            continue
+        values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+        if values > limit:
+            label = f"report {index}" if len(reports) > 1 else "the report"
+            return (
+                f"{label} holds more than {limit} JSON values (about {values}); the limit is "
+                "max_values_per_report"
+            )
+    return None
 
 
 class _Invalid(msgspec.Struct, frozen=True):

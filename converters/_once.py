@@ -38,12 +38,13 @@ def convert_file_once(
         path: the file.
         converter: the configured name of the converter; ``None`` auto-detects.
         converters: what to load (default: the built-ins).
-        settings: pool settings; the pool always has a single worker.
+        settings: pool settings; the pool always has a single worker per trust domain.
         station_namespace: the namespace for report ids; pass the station's to see the ids the
             node would give.
 
     Returns:
-        ``Converted`` (``result.reports[i].wsjf`` is the WSJF) or a typed failure.
+        ``Converted`` (``result.reports[i].wsjf`` is the WSJF) or a typed failure;
+        ``Unavailable`` when a plug-in's worker cannot start (it died while importing it).
 
     Raises:
         OSError: the file cannot be read.

@@ -3,13 +3,18 @@
 :func:`open_worker` starts ``python -I -m converters._worker`` through
 :func:`supervisors.open_supervised_process` (a session of its own, always reaped) with a scrubbed
 environment and a private temporary working directory, drains its standard error into a bounded
-tail, and completes the ``Setup``/``Hello`` handshake. A job is :meth:`WorkerProcess.begin` (the
-request goes into the pipe, the job under the watch), then :meth:`~WorkerProcess.receive` and
-:meth:`~WorkerProcess.answer`, or :meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`:
-the answer, a crash, a protocol violation, the wall-clock timeout or the RSS/CPU limits, whichever
-comes first (the pool keeps the time and the cancel scope). On an overrun the whole
-process tree is killed: the process group, plus every descendant seen (the worker is a child
-subreaper, so a converter's daemonised grandchildren stay in its tree).
+tail, and completes the handshake: ``Setup``, then ``Locked`` (the worker locked itself down and
+probed its sandbox before importing any converter; the parent checks it against ``/proc`` and
+computes the level, :attr:`WorkerProcess.sandbox`), then ``Hello``. The process the parent
+starts is the worker's *launcher*; the converting process is its child
+(:attr:`WorkerProcess.worker_pid`), in namespaces of its own where the kernel allows.
+
+A job is :meth:`WorkerProcess.begin` (the request goes into the pipe, the job under the watch),
+then :meth:`~WorkerProcess.receive` and :meth:`~WorkerProcess.answer`, or
+:meth:`~WorkerProcess.failed` / :meth:`~WorkerProcess.died`: the answer, a crash, a protocol
+violation, the wall-clock timeout or the RSS/CPU limits, whichever comes first (the pool keeps
+the time and the cancel scope). On an overrun the whole process tree is killed: the worker
+(which ends its PID namespace), the process group, plus every descendant seen.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 import psutil
@@ -33,18 +39,21 @@ import trio
 from supervisors import FrameReader, open_supervised_process, pipe_error, write_all
 
 from ._errors import WorkerStartError
+from ._namespaces import inner_pid
 from ._protocol import (
     Done,
     FrameError,
     Hello,
+    Locked,
     Part,
     Refused,
+    Scores,
     Setup,
     WorkerMessage,
     decode_worker_message,
     encode_frame,
 )
-from ._sandbox import Limits
+from ._sandbox import Limits, SandboxInfo, judge, observe
 from ._settings import PoolSettings
 
 __all__ = ["JobFailure", "WorkerProcess", "describe_exit", "open_worker"]
@@ -139,16 +148,19 @@ class WorkerProcess:
         assert process.stdout is not None
         self._process = process
         self._stdin = process.stdin
-        self._reader = FrameReader(process.stdout, settings.max_output, error=FrameError)
+        self._reader = FrameReader(process.stdout, settings.max_frame, error=FrameError)
         self._settings = settings
         self._stderr_tail = bytearray()
         self._stderr_done = stderr_done
         self._psutil = psutil.Process(process.pid)
+        self._psutil_worker = self._psutil
         self._seen: dict[int, float] = {}  # descendants seen: pid -> create_time
         self._watch: _Watch | None = None
         self._decoded: tuple[bytes, WorkerMessage] | None = None  # the last frame received
         self.pid = process.pid
+        self.worker_pid = process.pid  # the converting process, once the handshake found it
         self.hello: Hello | None = None
+        self.sandbox: SandboxInfo | None = None
         self.jobs_done = 0
         self.cpu_total = 0.0
         self.tainted = False
@@ -173,33 +185,60 @@ class WorkerProcess:
         return await self._process.wait()
 
     async def handshake(self, setup: Setup) -> Hello:
-        """Send ``Setup`` and wait for ``Hello``.
+        """Send ``Setup``, wait for ``Locked`` (then judge the sandbox: :attr:`sandbox`) and for
+        ``Hello``.
 
         Raises:
-            WorkerStartError: no valid ``Hello`` within the start timeout; the process is killed.
+            WorkerStartError: no valid ``Locked`` and ``Hello`` within the start timeout, or a
+                sandbox layer the settings require is not in force; the process is killed.
         """
         problem = f"did not get ready within {self._settings.start_timeout:g} s"
         with trio.move_on_after(self._settings.start_timeout):
-            try:
+            # a broken pipe: the stream's end says how the worker ended
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await write_all(self._stdin, encode_frame(setup))
-                payload = await self._reader.receive()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                payload = None
-            except FrameError as exc:
-                raise await self._start_failed(f"protocol violation: {exc}") from None
-            if payload is None:
-                status = await self.exit_status()
-                raise await self._start_failed(f"ended before it was ready ({status})")
-            try:
-                message = decode_worker_message(payload)
-            except FrameError as exc:
-                raise await self._start_failed(f"protocol violation: {exc}") from None
-            if not isinstance(message, Hello):
-                kind = type(message).__name__
-                raise await self._start_failed(f"protocol violation: expected Hello, got {kind}")
-            self.hello = message
-            return message
+            locked = await self._expect(Locked)
+            self.worker_pid = inner_pid(self.pid) or self.pid
+            self._psutil_worker = self._watched(self.worker_pid)
+            self.sandbox = judge(locked, observe(self.worker_pid))
+            missing = _required_missing(self._settings, self.sandbox)
+            if missing:
+                raise await self._start_failed(
+                    f"is not sandboxed as the settings require: {missing} "
+                    f"({self.sandbox.note or self.sandbox.level})"
+                )
+            hello = await self._expect(Hello)
+            self.hello = hello
+            return hello
         raise await self._start_failed(problem)
+
+    async def _expect(self, kind: type[_StartMessage]) -> _StartMessage:
+        """The worker's next frame, which must be a ``kind``."""
+        try:
+            payload = await self._reader.receive()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            payload = None
+        except FrameError as exc:
+            raise await self._start_failed(f"protocol violation: {exc}") from None
+        if payload is None:
+            status = await self.exit_status()
+            raise await self._start_failed(f"ended before it was ready ({status})")
+        try:
+            message = decode_worker_message(payload)
+        except FrameError as exc:
+            raise await self._start_failed(f"protocol violation: {exc}") from None
+        if not isinstance(message, kind):
+            got = type(message).__name__
+            raise await self._start_failed(
+                f"protocol violation: expected {kind.__name__}, got {got}"
+            )
+        return message
+
+    def _watched(self, pid: int) -> psutil.Process:
+        try:
+            return psutil.Process(pid)
+        except psutil.Error:
+            return self._psutil
 
     async def _start_failed(self, problem: str) -> WorkerStartError:
         self.kill_tree()
@@ -209,7 +248,7 @@ class WorkerProcess:
 
     # -- one job: begin (in the caller's task or the slot's), then answer or fail (the slot's) ---
 
-    def begin(self, request: bytes, scope: trio.CancelScope) -> _Watch:
+    def begin(self, request: bytes, scope: trio.CancelScope, job: int = 0) -> _Watch:
         """Start converting a file: put the job under the RSS/CPU watch (:meth:`monitor`) and
         write as much of the ``request`` frame (:func:`encode_frame` of a ``Request``) as the
         pipe takes now, without waiting.
@@ -219,7 +258,7 @@ class WorkerProcess:
         pipe that is already broken or closed sets ``watch.send_failed`` (the process is dying:
         the answer stream ends, and :meth:`died` says how).
         """
-        watch = _Watch(baseline_cpu=self.cpu_total, scope=scope)
+        watch = _Watch(baseline_cpu=self.cpu_total, scope=scope, job=job)
         self._watch = watch
         try:
             written = _write_nowait(self._stdin, request)
@@ -262,6 +301,8 @@ class WorkerProcess:
             if not isinstance(message, Part):
                 self._decoded = (payload, message)
                 return payload
+            if message.job != watch.job:
+                raise FrameError(f"a Part frame of job {message.job} during job {watch.job}")
             watch.parts.extend(message.reports)
             watch.part_bytes += sum(len(raw) for raw in message.reports)
             if watch.part_bytes > self._settings.max_output:
@@ -270,7 +311,7 @@ class WorkerProcess:
                     "(max_output_mb)"
                 )
 
-    def answer(self, payload: bytes, job: int) -> Done | Refused | str:
+    def answer(self, payload: bytes, job: int) -> Done | Refused | Scores | str:
         """The worker's answer to job ``job`` (the job is over), or what is wrong with it.
 
         A ``Done`` answer carries every report of the job: those sent ahead in parts first."""
@@ -283,15 +324,18 @@ class WorkerProcess:
                 answer = decode_worker_message(payload)
             except FrameError as exc:
                 return f"protocol violation: {exc}"
-        if not isinstance(answer, Done | Refused) or answer.job != job:
-            return "protocol violation: unexpected answer"
-        if isinstance(answer, Done) and watch is not None and watch.parts:
+        if not isinstance(answer, Done | Refused | Scores):
+            return f"protocol violation: a {type(answer).__name__} frame during job {job}"
+        if answer.job != job:
+            return f"protocol violation: an answer to job {answer.job} during job {job}"
+        if isinstance(answer, Done) and watch is not None:
             size = watch.part_bytes + sum(len(raw) for raw in answer.reports)
             if size > self._settings.max_output:
                 return (
                     f"protocol violation: the answer exceeds the limit of "
                     f"{self._settings.max_output} bytes (max_output_mb)"
                 )
+        if isinstance(answer, Done) and watch is not None and watch.parts:
             answer = msgspec.structs.replace(answer, reports=[*watch.parts, *answer.reports])
         self.jobs_done += 1
         self.cpu_total = answer.cpu_total
@@ -329,13 +373,14 @@ class WorkerProcess:
             watch = self._watch
             if watch is None:
                 continue
+            worker = self._psutil_worker
             try:
-                rss = self._psutil.memory_info().rss
-                times = self._psutil.cpu_times()
+                rss = worker.memory_info().rss
+                times = worker.cpu_times()
                 # Descendants all hang below a child of the worker: look for them (a scan of
                 # every process) only when it has one.
-                if _has_children(self.pid) is not False:
-                    for child in self._psutil.children(recursive=True):
+                if _has_children(worker.pid) is not False:
+                    for child in worker.children(recursive=True):
                         with contextlib.suppress(psutil.Error):
                             rss += child.memory_info().rss
                             self._seen.setdefault(child.pid, child.create_time())
@@ -352,7 +397,12 @@ class WorkerProcess:
                     watch.scope.cancel()
 
     def kill_tree(self) -> None:
-        """SIGKILL the process group and every descendant seen, now."""
+        """SIGKILL the worker (with a PID namespace of its own, that ends every process in
+        it), the process group, and every descendant seen, now."""
+        if self.worker_pid != self.pid:
+            with contextlib.suppress(psutil.Error):
+                if self._psutil_worker.is_running():
+                    self._psutil_worker.kill()
         with contextlib.suppress(psutil.Error):
             for child in self._psutil.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
@@ -409,12 +459,28 @@ class WorkerProcess:
         )
 
 
+_StartMessage = TypeVar("_StartMessage", Locked, Hello)
+
+
+def _required_missing(settings: PoolSettings, sandbox: SandboxInfo) -> str:
+    """The layers ``settings`` require that ``sandbox`` lacks (``""``: none)."""
+    missing = []
+    if settings.namespaces == "required" and not sandbox.isolated:
+        missing.append("namespaces")
+    if settings.seccomp == "required" and not sandbox.seccomp:
+        missing.append("seccomp")
+    if settings.landlock == "required" and not sandbox.landlocked:
+        missing.append("Landlock")
+    return ", ".join(missing)
+
+
 @dataclass(slots=True)
 class _Watch:
     """The job in progress, as the monitor (and the task waiting for its answer) sees it."""
 
     baseline_cpu: float
     scope: trio.CancelScope | None = None
+    job: int = 0
     peak_rss: int = 0
     overrun: Literal["rss", "cpu"] | None = None
     unsent: memoryview | None = None
@@ -497,11 +563,20 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
 
     Cancellation: the tree is killed and reaped (shielded, milliseconds).
     """
-    temp_dir = await trio.to_thread.run_sync(
-        lambda: tempfile.mkdtemp(prefix="pywats-worker-", dir=settings.temp_root)
-    )
+    temp_dir, canary = await trio.to_thread.run_sync(_make_folders, settings.temp_root)
+    probe = _listener()
     try:
-        setup = _with_temp_dir(setup, temp_dir)
+        setup = msgspec.structs.replace(
+            setup,
+            temp_dir=temp_dir,
+            namespaces=settings.namespaces,
+            seccomp=settings.seccomp,
+            landlock=settings.landlock,
+            temp_bytes=settings.temp_mb * _MiB,
+            hide=sorted({*setup.hide, *settings.hide_paths}),
+            canary=canary,
+            probe_port=probe.getsockname()[1],
+        )
         async with open_supervised_process(
             worker_command(settings),
             env=worker_environment(temp_dir),
@@ -515,12 +590,20 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_drain_stderr, process, worker, done)
                 try:
-                    await worker.handshake(setup)
+                    try:
+                        await worker.handshake(setup)
+                    finally:
+                        probe.close()
+                        with contextlib.suppress(OSError):
+                            os.unlink(canary)
                     yield worker
                 finally:
                     worker.kill_tree()
                     nursery.cancel_scope.cancel()
     finally:
+        probe.close()
+        with contextlib.suppress(OSError):
+            os.unlink(canary)
         # Bounded for real (the thread is abandoned after 10 s): a folder on a hung file system
         # must not hold up the slot or the node's shutdown.
         with trio.CancelScope(shield=True), trio.move_on_after(10):
@@ -529,5 +612,26 @@ async def open_worker(settings: PoolSettings, setup: Setup) -> AsyncIterator[Wor
             )
 
 
-def _with_temp_dir(setup: Setup, temp_dir: str) -> Setup:
-    return msgspec.structs.replace(setup, temp_dir=temp_dir)
+def _make_folders(temp_root: str | None) -> tuple[str, str]:
+    """A worker's private temporary folder, and the canary file beside it that its sandbox
+    must keep it from reading (readable by anyone as far as file modes go)."""
+    temp_dir = tempfile.mkdtemp(prefix="pywats-worker-", dir=temp_root)
+    fd, canary = tempfile.mkstemp(prefix="pywats-canary-", dir=temp_root)
+    try:
+        os.write(fd, os.urandom(16))
+        os.fchmod(fd, 0o644)
+    finally:
+        os.close(fd)
+    return temp_dir, canary
+
+
+def _listener() -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 that a sandboxed worker must fail to reach."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+    except OSError:
+        listener.close()
+        raise
+    return listener

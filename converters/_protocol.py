@@ -8,11 +8,15 @@ crashed.
 Conversation::
 
     parent                              worker
-    Setup  ---------------------------->          load converters, lock down
-           <----------------------------  Hello   (sandbox level, converters, load failures)
+    Setup  ---------------------------->          isolate and lock down, probe the sandbox
+           <----------------------------  Locked  (what is in force, probe results)
+                                                  only now: import the converters
+           <----------------------------  Hello   (converters, load failures)
     Request ---------------------------->
            <----------------------------  Part    (zero or more: reports sent as they are made)
            <----------------------------  Done | Refused
+    Detect ----------------------------->         (detection only: the head of a file)
+           <----------------------------  Scores
     ...
     (stdin closed) ---------------------->        exits 0
 
@@ -31,13 +35,18 @@ __all__ = [
     "HEADER",
     "ConverterInfo",
     "ConverterSetup",
+    "Detect",
     "Done",
     "FrameError",
     "Hello",
     "LoadFailure",
+    "Locked",
+    "ParentMessage",
     "Part",
+    "Probe",
     "Refused",
     "Request",
+    "Scores",
     "Setup",
     "WorkerMessage",
     "decode_worker_message",
@@ -72,6 +81,52 @@ class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True
     detect_head: int
     cpu_seconds: int
     max_request: int
+    namespaces: Literal["auto", "required", "off"] = "auto"
+    seccomp: Literal["auto", "required", "off"] = "auto"
+    temp_bytes: int = 128 << 20
+    hide: list[str] = []
+    canary: str = ""
+    probe_port: int = 0
+
+
+class Probe(msgspec.Struct, frozen=True):
+    """One attempt the worker makes on itself right after locking down, before any converter
+    code exists in it: something the sandbox must refuse.
+
+    Attributes:
+        name: ``files`` (open a canary file outside the allowed paths) or ``tcp`` (connect to
+            a port the parent listens on, on 127.0.0.1).
+        held: the attempt failed, as it must.
+        detail: how it failed (or that it succeeded).
+    """
+
+    name: str
+    held: bool
+    detail: str
+
+
+class Locked(msgspec.Struct, frozen=True, tag="locked"):
+    """The worker has locked itself down; sent before it imports a single converter, so no
+    plug-in can have written it. The parent still checks it against what it sees in
+    ``/proc`` (:func:`converters._sandbox.observe`).
+
+    Attributes:
+        landlock_abi: the Landlock ABI in force (0: none).
+        namespaces: the namespaces it entered (``user``, ``pid``, ``net``, ``mnt``, ``ipc``).
+        temp_tmpfs: its temporary folder is a private, size-limited tmpfs.
+        hidden: the paths hidden from it.
+        seccomp: its system-call filter is installed.
+        probes: the attempts of :class:`Probe`.
+        notes: why a layer is missing or weaker.
+    """
+
+    landlock_abi: int
+    namespaces: list[str]
+    temp_tmpfs: bool
+    hidden: list[str]
+    seccomp: bool
+    probes: list[Probe]
+    notes: list[str]
 
 
 class ConverterInfo(msgspec.Struct, frozen=True):
@@ -105,13 +160,11 @@ class LoadFailure(msgspec.Struct, frozen=True):
 
 
 class Hello(msgspec.Struct, frozen=True, tag="hello"):
-    """The worker is ready: its sandbox and converters."""
+    """The worker is ready: its converters. Sent after the converters were imported, so
+    nothing in it is trusted beyond what the parent checks."""
 
     pid: int
     python: str
-    sandbox_level: str
-    landlock_abi: int
-    sandbox_note: str
     converters: list[ConverterInfo]
     failures: list[LoadFailure]
 
@@ -164,10 +217,7 @@ class Refused(msgspec.Struct, frozen=True, tag="refused"):
     scores: dict[str, float] | None = None
 
 
-WorkerMessage = Hello | Part | Done | Refused
-
 _ENCODER = msgspec.msgpack.Encoder()
-_WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)
 
 
 def encode_frame(message: msgspec.Struct) -> bytes:
@@ -244,3 +294,30 @@ def _read_exactly(fd: int, size: int, *, allow_eof: bool) -> bytearray | None:
                 raise FrameError(f"stream ended {size - filled} bytes before the end of a frame")
             filled += count
     return buffer
+
+
+# -- detection alone (a pool of several trust domains asks each for its scores) -----------------
+
+
+class Detect(msgspec.Struct, frozen=True, tag="detect"):
+    """Score the head of a file with every converter of this worker; convert nothing."""
+
+    job: int
+    name: str
+    head: bytes
+
+
+class Scores(msgspec.Struct, frozen=True, tag="scores"):
+    """The answer to ``Detect``: each converter's confidence, by alias (in ``[0, 1]``)."""
+
+    job: int
+    scores: dict[str, float]
+    seconds: float
+    cpu_total: float
+    children_left: bool
+
+
+WorkerMessage = Locked | Hello | Part | Done | Refused | Scores
+ParentMessage = Request | Detect
+
+_WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)

@@ -11,7 +11,8 @@ outcome             meaning                                      the node...
 ``Rejected``        the file is bad (the converter said so, no   moves it to ``error/`` with the
                     converter recognised it, it is too large,    reason
                     or the output was not valid WSJF)
-``Crashed``         the worker died converting it, twice         moves it to ``error/``
+``Crashed``         the worker died converting it, twice, or     moves it to ``error/``
+                    broke the protocol (``cause``)
 ``TimedOut``        it took too long (wall clock or CPU), twice  moves it to ``error/``
 ``OutOfMemory``     it needed too much memory, twice             moves it to ``error/``
 ``Unavailable``     the conversion could not run at all (no      leaves it in place and tries
@@ -91,6 +92,10 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
         detected: the converter was picked by auto-detection.
         attempts: 1, or 2 when the first worker died and a fresh one succeeded.
         timings: where the time went.
+        scores: the detection confidences of every converter (of every trust domain), when
+            the converter was detected.
+        left_processes: the converter left processes running (they were killed with its
+            worker, which was replaced).
     """
 
     name: str
@@ -102,6 +107,8 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
     detected: bool
     attempts: int
     timings: Timings
+    scores: dict[str, float] | None = None
+    left_processes: bool = False
 
     @property
     def ok(self) -> bool:
@@ -126,12 +133,15 @@ class Rejected(msgspec.Struct, frozen=True, tag="rejected", tag_field="outcome")
         name, sha256: the file.
         cause: ``converter`` (it raised), ``unrecognised`` (auto-detection found no converter),
             ``invalid_output`` (the result was not valid WSJF), ``no_reports`` (nothing in it),
-            ``too_large``.
+            ``too_large`` (the file exceeds ``max_input_mb``, or the converter's answer holds
+            more than ``max_reports_per_file`` reports or ``max_values_per_report`` values).
         reason: what is wrong, for an operator.
         where: where in the file (a line, a JSON path), when known.
         detail: a traceback or the list of validation problems, when there is one.
         converter: the configured name of the converter, when one was chosen.
         scores: the detection confidences, when auto-detection ran.
+        left_processes: the converter left processes running (they were killed with its
+            worker, which was replaced).
     """
 
     name: str
@@ -142,6 +152,7 @@ class Rejected(msgspec.Struct, frozen=True, tag="rejected", tag_field="outcome")
     detail: str | None = None
     converter: str | None = None
     scores: dict[str, float] | None = None
+    left_processes: bool = False
 
     @property
     def ok(self) -> bool:
@@ -159,6 +170,10 @@ class Crashed(msgspec.Struct, frozen=True, tag="crashed", tag_field="outcome"):
         stderr: the last lines it wrote to standard error.
         converter: the configured converter, when known (not during auto-detection).
         attempts: how many workers it took down (2: retried once on a fresh worker).
+        cause: ``died`` (the process ended or was killed by a limit) or
+            ``protocol_violation`` (its worker said what the parent did not ask for: an answer
+            naming another converter or job, a forged frame, scores for converters it does
+            not run...; the parent killed it).
     """
 
     name: str
@@ -168,6 +183,7 @@ class Crashed(msgspec.Struct, frozen=True, tag="crashed", tag_field="outcome"):
     stderr: str
     converter: str | None
     attempts: int
+    cause: Literal["died", "protocol_violation"] = "died"
 
     @property
     def ok(self) -> bool:
@@ -289,6 +305,7 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
         pid: the current process, if any.
         conversions: files converted by the current process.
         processes: processes started for this slot so far (restarts and recycles included).
+        domain: its trust domain (``builtin``, or the plug-in's label).
     """
 
     slot: str
@@ -296,13 +313,14 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
     pid: int | None
     conversions: int
     processes: int
+    domain: str = "builtin"
 
 
 class PoolStatistics(msgspec.Struct, frozen=True):
     """A snapshot of the pool.
 
     Attributes:
-        workers: the configured number of workers.
+        workers: the number of worker slots (``settings.workers`` per trust domain).
         ready: workers with a live process.
         busy: workers converting a file.
         waiting: callers waiting for a free worker.
@@ -314,7 +332,9 @@ class PoolStatistics(msgspec.Struct, frozen=True):
         worker_restarts: restarts by the worker supervisor.
         recycles: worker processes replaced on purpose (fresh retry, age, leftovers).
         sandbox_level: the sandbox level the workers reached.
-        slots: each worker.
+        slots: each worker, domain by domain.
+        violations: protocol violations seen (a worker said what it was not asked).
+        domains: the trust domains (``builtin``, then each plug-in's label).
     """
 
     workers: int
@@ -334,3 +354,5 @@ class PoolStatistics(msgspec.Struct, frozen=True):
     sandbox_level: str
     slots: tuple[WorkerStatistics, ...]
     unavailable: int = 0
+    violations: int = 0
+    domains: tuple[str, ...] = ()

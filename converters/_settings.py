@@ -38,7 +38,11 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """How many sandboxed workers, and the limits each one runs under.
 
     Attributes:
-        workers: number of worker processes (and so of concurrent conversions).
+        workers: worker processes *per trust domain* (and so concurrent conversions per
+            domain). The built-in converters share one domain; each third-party plug-in module
+            (file, dotted module or entry point) is a domain of its own, with its own
+            ``workers`` processes that import only it. A pool of the built-ins and two
+            plug-ins runs ``3 * workers`` processes.
         timeout: wall-clock seconds one file may take, detection included.
         cpu_seconds: CPU seconds one file may use (soft RLIMIT_CPU re-armed per file, and
             watched by the parent).
@@ -47,7 +51,16 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         open_files: RLIMIT_NOFILE of a worker.
         max_written_file_mb: RLIMIT_FSIZE: the largest file a worker may write.
         max_input_mb: the largest file the pool accepts (larger ones are rejected).
-        max_output_mb: the largest answer a worker may send (all reports of one file).
+        max_output_mb: the largest answer a worker may send (all reports of one file, counted
+            over its ``Part`` frames as they arrive); more kills the worker (a crash). Separate
+            from the frame cap (:attr:`max_frame`: one frame, ``max_output_mb`` plus 1 MiB of
+            message overhead), which catches garbage before a frame is read.
+        max_reports_per_file: the most reports one answer may hold; more rejects the file
+            (``too_large``) before any report is decoded.
+        max_values_per_report: the most JSON values one report may hold, counted before it is
+            decoded (an upper bound: every ``,``, ``{`` and ``[`` byte counts, also inside
+            text); more rejects the file (``too_large``). Bounds what decoding one answer
+            costs the node's memory (about 100 bytes per value).
         landlock: ``auto`` (use it when the kernel offers it), ``required`` (refuse to start
             without it), ``off``.
         namespaces: ``auto`` (a PID, network, mount and IPC namespace per worker, inside a user
@@ -68,9 +81,12 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         stop_grace: seconds a worker may take to finish its file when the pool stops.
         poll_interval: seconds between two RSS/CPU checks of a converting worker.
         detect_head_kb: how much of a file ``detect()`` sees.
-        restart_intensity, restart_period: the worker supervisor gives up (and the pool fails)
-            after more than this many restarts within this many seconds. Each bad file that kills
-            workers costs two restarts (the retry runs on a fresh worker).
+        restart_intensity, restart_period: each trust domain's worker supervisor gives up after
+            more than this many restarts within this many seconds (counted per domain). When
+            the built-in domain's gives up, the pool fails; when a plug-in domain's does, only
+            that domain stops: its converters answer ``Unavailable`` and the domain starts
+            again after ``start_backoff_max`` seconds, while the other domains go on. Each bad
+            file that kills workers costs two restarts (the retry runs on a fresh worker).
         backoff_min, backoff_max: delay before a crashed worker is restarted (doubles per
             consecutive crash, with jitter).
         start_backoff_max: once the pool runs, a worker process that cannot be started (the
@@ -92,7 +108,9 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     open_files: Annotated[int, msgspec.Meta(ge=16)] = 256
     max_written_file_mb: Annotated[int, msgspec.Meta(ge=1)] = 64
     max_input_mb: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64
-    max_output_mb: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 256
+    max_output_mb: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 32
+    max_reports_per_file: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    max_values_per_report: Annotated[int, msgspec.Meta(ge=100)] = 500_000
     landlock: Literal["auto", "required", "off"] = "auto"
     namespaces: Literal["auto", "required", "off"] = "auto"
     seccomp: Literal["auto", "required", "off"] = "auto"
@@ -131,3 +149,10 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def max_output(self) -> int:
         """``max_output_mb`` in bytes."""
         return self.max_output_mb * _MiB
+
+    @property
+    def max_frame(self) -> int:
+        """The largest frame the parent reads from a worker, in bytes: ``max_output`` plus
+        1 MiB for the message around the reports. A longer frame is refused before it is read
+        (a protocol violation)."""
+        return self.max_output + _MiB

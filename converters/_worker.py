@@ -1,16 +1,18 @@
 """The sandboxed worker process: ``python -I -m converters._worker --limits ...``.
 
-Start-up, in this order:
+Start-up, in this order; nothing of a converter is imported before step 5:
 
 1. set its rlimits (address space, CPU, open files, file size, no core dumps) from the command
-   line, before any converter code is imported;
+   line;
 2. move the protocol off fds 0/1 onto private descriptors, so a converter's ``print()`` goes to
    standard error instead of corrupting the protocol, and ``input()`` reads ``/dev/null``;
-3. become a child subreaper, so every process a converter starts stays below the worker, where the
-   parent can find and kill it;
-4. read the ``Setup`` frame, import the converters and validate their arguments;
-5. lock itself down with Landlock (when offered and allowed), start a thread that kills the
-   worker's process group when the parent exits, then send ``Hello``.
+3. read the ``Setup`` frame;
+4. lock down, while the process is still single-threaded: enter namespaces of its own
+   (:func:`converters._namespaces.isolate`: the process forks; the original stays outside as the
+   launcher, which runs no converter code, relays signals and the exit status, and kills
+   everything the worker started when either ends), then Landlock, then probe the sandbox
+   (a canary file, a TCP connect), then the seccomp filter; send ``Locked``;
+5. import the converters, validate their arguments, and send ``Hello``.
 
 Then it serves ``Request`` frames one at a time until its standard input closes. SIGTERM while
 idle exits at once; while converting, after the answer has been sent.
@@ -24,10 +26,9 @@ import ctypes
 import faulthandler
 import math
 import os
-import select
+import re
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,23 +49,36 @@ from ._errors import (
 )
 from ._protocol import (
     ConverterInfo,
+    Detect,
     Done,
     FrameError,
     Hello,
     LoadFailure,
+    Locked,
+    ParentMessage,
     Part,
     Refused,
     Request,
+    Scores,
     Setup,
     read_frame_sync,
     write_frame_sync,
 )
-from ._sandbox import Limits, SandboxInfo, apply_rlimits, arm_cpu_limit, cpu_used, lock_down
+from ._sandbox import (
+    Limits,
+    apply_rlimits,
+    arm_cpu_limit,
+    cpu_used,
+    lock_down,
+    run_probes,
+)
 from ._sdk import ACCEPT_THRESHOLD
 
 __all__ = ["main", "protocol_fd"]
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+_FILE_REF = re.compile(r"^(?P<path>.+\.py):[A-Za-z_][A-Za-z0-9_.]*$")
 _DETAIL_LIMIT = 8192
 _PART_BYTES = 1 << 20  # reports are sent ahead of the answer in parts of about this size
 
@@ -83,23 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     global protocol_fd
     protocol_fd = proto_out
     _prepare_process()
-    parent = os.getppid()
 
     payload = read_frame_sync(proto_in, 1 << 24)
     if payload is None:
         return 0
     setup = msgspec.msgpack.decode(payload, type=Setup)
-    sys.path[:0] = [p for p in setup.python_path if p not in sys.path]
-    state = _load(setup)
     try:
-        sandbox = lock_down(
-            setup.landlock, temp_dir=setup.temp_dir, read_paths=[*setup.read_paths, *state.dirs]
-        )
+        locked = _lock_down(setup, (proto_in, proto_out))
     except OSError as exc:
         print(f"worker: cannot lock down: {exc}", file=sys.stderr)
         return 3
-    _watch_parent(parent)
-    write_frame_sync(proto_out, state.hello(sandbox))
+    write_frame_sync(proto_out, locked)
+    sys.path[:0] = [p for p in setup.python_path if p not in sys.path]
+    state = _load(setup)
+    write_frame_sync(proto_out, state.hello())
     try:
         _serve(state, setup, proto_in, proto_out)
     except FrameError as exc:
@@ -149,32 +160,78 @@ def _prepare_process() -> None:
         raise SystemExit(0)
 
 
-def _watch_parent(parent: int) -> None:
-    """Start the thread that ends this worker with its parent (after the lock-down, so the
-    thread is as restricted as the converters: Landlock binds the threads that exist then)."""
-    threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
+def _lock_down(setup: Setup, pipes: tuple[int, int]) -> Locked:
+    """Step 4 of the start-up (see the module's docstring); the process must be
+    single-threaded. Returns the ``Locked`` frame to send.
 
-
-def _end_with(parent: int) -> None:
-    """Kill this worker's whole process group once *parent* has exited (a daemon thread).
-
-    Not ``PR_SET_PDEATHSIG``: that signal comes when the parent's *thread* that started the
-    worker ends, and trio starts processes from its worker threads, which end after 10 s of
-    idleness; every worker was killed that way about 10 s after a quiet spell (and replaced,
-    which cost the next files ~0.3 s). Before this thread starts, a dead parent shows as the
-    end of the protocol's input. A pidfd of the
-    parent becomes readable when the parent exits; without pidfds (Linux < 5.3) the parent's
-    pid is polled.
+    Raises:
+        OSError: a layer the settings require cannot be had (NamespaceError, LandlockError,
+            SeccompError).
     """
-    try:
-        fd = os.pidfd_open(parent)
-    except (OSError, AttributeError):
-        while os.getppid() == parent:
-            time.sleep(0.5)
+    from ._namespaces import isolate
+    from ._seccomp import available as seccomp_available
+    from ._seccomp import install as install_seccomp
+
+    isolation = isolate(
+        mode=setup.namespaces,
+        temp_dir=setup.temp_dir,
+        temp_bytes=setup.temp_bytes,
+        hide=setup.hide,
+        launcher_closes=pipes,
+    )
+    # From here on this is the worker, below the launcher: it dies with it. Its working
+    # folder is the temporary folder as now mounted (the tmpfs, not the folder beneath it).
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.chdir(setup.temp_dir)
+    notes = [isolation.note] if isolation.note else []
+    mounted = "mnt" in isolation.namespaces
+    can_filter = setup.seccomp != "off" and seccomp_available()  # reads /proc: before Landlock
+    abi, more = lock_down(
+        setup.landlock,
+        temp_dir=setup.temp_dir,
+        read_paths=[*setup.read_paths, *setup.python_path, *_plugin_paths(setup, mounted)],
+        hidden=setup.hide,
+        hidden_by_mount=mounted,
+    )
+    notes.extend(more)
+    probes = run_probes(canary=setup.canary, port=setup.probe_port)
+    filtered = False
+    if setup.seccomp == "off":
+        notes.append("seccomp turned off by the settings")
+    elif can_filter:
+        install_seccomp()
+        filtered = True
+    elif setup.seccomp == "required":
+        raise OSError("seccomp is required but the kernel or this architecture offers none")
     else:
-        if os.getppid() == parent:  # else it died between getppid() and pidfd_open()
-            select.select([fd], [], [])
-    os.killpg(0, signal.SIGKILL)  # the worker and whatever a converter left running
+        notes.append("the kernel or this architecture offers no seccomp filter")
+    return Locked(
+        landlock_abi=abi,
+        namespaces=list(isolation.namespaces),
+        temp_tmpfs=isolation.temp_tmpfs,
+        hidden=list(isolation.hidden),
+        seccomp=filtered,
+        probes=probes,
+        notes=notes,
+    )
+
+
+def _plugin_paths(setup: Setup, hidden_by_mount: bool) -> list[str]:
+    """What converters given as files (``path.py:Class``) may read: the folder of each,
+    or only the file when that folder holds a path workers must not read and no mount
+    namespace hides it."""
+    secrets = [os.path.realpath(p) for p in setup.hide]
+    paths = []
+    for item in setup.converters:
+        match = _FILE_REF.match(item.ref)
+        if match is None:
+            continue
+        file = os.path.realpath(match["path"])
+        folder = os.path.dirname(file)
+        shared = any(s == folder or s.startswith(folder + "/") for s in secrets)
+        paths.append(file if shared and not hidden_by_mount else folder)
+    return paths
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -190,15 +247,11 @@ class _State:
     def __init__(self) -> None:
         self.converters: dict[str, tuple[Any, Any, ConverterInfo]] = {}
         self.failures: list[LoadFailure] = []
-        self.dirs: list[str] = []
 
-    def hello(self, sandbox: SandboxInfo) -> Hello:
+    def hello(self) -> Hello:
         return Hello(
             pid=os.getpid(),
             python=sys.version.split()[0],
-            sandbox_level=sandbox.level,
-            landlock_abi=sandbox.landlock_abi,
-            sandbox_note=sandbox.note,
             converters=[info for _, _, info in self.converters.values()],
             failures=self.failures,
         )
@@ -243,9 +296,6 @@ def _load(setup: Setup) -> _State:
             keeps_source_ids=bool(getattr(cls, "keeps_source_ids", False)),
         )
         state.converters[alias] = (instance, args, info)
-        module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-        if isinstance(module_file, str):
-            state.dirs.append(os.path.dirname(os.path.abspath(module_file)))
     return state
 
 
@@ -254,7 +304,7 @@ def _load(setup: Setup) -> _State:
 
 def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
     global _busy
-    decoder = msgspec.msgpack.Decoder(Request)
+    decoder = msgspec.msgpack.Decoder(ParentMessage)
     while True:
         payload = read_frame_sync(proto_in, setup.max_request)
         if payload is None:
@@ -271,8 +321,18 @@ def _serve(state: _State, setup: Setup, proto_in: int, proto_out: int) -> None:
             return
 
 
-def _handle(state: _State, setup: Setup, request: Request, out: int) -> Done | Refused:
+def _handle(
+    state: _State, setup: Setup, request: ParentMessage, out: int
+) -> Done | Refused | Scores:
     started = time.perf_counter()
+    if isinstance(request, Detect):  # detection alone: the pool compares domains' scores
+        return Scores(
+            job=request.job,
+            scores=_detect(state, request.head[: setup.detect_head], request.name),
+            seconds=time.perf_counter() - started,
+            cpu_total=cpu_used(),
+            children_left=_reap_children(),
+        )
     scores: dict[str, float] | None = None
     alias = request.converter
     if alias is None:

@@ -6,9 +6,10 @@ Each returns the process exit code of docs/operators.md: 0 done, 1 a failure to 
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import (
     ConfigError,
@@ -20,6 +21,9 @@ from .config import (
     resolve_config_path,
     validate_config_command,
 )
+
+if TYPE_CHECKING:
+    from converters import ConverterConfig
 
 __all__ = [
     "EXIT_ERROR",
@@ -75,10 +79,17 @@ def convert_command(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF."""
+    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF.
+
+    With a configuration, the node's converters, station namespace and ``[conversion]``
+    settings apply (its worker runs as the node's would); without one, the built-ins, the dry
+    run's namespace and the default settings. ``converter`` may also name a plug-in
+    (``path.py:Class``, ``package.module:Class``), loaded for this run.
+    """
     import uuid
 
     from converters import (
+        DEFAULT_CONVERTERS,
         Converted,
         ConverterError,
         ConverterLoadError,
@@ -87,8 +98,10 @@ def convert_command(
     )
 
     from .node._pipeline import converter_for, converter_set, describe_failure
+    from .node._worker_settings import pool_settings
 
-    converters = None
+    converters: tuple[ConverterConfig, ...] | None = None
+    settings = None
     namespace = None
     chosen = converter
     folder_ids: list[str] = []
@@ -97,6 +110,9 @@ def convert_command(
         if isinstance(loaded, int):
             return loaded
         converters = converter_set(loaded.config)
+        settings = pool_settings(
+            loaded.config, config_path=loaded.path, runtime_dir=loaded.runtime_dir
+        )
         namespace = uuid.UUID(loaded.config.node.station_namespace)
         # A watch folder's id picks that folder's converter and arguments.
         folder_ids = [folder.id for folder in loaded.config.watch]
@@ -107,11 +123,21 @@ def convert_command(
         what = "not a file" if Path(file).exists() else "no such file"
         print(f"pywats-node: {what}: {file}", file=err)
         return EXIT_NOT_FOUND
+    if chosen is not None:
+        base = tuple(converters) if converters is not None else DEFAULT_CONVERTERS
+        plugin = _plugin(chosen, base, err)
+        if isinstance(plugin, int):
+            return plugin
+        if plugin is not None:
+            converters = (*base, plugin)
+            chosen = plugin.name
     kwargs: dict[str, object] = {}
     if converters is not None:
         kwargs["converters"] = converters
     if namespace is not None:
         kwargs["station_namespace"] = namespace
+    if settings is not None:
+        kwargs["settings"] = settings
     try:
         result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
     except (UnknownConverter, ConverterLoadError) as exc:
@@ -128,8 +154,9 @@ def convert_command(
         for report in result.reports:
             out.write(report.wsjf.decode())
             out.write("\n")
+        alias = "" if result.converter == result.converter_name else f" ({result.converter})"
         print(
-            f"converted by {result.converter} {result.converter_version}:"
+            f"converted by {result.converter_name} {result.converter_version}{alias}:"
             f" {len(result.reports)} report(s)",
             file=err,
         )
@@ -139,3 +166,47 @@ def convert_command(
     if details:
         print(details, file=err)
     return EXIT_INVALID
+
+
+_FILE_REF = re.compile(r"(?P<path>.+\.py):(?P<attr>[A-Za-z_]\w*)")
+
+
+def _plugin(
+    ref: str, configured: tuple[ConverterConfig, ...], err: TextIO
+) -> ConverterConfig | int | None:
+    """What ``--converter REF`` adds to the converters of a dry run.
+
+    ``None``: *ref* names a converter the pool has already (a built-in, a folder's). Otherwise a
+    configuration of the converter *ref* refers to (a plug-in file ``path.py:Class``, made
+    absolute, since the worker does not share this directory; a dotted path
+    ``package.module:Class``; an installed converter's name), named by *ref* as given; or the
+    exit code after a one-line error: a plug-in file that does not exist (3), a reference
+    that cannot name a converter (2).
+    """
+    from converters import ConverterConfig
+
+    if ref in {config.name or config.ref for config in configured}:
+        return None
+    match = _FILE_REF.fullmatch(ref)
+    if match is not None:
+        path = Path(match["path"]).expanduser()
+        if not path.is_file():
+            what = "not a file" if path.exists() else "no such file"
+            print(f"pywats-node: the converter's file: {what}: {path}", file=err)
+            return EXIT_NOT_FOUND
+        return ConverterConfig(f"{path.resolve()}:{match['attr']}", name=ref)
+    if ref.endswith(".py"):
+        print(
+            f"pywats-node: --converter {ref!r} names a file but no class in it: give "
+            f"{ref}:ClassName",
+            file=err,
+        )
+        return EXIT_INVALID
+    if not ref.strip() or any(c.isspace() for c in ref) or ref.endswith((":", ".")):
+        print(
+            f"pywats-node: --converter {ref!r} names no converter: give a name (wsjf, csv, an "
+            "installed converter), package.module:Class or path/to/file.py:Class",
+            file=err,
+        )
+        return EXIT_INVALID
+    return ConverterConfig(ref, name=ref)

@@ -204,7 +204,9 @@ def summarize(loaded: LoadedConfig) -> str:
         f"  upload      {upload}",
         f"  spool       {spool}",
         f"  conversion  {c.conversion.workers} workers, {_seconds(c.conversion.timeout)} "
-        f"per file, {c.conversion.memory_mb} MiB, landlock {c.conversion.landlock}",
+        f"per file, {c.conversion.memory_mb} MiB, landlock {c.conversion.landlock}, "
+        f"namespaces {c.conversion.namespaces}, seccomp {c.conversion.seccomp}, "
+        f"temp {c.conversion.temp_mb} MiB",
     ]
     if not c.watch:
         lines.append("  watch       no folders (reports only arrive from the API)")

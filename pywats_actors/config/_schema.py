@@ -224,6 +224,13 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
         cpu_seconds: CPU seconds a worker may spend on one file.
         landlock: ``required`` (refuse to start without the Landlock sandbox), ``auto`` (use
             it where the kernel offers it) or ``off``.
+        namespaces: ``required`` (refuse to start a worker without its own user, PID,
+            network, mount and IPC namespaces), ``auto`` (enter the ones the kernel allows) or
+            ``off``.
+        seccomp: ``required`` (refuse to start a worker without its system-call filter),
+            ``auto`` (install it where the kernel supports it) or ``off``.
+        temp_mb: the size of a worker's private temporary folder, in MiB (a tmpfs of its own
+            when the worker has a mount namespace; writing past it fails with "no space").
     """
 
     workers: Annotated[int, Meta(ge=1, le=64)] = 2
@@ -231,6 +238,9 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     memory_mb: Annotated[int, Meta(ge=64, le=1 << 20)] = 1024
     cpu_seconds: Annotated[int, Meta(ge=1, le=86400)] = 60
     landlock: Literal["required", "auto", "off"] = "auto"
+    namespaces: Literal["required", "auto", "off"] = "auto"
+    seccomp: Literal["required", "auto", "off"] = "auto"
+    temp_mb: Annotated[int, Meta(ge=1, le=65536)] = 128
 
 
 class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -20,6 +20,7 @@ from ._file_events import FileDisposed as FileDisposed
 from ._file_events import FileFailed as FileFailed
 from ._file_events import FileUnreadable as FileUnreadable
 from ._file_events import ReportContentChanged as ReportContentChanged
+from ._file_events import ReportIdCollided as ReportIdCollided
 from ._folder_status import FolderDegraded as FolderDegraded
 from ._folder_status import FolderHealth as FolderHealth
 from ._folder_status import FolderRecovered as FolderRecovered
@@ -61,6 +62,7 @@ __all__ = [
     "NodeNotRunning",
     "Receipt",
     "ReportContentChanged",
+    "ReportIdCollided",
     "ServerState",
     "ServerStateChanged",
     "WatchFolderBack",

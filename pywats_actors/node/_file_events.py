@@ -17,6 +17,7 @@ __all__ = [
     "FileFailed",
     "FileUnreadable",
     "ReportContentChanged",
+    "ReportIdCollided",
 ]
 
 
@@ -129,10 +130,10 @@ class ConversionUnavailable(NodeEvent, frozen=True, kw_only=True):
 class ReportContentChanged(NodeEvent, frozen=True, kw_only=True):
     """A file gave a report id the server has already accepted, but with other content.
 
-    Report ids follow from content, so this is a source that carries its own id (WSJF) and was
-    rewritten under it, or a converter that gives one id to different results. The server keeps
-    the first content: nothing is uploaded for this file's report, and the file is disposed of
-    as converted. Someone should look at the source.
+    The node derives report ids from content, so this is a converter that gives one id to
+    different results (an id kept from the source, as WSJF's, is :class:`ReportIdCollided`
+    instead). The server keeps the first content: nothing is uploaded for this file's report,
+    and the file is disposed of as converted. Someone should look at the source.
 
     Attributes:
         folder: the watch folder's id.
@@ -146,6 +147,32 @@ class ReportContentChanged(NodeEvent, frozen=True, kw_only=True):
     source: str
     report_id: str
     converter: str
+
+
+class ReportIdCollided(NodeEvent, frozen=True, kw_only=True):
+    """A file carried a report id of its own (WSJF) that another report in the spool holds
+    for other content. A report id must identify one report: none of the file's reports was
+    stored, and the file went to the error folder (see the :class:`FileFailed` that follows,
+    kind ``id_conflict``). Someone should look at both files.
+
+    Attributes:
+        folder: the watch folder's id.
+        source: the file refused.
+        report_id: the id both carry.
+        converter: the converter that produced the refused report.
+        holder: the file the spool holds the id for, or ``None`` when it no longer knows it
+            (the server acknowledged the id long ago; only its ledger remembers it).
+        holder_state: ``pending``, ``sent``, ``rejected`` (a report in the spool),
+            ``acknowledged`` (the ledger only) or ``enqueued`` (the same file, twice).
+    """
+
+    topic: ClassVar[str] = "intake"
+    folder: str
+    source: str
+    report_id: str
+    converter: str
+    holder: str | None
+    holder_state: str
 
 
 class ConverterWorkersDown(NodeEvent, frozen=True, kw_only=True):

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import trio
 
-from converters import ConverterPool, PoolSettings
+from converters import ConverterPool
 from supervisors import (
     Backoff,
     ChildSpec,
@@ -78,6 +78,7 @@ from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
 from ._uplink import ServerLink, run_server_monitor, run_uploader
 from ._watcher import WatcherSettings, WatchFolderBack, WatchFolderLost, run_watcher
+from ._worker_settings import hidden_paths, pool_settings
 
 __all__ = ["ConfigApplied", "Node", "Receipt", "SpoolIntake", "build_node", "open_node"]
 
@@ -139,6 +140,7 @@ class Node:
     config: NodeConfig
     bus: EventBus
     config_path: str | None = None
+    runtime_dir: str | None = None
     supervisor: Supervisor | None = None
     spool: Spool | None = None
     link: ServerLink | None = None
@@ -171,6 +173,8 @@ class Node:
 
         Raises:
             SpoolFull: the spool is full (intake is paused).
+            ReportIdConflict: a file's report that kept its own id (WSJF) holds this id with
+                other content; nothing was stored.
             NodeNotRunning: the node is not running.
 
         Submitting the same report (same id) again stores nothing new.
@@ -232,7 +236,8 @@ def build_node(
     """
     config = loaded.config if isinstance(loaded, LoadedConfig) else loaded
     path = loaded.path if isinstance(loaded, LoadedConfig) else None
-    node = Node(config=config, bus=EventBus(), config_path=path)
+    runtime_dir = loaded.runtime_dir if isinstance(loaded, LoadedConfig) else None
+    node = Node(config=config, bus=EventBus(), config_path=path, runtime_dir=runtime_dir)
     observer = supervision_observer(node.bus)
     config_send, config_receive = trio.open_memory_channel[ConfigEvent](16)
     files_send, files_receive = trio.open_memory_channel[FileReady](_FILES_BUFFER)
@@ -400,14 +405,7 @@ async def _conversion_child(
     node restarts it with everything after it.
     """
     cfg = node.config
-    settings = PoolSettings(
-        workers=cfg.conversion.workers,
-        timeout=cfg.conversion.timeout,
-        memory_mb=cfg.conversion.memory_mb,
-        address_space_mb=max(2048, cfg.conversion.memory_mb * 2),
-        cpu_seconds=cfg.conversion.cpu_seconds,
-        landlock=cfg.conversion.landlock,
-    )
+    settings = pool_settings(cfg, config_path=node.config_path, runtime_dir=node.runtime_dir)
     pipelines: list[Pipeline] = []  # the running pipeline, told when workers cannot start
 
     def on_workers(reason: str | None) -> None:
@@ -453,7 +451,15 @@ async def _pool_child(
         async with trio.open_nursery() as nursery:
             await nursery.start(pool.run)  # stops on this child's stop request
             node.pool = pool
-            get_logger().info("converter pool ready", sandbox=pool.sandbox.level)
+            sandbox = pool.sandbox
+            if sandbox.note:  # a layer is missing or weaker: say which and why
+                get_logger().warning(
+                    "converter pool ready with a weaker sandbox",
+                    sandbox=sandbox.level,
+                    missing=sandbox.note,
+                )
+            else:
+                get_logger().info("converter pool ready", sandbox=sandbox.level)
             task_status.started()
     finally:
         node.pool = None
@@ -675,7 +681,11 @@ def _root_cause(error: ChildStartError) -> str:
 def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
     """The node's children that take a change from *old* to *new* by restarting."""
     branches: list[str] = []
-    if converter_set(old) != converter_set(new) or old.conversion != new.conversion:
+    if (
+        converter_set(old) != converter_set(new)
+        or old.conversion != new.conversion
+        or hidden_paths(old) != hidden_paths(new)  # the workers' hidden paths
+    ):
         branches.append("conversion")
     if old.server != new.server or old.upload != new.upload:
         branches.append("uplink")

@@ -4,7 +4,10 @@ For each file: read its bytes, convert them in a sandboxed worker, store the rep
 spool (which answers only after the commit is durable), and only then move, delete or mark the
 source file. A file that cannot be converted goes to the error folder with its reason. A crash
 anywhere before the move leaves the file in place: it is converted again to the same report
-ids, and the spool ignores ids it already has.
+ids, and the spool ignores ids it already has. An id the file carried itself (WSJF) that the
+spool holds for another file's content is not "already known" but an error: the file goes to
+the error folder naming the other file (:class:`ReportIdCollided`), and none of its reports is
+stored.
 
 Only the version of a file that was read is converted and disposed of: the bytes must match the
 signature the watcher found (inode, device, size, modification time) before and after they are
@@ -49,6 +52,7 @@ from .._logging import get_logger
 from ..config import NodeConfig, WatchFolder
 from ..spool import (
     EnqueueResult,
+    ReportIdConflict,
     ReportTooLarge,
     SourceInfo,
     Spool,
@@ -65,6 +69,7 @@ from ._file_events import (
     FileConverted,
     FileFailed,
     ReportContentChanged,
+    ReportIdCollided,
 )
 from ._folder_status import FolderHealth, WaitingRetry
 from ._fs import INLINE_READ_LIMIT, is_local
@@ -323,6 +328,12 @@ class Pipeline:
             )
             return
         self.health.settled(ready.folder, ready.path, "converter")
+        if isinstance(result, Converted | Rejected) and result.left_processes:
+            log.warning(
+                "the converter left processes running; they were killed with its worker, "
+                "which was replaced",
+                converter=result.converter,
+            )
         if isinstance(result, Converted):
             await self._store(ready, folder, result, log, local=local, tries=tries)
         else:
@@ -348,6 +359,7 @@ class Pipeline:
                     converter=result.converter_name,
                     converter_version=result.converter_version,
                     index=report.index,
+                    kept_id=report.kept_source_id,
                 ),
             )
             for report in result.reports
@@ -435,6 +447,9 @@ class Pipeline:
                     return None
             try:
                 return await self.spool.enqueue(items)
+            except ReportIdConflict as exc:
+                await self._id_conflict(ready, folder, result, exc, log)
+                return None
             except ReportTooLarge as exc:
                 reason = (
                     f"its reports are {exc.size} bytes, more than the whole spool may hold "
@@ -462,6 +477,41 @@ class Pipeline:
                     "is tried again",
                 )
                 return None
+
+    async def _id_conflict(
+        self,
+        ready: FileReady,
+        folder: WatchFolder,
+        result: Converted,
+        conflict: ReportIdConflict,
+        log: _Log,
+    ) -> None:
+        """A report id the file carried is held by another report: none of its reports was
+        stored; warn naming both files, publish :class:`ReportIdCollided`, and move the file
+        to error/ (kind ``id_conflict``) with the spool's reason."""
+        log.warning(
+            "the file carries a report id that another report holds; none of its reports is "
+            "stored, the file goes to error/",
+            report_id=conflict.report_id,
+            holder=conflict.holder_path,
+            holder_state=conflict.holder_state,
+            holder_content_hash=conflict.holder_content_hash,
+            content_hash=result.sha256,
+            converter=result.converter,
+        )
+        self.bus.publish(
+            ReportIdCollided(
+                folder=ready.folder,
+                source=ready.path,
+                report_id=conflict.report_id,
+                converter=result.converter,
+                holder=conflict.holder_path,
+                holder_state=conflict.holder_state,
+            )
+        )
+        await self._fail_with(
+            ready, folder, "id_conflict", str(conflict), result.converter, None, log
+        )
 
     async def _fail(
         self, ready: FileReady, folder: WatchFolder, result: ConversionFailure, log: _Log

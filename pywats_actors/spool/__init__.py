@@ -25,6 +25,7 @@ readable from a damaged one into a new spool.
 from __future__ import annotations
 
 from ._errors import InvalidTransition as InvalidTransition
+from ._errors import ReportIdConflict as ReportIdConflict
 from ._errors import ReportTooLarge as ReportTooLarge
 from ._errors import SpoolClosed as SpoolClosed
 from ._errors import SpoolCorrupt as SpoolCorrupt
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidTransition",
     "PauseReason",
     "QuarantinedRow",
+    "ReportIdConflict",
     "ReportPage",
     "ReportRecord",
     "ReportState",

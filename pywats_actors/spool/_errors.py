@@ -7,6 +7,7 @@
         ├── SpoolFull                new work refused: the size limit is reached (.limit)
         │   └── SpoolDiskFull        the file system is full, or below the free-space reserve
         ├── ReportTooLarge           one enqueue is larger than the whole spool may hold
+        ├── ReportIdConflict         a report id kept from its source is held by another report
         ├── SpoolCorrupt             the database file is damaged or is not a spool
         ├── SpoolVersionError        the file was written by a newer pywats-actors
         ├── SpoolLocked              another process has the spool open for writing
@@ -22,12 +23,15 @@ own savepoint, and a failed commit rolls the whole transaction back. ``SpoolFull
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .._errors import PywatsError
+from ._types import SourceInfo
 
 __all__ = [
     "InvalidTransition",
+    "ReportIdConflict",
     "ReportTooLarge",
     "SpoolClosed",
     "SpoolCorrupt",
@@ -104,6 +108,68 @@ class ReportTooLarge(SpoolError, ValueError):
         )
         self.size = size
         self.maximum = maximum
+
+
+class ReportIdConflict(SpoolError, ValueError):
+    """A report id that must identify one report is held by another report; nothing of the
+    whole ``enqueue`` call was stored.
+
+    Raised when a report keeps the id its source file carried (``SourceInfo.kept_id``) and the
+    spool holds that id for other source content (a row in any state, or an entry of the
+    ledger of acknowledged ids), when one call carries such an id twice, and when a derived id
+    is held by a kept id from other content. The same content again (a file converted again
+    after a crash, or fed again) is no conflict: it is a duplicate, as ever.
+
+    Attributes:
+        report_id: the canonical id.
+        source: where the refused report came from.
+        holder_path: the file the holder came from, or ``None`` when the spool no longer knows
+            it (only the ledger has the id, or the holder's row does not decode).
+        holder_content_hash: the holder's content hash (for a ledger entry: the hex of the
+            fingerprint the ledger keeps), or ``None`` when unknown.
+        holder_state: ``pending``, ``sent`` or ``rejected`` (a row), ``acknowledged`` (the
+            ledger only), or ``enqueued`` (an earlier report of the same call).
+    """
+
+    def __init__(
+        self,
+        report_id: str,
+        source: SourceInfo,
+        *,
+        holder_path: str | None,
+        holder_content_hash: str | None,
+        holder_state: str,
+        acknowledged_at: float | None = None,
+    ) -> None:
+        self.report_id = report_id
+        self.source = source
+        self.holder_path = holder_path
+        self.holder_content_hash = holder_content_hash
+        self.holder_state = holder_state
+        if holder_state == "acknowledged":
+            when = "" if acknowledged_at is None else f", at {_utc(acknowledged_at)}"
+            what = (
+                f"report id {report_id} was already acknowledged by the server for other "
+                f"content (content fingerprint {holder_content_hash}{when}; the spool no "
+                f"longer records its file)"
+            )
+        elif holder_state == "enqueued":
+            what = (
+                f"report id {report_id} is given twice in one enqueue, by {holder_path} "
+                f"(content hash {holder_content_hash}) and by {source.path} "
+                f"(report {source.index})"
+            )
+        else:
+            where = "an unreadable source" if holder_path is None else holder_path
+            what = (
+                f"report id {report_id} is already in the spool from {where} (content hash "
+                f"{holder_content_hash or 'unknown'}, state {holder_state})"
+            )
+        super().__init__(f"{what}; a report id must identify one report")
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class SpoolCorrupt(SpoolError):

@@ -36,13 +36,13 @@ def content_fingerprint(content_hash: str) -> bytes:
     return hashlib.blake2b(content_hash.encode(), digest_size=8).digest()
 
 
-def acknowledged_content(conn: sqlite3.Connection, report_id: str) -> bytes | None:
-    """The content fingerprint recorded for *report_id*, or ``None`` if it is not in the
-    ledger (one probe of the unique index)."""
+def acknowledged_content(conn: sqlite3.Connection, report_id: str) -> tuple[bytes, float] | None:
+    """The content fingerprint recorded for *report_id* and when it was acknowledged, or
+    ``None`` if it is not in the ledger (one probe of the unique index)."""
     row = conn.execute(
-        "SELECT content FROM acknowledged WHERE id = ?", (id_key(report_id),)
+        "SELECT content, acked_at FROM acknowledged WHERE id = ?", (id_key(report_id),)
     ).fetchone()
-    return None if row is None else bytes(row[0])
+    return None if row is None else (bytes(row[0]), float(row[1]))
 
 
 def acknowledge(conn: sqlite3.Connection, report_id: str, content_hash: str, now: float) -> None:

@@ -113,9 +113,12 @@ class Spool:
         ``synchronous=FULL`` (the WAL is fsynced): only then may the source file be moved.
         Calls that arrive while a commit is in flight are committed together in the next
         transaction (group commit). Ids already in the spool, in any state, are reported as
-        duplicates and nothing is inserted for them.
+        duplicates and nothing is inserted for them; but an id kept from its source
+        (``SourceInfo.kept_id``) that the spool holds for other content refuses the whole call.
 
         Raises:
+            ReportIdConflict: a report id kept from its source is held by another report (see
+                :class:`ReportIdConflict`); nothing of the call was stored.
             SpoolFull: the size limit is reached; nothing was stored and intake is paused.
             SpoolDiskFull: the disk is full or below the reserve; nothing was stored and intake
                 is paused until space is free again.

@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from .._failpoints import failpoint
+from ._conflicts import check_acknowledged, check_repeat, check_row
 from ._counters import Counters, count_usage, oldest_pending, read_usage
 from ._errors import (
     InvalidTransition,
@@ -126,34 +127,46 @@ class Store:
         """Insert the new reports; report the ones already present, or already acknowledged by
         the server, as duplicates (and the acknowledged ones also as already sent).
 
+        Every id is checked (``_conflicts``) before anything is inserted: a kept id held for
+        other content refuses the whole call.
+
         Raises:
-            ReportTooLarge, SpoolFull, SpoolDiskFull: nothing was inserted.
+            ReportIdConflict, ReportTooLarge, SpoolFull, SpoolDiskFull: nothing was inserted.
         """
         now = self.clock()
-        seen: set[str] = set()
+        seen: dict[str, SpoolItem] = {}
         fresh: list[tuple[str, SpoolItem]] = []
         duplicates: list[str] = []
         already_sent: list[str] = []
         changed: list[str] = []
         for item in items:
             rid = canonical_report_id(item.report_id)
-            if rid in seen:
+            earlier = seen.get(rid)
+            if earlier is not None:
+                check_repeat(rid, item.source, earlier.source)
                 duplicates.append(rid)
                 continue
-            seen.add(rid)
+            seen[rid] = item
+            row = self.conn.execute(
+                "SELECT state, source FROM reports WHERE id = ?", (rid,)
+            ).fetchone()
+            if row is not None:
+                check_row(rid, item.source, str(row[0]), row[1])
             acknowledged = acknowledged_content(self.conn, rid)
             if acknowledged is not None:
+                fingerprint, acknowledged_at = acknowledged
+                if row is None:
+                    check_acknowledged(rid, item.source, fingerprint, acknowledged_at)
                 duplicates.append(rid)
                 already_sent.append(rid)
-                if acknowledged != content_fingerprint(item.source.content_hash):
+                if fingerprint != content_fingerprint(item.source.content_hash):
                     changed.append(rid)
                 continue
-            state = self._state(rid)
-            if state is None:
+            if row is None:
                 fresh.append((rid, item))
                 continue
             duplicates.append(rid)
-            if state == _SENT:  # only when the ledger was trimmed before the row went
+            if row[0] == _SENT:  # only when the ledger was trimmed before the row went
                 already_sent.append(rid)
         size = sum(len(item.body) for _, item in fresh)
         if fresh:

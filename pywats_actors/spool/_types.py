@@ -71,6 +71,11 @@ class SourceInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         converter: the converter's name.
         converter_version: the converter's version.
         index: the report's position among the reports converted from that file (from 0).
+        kept_id: the report id is the one the source file carried (a format with ids of its
+            own, such as WSJF), not one derived from the content. Such an id must identify one
+            report: ``enqueue`` refuses it (:class:`ReportIdConflict`) when the spool, or its
+            ledger of acknowledged ids, holds it for other source content; and a derived id
+            that a kept id from other content holds already is refused the same way.
     """
 
     path: str
@@ -78,6 +83,7 @@ class SourceInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     converter: str
     converter_version: str
     index: Annotated[int, msgspec.Meta(ge=0)] = 0
+    kept_id: bool = False
 
 
 class SpoolItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +114,9 @@ class EnqueueResult(msgspec.Struct, frozen=True, kw_only=True):
         content_changed: the already sent ids whose source content hash differs from the one
             acknowledged: a source that yields the same id for other content. Nothing is
             stored or sent for them either; the spool logs a warning, and the caller should
-            report it (the new content never reaches the server under that id).
+            report it (the new content never reaches the server under that id). Ids kept
+            from their source (``SourceInfo.kept_id``) never land here: other content under
+            such an id raises :class:`ReportIdConflict` instead.
     """
 
     inserted: tuple[str, ...]

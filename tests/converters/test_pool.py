@@ -25,7 +25,6 @@ from converters import (
     Rejected,
     Unavailable,
     UnknownConverter,
-    WorkerStartError,
     content_hash,
     open_converter_pool,
     report_id,
@@ -33,6 +32,7 @@ from converters import (
 from supervisors import ChildSpec, ChildStarted, Supervisor, SupervisorGaveUp
 from supervisors.testing import EventRecorder
 
+from .._reports import minimal_report
 from .conftest import NAMESPACE, plugin, settings
 
 CHAOS, ECHO, DETECTOR = plugin("Chaos"), plugin("Echo"), plugin("Detector")
@@ -260,22 +260,43 @@ class TestWorkerStart:
             ),
         ],
     )
-    async def test_a_worker_that_never_gets_ready(
-        self, tmp_path: Path, body: str, match: str
+    async def test_a_plugin_worker_that_never_gets_ready(
+        self, tmp_path: Path, body: str, match: str, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """A plug-in that hangs or kills the process while being imported fails the pool's
-        start with WorkerStartError, carrying the worker's standard error."""
+        """A plug-in that hangs or kills the process while being imported does not stop the
+        pool: the built-in domain converts, the plug-in's converter answers Unavailable with
+        the reason, and the log carries the reason and the worker's standard error."""
         module = tmp_path / "stuck.py"
         module.write_text(body)
-        with trio.fail_after(30), pytest.raises(WorkerStartError, match=match) as info:
+        stuck = ConverterConfig(f"{module}:X", name="stuck")
+        with trio.fail_after(30):
             async with open_converter_pool(
-                settings(start_timeout=1.0),
-                converters=[f"{module}:X"],
+                settings(start_timeout=1.0, start_backoff_max=0.5),
+                converters=["wsjf", stuck],
+                station_namespace=NAMESPACE,
+            ) as pool:
+                result = await pool.convert(b"x", "f", "stuck")
+                report = minimal_report("SN-1", report_id=str(uuid.uuid4()))
+                converted = await pool.convert(msgspec.json.encode(report), "r.json", "wsjf")
+                assert "stuck" not in [c.alias for c in pool.converters]
+        assert isinstance(result, Unavailable), result
+        assert match in result.reason
+        assert "'stuck'" in result.reason
+        assert isinstance(converted, Converted), converted
+        logged = caplog.text
+        assert match in logged
+        if "dying" in body:
+            assert "dying" in logged
+
+    async def test_a_builtin_worker_that_cannot_start_fails_the_start(self) -> None:
+        """The built-in domain's first worker failing to start fails the pool's start."""
+        with trio.fail_after(30), pytest.raises(FileNotFoundError):
+            async with open_converter_pool(
+                settings(python="/nonexistent/python3"),
+                converters=["wsjf"],
                 station_namespace=NAMESPACE,
             ):
                 pass  # pragma: no cover
-        if "dying" in body:
-            assert "dying" in info.value.stderr
 
 
 class TestConcurrency:
@@ -313,7 +334,10 @@ class TestConcurrency:
             stats = pool.statistics()
         assert isinstance(stats, PoolStatistics)
         assert (stats.workers, stats.ready, stats.busy, stats.conversions) == (2, 2, 0, 1)
-        assert [s.slot for s in stats.slots] == ["worker-0", "worker-1"]
+        # a plug-in's slots are named after its trust domain (the module misbehaving.py)
+        assert [s.slot for s in stats.slots] == ["misbehaving.worker-0", "misbehaving.worker-1"]
+        assert {s.domain for s in stats.slots} == {"misbehaving"}
+        assert stats.domains == ("misbehaving",)
         assert all(s.pid is not None and s.processes == 1 for s in stats.slots)
         with pytest.raises(AttributeError):
             stats.busy = 3  # type: ignore[misc]
@@ -373,16 +397,23 @@ class TestLifecycle:
         assert "stopped" in unavailable.reason
         assert unavailable.attempts == 0
 
-    async def test_too_many_crashes_fail_the_pool(self) -> None:
-        """Workers crashing faster than the restart intensity make the worker supervisor give
-        up: the pool fails with SupervisorGaveUp (escalation) instead of restarting forever."""
+    async def test_too_many_crashes_of_builtin_workers_fail_the_pool(self) -> None:
+        """Built-in workers dying faster than the restart intensity make the built-in domain's
+        supervisor give up: the pool fails with SupervisorGaveUp (escalation) instead of
+        restarting forever."""
 
         async def crash_twice() -> None:
             async with open_converter_pool(
-                settings(restart_intensity=1), converters=[CHAOS], station_namespace=NAMESPACE
+                settings(restart_intensity=1), converters=["wsjf"], station_namespace=NAMESPACE
             ) as pool:
-                await pool.convert(b"segv", "f", "chaos")
-                await pool.convert(b"segv", "f", "chaos")
+                for _ in range(3):
+                    pid = pool.statistics().slots[0].pid
+                    while pid is None:
+                        await trio.sleep(0.01)
+                        pid = pool.statistics().slots[0].pid
+                    os.kill(pid, signal.SIGKILL)
+                    while pool.statistics().slots[0].pid == pid:
+                        await trio.sleep(0.01)
                 await trio.sleep_forever()  # pragma: no cover
 
         with trio.fail_after(30), pytest.raises(SupervisorGaveUp):
@@ -402,7 +433,7 @@ class TestLifecycle:
                 result = await pool.convert(b"A\n", "f", "echo")
                 await top.stop()
         assert isinstance(result, Converted)
-        assert [e.child_id for e in events.of_type(ChildStarted)] == ["worker-0"]
+        assert [e.child_id for e in events.of_type(ChildStarted)] == ["misbehaving.worker-0"]
         assert not pool.running
 
 
@@ -465,7 +496,9 @@ class TestWorkersCannotStart:
             await trio.sleep(3)  # about 15 failed starts per slot: far past intensity 2
             assert pool.running
             assert isinstance(result, Unavailable), result
-            assert result.reason.startswith("no converter worker can start: FileNotFoundError")
+            assert result.reason.startswith(
+                "no worker of converter domain 'misbehaving' can start: FileNotFoundError"
+            )
             assert told == [result.reason]
             assert all(slot.state == "down" for slot in pool.statistics().slots)
             pool.settings = good

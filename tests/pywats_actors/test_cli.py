@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import trio
 
+from converters import DRY_RUN_NAMESPACE, content_hash, report_id
 from pywats_actors.spool import SourceInfo, SpoolItem, open_reader, open_spool
+
+from .._reports import minimal_report
 
 CLI = [sys.executable, "-m", "pywats_actors._cli"]
 NAMESPACE = "6f1c3a52-0b7e-4c21-9d3e-5a8f2b1c4d70"
@@ -273,13 +276,158 @@ class TestConvert:
         file.write_text("a,b\n1,2\n")
         result = cli("convert", str(file), "--converter", "nope")
         assert result.code == 2
-        assert "no converter named 'nope'" in result.err
+        assert "converter 'nope': no built-in converter or entry point by that name" in (result.err)
         assert "csv" in result.err
 
     def test_missing_file_exits_3(self, tmp_path: Path) -> None:
         """A file that does not exist exits 3."""
         result = cli("convert", str(tmp_path / "none.csv"))
         assert result.code == 3
+
+
+_PLUGIN = """
+from collections.abc import Sequence
+from typing import ClassVar
+
+from converters import Converter, ConverterOutput, NoArguments
+
+
+class Lines(Converter[NoArguments]):
+    \"\"\"One report per file: its first line is the serial number.\"\"\"
+
+    name: ClassVar[str] = "lines"
+    version: ClassVar[str] = "1.0"
+
+    def detect(self, head: bytes, name: str) -> float:
+        return 0.9
+
+    def convert(self, data: bytes, name: str, args: NoArguments) -> Sequence[ConverterOutput]:
+        report = dict(REPORT)
+        report["sn"] = data.decode().splitlines()[0]
+        return [report]
+
+
+class NotAConverter:
+    pass
+
+
+class Slow(Lines):
+    name: ClassVar[str] = "slow"
+
+    def convert(self, data: bytes, name: str, args: NoArguments) -> Sequence[ConverterOutput]:
+        import time
+
+        time.sleep(30)
+        return super().convert(data, name, args)
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    """A plug-in file ``plugins/lines.py`` with the converter ``Lines`` (and a class that is not
+    a converter), in a folder of its own: only the sandbox's worker imports it."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    path = folder / "lines.py"
+    report = minimal_report("SN-0")
+    path.write_text(f"REPORT = {report!r}\n{_PLUGIN}")
+    return path
+
+
+class TestConvertWithAPlugin:
+    """``convert FILE --converter path.py:Class`` without ``--config`` (issue 9)."""
+
+    def test_a_plugin_file_converts_without_a_config(self, tmp_path: Path, plugin: Path) -> None:
+        """The plug-in is loaded in the sandbox by its path (relative to the current folder
+        too), and its WSJF is printed with the dry run's report id."""
+        file = tmp_path / "u1.txt"
+        file.write_text("SN-42\n")
+        for ref in (f"{plugin}:Lines", "plugins/lines.py:Lines"):
+            done = subprocess.run(
+                [*CLI, "convert", str(file), "--converter", ref],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+                check=False,
+            )
+            assert "Traceback" not in done.stderr, done.stderr
+            assert done.returncode == 0, done.stderr
+            report = json.loads(done.stdout)
+            assert report["sn"] == "SN-42"
+            expected = report_id(DRY_RUN_NAMESPACE, "lines", content_hash(b"SN-42\n"), 0)
+            assert report["id"] == str(expected)
+            assert done.stderr == f"converted by lines 1.0 ({ref}): 1 report(s)\n"
+
+    def test_a_plugin_with_a_config_converts_too(self, tmp_path: Path, plugin: Path) -> None:
+        """With --config, a plug-in that no folder names is loaded beside the node's
+        converters, and its ids are the station's."""
+        config = tmp_path / "node.toml"
+        config.write_text(f'schema_version = 2\n[node]\nstation_namespace = "{NAMESPACE}"\n')
+        config.chmod(0o600)
+        file = tmp_path / "u1.txt"
+        file.write_text("SN-43\n")
+        result = cli(
+            "convert", str(file), "--converter", f"{plugin}:Lines", "--config", str(config)
+        )
+        assert result.code == 0, result.err
+        report = json.loads(result.out)
+        assert report["sn"] == "SN-43"
+        expected = report_id(uuid.UUID(NAMESPACE), "lines", content_hash(b"SN-43\n"), 0)
+        assert report["id"] == str(expected)
+
+    def test_the_configs_conversion_settings_apply(self, tmp_path: Path, plugin: Path) -> None:
+        """With --config, the dry run's worker has the node's [conversion] limits: a
+        one-second timeout stops a slow plug-in, and the failure names the key (the pool's
+        own warning about the killed worker comes before it)."""
+        config = tmp_path / "node.toml"
+        config.write_text(
+            f'schema_version = 2\n[node]\nstation_namespace = "{NAMESPACE}"\n'
+            "[conversion]\ntimeout = 1\n"
+        )
+        config.chmod(0o600)
+        file = tmp_path / "u1.txt"
+        file.write_text("SN-44\n")
+        ref = f"{plugin}:Slow"
+        result = cli("convert", str(file), "--converter", ref, "--config", str(config))
+        assert result.code == 2
+        assert (
+            "pywats-node: timed_out: took more than 1 s of wall-clock time; "
+            "raise [conversion] timeout"
+        ) in result.err.splitlines()
+
+    @pytest.mark.parametrize(
+        ("ref", "code", "needle"),
+        [
+            ("{missing}:Lines", 3, "the converter's file: no such file: "),
+            ("{plugin}:NotAConverter", 2, "its name None must match"),
+            ("{plugin}:Absent", 2, "has no attribute 'Absent'"),
+            ("{plugin}", 2, "names a file but no class in it: give "),
+            ("{plugin}:", 2, "names no converter: give a name"),
+            ("two words", 2, "names no converter: give a name"),
+            (":Lines", 2, "expected package.module:Class"),
+            ("no_such_package.mod:Lines", 2, "cannot import 'no_such_package.mod'"),
+        ],
+    )
+    def test_wrong_converter_is_one_clear_line(
+        self, tmp_path: Path, plugin: Path, ref: str, code: int, needle: str
+    ) -> None:
+        """Each wrong --converter: one line starting ``pywats-node:``, the documented exit
+        code (3 for a plug-in file that does not exist, else 2), no traceback."""
+        file = tmp_path / "u1.txt"
+        file.write_text("SN-1\n")
+        given = ref.format(plugin=plugin, missing=tmp_path / "gone.py")
+        result = cli("convert", str(file), "--converter", given)
+        assert result.code == code
+        (line,) = result.err.splitlines()
+        assert line.startswith("pywats-node: ")
+        assert needle in line
+
+    def test_a_missing_file_with_a_plugin_exits_3(self, tmp_path: Path, plugin: Path) -> None:
+        """The file to convert is checked first: no such file, exit 3, one line."""
+        result = cli("convert", str(tmp_path / "none.txt"), "--converter", f"{plugin}:Lines")
+        assert result.code == 3
+        assert result.err.splitlines() == [f"pywats-node: no such file: {tmp_path / 'none.txt'}"]
 
 
 class TestOtherCommands:

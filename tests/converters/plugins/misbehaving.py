@@ -6,42 +6,29 @@ pool as ``tests/converters/plugins/misbehaving.py:<Class>``.
 
 from __future__ import annotations
 
-import importlib.util
+import ctypes
 import os
-import signal
+import runpy
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
 
 from converters import Converter, ConverterOutput, FileRejected, NoArguments
 
-
-def _load_shared_reports() -> ModuleType:
-    """``tests/_reports.py``, loaded by its path: a worker imports this file without the
-    ``tests`` package on its import path (and reads it before its Landlock lock-down)."""
-    path = Path(__file__).resolve().parents[2] / "_reports.py"
-    spec = importlib.util.spec_from_file_location("_shared_test_reports", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# the shared sample reports, from beside this file (a plug-in reads only its own folder)
+_REPORTS = runpy.run_path(str(Path(__file__).with_name("_reports.py")))
 
 
-_REPORTS = _load_shared_reports()
-
-
-def wsjf(sn: str, *, report_id: str = _REPORTS.NIL_ID) -> dict[str, Any]:
+def wsjf(sn: str, *, report_id: str = _REPORTS["NIL_ID"]) -> dict[str, Any]:
     """The shared minimal valid UUT report (``tests/_reports.py``) as a fresh dict, with serial
     number ``sn`` and, by default, the nil id (the pool gives it one)."""
-    report: dict[str, Any] = _REPORTS.minimal_report(sn, report_id=report_id)
+    report: dict[str, Any] = _REPORTS["minimal_report"](sn, report_id=report_id)
     return report
 
 
@@ -73,7 +60,8 @@ class Chaos(Converter[NoArguments]):
     """Does what the file says: ``raise``, ``reject``, ``hang``, ``sleep <s>``, ``spin``,
     ``alloc <MiB>``, ``grow <MiB>``, ``segv``, ``fork``, ``fork-and-return``, ``garbage``,
     ``garbage-later`` (after answering, while idle), ``print``, ``exit``, ``write <path>``,
-    ``read <path>``, ``connect <port>``, ``kill-parent``, ``env``, ``tmp``;
+    ``read <path>``, ``connect <port>``, ``kill-parent [pid]``, ``env``, ``tmp``, ``fill <MiB>``,
+    ``whoami``;
     anything else converts to one report."""
 
     name: ClassVar[str] = "chaos"
@@ -106,8 +94,8 @@ class Chaos(Converter[NoArguments]):
                 chunks.append(b"x" * (1 << 20))  # touched memory: RSS grows
                 time.sleep(0.002)
             return [wsjf(f"GROW-{len(chunks)}")]
-        if command == "segv":
-            os.kill(os.getpid(), signal.SIGSEGV)
+        if command == "segv":  # a real fault (a signal sent to itself is not the same to PID 1)
+            ctypes.string_at(0)
         if command in ("fork", "fork-and-return"):
             return self._fork(command == "fork")
         if command == "garbage":
@@ -143,11 +131,23 @@ class Chaos(Converter[NoArguments]):
         if command == "connect":
             with socket.create_connection(("127.0.0.1", int(argument)), timeout=2):
                 return [wsjf("CONNECTED")]
-        if command == "kill-parent":
-            os.kill(os.getppid(), 0)
+        if command == "kill-parent":  # the node's pid as the argument, else the parent's
+            os.kill(int(argument) if argument else os.getppid(), 0)
             return [wsjf("SIGNALLED")]
+        if command == "whoami":  # its own folder and the test plug-in modules it imported
+            mine = sorted(
+                name.split("_pywats_converter_")[-1].rsplit("_", 1)[0]
+                for name in sys.modules
+                if name.startswith("_pywats_converter_")
+            )
+            raise FileRejected(f"dir={os.path.basename(os.getcwd())} modules={','.join(mine)}")
         if command == "env":
             raise FileRejected(" ".join(sorted(os.environ)), where=os.getcwd())
+        if command == "fill":  # write <argument> MiB into the temporary folder
+            with open("filler.bin", "wb") as f:
+                for _ in range(int(argument)):
+                    f.write(b"x" * (1 << 20))
+            return [wsjf("FILLED")]
         if command == "tmp":
             with open(os.path.join(os.getcwd(), "scratch.txt"), "w") as f:
                 f.write("fine")
@@ -177,6 +177,7 @@ class Chaos(Converter[NoArguments]):
         print(f"CHILDREN {pids[0]} {pids[1]}", file=sys.stderr, flush=True)
         if hang:
             time.sleep(3600)
+        time.sleep(0.5)  # long enough for a test to see them from outside
         return [wsjf(f"FORKED-{pids[0]}-{pids[1]}")]
 
 

@@ -160,6 +160,21 @@ BAD_VALUES = [
         'landlock = "yes"',
         '$.conversion.landlock: expected one of "auto", "off", "required", got "yes"',
     ),
+    (
+        "conversion",
+        'namespaces = "on"',
+        '$.conversion.namespaces: expected one of "auto", "off", "required", got "on"',
+    ),
+    (
+        "conversion",
+        "seccomp = true",
+        '$.conversion.seccomp: expected one of "auto", "off", "required", got true',
+    ),
+    (
+        "conversion",
+        "temp_mb = 0",
+        "$.conversion.temp_mb: expected an integer >= 1 and <= 65536, got 0",
+    ),
     ("watch", "settle = 0", "$.watch[0].settle: expected a number >= 0.1 and <= 3600, got 0"),
     (
         "watch",
@@ -282,7 +297,7 @@ class TestUnknownAndMissingKeys:
         (problem,) = _problems(_with("conversion", "zzz = 1"), config_file)
         assert problem == (
             "$.conversion.zzz: unknown key; known keys: workers, timeout, memory_mb, "
-            "cpu_seconds, landlock"
+            "cpu_seconds, landlock, namespaces, seccomp, temp_mb"
         )
 
     def test_unknown_key_in_watch(self, config_file: Path) -> None:
@@ -330,6 +345,19 @@ class TestValid:
         assert isinstance(loaded.config, NodeConfig)
         assert loaded.config.upload.concurrency == 2
         assert loaded.config.node.station_namespace == NAMESPACE
+
+    def test_sandbox_keys_of_conversion(self, config_file: Path) -> None:
+        """[conversion] namespaces, seccomp and temp_mb default to auto, auto and 128, and
+        take what the file says."""
+        write(config_file, config_text())
+        default = load_config(config_file).config.conversion
+        assert (default.namespaces, default.seccomp, default.temp_mb) == ("auto", "auto", 128)
+        write(
+            config_file,
+            config_text('[conversion]\nnamespaces = "required"\nseccomp = "off"\ntemp_mb = 64'),
+        )
+        chosen = load_config(config_file).config.conversion
+        assert (chosen.namespaces, chosen.seccomp, chosen.temp_mb) == ("required", "off", 64)
 
     def test_config_is_frozen(self, config_file: Path) -> None:
         """A loaded configuration cannot be changed in place."""

@@ -243,7 +243,7 @@ class TestWorkersCannotStart:
                 start_backoff_max=0.5,
             )
 
-        monkeypatch.setattr("pywats_actors.node._node.PoolSettings", pool_settings)
+        monkeypatch.setattr("pywats_actors.node._worker_settings.PoolSettings", pool_settings)
         folder = tmp_path / "in"
         async with open_emulator(token=TOKEN) as emu:
             config = load_config(write_config(tmp_path, emu.url))
@@ -298,7 +298,8 @@ class TestWorkersCannotStart:
         assert len(per_file) >= 3
         assert {e["log_level"] for e in per_file} == {"info"}  # the outage was said once
         assert len(down) == 1
-        assert "no converter worker can start" in down[0].reason  # type: ignore[attr-defined]
+        reason = down[0].reason  # type: ignore[attr-defined]
+        assert "no worker of converter domain 'builtin' can start" in reason
         assert len(back) == 1
         assert branch_restarts == []
         assert not list(folder.glob("*.json"))

@@ -261,16 +261,22 @@ converter = "{CHAOS}:Chaos"
                 me = psutil.Process()
 
                 def workers() -> list[psutil.Process]:
-                    return [
-                        p
-                        for p in me.children(recursive=True)
-                        if "converters._worker" in " ".join(p.cmdline())
-                    ]
+                    """The node's worker launchers (each with its worker below it)."""
+                    return [p for p in me.children() if "converters._worker" in p.cmdline()]
 
-                # dead workers are replaced (after their backoff), never multiplied
-                await wait_for(lambda: len(workers()) == 2, within=20)
-                for worker in workers():
-                    assert worker.children(recursive=True) == []  # forks were killed
+                def settled() -> bool:
+                    try:
+                        launchers = workers()
+                        return len(launchers) == 4 and all(
+                            len(launcher.children(recursive=True)) == 1 for launcher in launchers
+                        )
+                    except psutil.Error:  # one ended meanwhile: not settled yet
+                        return False
+
+                # dead workers are replaced (after their backoff), never multiplied: two per
+                # trust domain (the built-ins, and the plug-in's own); the forks were killed,
+                # so below each launcher there is only its worker
+                await wait_for(settled, within=20)
             for name, (_, kind) in bad.items():
                 sidecar = json.loads((errors / f"{name}.error.json").read_text())
                 assert sidecar["kind"] == kind, (name, sidecar)
@@ -411,3 +417,43 @@ converter = "csv"
                 stored = emu.stored_report(emu.stats().ids[0])
         assert stored is not None
         assert msgspec.json.decode(stored)["machineName"] == "ICT-07"
+
+
+class TestKeptIdConflict:
+    async def test_a_file_carrying_another_files_id_is_an_error_not_a_silent_duplicate(
+        self, tmp_path: Path
+    ) -> None:
+        """WSJF file A is uploaded; file B carries A's id with other content: B goes to error/
+        with a sidecar naming A, and the server receives one report (A's). A dropped again is
+        still a quiet duplicate: done/, nothing sent again."""
+        import hashlib
+
+        first, report_id = built_report(7, id_label="node-conflict")
+        other, other_id = built_report(7, id_label="node-conflict", sn="SN-forged")
+        assert other_id == report_id
+        inbox = tmp_path / "in"
+        inbox.mkdir()
+        async with open_emulator(token=TOKEN) as emu:
+            async with running(load_config(write_config(tmp_path, emu.url))) as node:
+                (inbox / "a.json").write_bytes(first)
+                await wait_for(lambda: emu.delivery_count() == 1)
+                await wait_for(lambda: (inbox / "done" / "a.json").exists())
+                (inbox / "b.json").write_bytes(other)
+                await wait_for(lambda: (inbox / "error" / "b.json.error.json").exists())
+                (inbox / "again.json").write_bytes(first)
+                await wait_for(lambda: (inbox / "done" / "again.json").exists())
+                assert node.spool is not None
+                stats = node.spool.statistics()
+            deliveries = emu.deliveries()
+        sidecar = json.loads((inbox / "error" / "b.json.error.json").read_text())
+        assert sidecar["kind"] == "id_conflict"
+        assert (
+            f"report id {report_id} is already in the spool from {inbox / 'a.json'}"
+            in (sidecar["reason"])
+        )
+        assert (inbox / "error" / "b.json").read_bytes() == other
+        assert not (inbox / "error" / "again.json.error.json").exists()
+        assert [(d.report_id, d.sha256) for d in deliveries] == [
+            (report_id, hashlib.sha256(first).hexdigest())
+        ]
+        assert (stats.pending, stats.sent, stats.enqueued) == (0, 1, 1)

@@ -32,6 +32,7 @@ from pywats_actors.node import (
     FileSignature,
     FileUnreadable,
     ReportContentChanged,
+    ReportIdCollided,
 )
 from pywats_actors.node._bus import EventBus, NodeEvent
 from pywats_actors.node._folder_status import FolderHealth
@@ -210,12 +211,13 @@ class TestAlreadyOnTheServer:
         (claimed,) = await h.spool.claim(1)
         await h.spool.mark_sent(claimed.report_id)
 
-    async def test_same_id_with_other_content_is_reported_and_not_stored(
+    async def test_kept_id_with_other_content_goes_to_error_naming_the_other_file(
         self, tmp_path: Path
     ) -> None:
-        """A file whose report id the server accepted with other content is moved to done/,
-        nothing is stored or uploaded for it, and a ReportContentChanged event and a warning
-        name the id and the file."""
+        """A WSJF file carrying the id of a report the server accepted from another file, with
+        other content, is not "already on the server": it goes to error/ with a sidecar naming
+        the other file, a warning names both files and the id, ReportIdCollided and FileFailed
+        are published, and nothing is stored for it."""
         first, report_id = wsjf(40)
         other, other_id = wsjf(40, sn="SN-rewritten")
         assert other_id == report_id
@@ -226,22 +228,58 @@ class TestAlreadyOnTheServer:
             path.write_bytes(other)
             with capture_logs() as logs:
                 await h.send.send(ready_for(path))
-                await h.wait_for(lambda: (h.folder / "done" / "b.json").exists())
-                await h.wait_for(lambda: bool(h.events(FileConverted)[1:]))
+                await h.wait_for(lambda: bool(h.events(FileFailed)))
             stats = h.spool.statistics()
-            (event,) = h.events(ReportContentChanged)
-            converted = h.events(FileConverted)[-1]
-        assert event == ReportContentChanged(
-            folder="line1", source=str(path), report_id=report_id, converter="wsjf"
+        holder = str(h.folder / "a.json")
+        (event,) = h.events(ReportIdCollided)
+        assert event == ReportIdCollided(
+            folder="line1",
+            source=str(path),
+            report_id=report_id,
+            converter="wsjf",
+            holder=holder,
+            holder_state="sent",
         )
-        assert converted.new_reports == 0  # type: ignore[attr-defined]
-        assert (stats.pending, stats.sent) == (0, 1)
-        ours = [
-            (e["log_level"], e["report_id"], e["source"])
+        (failed,) = h.events(FileFailed)
+        assert failed.kind == "id_conflict"  # type: ignore[attr-defined]
+        assert h.events(ReportContentChanged) == []
+        assert len(h.events(FileConverted)) == 1  # a.json only
+        assert (stats.pending, stats.sent, stats.enqueued) == (0, 1, 1)
+        assert (h.folder / "error" / "b.json").read_bytes() == other
+        sidecar = json.loads((h.folder / "error" / "b.json.error.json").read_text())
+        assert sidecar["kind"] == "id_conflict"
+        assert sidecar["reason"].startswith(
+            f"report id {report_id} is already in the spool from {holder} (content hash "
+        )
+        assert sidecar["reason"].endswith("state sent); a report id must identify one report")
+        warnings = [
+            (e["report_id"], e["source"], e["holder"])
             for e in logs
-            if e.get("actor") == "conversion/pipeline" and "other content" in e["event"]
+            if e["log_level"] == "warning" and "another report holds" in e["event"]
         ]
-        assert ours == [("warning", report_id, str(path))]
+        assert warnings == [(report_id, str(path), holder)]
+
+    async def test_kept_id_of_a_pending_report_with_other_content_stores_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """The same while the first report still waits for its upload: the second file goes
+        to error/, and the pending report is the first file's, untouched."""
+        first, report_id = wsjf(42)
+        other, _ = wsjf(42, sn="SN-other")
+        async with pipeline(tmp_path) as h:
+            (h.folder / "a.json").write_bytes(first)
+            await h.send.send(ready_for(h.folder / "a.json"))
+            await h.wait_for(lambda: bool(h.events(FileConverted)))
+            (h.folder / "b.json").write_bytes(other)
+            await h.send.send(ready_for(h.folder / "b.json"))
+            await h.wait_for(lambda: (h.folder / "error" / "b.json.error.json").exists())
+            record = await h.spool.show(report_id)
+        assert record.body == first
+        assert record.summary.source is not None
+        assert record.summary.source.path == str(h.folder / "a.json")
+        assert record.summary.source.kept_id is True
+        (event,) = h.events(ReportIdCollided)
+        assert event.holder_state == "pending"  # type: ignore[attr-defined]
 
     async def test_same_content_again_is_logged_as_already_on_the_server(
         self, tmp_path: Path

@@ -182,6 +182,9 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("conversion", "memory_mb", 512),
         Step("conversion", "cpu_seconds", 30),
         Step("conversion", "landlock", "off"),
+        Step("conversion", "namespaces", "off"),
+        Step("conversion", "seccomp", "off"),
+        Step("conversion", "temp_mb", 64),
     ]
 
 

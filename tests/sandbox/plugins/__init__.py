@@ -1,0 +1,1 @@
+"""Hostile converter plug-ins (see hostile.py)."""
