@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from ._pool import open_converter_pool as open_converter_pool
     from ._wsjf import WsjfArguments as WsjfArguments
     from ._wsjf import WsjfConverter as WsjfConverter
+    from ._wsxf import WsxfArguments as WsxfArguments
+    from ._wsxf import WsxfConverter as WsxfConverter
 
 _LAZY = {
     "CsvConverter": "._csv",
@@ -79,6 +81,8 @@ _LAZY = {
     "StatusVocabulary": "._csv_args",
     "WsjfArguments": "._wsjf",
     "WsjfConverter": "._wsjf",
+    "WsxfArguments": "._wsxf",
+    "WsxfConverter": "._wsxf",
     "DEFAULT_CONVERTERS": "._pool",
     "ConverterPool": "._pool",
     "open_converter_pool": "._pool",
@@ -139,6 +143,8 @@ __all__ = [
     "WorkerStatistics",
     "WsjfArguments",
     "WsjfConverter",
+    "WsxfArguments",
+    "WsxfConverter",
     "available_converters",
     "content_hash",
     "convert_file_once",

@@ -61,6 +61,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
+    "wsxf": "converters._wsxf:WsxfConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
 

@@ -8,7 +8,8 @@ upper bound found at C speed, so a forged answer of a million tiny steps is refu
 becomes a million objects). Then the reports are decoded as data (msgspec, typed: no code of the
 converter runs), and the ids are assigned from the bytes the parent sent, with the converter
 name the parent recorded, so no converter can get an id wrong or choose one. Only a converter
-the parent knows keeps source ids (``info.keeps_source_ids``: the built-in WSJF converter).
+the parent knows keeps source ids (``info.keeps_source_ids``: the built-in WSJF and WSXF
+converters).
 
 Giving a report its id does not need a decode and a re-encode when the report begins the way the
 worker's encoder writes one, ``{"type":"T","id":"<36 characters of UUID text>",``: the id's text is
