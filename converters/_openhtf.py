@@ -3,7 +3,7 @@
 The mapping is :func:`openhtf_report`, a function of the decoded record (a mapping, or any
 msgspec Struct) so an OpenHTF output callback can reuse it without writing a file; the
 converter only decodes the JSON (with msgspec) and calls it. Validator strings are parsed by
-:mod:`._openhtf_limits`. Attachments and log records are left out.
+:mod:`._openhtf_limits`. Small attachments ride on steps; log records are left out.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import UNSET
@@ -29,7 +29,7 @@ from pywats_actors.report import (
 
 from ._check import validated
 from ._errors import FileRejected
-from ._openhtf_limits import Path, measurement_step
+from ._openhtf_limits import Path, attachment_step, measurement_step
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
 __all__ = ["OpenHtfArguments", "OpenHtfConverter", "openhtf_report"]
@@ -52,6 +52,9 @@ class OpenHtfArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         location: ``location``.
         purpose: ``purpose``.
         trigger_as_setup: put OpenHTF's built-in ``trigger_phase`` in the setup group.
+        attachment_limit: attachments of at most this many bytes (decoded) are kept, each as
+            a step of its phase; larger ones are named in a step without their data. 0 keeps
+            none.
     """
 
     part_number: str | None = None
@@ -61,6 +64,7 @@ class OpenHtfArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     location: str = "Unknown"
     purpose: str = "Production"
     trigger_as_setup: bool = True
+    attachment_limit: Annotated[int, msgspec.Meta(ge=0)] = 65536
 
 
 class OpenHtfConverter(Converter[OpenHtfArguments]):
@@ -231,7 +235,17 @@ def _phase(phase: Any, path: Path, ids: Any, failed: list[int], args: OpenHtfArg
         if caused:
             failed.append(step_id)
         steps.append(msgspec.structs.replace(step, id=step_id, caused_uut_failure=caused or UNSET))
-    if status in ("F", "E") and not steps and not failed:
+    attachments = path.mapping(phase, "attachments")
+    for key, attachment in attachments.items():
+        steps.append(
+            msgspec.structs.replace(
+                attachment_step(
+                    key, attachment, path.key("attachments").key(key), args.attachment_limit
+                ),
+                id=next(ids),
+            )
+        )
+    if status in ("F", "E") and not measurements and not failed:
         failed.append(own_id)
     setup = args.trigger_as_setup and name == "trigger_phase"
     return Step(

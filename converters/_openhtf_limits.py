@@ -8,6 +8,7 @@ never guessed at. A step's status is always the measurement's own ``outcome``.
 
 from __future__ import annotations
 
+import binascii
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ import msgspec
 from msgspec import UNSET
 
 from pywats_actors.report import (
+    Attachment,
     BooleanMeasurement,
     Chart,
     ChartSeries,
@@ -28,7 +30,7 @@ from pywats_actors.report import (
 
 from ._errors import FileRejected
 
-__all__ = ["Path", "measurement_step", "numeric_limits"]
+__all__ = ["Path", "attachment_step", "measurement_step", "numeric_limits"]
 
 _STATUS = {"PASS": "P", "FAIL": "F"}  # UNSET and PARTIALLY_SET: skipped
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -217,6 +219,27 @@ def measurement_step(measurement: Any, path: Path) -> Step:
     if unused:
         step = _replace(step, report_text="; ".join(unused)[:_TEXT_LIMIT])
     return step
+
+
+def attachment_step(name: str, attachment: Any, path: Path, limit: int) -> Step:
+    """An attachment as a done action step carrying the file, or naming it when over ``limit``.
+
+    Raises:
+        FileRejected: the attachment is not an object, or its ``data`` is not Base64 text.
+    """
+    if not isinstance(attachment, Mapping):
+        raise FileRejected("an attachment is a JSON object", where=str(path))
+    data = path.text(attachment, "data") or ""
+    mimetype = path.text(attachment, "mimetype") or "application/octet-stream"
+    try:
+        size = len(binascii.a2b_base64(data, strict_mode=True))
+    except (binascii.Error, ValueError):
+        raise FileRejected("attachment data is not Base64", where=str(path.key("data"))) from None
+    step = Step(id=0, group="M", step_type="Action", name=name, status="D")
+    if size > limit or not data:
+        why = "empty" if not data else f"{size} bytes, over attachment_limit {limit}"
+        return _replace(step, report_text=f"attachment {name!r} ({mimetype}) left out: {why}")
+    return _replace(step, attachment=Attachment(name=name, content_type=mimetype, data=data))
 
 
 def _chart(

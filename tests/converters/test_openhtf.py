@@ -22,7 +22,14 @@ from converters import (
     openhtf_report,
 )
 from converters._openhtf_limits import numeric_limits
-from pywats_actors.report import Step, UUTReport, decode_report, parse_timestamp, validate
+from pywats_actors.report import (
+    Attachment,
+    Step,
+    UUTReport,
+    decode_report,
+    parse_timestamp,
+    validate,
+)
 
 from .conftest import NAMESPACE, settings
 
@@ -248,6 +255,21 @@ class TestMapping:
         assert statuses[3:] == ["S", "E"]
         assert report.uut.comment == "OSError: probe lost"
 
+    def test_small_attachment_kept_large_one_named(self, samples_dir: Path) -> None:
+        """ripple_notes.txt rides on a step of its phase; over the limit it is only named."""
+        raw = record(samples_dir)
+        notes = raw["phases"][3]["attachments"]["ripple_notes.txt"]
+        step = steps_by_name(openhtf_report(raw, ARGS))["ripple_notes.txt"]
+        attachment = step.attachment
+        assert isinstance(attachment, Attachment)
+        assert (attachment.name, attachment.content_type) == ("ripple_notes.txt", "text/plain")
+        assert attachment.data == notes["data"]
+        small = openhtf_report(raw, OpenHtfArguments(attachment_limit=10))
+        step = steps_by_name(small)["ripple_notes.txt"]
+        assert step.attachment is msgspec.UNSET
+        assert "over attachment_limit 10" in str(step.report_text)
+        assert validate(small) == []
+
 
 def malformed(samples_dir: Path) -> list[tuple[bytes, str, str]]:
     data = sample(samples_dir, PASS)
@@ -280,6 +302,10 @@ def malformed(samples_dir: Path) -> list[tuple[bytes, str, str]]:
     bad = copy.deepcopy(raw)
     bad["phases"][1]["start_time_millis"] = 1e300
     variants.append((json.dumps(bad).encode(), "$.phases[1].start_time_millis", "out of range"))
+    bad = copy.deepcopy(raw)
+    bad["phases"][3]["attachments"]["ripple_notes.txt"]["data"] = "not base64!"
+    where = "$.phases[3].attachments['ripple_notes.txt'].data"
+    variants.append((json.dumps(bad).encode(), where, "not Base64"))
     bad = copy.deepcopy(raw)
     bad["phases"][0]["outcome"] = "MEH"
     variants.append((json.dumps(bad).encode(), "$.phases[0].outcome", "unknown phase outcome"))
