@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from ._csv_args import StatusVocabulary as StatusVocabulary
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
+    from ._openhtf import OpenHtfArguments as OpenHtfArguments
+    from ._openhtf import OpenHtfConverter as OpenHtfConverter
+    from ._openhtf import openhtf_report as openhtf_report
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
@@ -88,6 +91,9 @@ _LAZY = {
     "open_converter_pool": "._pool",
     "DRY_RUN_NAMESPACE": "._once",
     "convert_file_once": "._once",
+    "OpenHtfArguments": "._openhtf",
+    "OpenHtfConverter": "._openhtf",
+    "openhtf_report": "._openhtf",
 }
 
 
@@ -126,6 +132,8 @@ __all__ = [
     "CsvDefaults",
     "FileRejected",
     "NoArguments",
+    "OpenHtfArguments",
+    "OpenHtfConverter",
     "OutOfMemory",
     "PoolClosed",
     "PoolSettings",
@@ -150,6 +158,7 @@ __all__ = [
     "convert_file_once",
     "load_converter",
     "open_converter_pool",
+    "openhtf_report",
     "probe_sandbox",
     "report_id",
     "validate_arguments",
