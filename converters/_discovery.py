@@ -60,6 +60,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
+    "junit": "converters._junit:JunitConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
