@@ -51,7 +51,7 @@ def parse_xml(data: bytes) -> Node:
     """Parse ``data`` into a tree of :class:`Node`.
 
     Raises:
-        FileRejected: not well-formed XML, a DOCTYPE or entity declaration, or elements nested
+        FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity declaration, or elements nested
             deeper than ``_MAX_DEPTH``; ``where`` is ``line N``.
     """
     parser = xml.parsers.expat.ParserCreate()
@@ -96,6 +96,8 @@ def parse_xml(data: bytes) -> Node:
         parser.Parse(data, True)
     except _Refused as exc:
         raise FileRejected(exc.reason, where=f"line {parser.CurrentLineNumber}") from None
+    except LookupError as exc:  # an XML declaration naming an unknown encoding
+        raise FileRejected(f"unknown encoding: {exc}", where="line 1") from None
     except xml.parsers.expat.ExpatError as exc:
         message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
         raise FileRejected(f"not well-formed XML: {message}", where=f"line {exc.lineno}") from None

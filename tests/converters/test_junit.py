@@ -354,6 +354,7 @@ class TestRejection:
             (b"<html><body/></html>", "root element is <html>", "line 1"),
             (b"\x00\xff\xfe garbage \x89PNG", "not well-formed XML", "line 1"),
             (b"", "not well-formed XML", "line 1"),
+            (b'<?xml version="1.0" encoding="utf-9"?><testsuite/>', "unknown encoding", "line 1"),
             (b'<testsuites>\n<testsuite name="e"/>\n</testsuites>', "no <testcase>", "line 1"),
             (
                 suite(
