@@ -51,8 +51,8 @@ def parse_xml(data: bytes) -> Node:
     """Parse ``data`` into a tree of :class:`Node`.
 
     Raises:
-        FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity declaration, or elements nested
-            deeper than ``_MAX_DEPTH``; ``where`` is ``line N``.
+        FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity
+            declaration, or elements nested deeper than ``_MAX_DEPTH``; ``where`` is ``line N``.
     """
     parser = xml.parsers.expat.ParserCreate()
     stack: list[Node] = []
