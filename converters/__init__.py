@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from ._csv_args import CsvColumns as CsvColumns
     from ._csv_args import CsvDefaults as CsvDefaults
     from ._csv_args import StatusVocabulary as StatusVocabulary
+    from ._junit import JunitArguments as JunitArguments
+    from ._junit import JunitConverter as JunitConverter
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
     from ._openhtf import OpenHtfArguments as OpenHtfArguments
@@ -82,6 +84,8 @@ _LAZY = {
     "CsvColumns": "._csv_args",
     "CsvDefaults": "._csv_args",
     "StatusVocabulary": "._csv_args",
+    "JunitArguments": "._junit",
+    "JunitConverter": "._junit",
     "WsjfArguments": "._wsjf",
     "WsjfConverter": "._wsjf",
     "WsxfArguments": "._wsxf",
@@ -131,6 +135,8 @@ __all__ = [
     "CsvConverter",
     "CsvDefaults",
     "FileRejected",
+    "JunitArguments",
+    "JunitConverter",
     "NoArguments",
     "OpenHtfArguments",
     "OpenHtfConverter",

@@ -60,6 +60,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
+    "junit": "converters._junit:JunitConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",

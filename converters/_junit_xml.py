@@ -1,0 +1,106 @@
+"""Safe XML reading for the JUnit converter: expat with no DTD, no entities, bounded text.
+
+The standard library's ``xml.etree`` expands internal entities, so a "billion laughs" file can
+cost gigabytes. This reader drives expat itself and refuses any document that declares a
+DOCTYPE (JUnit files never need one) the moment the declaration is read, before any entity is
+defined, so no expansion can happen. Each element's text is kept up to ``_TEXT_LIMIT``
+characters and the tree's depth is bounded; the rest is dropped, not held.
+"""
+
+from __future__ import annotations
+
+import xml.parsers.expat
+from dataclasses import dataclass, field
+
+from ._errors import FileRejected
+
+__all__ = ["Node", "parse_xml"]
+
+_TEXT_LIMIT = 65_536  # characters of text kept per element
+_MAX_DEPTH = 256
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """One element: its tag, attributes, children, the start of its text, and its line."""
+
+    tag: str
+    attrib: dict[str, str]
+    line: int
+    children: list[Node] = field(default_factory=list)
+    text_parts: list[str] = field(default_factory=list)
+    text_size: int = 0
+
+    @property
+    def text(self) -> str:
+        """The element's own text (up to the kept limit)."""
+        return "".join(self.text_parts)
+
+    def find(self, tag: str) -> Node | None:
+        """The first child with ``tag``, or None."""
+        return next((child for child in self.children if child.tag == tag), None)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_xml(data: bytes) -> Node:
+    """Parse ``data`` into a tree of :class:`Node`.
+
+    Raises:
+        FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity
+            declaration, or elements nested deeper than ``_MAX_DEPTH``; ``where`` is ``line N``.
+    """
+    parser = xml.parsers.expat.ParserCreate()
+    stack: list[Node] = []
+    roots: list[Node] = []
+
+    def doctype(*_: object) -> None:
+        raise _Refused("a DOCTYPE is not allowed (no DTD or entity processing)")
+
+    def entity(*_: object) -> None:
+        raise _Refused("an entity declaration is not allowed")
+
+    def start(tag: str, attrib: dict[str, str]) -> None:
+        if len(stack) >= _MAX_DEPTH:
+            raise _Refused(f"elements nested deeper than {_MAX_DEPTH}")
+        node = Node(tag, attrib, parser.CurrentLineNumber)
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            roots.append(node)
+        stack.append(node)
+
+    def end(_tag: str) -> None:
+        stack.pop()
+
+    def text(chunk: str) -> None:
+        if not stack:
+            return
+        node = stack[-1]
+        room = _TEXT_LIMIT - node.text_size
+        if room > 0:
+            kept = chunk[:room]
+            node.text_parts.append(kept)
+            node.text_size += len(kept)
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(data, True)
+    except _Refused as exc:
+        raise FileRejected(exc.reason, where=f"line {parser.CurrentLineNumber}") from None
+    except LookupError as exc:  # an XML declaration naming an unknown encoding
+        raise FileRejected(f"unknown encoding: {exc}", where="line 1") from None
+    except xml.parsers.expat.ExpatError as exc:
+        message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
+        raise FileRejected(f"not well-formed XML: {message}", where=f"line {exc.lineno}") from None
+    if not roots:
+        raise FileRejected("no XML element", where="line 1")
+    return roots[0]
