@@ -123,6 +123,20 @@ class TestSamples:
             10.0,
         )
 
+    async def test_sample_converts_in_the_sandbox_by_name(self, samples_dir: Path) -> None:
+        """Registered as the built-in "teststand": a pool converts a sample by name."""
+        config = ConverterConfig("teststand")
+        data = sample(samples_dir, "TSWithWats.xml")
+        async with open_converter_pool(
+            settings(), converters=[config], station_namespace=NAMESPACE
+        ) as pool:
+            with trio.fail_after(60):
+                result = await pool.convert(data, "TSWithWats.xml", "teststand")
+                bomb = await pool.convert(BOMB, "bomb.xml", "teststand")
+        assert isinstance(result, Converted)
+        assert isinstance(bomb, Rejected)
+        assert "DOCTYPE" in bomb.reason
+
 
 class TestSynthetic:
     def test_step_kinds_and_nested_sequence(self) -> None:
@@ -201,20 +215,6 @@ class TestMalformed:
     def test_bad_arguments_are_refused(self) -> None:
         with pytest.raises(msgspec.ValidationError):
             msgspec.convert({"serial": "x"}, TestStandArguments)
-
-    async def test_sample_converts_in_the_sandbox_by_name(self, samples_dir: Path) -> None:
-        """Registered as the built-in "teststand": a pool converts a sample by name."""
-        config = ConverterConfig("teststand")
-        data = sample(samples_dir, "TSWithWats.xml")
-        async with open_converter_pool(
-            settings(), converters=[config], station_namespace=NAMESPACE
-        ) as pool:
-            with trio.fail_after(60):
-                result = await pool.convert(data, "TSWithWats.xml", "teststand")
-                bomb = await pool.convert(BOMB, "bomb.xml", "teststand")
-        assert isinstance(result, Converted)
-        assert isinstance(bomb, Rejected)
-        assert "DOCTYPE" in bomb.reason
 
 
 class TestDetect:
