@@ -73,6 +73,8 @@ if TYPE_CHECKING:
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
+    from ._teststand import TestStandArguments as TestStandArguments
+    from ._teststand import TestStandConverter as TestStandConverter
     from ._wsjf import WsjfArguments as WsjfArguments
     from ._wsjf import WsjfConverter as WsjfConverter
     from ._wsxf import WsxfArguments as WsxfArguments
@@ -97,6 +99,8 @@ _LAZY = {
     "convert_file_once": "._once",
     "OpenHtfArguments": "._openhtf",
     "OpenHtfConverter": "._openhtf",
+    "TestStandArguments": "._teststand",
+    "TestStandConverter": "._teststand",
     "openhtf_report": "._openhtf",
 }
 
@@ -148,6 +152,8 @@ __all__ = [
     "SandboxInfo",
     "SandboxUnavailable",
     "StatusVocabulary",
+    "TestStandArguments",
+    "TestStandConverter",
     "TimedOut",
     "Timings",
     "Unavailable",

@@ -62,6 +62,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
     "junit": "converters._junit:JunitConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
+    "teststand": "converters._teststand:TestStandConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",
 }
