@@ -64,6 +64,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "openhtf": "converters._openhtf:OpenHtfConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",
+    "xjtag": "converters._xjtag:XjtagConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
 
