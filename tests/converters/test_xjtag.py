@@ -128,6 +128,14 @@ class TestRejected:
         assert len(bomb) < 1024 * 1024
         assert "expands to more than" in rejected(bomb).reason
 
+    def test_a_bomb_that_lies_about_its_size_is_refused(self) -> None:
+        """A member declaring 100 bytes but inflating to 80 MiB is refused, not expanded."""
+        raw = bytearray(zipped({"Run 1.xml": b"<" + b"a" * (80 * 1024 * 1024)}))
+        raw[22:26] = (100).to_bytes(4, "little")  # local header: uncompressed size
+        central = raw.rfind(b"PK\x01\x02")
+        raw[central + 24 : central + 28] = (100).to_bytes(4, "little")
+        assert "damaged archive member" in rejected(bytes(raw)).reason
+
     def test_too_many_members(self) -> None:
         data = zipped({f"m{i}": b"" for i in range(300)} | {"Run 1.xml": RUN})
         assert "members" in rejected(data).reason
