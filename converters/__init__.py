@@ -79,6 +79,8 @@ if TYPE_CHECKING:
     from ._wsjf import WsjfConverter as WsjfConverter
     from ._wsxf import WsxfArguments as WsxfArguments
     from ._wsxf import WsxfConverter as WsxfConverter
+    from ._xjtag import XjtagArguments as XjtagArguments
+    from ._xjtag import XjtagConverter as XjtagConverter
 
 _LAZY = {
     "CsvConverter": "._csv",
@@ -92,6 +94,8 @@ _LAZY = {
     "WsjfConverter": "._wsjf",
     "WsxfArguments": "._wsxf",
     "WsxfConverter": "._wsxf",
+    "XjtagArguments": "._xjtag",
+    "XjtagConverter": "._xjtag",
     "DEFAULT_CONVERTERS": "._pool",
     "ConverterPool": "._pool",
     "open_converter_pool": "._pool",
@@ -165,6 +169,8 @@ __all__ = [
     "WsjfConverter",
     "WsxfArguments",
     "WsxfConverter",
+    "XjtagArguments",
+    "XjtagConverter",
     "available_converters",
     "content_hash",
     "convert_file_once",

@@ -65,6 +65,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "teststand": "converters._teststand:TestStandConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",
+    "xjtag": "converters._xjtag:XjtagConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
 
