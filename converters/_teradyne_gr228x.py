@@ -31,6 +31,7 @@ from pywats_actors.report import (
 
 from ._check import validated
 from ._errors import FileRejected
+from ._ict_verdict import with_verdict
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
 __all__ = ["Gr228xArguments", "Gr228xConverter"]
@@ -299,8 +300,7 @@ def _build(unit: _Unit, program: str, name: str, args: Gr228xArguments) -> UUTRe
     exec_time = (unit.end - unit.start).total_seconds() if unit.end is not None else None
     try:
         report = builder.build(exec_time=max(exec_time or 0.0, 0.0))
-        root = msgspec.structs.replace(report.root, status=result.value)
-        report = msgspec.structs.replace(report, result=result.value, root=root)
+        report = with_verdict(report, result)
         return validated(report)
     except (ReportInvalid, ValueError) as exc:
         raise FileRejected(

@@ -30,6 +30,7 @@ from pywats_actors.report import (
 
 from ._check import validated
 from ._errors import FileRejected
+from ._ict_verdict import with_verdict
 from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._teradyne_sexpr import Node, parse_sexpr
 
@@ -178,8 +179,7 @@ def _build(nodes: list[Node], steps: list[Node], name: str, args: SpectrumArgume
         report = builder.build(exec_time=None if exec_time is None else max(exec_time, 0.0))
         if "PASS" in board or "FAIL" in board:
             result = ReportResult.FAILED if "FAIL" in board else ReportResult.PASSED
-            root = msgspec.structs.replace(report.root, status=result.value)
-            report = msgspec.structs.replace(report, result=result.value, root=root)
+            report = with_verdict(report, result)
         return validated(report)
     except (ReportInvalid, ValueError) as exc:
         raise FileRejected(f"the log makes an invalid report: {exc}", where="line 1") from None

@@ -168,6 +168,14 @@ class TestGr228xFormat:
         (meas,) = next(leaves(report.root)).numeric_meas or ()
         assert (meas.comp_op, meas.low_limit) == ("LE", 2000)
 
+    def test_tester_verdict_wins_over_a_failed_step(self) -> None:
+        """A unit the tester passed stays passed (and valid) with a value beyond its limits;
+        that step alone is failed."""
+        (report,) = gr(GR_TEXT.replace("1.5K", "5K").encode())
+        assert (report.result, report.root.status) == ("P", "P")
+        assert next(leaves(report.root)).status == "F"
+        assert validate(report) == []
+
     def test_part_number_pattern(self) -> None:
         """The pattern's ``pn`` group at the start of the file name; the argument otherwise."""
         (report,) = gr(GR_TEXT.encode(), "/logs/9876_A.LOG")
@@ -276,6 +284,15 @@ class TestSpectrumFormat:
         (meas,) = step.numeric_meas or ()
         assert (step.status, meas.value, meas.high_limit) == ("F", 12000, 11000)
         assert validate(report) == []
+
+    def test_board_status_wins_over_the_steps(self) -> None:
+        """``BOARD PASSED`` passes the report (valid) even with an out-of-limit step; without
+        a board status the steps decide."""
+        passed = spectrum(SPECTRUM_TEXT.replace("BOARD FAILED", "BOARD PASSED").encode())
+        assert (passed.result, next(leaves(passed.root)).status) == ("P", "F")
+        assert validate(passed) == []
+        undecided = spectrum(SPECTRUM_TEXT.replace("STATUS: BOARD FAILED", "X: y").encode())
+        assert undecided.result == "F"
 
     def test_serial_from_file_name_and_date_format(self) -> None:
         """Without the serial USER line the file stem; ``date_format`` reads day first."""
