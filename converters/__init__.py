@@ -73,6 +73,10 @@ if TYPE_CHECKING:
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
+    from ._teradyne_gr228x import Gr228xArguments as Gr228xArguments
+    from ._teradyne_gr228x import Gr228xConverter as Gr228xConverter
+    from ._teradyne_spectrum import SpectrumArguments as SpectrumArguments
+    from ._teradyne_spectrum import SpectrumConverter as SpectrumConverter
     from ._teststand import TestStandArguments as TestStandArguments
     from ._teststand import TestStandConverter as TestStandConverter
     from ._wsjf import WsjfArguments as WsjfArguments
@@ -106,6 +110,10 @@ _LAZY = {
     "TestStandArguments": "._teststand",
     "TestStandConverter": "._teststand",
     "openhtf_report": "._openhtf",
+    "Gr228xArguments": "._teradyne_gr228x",
+    "Gr228xConverter": "._teradyne_gr228x",
+    "SpectrumArguments": "._teradyne_spectrum",
+    "SpectrumConverter": "._teradyne_spectrum",
 }
 
 
@@ -143,6 +151,8 @@ __all__ = [
     "CsvConverter",
     "CsvDefaults",
     "FileRejected",
+    "Gr228xArguments",
+    "Gr228xConverter",
     "JunitArguments",
     "JunitConverter",
     "NoArguments",
@@ -155,6 +165,8 @@ __all__ = [
     "Rejected",
     "SandboxInfo",
     "SandboxUnavailable",
+    "SpectrumArguments",
+    "SpectrumConverter",
     "StatusVocabulary",
     "TestStandArguments",
     "TestStandConverter",
