@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from pywats_actors._lazy import lazy_attributes as _lazy_attributes
 
+from ._catalog import CatalogEntry as CatalogEntry
+from ._discovery import AUTO_DETECTED as AUTO_DETECTED
 from ._discovery import BUILTIN_CONVERTERS as BUILTIN_CONVERTERS
 from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._discovery import available_converters as available_converters
@@ -33,6 +35,8 @@ from ._errors import WorkerLost as WorkerLost
 from ._errors import WorkerStartError as WorkerStartError
 from ._identity import content_hash as content_hash
 from ._identity import report_id as report_id
+from ._protocol import ArgumentDoc as ArgumentDoc
+from ._protocol import ConverterDescription as ConverterDescription
 from ._protocol import ConverterInfo as ConverterInfo
 from ._results import ConversionFailure as ConversionFailure
 from ._results import ConversionResult as ConversionResult
@@ -67,12 +71,14 @@ if TYPE_CHECKING:
     from ._junit import JunitConverter as JunitConverter
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
+    from ._once import explain_file_once as explain_file_once
     from ._openhtf import OpenHtfArguments as OpenHtfArguments
     from ._openhtf import OpenHtfConverter as OpenHtfConverter
     from ._openhtf import openhtf_report as openhtf_report
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
+    from ._routing import Detection as Detection
     from ._teradyne_gr228x import Gr228xArguments as Gr228xArguments
     from ._teradyne_gr228x import Gr228xConverter as Gr228xConverter
     from ._teradyne_spectrum import SpectrumArguments as SpectrumArguments
@@ -101,10 +107,12 @@ _LAZY = {
     "XjtagArguments": "._xjtag",
     "XjtagConverter": "._xjtag",
     "DEFAULT_CONVERTERS": "._pool",
+    "Detection": "._routing",
     "ConverterPool": "._pool",
     "open_converter_pool": "._pool",
     "DRY_RUN_NAMESPACE": "._once",
     "convert_file_once": "._once",
+    "explain_file_once": "._once",
     "OpenHtfArguments": "._openhtf",
     "OpenHtfConverter": "._openhtf",
     "TestStandArguments": "._teststand",
@@ -125,11 +133,14 @@ __getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 __all__ = [
     "ACCEPT_THRESHOLD",
     "API_VERSION",
+    "AUTO_DETECTED",
     "BUILTIN_CONVERTERS",
     "DEFAULT_CONVERTERS",
     "DRY_RUN_NAMESPACE",
     "ENTRY_POINT_GROUP",
     "SUPPORTED_API_VERSIONS",
+    "ArgumentDoc",
+    "CatalogEntry",
     "ConversionFailure",
     "ConversionResult",
     "Converted",
@@ -138,6 +149,7 @@ __all__ = [
     "ConverterApiMismatch",
     "ConverterArgumentsError",
     "ConverterConfig",
+    "ConverterDescription",
     "ConverterError",
     "ConverterInfo",
     "ConverterInvalid",
@@ -150,6 +162,7 @@ __all__ = [
     "CsvColumns",
     "CsvConverter",
     "CsvDefaults",
+    "Detection",
     "FileRejected",
     "Gr228xArguments",
     "Gr228xConverter",
@@ -186,6 +199,7 @@ __all__ = [
     "available_converters",
     "content_hash",
     "convert_file_once",
+    "explain_file_once",
     "load_converter",
     "open_converter_pool",
     "openhtf_report",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoints
 
 __all__ = [
+    "AUTO_DETECTED",
     "BUILTIN_CONVERTERS",
     "ENTRY_POINT_GROUP",
     "absolute_ref",
@@ -70,6 +71,21 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "xjtag": "converters._xjtag:XjtagConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
+
+AUTO_DETECTED: tuple[str, ...] = (
+    "wsjf",
+    "wsxf",
+    "teststand",
+    "junit",
+    "openhtf",
+    "xjtag",
+    "teradyne-gr228x",
+    "teradyne-spectrum",
+    "csv",
+)
+"""The built-in file converters that auto-detection asks, unless the configuration disables
+them (``[conversion] disabled``): every built-in that reads one file. Their order is the order
+scores are listed in."""
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FILE_REF_RE = re.compile(r"^(?P<path>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")

@@ -53,7 +53,7 @@ class DomainPlan:
 
     def setups(self) -> list[ConverterSetup]:
         """What its workers are asked to load."""
-        return [ConverterSetup(c.ref, c.name, dict(c.args)) for c in self.configs]
+        return [ConverterSetup(c.ref, c.name, dict(c.args), c.detection) for c in self.configs]
 
 
 def plan_domains(configs: Sequence[ConverterConfig]) -> tuple[DomainPlan, ...]:

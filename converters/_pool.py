@@ -33,12 +33,14 @@ import trio
 
 from supervisors import EventObserver
 
-from ._discovery import absolute_ref
+from ._catalog import CatalogEntry, describe_class
+from ._detection import empty_reason
+from ._discovery import AUTO_DETECTED, absolute_ref, load_converter
 from ._domain import WorkerDomain
 from ._domains import DomainPlan, plan_domains
 from ._errors import ConverterInvalid, PoolClosed, SandboxUnavailable, UnknownConverter
 from ._poolutil import file_hash, printable_name, unwrap_single_error
-from ._protocol import ConverterInfo, Setup
+from ._protocol import ConverterDescription, ConverterInfo, Setup
 from ._results import (
     ConversionResult,
     Converted,
@@ -49,7 +51,7 @@ from ._results import (
     TimedOut,
     Unavailable,
 )
-from ._routing import Router
+from ._routing import Detection, Router
 from ._sandbox import SandboxInfo, required_but_unavailable
 from ._session import Counters
 from ._settings import ConverterConfig, PoolSettings
@@ -58,7 +60,7 @@ __all__ = ["DEFAULT_CONVERTERS", "ConverterPool", "open_converter_pool"]
 
 logger = logging.getLogger("converters.pool")
 
-DEFAULT_CONVERTERS: tuple[ConverterConfig, ...] = (ConverterConfig("wsjf"), ConverterConfig("csv"))
+DEFAULT_CONVERTERS: tuple[ConverterConfig, ...] = tuple(ConverterConfig(n) for n in AUTO_DETECTED)
 """The converters a pool loads when it is given none: the built-ins."""
 
 _MiB = 1 << 20
@@ -172,6 +174,30 @@ class ConverterPool:
                 found.append(list(domain.infos.values())[index])
         return tuple(found)
 
+    def catalog(self) -> tuple[CatalogEntry, ...]:
+        """Every loaded converter with its description and part in auto-detection, in
+        configuration order (``pywats-node converters``). A plug-in's texts are its worker's,
+        bounded and cleaned; a built-in's come from its class."""
+        entries = []
+        for domain, index in self._members:
+            if not domain.complete:
+                continue
+            info = list(domain.infos.values())[index]
+            config = domain.plan.configs[index]
+            if domain.plan.trusted:
+                described = describe_class(info.alias, load_converter(config.ref))
+            else:
+                described = domain.descriptions.get(info.alias, ConverterDescription(info.alias))
+            entries.append(
+                CatalogEntry(
+                    info=info,
+                    description=described,
+                    detection=config.detection,
+                    domain=domain.plan.id,
+                )
+            )
+        return tuple(entries)
+
     @property
     def domains(self) -> tuple[str, ...]:
         """The trust domains, in configuration order (``builtin``, then plug-in labels)."""
@@ -260,7 +286,9 @@ class ConverterPool:
                 valid Unicode (bytes a file system allowed, kept by Python as surrogates)
                 reaches the converter with those bytes replaced by U+FFFD.
             converter: the configured name of the converter to use; ``None`` picks the converter
-                whose ``detect()`` is most confident (at least 0.5; ties: the first configured).
+                whose ``detect()`` is most confident (at least 0.5; a tie picks none and
+                rejects the file, see :mod:`converters._detection`); an empty file is
+                then rejected as empty before any converter sees it.
 
         Returns:
             :class:`Converted`, or a typed failure: :class:`Rejected` (the file is bad, or its
@@ -288,7 +316,9 @@ class ConverterPool:
         name = printable_name(name)
         sha256 = await file_hash(data)
         result: ConversionResult
-        if len(data) > self.settings.max_input:
+        if not data and converter is None:  # nothing to detect: say so, not "unrecognised"
+            result = Rejected(name, sha256, "no_reports", empty_reason())
+        elif len(data) > self.settings.max_input:
             result = Rejected(
                 name,
                 sha256,
@@ -311,6 +341,22 @@ class ConverterPool:
             result = await self._router.detect_and_convert(data, name, sha256, started)
         self._count(result)
         return result
+
+    async def detect(self, data: bytes, name: str) -> Detection:
+        """Every converter's confidence about a file, and the one auto-detection would choose
+        (``pywats-node convert --explain``); nothing is converted.
+
+        Each trust domain scores the head in one of its sandboxed workers, as for a
+        conversion without a converter name.
+
+        Raises:
+            PoolClosed: the pool is not running.
+
+        Cancellation: safe at any point.
+        """
+        if not self._running:
+            raise PoolClosed("the converter pool is not running")
+        return await self._router.detect(data, printable_name(name))
 
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool and its workers (every domain's slots)."""
@@ -360,6 +406,7 @@ class ConverterPool:
             detect_head=settings.detect_head_kb * 1024,
             cpu_seconds=settings.cpu_seconds,
             max_request=settings.max_input + (1 << 16),
+            describe=not plan.trusted,  # the built-ins' descriptions come from their classes
         )
 
     def _domain_changed(self, domain: WorkerDomain) -> None:

@@ -33,6 +33,8 @@ import msgspec
 
 __all__ = [
     "HEADER",
+    "ArgumentDoc",
+    "ConverterDescription",
     "ConverterInfo",
     "ConverterSetup",
     "Detect",
@@ -63,11 +65,13 @@ class FrameError(Exception):
 
 
 class ConverterSetup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One converter the worker must load: its reference, alias and raw arguments."""
+    """One converter the worker must load: its reference, alias, raw arguments and part in
+    auto-detection (:data:`converters._detection.Detection`)."""
 
     ref: str
     alias: str | None = None
     args: dict[str, Any] = {}
+    detection: Literal["on", "hint", "off"] = "on"
 
 
 class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True):
@@ -87,6 +91,7 @@ class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True
     hide: list[str] = []
     canary: str = ""
     probe_port: int = 0
+    describe: bool = False
 
 
 class Probe(msgspec.Struct, frozen=True):
@@ -149,6 +154,40 @@ class ConverterInfo(msgspec.Struct, frozen=True):
     keeps_source_ids: bool
 
 
+class ArgumentDoc(msgspec.Struct, frozen=True):
+    """One argument of a converter.
+
+    Attributes:
+        name: its key in ``converter_args``.
+        type: its type, in words (``integer >= 0``, ``string or null``, ``"a" | "b"``).
+        default: its default, as TOML-ish text; ``None`` when it is required.
+        doc: what it means (from the ``Attributes:`` section of the Struct's docstring).
+    """
+
+    name: str
+    type: str
+    default: str | None
+    doc: str = ""
+
+
+class ConverterDescription(msgspec.Struct, frozen=True):
+    """What a converter says about itself beyond its :class:`ConverterInfo`.
+
+    Attributes:
+        alias: the configured name it describes.
+        kind: ``file`` (one file in, reports out) or another kind it declares.
+        summary: the first line of its docstring.
+        arguments: its arguments, in declaration order.
+        schema: the JSON Schema of its arguments (for GUIs), as JSON text.
+    """
+
+    alias: str
+    kind: str = "file"
+    summary: str = ""
+    arguments: list[ArgumentDoc] = []
+    schema: str = "{}"
+
+
 class LoadFailure(msgspec.Struct, frozen=True):
     """A converter the worker could not load: which error class, and its fields."""
 
@@ -167,6 +206,7 @@ class Hello(msgspec.Struct, frozen=True, tag="hello"):
     python: str
     converters: list[ConverterInfo]
     failures: list[LoadFailure]
+    descriptions: list[ConverterDescription] = []
 
 
 class Request(msgspec.Struct, frozen=True, tag="convert"):

@@ -229,6 +229,7 @@ async def _serve_in_scope(
             detect_only=job.detect_only,
             converter=job.converter,
             aliases=tuple(domain.infos),
+            eligible=domain.aliases_with("on"),
         )
         if problem is not None:
             return _violation(domain, problem)

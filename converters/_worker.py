@@ -38,7 +38,9 @@ import msgspec
 
 from pywats_actors.report import UURReport, UUTReport, encode_report
 
+from ._catalog import describe_class
 from ._check import check_report, noting_validated
+from ._detection import Detection, choose
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
     ConverterApiMismatch,
@@ -48,6 +50,7 @@ from ._errors import (
     FileRejected,
 )
 from ._protocol import (
+    ConverterDescription,
     ConverterInfo,
     Detect,
     Done,
@@ -72,7 +75,6 @@ from ._sandbox import (
     lock_down,
     run_probes,
 )
-from ._sdk import ACCEPT_THRESHOLD
 
 __all__ = ["main", "protocol_fd"]
 
@@ -247,6 +249,12 @@ class _State:
     def __init__(self) -> None:
         self.converters: dict[str, tuple[Any, Any, ConverterInfo]] = {}
         self.failures: list[LoadFailure] = []
+        self.detection: dict[str, Detection] = {}  # alias -> its part in auto-detection
+        self.descriptions: list[ConverterDescription] = []  # when the parent asked for them
+
+    def eligible(self) -> list[str]:
+        """The converters auto-detection may choose, in configuration order."""
+        return [alias for alias in self.converters if self.detection.get(alias) == "on"]
 
     def hello(self) -> Hello:
         return Hello(
@@ -254,6 +262,7 @@ class _State:
             python=sys.version.split()[0],
             converters=[info for _, _, info in self.converters.values()],
             failures=self.failures,
+            descriptions=self.descriptions,
         )
 
 
@@ -296,6 +305,9 @@ def _load(setup: Setup) -> _State:
             keeps_source_ids=bool(getattr(cls, "keeps_source_ids", False)),
         )
         state.converters[alias] = (instance, args, info)
+        state.detection[alias] = item.detection
+        if setup.describe:
+            state.descriptions.append(describe_class(alias, cls))
     return state
 
 
@@ -337,15 +349,14 @@ def _handle(
     alias = request.converter
     if alias is None:
         scores = _detect(state, request.data[: setup.detect_head], request.name)
-        alias = _best(scores)
-        if alias is None:
-            listed = ", ".join(f"{a} {s:.2f}" for a, s in scores.items()) or "none configured"
+        alias = choose(scores, state.eligible())
+        if alias is None:  # the parent words the refusal (converters._detection)
             return _refused(
                 request,
                 started,
                 converter=None,
                 kind="unrecognised",
-                reason=f"no converter recognised the file (confidence: {listed})",
+                reason="no converter recognised the file",
                 scores=scores,
             )
     instance, args, _ = state.converters[alias]
@@ -503,20 +514,14 @@ def _refused(request: Request, started: float, **fields: Any) -> Refused:
 def _detect(state: _State, head: bytes, name: str) -> dict[str, float]:
     scores: dict[str, float] = {}
     for alias, (instance, _, _) in state.converters.items():
+        if state.detection.get(alias) == "off":
+            continue
         try:
             score = float(instance.detect(head, name))
         except Exception:  # a detector that fails has no opinion
             score = 0.0
         scores[alias] = min(max(score, 0.0), 1.0) if math.isfinite(score) else 0.0
     return scores
-
-
-def _best(scores: Mapping[str, float]) -> str | None:
-    best: str | None = None
-    for alias, score in scores.items():  # configuration order breaks ties
-        if score >= ACCEPT_THRESHOLD and (best is None or score > scores[best]):
-            best = alias
-    return best
 
 
 class _BadOutput(Exception):

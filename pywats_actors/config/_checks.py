@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ._problems import ConfigProblem, render_value
-from ._schema import NodeConfig, ServerSection, WatchFolder
+from ._schema import ConversionSection, NodeConfig, ServerSection, WatchFolder
 
 __all__ = ["check_config", "watch_folder_notes"]
 
@@ -36,6 +36,7 @@ def check_config(
     problems += _server(config.server, config_file, config_mode)
     problems += _ordering(config)
     problems += _watches(config.watch)
+    problems += _conversion(config.conversion)
     return problems
 
 
@@ -243,6 +244,27 @@ def _ordering(config: NodeConfig) -> Iterator[ConfigProblem]:
 def _inside(path: str, folder: str) -> bool:
     """Whether *path* is *folder* or inside it."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _conversion(conversion: ConversionSection) -> Iterator[ConfigProblem]:
+    from converters import AUTO_DETECTED  # the light part of the converters package
+
+    for index, name in enumerate(conversion.disabled):
+        if name not in AUTO_DETECTED:
+            yield ConfigProblem(
+                path=f"$.conversion.disabled[{index}]",
+                message=f"{name!r} is not a built-in converter that auto-detection asks; "
+                f"those are: {', '.join(sorted(AUTO_DETECTED))}",
+                value=name,
+            )
+    for index, ref in enumerate(conversion.plugins):
+        if ref in AUTO_DETECTED or ref == "auto":
+            yield ConfigProblem(
+                path=f"$.conversion.plugins[{index}]",
+                message=f"{ref!r} is a built-in converter (built-ins take part in "
+                "auto-detection unless disabled); list plug-ins here",
+                value=ref,
+            )
 
 
 def _watches(watches: tuple[WatchFolder, ...]) -> Iterator[ConfigProblem]:

@@ -77,6 +77,10 @@ _ConverterRef = Annotated[
         },
     ),
 ]
+_ConverterName = Annotated[
+    str,
+    Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", extra={"expected": "a converter name"}),
+]
 _Timeout = Annotated[float, Meta(gt=0, le=3600)]
 _LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
@@ -231,6 +235,12 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
             ``auto`` (install it where the kernel supports it) or ``off``.
         temp_mb: the size of a worker's private temporary folder, in MiB (a tmpfs of its own
             when the worker has a mount namespace; writing past it fails with "no space").
+        disabled: built-in converters that auto-detection leaves out (``auto`` folders);
+            a file they would have taken is refused with a note saying which one is disabled.
+            A folder that names one still uses it.
+        plugins: converter plug-ins (an entry-point name, ``package.module:Class`` or
+            ``path/to/file.py:Class``) that take part in auto-detection beside the built-ins,
+            each in its own sandboxed workers.
     """
 
     workers: Annotated[int, Meta(ge=1, le=64)] = 2
@@ -241,6 +251,8 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     namespaces: Literal["required", "auto", "off"] = "auto"
     seccomp: Literal["required", "auto", "off"] = "auto"
     temp_mb: Annotated[int, Meta(ge=1, le=65536)] = 128
+    disabled: Annotated[tuple[_ConverterName, ...], Meta(max_length=64)] = ()
+    plugins: Annotated[tuple[_ConverterRef, ...], Meta(max_length=32)] = ()
 
 
 class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

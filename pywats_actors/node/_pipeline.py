@@ -29,12 +29,13 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import trio
 from structlog.typing import FilteringBoundLogger
 
 from converters import (
+    AUTO_DETECTED,
     ConversionFailure,
     ConversionResult,
     Converted,
@@ -93,21 +94,29 @@ def converter_for(folder: WatchFolder) -> str | None:
 
 
 def converter_set(config: NodeConfig) -> tuple[ConverterConfig, ...]:
-    """The converters the pool loads: the built-ins for auto-detection, plus one configuration
-    per folder that names its converter (each with that folder's arguments).
+    """The converters the pool loads: the built-ins for auto-detection (those disabled in
+    ``[conversion] disabled`` only to explain a refusal), the plug-ins of
+    ``[conversion] plugins``, and one configuration per folder that names its converter (each
+    with that folder's arguments, used by name only).
 
     The built-in CSV converter gets the station's name (``node.station_name``, else this
     computer's host name) as its default ``machineName``, unless a folder's arguments set one.
     """
     station = config.node.station_name or socket.gethostname()
-    configs = [ConverterConfig("wsjf"), ConverterConfig("csv", args=_csv_station({}, station))]
+    disabled = set(config.conversion.disabled)
+    configs: list[ConverterConfig] = []
+    for builtin in AUTO_DETECTED:
+        args = _csv_station({}, station) if builtin == "csv" else {}
+        detection: Literal["on", "hint"] = "hint" if builtin in disabled else "on"
+        configs.append(ConverterConfig(builtin, args=args, detection=detection))
+    configs += [ConverterConfig(ref) for ref in config.conversion.plugins]
     for folder in config.watch:
         name = converter_for(folder)
         if name is not None:
             args = dict(folder.converter_args)
             if folder.converter == "csv":
                 args = _csv_station(args, station)
-            configs.append(ConverterConfig(folder.converter, name=name, args=args))
+            configs.append(ConverterConfig(folder.converter, name=name, args=args, detection="off"))
     return tuple(configs)
 
 
