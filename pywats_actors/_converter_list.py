@@ -79,7 +79,7 @@ def list_converters(configs: tuple[ConverterConfig, ...] | None = None) -> list[
     chosen = DEFAULT_CONVERTERS if configs is None else configs
     chosen = tuple(c for c in chosen if not (c.name or "").startswith("watch:"))
     listings: list[ConverterListing] = []
-    plugins: list[tuple[ConverterConfig, str]] = []
+    plugins: list[tuple[ConverterConfig, str, str | None]] = []  # config, source, its home
     for config in chosen:
         if config.ref in BUILTIN_CONVERTERS:
             cls = load_converter(config.ref)
@@ -94,7 +94,7 @@ def list_converters(configs: tuple[ConverterConfig, ...] | None = None) -> list[
                 )
             )
         else:
-            plugins.append((config, "plug-in"))
+            plugins.append((config, "plug-in", None))
     for name in sorted(set(BUILTIN_CONVERTERS) - {c.ref for c in chosen}):
         cls = load_converter(name)  # a built-in of another kind (a folder converter...)
         listings.append(
@@ -108,11 +108,15 @@ def list_converters(configs: tuple[ConverterConfig, ...] | None = None) -> list[
             continue
         dist = entry.dist
         source = f"entry point {dist.name} {dist.version}" if dist else "entry point"
+        # where its distribution is installed: the worker imports it from there
+        home = str(dist.locate_file("")) if dist else None
         if entry.name in known:
-            plugins = [(c, source if c.ref == entry.name else s) for c, s in plugins]
+            plugins = [
+                (c, source, home) if c.ref == entry.name else (c, s, h) for c, s, h in plugins
+            ]
         else:
-            plugins.append((ConverterConfig(entry.name, detection="off"), source))
-    listings += [_described_plugin(config, source) for config, source in plugins]
+            plugins.append((ConverterConfig(entry.name, detection="off"), source, home))
+    listings += [_described_plugin(config, source, home) for config, source, home in plugins]
     return listings
 
 
@@ -120,8 +124,9 @@ def _detection(detection: str) -> str:
     return "disabled" if detection == "hint" else detection
 
 
-def _described_plugin(config: ConverterConfig, source: str) -> ConverterListing:
-    """A plug-in described by a sandboxed worker of its own."""
+def _described_plugin(config: ConverterConfig, source: str, home: str | None) -> ConverterListing:
+    """A plug-in described by a sandboxed worker of its own (``home``: a folder the worker
+    needs on its import path, read-only)."""
     import trio
 
     from converters import ConverterError, PoolSettings, open_converter_pool
@@ -130,7 +135,9 @@ def _described_plugin(config: ConverterConfig, source: str) -> ConverterListing:
     async def describe() -> ConverterListing:
         single = msgspec.structs.replace(config, name=config.ref)
         async with open_converter_pool(
-            PoolSettings(workers=1), converters=[single], station_namespace=DRY_RUN_NAMESPACE
+            PoolSettings(workers=1, python_path=(home,) if home else ()),
+            converters=[single],
+            station_namespace=DRY_RUN_NAMESPACE,
         ) as pool:
             entries = pool.catalog()
         if not entries:
