@@ -324,7 +324,7 @@ class ConverterPool:
                 sha256,
                 "too_large",
                 f"the file is {len(data) / _MiB:.1f} MiB; the limit is "
-                f"{self.settings.max_input_mb} MiB (max_input_mb)",
+                f"{self.settings.max_input_mb} MiB ([conversion] max_input_mb)",
                 converter=converter,
             )
         elif converter is not None and domain is None:

@@ -235,6 +235,8 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
             ``auto`` (install it where the kernel supports it) or ``off``.
         temp_mb: the size of a worker's private temporary folder, in MiB (a tmpfs of its own
             when the worker has a mount namespace; writing past it fails with "no space").
+        max_input_mb: the largest file converted, in MiB; a larger one is moved to the error
+            folder without being read (a converter's worker gets the whole file).
         disabled: built-in converters that auto-detection leaves out (``auto`` folders);
             a file they would have taken is refused with a note saying which one is disabled.
             A folder that names one still uses it.
@@ -251,6 +253,7 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     namespaces: Literal["required", "auto", "off"] = "auto"
     seccomp: Literal["required", "auto", "off"] = "auto"
     temp_mb: Annotated[int, Meta(ge=1, le=65536)] = 128
+    max_input_mb: Annotated[int, Meta(ge=1, le=1024)] = 64
     disabled: Annotated[tuple[_ConverterName, ...], Meta(max_length=64)] = ()
     plugins: Annotated[tuple[_ConverterRef, ...], Meta(max_length=32)] = ()
 

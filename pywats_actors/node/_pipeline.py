@@ -298,6 +298,16 @@ class Pipeline:
         return functools.partial(self._process, ready, tries=tries)
 
     async def _convert(self, ready: FileReady, folder: WatchFolder, tries: int, log: _Log) -> None:
+        limit = self.config().conversion.max_input_mb
+        if ready.signature.size > limit << 20:  # refused unread: the node never holds it
+            reason = (
+                f"the file is {ready.signature.size / (1 << 20):.1f} MiB; the limit is "
+                f"{limit} MiB ([conversion] max_input_mb)"
+            )
+            await self._fail_with(
+                ready, folder, "rejected", reason, converter_for(folder), None, log
+            )
+            return
         local = await self._on_local_disk(folder)
         try:
             if local and ready.signature.size <= INLINE_READ_LIMIT:

@@ -48,6 +48,7 @@ def pool_settings(
         namespaces=conversion.namespaces,
         seccomp=conversion.seccomp,
         temp_mb=conversion.temp_mb,
+        max_input_mb=conversion.max_input_mb,
         hide_paths=hidden_paths(config, config_path=config_path, runtime_dir=runtime_dir),
     )
 
