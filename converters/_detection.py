@@ -85,9 +85,8 @@ def unrecognised_reason(
     if disabled and not winners:
         best = max(disabled, key=lambda a: scores[a])
         text += (
-            f"; it looks like a {best} file ({scores[best]:.2f}), but the built-in converter "
-            f"{best!r} is disabled: remove it from `disabled` in [conversion] to convert such "
-            "files"
+            f"; the built-in converter {best!r} would take it ({scores[best]:.2f}), but it is "
+            "disabled: remove it from `disabled` in [conversion] to convert such files"
         )
     elif not winners:
         known = looks_like(head, name)

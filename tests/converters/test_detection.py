@@ -86,7 +86,7 @@ class TestRefusals:
     def test_a_disabled_builtin_is_named_with_the_fix(self) -> None:
         """A file a disabled built-in would take says which one and how to enable it."""
         reason = unrecognised_reason({"a": 0.0, "stdf": 0.97}, ["a"], ["stdf"], b"", "f")
-        assert "it looks like a stdf file (0.97)" in reason
+        assert "the built-in converter 'stdf' would take it (0.97), but it is disabled" in reason
         assert "remove it from `disabled` in [conversion]" in reason
         assert "stdf 0.97 (disabled)" in reason
 
@@ -174,7 +174,7 @@ class TestInThePool:
         assert isinstance(tie, Rejected), tie
         assert "ambiguous: junit-a and junit-b are equally confident" in tie.reason
         assert isinstance(disabled, Rejected), disabled
-        assert "the built-in converter 'openhtf' is disabled" in disabled.reason
+        assert "the built-in converter 'openhtf' would take it" in disabled.reason
         assert found.eligible == ("junit-a", "junit-b", "wsjf")
         assert found.hints == ("openhtf",)
         assert "by-name-only" not in found.scores
