@@ -38,7 +38,7 @@ from ._wstf_values import check_culture
 __all__ = ["WstfArguments", "WstfConverter"]
 
 _MAX_LINE = 4 << 20  # bytes; a Series row of 10000 points fits many times over
-_CODE_PAGES = {"1252": "cp1252", "65001": "utf-8", "28591": "latin-1", "1200": "utf-16"}
+_CODE_PAGES = {"65001": "utf-8", "28591": "latin-1", "1200": "utf-16-le", "1201": "utf-16-be"}
 
 
 class WstfArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -165,7 +165,11 @@ class WstfConverter(Converter[WstfArguments]):
 
 
 def _codec(encoding: str) -> str:
-    return _CODE_PAGES.get(encoding.strip(), encoding.strip())
+    """A Python codec name for ``encoding``: a Windows code page number (``1252``) or a name."""
+    name = encoding.strip()
+    if name.isdigit():
+        return _CODE_PAGES.get(name, f"cp{name}")
+    return name
 
 
 def _bom_codec(data: bytes) -> str | None:
