@@ -189,7 +189,8 @@ def _lines(data: bytes, encoding: str) -> Iterator[tuple[int, str]]:
         FileRejected: bytes that do not decode, a NUL character, or a line over 4 MiB.
     """
     codec = _bom_codec(data) or _codec(encoding)
-    if "\n".encode(codec) != b"\n" or "-".encode(codec) != b"-":  # not ASCII-compatible
+    plain = _plain(codec)
+    if "\n".encode(plain) != b"\n" or "-".encode(plain) != b"-":  # not ASCII-compatible
         try:
             whole = data.decode(codec)
         except UnicodeDecodeError as exc:
@@ -211,7 +212,7 @@ def _lines(data: bytes, encoding: str) -> Iterator[tuple[int, str]]:
             if end - start > _MAX_LINE:
                 raise FileRejected(f"a line longer than {_MAX_LINE} bytes", f"line {number}")
         try:
-            text = codecs.decode(view[start:end], codec if number == 1 else _plain(codec))
+            text = codecs.decode(view[start:end], codec if number == 1 else plain)
         except UnicodeDecodeError as exc:
             raise FileRejected(
                 f"the file is not {codec} text: {exc.reason} (argument file_encoding)",

@@ -136,6 +136,20 @@ class TestSingleUut:
         assert (action.step_type, action.status) == ("Action", "D")
         assert (action.tot_time, action.report_text) == (0.25, "Relay K1 closed")
 
+    def test_step_level_columns(self) -> None:
+        """Execution time, report text, error code and message, caused sequence failure."""
+        report = one(
+            uut(
+                "SequenceCall|Seq",
+                "ActionStep|Act|||||||Error|2.5|said|-17|broke|True",
+                "EndSequenceCall|Seq",
+            )
+        )
+        act = leaf(report, "Seq", "Act")
+        assert (act.status, act.tot_time, act.report_text) == ("E", 2.5, "said")
+        assert (act.error_code, act.error_message, act.caused_seq_failure) == (-17, "broke", True)
+        assert (leaf(report, "Seq").status, report.result) == ("E", "E")
+
     def test_a_failing_row_fails_the_report_and_is_the_cause(self) -> None:
         """A value outside its limits fails the step, the report, and is the UUT's cause."""
         report = one(uut("NumericLimitTest|Ok||1|0|2|GELE", "NumericLimitTest|Bad||3|0|2|GELE"))
@@ -307,6 +321,12 @@ class TestLocaleAndEncoding:
         assert report.sn == "R-Ω-01"
         (meas,) = leaf(report, "Resistance").numeric_meas or ()
         assert meas.unit == "Ω"
+
+    def test_utf16_with_a_byte_order_mark(self) -> None:
+        """A UTF-16 file with a BOM is detected and read."""
+        data = fixture("single_uut.txt").decode("cp1252").encode("utf-16")
+        assert WstfConverter().detect(data, "u.txt") >= 0.9
+        assert one(data).sn == "PSU-0001"
 
     def test_code_page_number_as_encoding(self) -> None:
         """file_encoding accepts a Windows code page number such as 1252."""
