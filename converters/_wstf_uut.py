@@ -64,7 +64,6 @@ class Uut:
         self.misc: list[MiscInfo] = []
         self.sub_units: list[SubUnit] = []
         self.tree: StepTree | None = None
-        self.root: tuple[int, str] | None = None
 
     def add(self, text: str, marker: str, line: int) -> None:
         """Take one non-blank line of the UUT (not its start or end marker)."""
@@ -209,22 +208,23 @@ class Uut:
         local_value = self.values.get("StartDateTime")
         utc_value = self.values.get("UTCStartDateTime")
         local = utc = None
+        utc_where = ""
         if local_value and local_value[0]:
             local = parse_time(local_value[0], "StartDateTime", f"line {local_value[1]}")
         if utc_value and utc_value[0]:
-            utc = parse_time(utc_value[0], "UTCStartDateTime", f"line {utc_value[1]}")
+            utc_where = f"line {utc_value[1]}"
+            utc = parse_time(utc_value[0], "UTCStartDateTime", utc_where)
             utc = utc.replace(tzinfo=dt.UTC) if utc.tzinfo is None else utc.astimezone(dt.UTC)
         if local is not None and local.tzinfo is not None:
             return local
         if local is not None and utc is not None:
             offset = local - utc.replace(tzinfo=None)
-            minutes = round(offset.total_seconds() / 60)
             if abs(offset) > _MAX_OFFSET:
-                assert utc_value is not None
                 raise FileRejected(
                     f"StartDateTime and UTCStartDateTime are {offset} apart (at most 14 hours)",
-                    where=f"line {utc_value[1]}",
+                    where=utc_where,
                 )
+            minutes = round(offset.total_seconds() / 60)
             return local.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes)))
         if local is not None:
             return local.replace(tzinfo=zone) if zone is not None else local.astimezone()

@@ -427,6 +427,23 @@ class TestRejected:
         assert error.where == where
         assert says in error.reason
 
+    @pytest.mark.parametrize(
+        ("line", "where", "says"),
+        [
+            ("StartDateTime\t2026-01-03T12:00:00", "line 4", "apart (at most 14 hours)"),
+            ("StartDateTime\tyesterday", "line 5", "is not a time written"),
+            ("TestSocketIndex\tone", "line 5", "'one' is not a whole number"),
+            ("ExecutionTime\tlong", "line 5", "'long' is not a number"),
+            ("UUTStatus\tDone", "line 5", "UUTStatus 'Done' is not Passed"),
+            ("Subunit\tPCBA\tPN-9", "line 5", "a Subunit line needs"),
+        ],
+    )
+    def test_bad_header_values_name_their_line(self, line: str, where: str, says: str) -> None:
+        """A header value that does not parse is rejected with its line."""
+        error = rejected(uut(header=(line,)))
+        assert error.where == where
+        assert says in error.reason
+
     def test_missing_end_sequence_call(self) -> None:
         """A sequence still open at --Step-Data-End-- is rejected, naming its SequenceCall."""
         error = rejected(uut("SequenceCall|Outer", "ActionStep|A"))
