@@ -419,6 +419,15 @@ class TestRejected:
             (["NumericLimitTest|V||1", "Chart", "Series|S|XYG|1;2|1"], "line 8", "1 X values"),
             (["PassFailTest|P||Maybe"], "line 6", "'Maybe' is not True or False"),
             (["SequenceCall"], "line 6", "needs a StepName"),
+            (
+                [
+                    "MultipleNumericLimitTest|M",
+                    "NumericLimitTest||a|5|0|1|GELE",
+                    "EndMultipleNumericLimitTest|M|||||||Passed",
+                ],
+                "line 6",
+                "has Status Passed but a measurement failed",
+            ),
         ],
     )
     def test_bad_rows_name_their_line(self, rows: list[str], where: str, says: str) -> None:
