@@ -87,6 +87,8 @@ if TYPE_CHECKING:
     from ._teststand import TestStandConverter as TestStandConverter
     from ._wsjf import WsjfArguments as WsjfArguments
     from ._wsjf import WsjfConverter as WsjfConverter
+    from ._wstf import WstfArguments as WstfArguments
+    from ._wstf import WstfConverter as WstfConverter
     from ._wsxf import WsxfArguments as WsxfArguments
     from ._wsxf import WsxfConverter as WsxfConverter
     from ._xjtag import XjtagArguments as XjtagArguments
@@ -102,6 +104,8 @@ _LAZY = {
     "JunitConverter": "._junit",
     "WsjfArguments": "._wsjf",
     "WsjfConverter": "._wsjf",
+    "WstfArguments": "._wstf",
+    "WstfConverter": "._wstf",
     "WsxfArguments": "._wsxf",
     "WsxfConverter": "._wsxf",
     "XjtagArguments": "._xjtag",
@@ -192,6 +196,8 @@ __all__ = [
     "WorkerStatistics",
     "WsjfArguments",
     "WsjfConverter",
+    "WstfArguments",
+    "WstfConverter",
     "WsxfArguments",
     "WsxfConverter",
     "XjtagArguments",

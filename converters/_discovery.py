@@ -67,6 +67,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "teradyne-spectrum": "converters._teradyne_spectrum:SpectrumConverter",
     "teststand": "converters._teststand:TestStandConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
+    "wstf": "converters._wstf:WstfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",
     "xjtag": "converters._xjtag:XjtagConverter",
 }
