@@ -76,6 +76,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
 AUTO_DETECTED: tuple[str, ...] = (
     "wsjf",
     "wsxf",
+    "wstf",
     "teststand",
     "junit",
     "openhtf",
