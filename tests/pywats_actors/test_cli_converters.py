@@ -1,7 +1,9 @@
-"""``pywats-node converters`` and ``convert --explain``, run as real subprocesses."""
+"""``pywats-node converters`` and ``convert --explain``: as real subprocesses where the command
+line itself is the point, in-process (the same functions ``main`` calls) for the rest."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -9,8 +11,28 @@ from pathlib import Path
 import pytest
 
 from converters import AUTO_DETECTED, ENTRY_POINT_GROUP
+from pywats_actors._commands import convert_command
+from pywats_actors._converter_list import converters_command
 
 from .test_cli import NAMESPACE, cli
+
+
+class Output:
+    """What an in-process command wrote, and its exit code."""
+
+    def __init__(self, code: int, out: io.StringIO, err: io.StringIO) -> None:
+        self.code, self.out, self.err = code, out.getvalue(), err.getvalue()
+
+
+def listing(
+    name: str | None = None, config: Path | None = None, *, as_json: bool = False
+) -> Output:
+    out, err = io.StringIO(), io.StringIO()
+    code = converters_command(
+        name, None if config is None else str(config), None, as_json=as_json, out=out, err=err
+    )
+    return Output(code, out, err)
+
 
 DEMO_PLUGIN = '''
 from converters import Converter, NoArguments
@@ -78,7 +100,7 @@ class TestConvertersCommand:
 
     def test_one_converter_with_its_arguments(self) -> None:
         """``converters NAME`` shows the arguments with their types, defaults and meaning."""
-        result = cli("converters", "junit")
+        result = listing("junit")
         assert result.code == 0, result.err
         assert "  serial_number_pattern: string or null; default null" in result.out
         assert "  max_text: integer >= 20; default 2000" in result.out
@@ -86,7 +108,7 @@ class TestConvertersCommand:
 
     def test_json_carries_every_argument_schema(self) -> None:
         """``--json``: one object per converter, each with a JSON Schema of its arguments."""
-        result = cli("converters", "--json")
+        result = listing(as_json=True)
         assert result.code == 0, result.err
         listed = {item["name"]: item for item in json.loads(result.out)}
         assert set(AUTO_DETECTED) <= set(listed)
@@ -98,14 +120,14 @@ class TestConvertersCommand:
     def test_a_disabled_builtin_is_shown_disabled(self, tmp_path: Path) -> None:
         """With --config, a built-in in ``[conversion] disabled`` is listed as disabled."""
         config = config_file(tmp_path, '[conversion]\ndisabled = ["openhtf"]\n')
-        result = cli("converters", "--config", str(config))
+        result = listing(config=config)
         assert result.code == 0, result.err
         row = next(line for line in result.out.splitlines() if line.startswith("openhtf "))
         assert row.split()[3] == "disabled"
 
     def test_an_unknown_name_is_not_found(self) -> None:
         """A name no converter has: one line, exit 3."""
-        result = cli("converters", "nope")
+        result = listing("nope")
         assert (result.code, result.err) == (
             3,
             "pywats-node: no installed converter is named 'nope'\n",
@@ -131,7 +153,10 @@ class TestExplain:
         """A file nobody takes: the reason (here a known foreign format) and exit 2."""
         file = tmp_path / "board.log"
         file.write_bytes(b"{@BATCH|board|1.0}\n{@BTEST|1|00}\n")
-        result = cli("convert", str(file), "--explain")
+        out, err = io.StringIO(), io.StringIO()
+        result = Output(
+            convert_command(str(file), None, None, None, explain=True, out=out, err=err), out, err
+        )
         assert result.code == 2
         assert "it looks like a Keysight i3070 ICT log" in result.out
         assert result.out.splitlines()[-1].startswith("outcome: rejected: no converter")

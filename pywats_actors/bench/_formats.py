@@ -1,0 +1,124 @@
+"""``pywats-node bench formats``: every sample file through auto-detection in a warm worker.
+
+For each file of a samples folder (``shared/samples`` in this repository's workspace: one folder
+per format), in a pool of one worker that has every built-in converter: one conversion to warm
+the worker up, then ``--repeat`` more, timed. It reports per file: the converter auto-detection
+chose, the reports made, the median time inside the worker (detection and conversion: what the
+format costs), the median time of the whole call (with the node's own share: decoding,
+validating and identifying the reports), MB/s of the file through the worker, and the worker's
+peak resident memory during those conversions: its ``VmHWM``, reset before the file by writing
+``5`` to ``/proc/<pid>/clear_refs``, so each figure is that file's own peak (the idle worker's
+resident memory is its floor).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from converters import Converted, PoolSettings, open_converter_pool
+
+from ._measure import BenchFailed, high_water_mark, machine
+from ._reports import NAMESPACE
+
+__all__ = ["FormatFigures", "run_formats", "sample_files"]
+
+_MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class FormatFigures:
+    """One sample file's figures (bytes, seconds)."""
+
+    file: str
+    converter: str
+    size: int
+    reports: int
+    worker_seconds: float
+    total_seconds: float
+    peak_rss: int
+    idle_rss: int
+
+    @property
+    def mb_per_second(self) -> float:
+        """Megabytes (10^6 bytes) of the file converted per second inside the worker."""
+        return self.size / 1e6 / self.worker_seconds if self.worker_seconds > 0 else 0.0
+
+
+def sample_files(samples: Path) -> list[Path]:
+    """The sample files under ``samples`` (one level of format folders; READMEs left out)."""
+    return sorted(
+        path for path in samples.glob("*/*") if path.is_file() and path.name != "README.md"
+    )
+
+
+def _reset_peak(pid: int) -> None:
+    """Make ``pid``'s VmHWM its current resident memory (Linux ``clear_refs``)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError as exc:
+        raise BenchFailed(f"cannot reset the worker's peak memory: {exc}") from exc
+
+
+async def _measure(files: list[Path], repeat: int) -> list[FormatFigures]:
+    settings = PoolSettings(
+        workers=1, timeout=600, cpu_seconds=600, memory_mb=8192, address_space_mb=16384
+    )
+    figures = []
+    async with open_converter_pool(settings, station_namespace=NAMESPACE) as pool:
+        (slot,) = pool.statistics().slots
+        if slot.pid is None:
+            raise BenchFailed("the worker did not start")
+        idle = high_water_mark(slot.pid)
+        for path in files:
+            data = path.read_bytes()
+            warm = await pool.convert(data, path.name)
+            if not isinstance(warm, Converted):
+                continue  # a file no converter takes (a folder format's part): not a figure
+            (slot,) = pool.statistics().slots
+            assert slot.pid is not None
+            _reset_peak(slot.pid)
+            worker, total = [], []
+            for _ in range(repeat):
+                result = await pool.convert(data, path.name)
+                if not isinstance(result, Converted):
+                    raise BenchFailed(f"{path.name} converted once, then: {result!r}")
+                worker.append(result.timings.worker)
+                total.append(result.timings.total)
+            figures.append(
+                FormatFigures(
+                    file=f"{path.parent.name}/{path.name}",
+                    converter=warm.converter,
+                    size=len(data),
+                    reports=len(warm.reports),
+                    worker_seconds=statistics.median(worker),
+                    total_seconds=statistics.median(total),
+                    peak_rss=high_water_mark(slot.pid),
+                    idle_rss=idle,
+                )
+            )
+    return figures
+
+
+def run_formats(samples: Path, repeat: int) -> list[FormatFigures]:
+    """Measure every sample file under ``samples`` and print a Markdown table."""
+    files = sample_files(samples)
+    if not files:
+        raise BenchFailed(f"no sample files under {samples}")
+    figures = trio.run(_measure, files, repeat)
+    print(f"{machine(f'pywats-node bench formats --repeat {repeat}')}.\n")
+    print("| file | converter | size | reports | in the worker | MB/s | whole call | peak RSS |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for f in figures:
+        print(
+            f"| {f.file} | {f.converter} | {f.size / 1024:,.0f} KiB | {f.reports:,} | "
+            f"{f.worker_seconds * 1000:,.1f} ms | {f.mb_per_second:,.1f} | "
+            f"{f.total_seconds * 1000:,.1f} ms | {f.peak_rss / _MiB:,.0f} MiB |"
+        )
+    if figures:
+        print(f"\nThe idle worker's resident memory: {figures[0].idle_rss / _MiB:,.0f} MiB.")
+    return figures
