@@ -69,15 +69,25 @@ def _reasons(test_flg: int, alarm: str | None) -> str | None:
     return ", ".join(words) or None
 
 
-def _short(value: float) -> float | None:
-    """A 32-bit float as the shortest decimal that reads back as it; None when not finite."""
+_SHORT_MAX = 1 << 16  # values remembered per file (testers' results repeat: ADC steps)
+
+
+def _short(value: float, cache: dict[float, float]) -> float | None:
+    """A 32-bit float as the shortest decimal (of 6 to 9 digits) that reads back as it; None
+    when not finite. ``cache`` remembers the answers."""
+    cached = cache.get(value)
+    if cached is not None:
+        return cached
     if not math.isfinite(value):
         return None
-    for digits in (6, 7, 8):
-        text = f"{value:.{digits}g}"
-        if _F32.unpack(_F32.pack(float(text)))[0] == value:
-            return float(text)
-    return float(f"{value:.9g}")
+    for digits in (6, 7, 8, 9):
+        found = float(f"{value:.{digits}g}")
+        if digits == 9 or _F32.unpack(_F32.pack(found))[0] == value:
+            break
+    if len(cache) >= _SHORT_MAX:
+        cache.clear()
+    cache[value] = found
+    return found
 
 
 def _cn(body: bytes, pos: int) -> tuple[str | None, int]:
@@ -126,6 +136,7 @@ class TestSteps:
         self._defaults: dict[tuple[object, ...], _Test] = {}
         self._last: dict[tuple[object, ...], tuple[tuple[object, ...], _Test]] = {}
         self._pins: dict[tuple[object, ...], tuple[int | float, ...]] = {}
+        self._floats: dict[float, float] = {}
 
     def _resolve(
         self, key: tuple[object, ...], test_num: int, raw: tuple[object, ...], where: str
@@ -156,14 +167,14 @@ class TestSteps:
             elif opt & 0x10 or not isinstance(lo, float):
                 low, low_scal = defaults.low, defaults.low_scal
             else:
-                low = _short(lo)
+                low = _short(lo, self._floats)
                 low_scal = llm_scal if isinstance(llm_scal, int) else defaults.low_scal
             if opt & 0x80:
                 high, high_scal = None, 0
             elif opt & 0x20 or not isinstance(hi, float):
                 high, high_scal = defaults.high, defaults.high_scal
             else:
-                high = _short(hi)
+                high = _short(hi, self._floats)
                 high_scal = hlm_scal if isinstance(hlm_scal, int) else defaults.high_scal
             test = _Test(
                 scal,
@@ -278,7 +289,7 @@ class TestSteps:
             ("P", test_num, head, site), test_num, (*semi, units or "", text or ""), where
         )
         status = flag_status(flags)
-        value = None if flags & 0x02 or result is None else _short(result)
+        value = None if flags & 0x02 or result is None else _short(result, self._floats)
         text_out = test.note
         if flags & 0x3F or alarm:
             text_out = "; ".join(t for t in (_reasons(flags, alarm), test.note) if t)
@@ -343,7 +354,7 @@ class TestSteps:
             if label in seen:
                 label = f"{label} #{position}"
             seen.add(label)
-            value = None if flags & 0x02 else _short(float(raw))
+            value = None if flags & 0x02 else _short(float(raw), self._floats)
             measurements.append(self._measurement(value, test, status, label))
         text_out = "; ".join(t for t in (reasons, test.note) if t) or None
         step = Step(
