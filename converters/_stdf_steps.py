@@ -90,12 +90,19 @@ def _short(value: float, cache: dict[float, float]) -> float | None:
     return found
 
 
-def _cn(body: bytes, pos: int) -> tuple[str | None, int]:
-    """The string at ``pos`` and the position after it (None past the end)."""
+def _raw(body: bytes, pos: int) -> tuple[bytes, int]:
+    """The bytes of the string at ``pos`` and the position after it (empty past the end)."""
     if pos >= len(body):
-        return None, pos
+        return b"", pos
     end = pos + 1 + body[pos]
-    return body[pos + 1 : end].decode("latin-1").replace("\x00", "").strip(), end
+    return body[pos + 1 : end], end
+
+
+def _text(raw: str | bytes) -> str:
+    """A string field's text: Latin-1, without NULs and surrounding blanks."""
+    if isinstance(raw, str):
+        return raw
+    return raw.decode("latin-1").replace("\x00", "").strip()
 
 
 @dataclass(slots=True)
@@ -142,14 +149,16 @@ class TestSteps:
         self, key: tuple[object, ...], test_num: int, raw: tuple[object, ...], where: str
     ) -> _Test:
         """The test's data for a record whose semi-static fields are ``raw`` (``OPT_FLAG``,
-        three exponents, two limits, units, text; None where left out)."""
+        three exponents, two limits, units, text; None where left out, the strings raw or
+        decoded)."""
         last = self._last.get(key)
         if last is not None and last[0] == raw:
             return last[1]
         defaults = self._defaults.get(key) or self._defaults.get(key[:2]) or _NONE
-        opt, res_scal, llm_scal, hlm_scal, lo, hi, units, text = raw
-        assert isinstance(units, str)
-        assert isinstance(text, str)
+        opt, res_scal, llm_scal, hlm_scal, lo, hi, raw_units, raw_text = raw
+        assert isinstance(raw_units, str | bytes)
+        assert isinstance(raw_text, str | bytes)
+        units, text = _text(raw_units), _text(raw_text)
         if not isinstance(opt, int):
             test = _Test(
                 defaults.res_scal,
@@ -275,19 +284,18 @@ class TestSteps:
             )  # fmt: skip
             if test_num is None or site is None:
                 raise FileRejected("PTR ends before SITE_NUM", where=where)
-        text, pos = _cn(body, 12)
-        alarm, pos = _cn(body, pos)
+        text, pos = _raw(body, 12)  # decoded only when the test's data changes
+        raw_alarm, pos = _raw(body, pos)
+        alarm = _text(raw_alarm) if raw_alarm else None
         if pos + 12 <= len(body):
             semi: tuple[object, ...] = _SEMI[order].unpack_from(body, pos)
-            units, pos = _cn(body, pos + 12)
+            units, pos = _raw(body, pos + 12)
         else:
             f = Fields(body, order)
             f.pos = pos
             semi = (f.u1(), f.i1(), f.i1(), f.i1(), f.r4(), f.r4())
-            units = None
-        test = self._resolve(
-            ("P", test_num, head, site), test_num, (*semi, units or "", text or ""), where
-        )
+            units = b""
+        test = self._resolve(("P", test_num, head, site), test_num, (*semi, units, text), where)
         status = flag_status(flags)
         value = None if flags & 0x02 or result is None else _short(result, self._floats)
         text_out = test.note
