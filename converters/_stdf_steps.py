@@ -340,8 +340,9 @@ class TestSteps:
         if indexes:
             if pin_key not in self._pins and len(self._pins) < _MAX_DEFAULTS:
                 self._pins[pin_key] = indexes
+                self._pins.setdefault(pin_key[:2], indexes)
         else:
-            indexes = self._pins.get(pin_key, ())
+            indexes = self._pins.get(pin_key) or self._pins.get(pin_key[:2], ())
         status = flag_status(flags)
         reasons = _reasons(flags, alarm)
         if not values:

@@ -346,6 +346,37 @@ class TestStdfSynthetic:
         (nopf,) = steps[7].numeric_meas or ()
         assert nopf.status == "F"  # no verdict from the tester: compared with the limits
 
+    def test_defaults_across_sites_and_odd_values(self) -> None:
+        """A site's first PTR or MPR without defaults takes the test's from another site (pin
+        indexes too); NaN or invalid results are skipped measurements without a value;
+        inverted limits are logged only."""
+        w = basic()
+        w.pmr(1, "DQ0")
+        w.pir(1, 0)
+        w.ptr(1, 1, 0, 1.0, text="v", opt=0x02, lo=0.0, hi=2.0, units="V")
+        w.mpr(2, 1, 0, [0.5], pins=[1], text="leak")
+        w.prr(1, 0, part_id="A")
+        w.pir(1, 1)
+        w.ptr(1, 1, 1, 1.5)
+        w.mpr(2, 1, 1, [0.7], pins=[])
+        w.ptr(3, 1, 1, float("nan"), text="nan", opt=0x02, lo=0.0, hi=1.0)
+        w.ptr(4, 1, 1, 1.0, test_flg=0x02, text="invalid", opt=0x02, lo=0.0, hi=1.0)
+        w.ptr(5, 1, 1, 2.0, text="inverted", opt=0x02, lo=3.0, hi=1.0)
+        w.prr(1, 1, part_id="B")
+        _, report = convert(w.data())
+        ptr, mpr, nan, invalid, inverted = leaves(report.root)
+        (meas,) = ptr.numeric_meas or ()
+        assert (ptr.name, meas.low_limit, meas.high_limit, meas.unit) == ("1 - v", 0.0, 2.0, "V")
+        assert mpr.name == "2 - leak"
+        assert [m.name for m in mpr.numeric_meas or ()] == ["DQ0"]
+        for step, status in ((nan, "P"), (invalid, "E")):
+            (meas,) = step.numeric_meas or ()
+            assert (step.status, meas.status, meas.value) == (status, "S", UNSET)
+        assert invalid.report_text == "result invalid"
+        (meas,) = inverted.numeric_meas or ()
+        assert (meas.comp_op, meas.low_limit, meas.value) == ("LOG", UNSET, 2.0)
+        assert "inverted" in str(inverted.report_text)
+
     def test_part_flags_give_the_result(self) -> None:
         """PART_FLG bit 2 is terminated, bit 4 error, bit 3 failed, none passed."""
         w = basic()
