@@ -156,18 +156,7 @@ class StdfConverter(Converter[StdfArguments]):
                 if part is None:
                     continue  # outside a part: it only set the test's defaults
                 last = (head, site)
-                part.count += count
-                held += count
-                if part.count > args.max_steps:
-                    raise FileRejected(
-                        f"the part on head {head} site {site} has more than "
-                        f"{args.max_steps} test results (argument max_steps)",
-                        where=where,
-                    )
-                if held > _MAX_HELD:
-                    raise FileRejected(
-                        f"more than {_MAX_HELD} test results in unfinished parts", where=where
-                    )
+                held = _hold(part, count, held, args.max_steps, last, where)
                 add_step(part, sequence, step)
             elif kind == _PIR:
                 f = Fields(body, order)
@@ -204,6 +193,7 @@ class StdfConverter(Converter[StdfArguments]):
                         status="D",
                         report_text=cut(text, args.max_text),
                     )
+                    held = _hold(parts[last], 1, held, args.max_steps, last, where)
                     add_step(parts[last], None, step)
             elif kind == _MIR:
                 lot.mir = read_mir(Fields(body, order))
@@ -233,6 +223,29 @@ class StdfConverter(Converter[StdfArguments]):
             )
         if done == 0:
             raise FileRejected("no part (PIR/PRR) in the file", where="byte 0")
+
+
+def _hold(
+    part: Part, count: int, held: int, most: int, where_part: tuple[int, int], where: str
+) -> int:
+    """Count ``count`` more results in ``part``; returns the new total held in open parts.
+
+    Raises:
+        FileRejected: the part has more than ``most`` results, or the open parts together
+            more than ``_MAX_HELD``.
+    """
+    part.count += count
+    if part.count > most:
+        head, site = where_part
+        raise FileRejected(
+            f"the part on head {head} site {site} has more than {most} test results "
+            "(argument max_steps)",
+            where=where,
+        )
+    held += count
+    if held > _MAX_HELD:
+        raise FileRejected(f"more than {_MAX_HELD} test results in unfinished parts", where=where)
+    return held
 
 
 def _gunzip_head(head: bytes) -> bytes:

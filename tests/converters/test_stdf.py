@@ -475,7 +475,8 @@ class TestStdfRejected:
             convert(StdfWriter("<", cpu=0).data())
 
     def test_bad_part_structure(self) -> None:
-        """A PRR without PIR, a part left open, no part and too many tests are rejected."""
+        """A PRR without PIR, a part left open, no part, and too many tests or datalog lines
+        in a part are rejected."""
         w = basic()
         w.prr(1, 0)
         with pytest.raises(FileRejected, match="without its PIR"):
@@ -490,6 +491,13 @@ class TestStdfRejected:
         w.pir(1, 0)
         for number in range(6):
             w.ptr(number, 1, 0, 1.0)
+        w.prr(1, 0)
+        with pytest.raises(FileRejected, match="more than 5 test results"):
+            convert(w.data(), max_steps=5)
+        w = basic()
+        w.pir(1, 0)
+        for _ in range(6):
+            w.dtr("datalog line")
         w.prr(1, 0)
         with pytest.raises(FileRejected, match="more than 5 test results"):
             convert(w.data(), max_steps=5)
