@@ -42,6 +42,8 @@ _NO_COORD = -32768
 
 @dataclass
 class _Sequence:
+    """Consecutive steps whose ``TEST_TXT`` named the same sequence."""
+
     name: str
     steps: list[Step] = field(default_factory=list)
 
@@ -66,6 +68,8 @@ class Lot:
 
 
 def add_step(part: Part, sequence: str | None, step: Step) -> None:
+    """Append ``step`` to ``part``: at the top level, or in ``sequence`` (a new one unless the
+    part's last item is a sequence of that name)."""
     if sequence is None:
         part.items.append(step)
         return
@@ -86,6 +90,7 @@ _MIR_FIELDS = (
 
 
 def read_mir(f: Fields) -> dict[str, str | int]:
+    """The MIR's non-empty fields by name (``SETUP_T``/``START_T`` as epoch seconds)."""
     found: dict[str, str | int] = {}
     setup, start = f.u4(), f.u4()
     f.u1()  # STAT_NUM
@@ -110,6 +115,7 @@ def read_mir(f: Fields) -> dict[str, str | int]:
 
 
 def read_sdr(f: Fields) -> dict[str, str]:
+    """The SDR's non-empty handler, probe card and load board fields by name."""
     f.u1()
     f.u1()
     count = f.u1() or 0
@@ -125,11 +131,13 @@ def read_sdr(f: Fields) -> dict[str, str]:
 
 
 def _when(epoch: int, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
+    """UTC epoch seconds as an aware datetime in ``zone`` (None: the station's)."""
     moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
     return moment.astimezone(zone) if zone is not None else moment.astimezone()
 
 
 def _lot_misc(lot: Lot, zone: zoneinfo.ZoneInfo | None) -> tuple[MiscInfo, ...]:
+    """The misc infos every part of the lot shares (made once per MIR/SDR)."""
     if lot.misc is not None:
         return lot.misc
     mir, sdr = lot.mir, lot.sdr
