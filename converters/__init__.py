@@ -79,6 +79,8 @@ if TYPE_CHECKING:
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
     from ._routing import Detection as Detection
+    from ._stdf import StdfArguments as StdfArguments
+    from ._stdf import StdfConverter as StdfConverter
     from ._teradyne_gr228x import Gr228xArguments as Gr228xArguments
     from ._teradyne_gr228x import Gr228xConverter as Gr228xConverter
     from ._teradyne_spectrum import SpectrumArguments as SpectrumArguments
@@ -126,6 +128,8 @@ _LAZY = {
     "Gr228xConverter": "._teradyne_gr228x",
     "SpectrumArguments": "._teradyne_spectrum",
     "SpectrumConverter": "._teradyne_spectrum",
+    "StdfArguments": "._stdf",
+    "StdfConverter": "._stdf",
 }
 
 
@@ -185,6 +189,8 @@ __all__ = [
     "SpectrumArguments",
     "SpectrumConverter",
     "StatusVocabulary",
+    "StdfArguments",
+    "StdfConverter",
     "TestStandArguments",
     "TestStandConverter",
     "TimedOut",

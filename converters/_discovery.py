@@ -63,6 +63,7 @@ BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
     "junit": "converters._junit:JunitConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
+    "stdf": "converters._stdf:StdfConverter",
     "teradyne-gr228x": "converters._teradyne_gr228x:Gr228xConverter",
     "teradyne-spectrum": "converters._teradyne_spectrum:SpectrumConverter",
     "teststand": "converters._teststand:TestStandConverter",
@@ -83,6 +84,7 @@ AUTO_DETECTED: tuple[str, ...] = (
     "xjtag",
     "teradyne-gr228x",
     "teradyne-spectrum",
+    "stdf",
     "csv",
 )
 """The built-in file converters that auto-detection asks, unless the configuration disables
