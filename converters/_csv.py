@@ -26,8 +26,9 @@ import msgspec
 
 from pywats_actors.report import UUTReport
 
-from ._csv_args import CANONICAL_COLUMNS, Column, CsvArguments, CsvColumns
+from ._csv_args import CANONICAL_COLUMNS, HEADER_FIELDS, Column, CsvArguments, CsvColumns
 from ._csv_build import Record, ReportFactory
+from ._csv_curves import Curve, CurveReader
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
@@ -112,7 +113,7 @@ class CsvConverter(Converter[CsvArguments]):
         factory = prepared.factory
         if factory is None:
             factory = prepared.factory = ReportFactory(args)
-        fields = tuple(survey.columns.items())
+        fields = tuple(survey.layout.columns.items())
         group_by = args.group_by
         last_of = survey.last_row
         order = iter(last_of)
@@ -120,9 +121,10 @@ class CsvConverter(Converter[CsvArguments]):
         open_groups: dict[tuple[str, ...], list[Record]] = {}
         complete: set[tuple[str, ...]] = set()
         rows = survey.rows if survey.rows is not None else _Table(text, args, delimiter).rows()
-        for ordinal, (line, cells) in enumerate(rows):
+        for ordinal, (line, cells, curve) in enumerate(rows):
             width = len(cells)
-            record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
+            mapped = {f: cells[i].strip() if i < width else "" for f, i in fields}
+            record = Record(line, mapped, curve)
             key = tuple(record.get(f) for f in group_by)
             group = open_groups.get(key)
             if group is None:
@@ -149,11 +151,11 @@ class _Prepared:
     (at most ``_COLUMN_CACHE``), and the report factory."""
 
     args: CsvArguments
-    layouts: dict[tuple[str, ...] | None, dict[str, int]] = dataclasses.field(default_factory=dict)
+    layouts: dict[tuple[str, ...] | None, _Layout] = dataclasses.field(default_factory=dict)
     factory: ReportFactory | None = None
 
-    def columns(self, header: list[str] | None) -> dict[str, int]:
-        """Field name -> column index for a file with this header (see :func:`_resolve_columns`)."""
+    def columns(self, header: list[str] | None) -> _Layout:
+        """The column map of a file with this header (see :func:`_resolve_columns`)."""
         key = None if header is None else tuple(header)
         found = self.layouts.get(key)
         if found is None:
@@ -258,11 +260,16 @@ def _delimiter(text: _Text, args: CsvArguments) -> str:
     return delimiter
 
 
+_Row = tuple[int, list[str], Curve | None]
+"""A data row: its first line, its cells, and the curve when it is a curve's y row."""
+
+
 class _Table:
     """One pass over the rows of a file: ``header`` once it has been read, and the data rows.
 
     Data rows are what is left after skipped lines, blank rows, comments, repeated header rows
-    and rows wider than the header (curve blocks in instrument exports)."""
+    and rows wider than the header (curve blocks in instrument exports, unless ``curves`` says
+    how to read them: then each x/y pair is one data row carrying its curve)."""
 
     def __init__(self, text: _Text, args: CsvArguments, delimiter: str) -> None:
         self._text = text
@@ -270,12 +277,12 @@ class _Table:
         self._delimiter = delimiter
         self.header: list[str] | None = None
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
+    def rows(self) -> Iterator[_Row]:
         """The data rows with their 1-based line numbers.
 
         Raises:
-            FileRejected: malformed delimited text, or a row wider than the header when
-                ``mismatched_rows = "reject"``.
+            FileRejected: malformed delimited text, a row wider than the header when
+                ``mismatched_rows = "reject"``, or a broken curve block.
         """
         args = self._args
         reader = csv.reader(self._text.lines(), delimiter=self._delimiter)
@@ -285,6 +292,7 @@ class _Table:
         skip_lines = args.skip_lines
         comments = args.comment_prefix is not None
         skip_repeated = args.repeated_headers
+        curves = None if args.curves is None else CurveReader(args.curves, args)
         try:
             for cells in reader:
                 start_line, line_no = line_no + 1, reader.line_num
@@ -292,13 +300,26 @@ class _Table:
                     continue
                 if comments and _is_comment(cells[0], args):
                     continue
+                curve_header = curves is not None and curves.is_header(cells)
+                if curve_header and curves is not None:
+                    curves.start(start_line, cells)
                 if header is None:
                     if args.header:
                         header = self.header = [c.strip() for c in cells]
                         header_key = header[0].casefold()
                         continue
-                elif skip_repeated and cells[0].strip().casefold() == header_key:
+                elif curve_header:
                     continue
+                elif skip_repeated and cells[0].strip().casefold() == header_key:
+                    if curves is not None:
+                        curves.end()
+                    continue
+                if curves is not None:
+                    taken = curves.take(start_line, cells)
+                    if isinstance(taken, Curve):
+                        yield start_line, cells, taken
+                    if taken is not False:
+                        continue
                 width = len(cells)
                 while width and not cells[width - 1].strip():
                     width -= 1
@@ -309,11 +330,23 @@ class _Table:
                             where=f"line {start_line}",
                         )
                     continue
-                yield start_line, cells
+                yield start_line, cells, None
+            if curves is not None:
+                curves.end()
         except csv.Error as exc:
             raise FileRejected(
                 f"malformed delimited text: {exc}", where=f"line {line_no}"
             ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The column map of one header: field name -> column index, and, when a step field's
+    column is missing, the error to raise at the first measurement row (a curve row needs
+    only the header fields)."""
+
+    columns: dict[str, int]
+    missing_step_column: FileRejected | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -322,9 +355,9 @@ class _Survey:
     last data row (in order of the groups' first rows), and the rows themselves when the file
     is small (then there is no second pass)."""
 
-    columns: dict[str, int]
+    layout: _Layout
     last_row: dict[tuple[str, ...], int]
-    rows: list[tuple[int, list[str]]] | None
+    rows: list[_Row] | None
 
 
 def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
@@ -334,8 +367,8 @@ def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared
     too wide) before a column missing from the header, and both before "no data rows".
     """
     table = _Table(text, args, delimiter)
-    kept: list[tuple[int, list[str]]] | None = [] if text.whole is not None else None
-    columns: dict[str, int] | None = None
+    kept: list[_Row] | None = [] if text.whole is not None else None
+    layout: _Layout | None = None
     missing: FileRejected | None = None
     indexes: tuple[int | None, ...] = ()
     last_row: dict[tuple[str, ...], int] = {}
@@ -343,42 +376,51 @@ def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared
         if kept is not None:
             kept.append(row)
         cells = row[1]
-        if columns is None:
+        if layout is None:
             if missing is not None:
                 continue
             try:
-                columns = prepared.columns(table.header)
+                layout = prepared.columns(table.header)
             except FileRejected as exc:
                 missing = exc
                 continue
-            indexes = tuple(columns.get(field) for field in args.group_by)
+            indexes = tuple(layout.columns.get(field) for field in args.group_by)
+        if row[2] is None and layout.missing_step_column is not None:
+            missing = layout.missing_step_column
+            layout = None
+            continue
         width = len(cells)
         key = tuple(cells[i].strip() if i is not None and i < width else "" for i in indexes)
         last_row[key] = ordinal
     if missing is not None:
         raise missing
-    if columns is None:
-        columns = prepared.columns(table.header)
+    if layout is None:
+        layout = prepared.columns(table.header)
+        if layout.missing_step_column is not None:
+            raise layout.missing_step_column
     if not last_row:
         raise FileRejected("the file has no data rows that fit the header")
-    return _Survey(columns, last_row, kept)
+    return _Survey(layout, last_row, kept)
 
 
 def _is_comment(text: str, args: CsvArguments) -> bool:
     return args.comment_prefix is not None and text.lstrip().startswith(args.comment_prefix)
 
 
-def _resolve_columns(header: list[str] | None, args: CsvArguments) -> dict[str, int]:
+def _resolve_columns(header: list[str] | None, args: CsvArguments) -> _Layout:
     """Field name -> column index, for the fields the file has.
 
     Raises:
-        FileRejected: a configured column is missing from the header, or the canonical format's
-            required columns are.
+        FileRejected: a configured header field's column is missing from the header (unless
+            it is in ``optional_columns``), or the canonical format's required columns are.
+            A missing step field's column is not raised but kept in the layout.
     """
     canonical = args.columns is None
     columns = CANONICAL_COLUMNS if args.columns is None else args.columns
+    optional = frozenset(args.optional_columns)
     by_name = {name.casefold(): index for index, name in reversed(list(enumerate(header or [])))}
     found: dict[str, int] = {}
+    missing_step: FileRejected | None = None
     for field in _FIELDS:
         ref: Column | None = getattr(columns, field)
         if ref is None:
@@ -392,10 +434,14 @@ def _resolve_columns(header: list[str] | None, args: CsvArguments) -> dict[str, 
             continue
         index = by_name.get(ref.strip().casefold())
         if index is None:
-            if canonical and field not in _REQUIRED_CANONICAL:
+            if (canonical and field not in _REQUIRED_CANONICAL) or field in optional:
                 continue
             what = "the canonical format's" if canonical else f"columns.{field}:"
             listed = ", ".join(repr(h) for h in header or [])
-            raise FileRejected(f"{what} column {ref!r} is not in the header ({listed})")
+            problem = FileRejected(f"{what} column {ref!r} is not in the header ({listed})")
+            if field in HEADER_FIELDS:
+                raise problem
+            missing_step = missing_step or problem
+            continue
         found[field] = index
-    return found
+    return _Layout(found, missing_step)

@@ -11,7 +11,6 @@ unless a ``comp_op`` says otherwise, LOG without limits.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import socket
 import uuid
 import zoneinfo
@@ -36,6 +35,7 @@ from pywats_actors.report import (
 
 from ._check import validated
 from ._csv_args import CsvArguments
+from ._csv_curves import Curve, chart_step, parse_number
 from ._errors import FileRejected
 
 __all__ = ["Record", "ReportFactory"]
@@ -67,10 +67,12 @@ _SINGLE_LIMIT_OPS = frozenset({"EQ", "NE", "GT", "GE", "LT", "LE"})
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One data row: its line number and its mapped cells (stripped; ``""`` when absent)."""
+    """One data row: its line number, its mapped cells (stripped; ``""`` when absent), and its
+    curve when it is a curve row (then only the header fields of ``cells`` count)."""
 
     line: int
     cells: Mapping[str, str]
+    curve: Curve | None = None
 
     def get(self, field: str) -> str:
         """The cell of ``field``, or ``""``."""
@@ -157,19 +159,37 @@ class ReportFactory:
         text = record.get("start")
         if not text:
             return dt.datetime.now().astimezone()
-        fmt = self.args.date_format
-        try:
-            moment = dt.datetime.strptime(text, fmt) if fmt else dt.datetime.fromisoformat(text)
-        except ValueError:
-            expected = f"date_format {fmt!r}" if fmt else "ISO 8601 (or set date_format)"
+        moment = self._parse_time(text)
+        if moment is None:
+            fmt = self.args.date_format
+            if fmt is None:
+                expected = "ISO 8601 (or set date_format)"
+            elif isinstance(fmt, str):
+                expected = f"date_format {fmt!r}"
+            else:
+                expected = f"any date_format ({', '.join(map(repr, fmt))})"
             raise FileRejected(
                 f"start time {text!r} does not match {expected}", where=f"line {record.line}"
-            ) from None
+            )
         if moment.tzinfo is not None:
             return moment
         if self._tz is not None:
             return moment.replace(tzinfo=self._tz)
         return moment.astimezone()  # the station's local time zone
+
+    def _parse_time(self, text: str) -> dt.datetime | None:
+        fmt = self.args.date_format
+        if fmt is None:
+            try:
+                return dt.datetime.fromisoformat(text)
+            except ValueError:
+                return None
+        for one in (fmt,) if isinstance(fmt, str) else fmt:
+            try:
+                return dt.datetime.strptime(text, one)
+            except ValueError:
+                continue
+        return None
 
     def _process_code(self, record: Record) -> int:
         text = record.get("process_code")
@@ -185,6 +205,23 @@ class ReportFactory:
     # -- steps ------------------------------------------------------------------------------
 
     def _step(self, record: Record) -> Step:
+        if record.curve is not None:
+            try:
+                return chart_step(record.curve)
+            except ValueError as exc:
+                raise FileRejected(
+                    f"curve {record.curve.name!r}: {exc}", where=f"line {record.line}"
+                ) from None
+        step = self._measurement_step(record)
+        notes = [record.get("comment")]
+        limits = record.get("limits")
+        numeric_limits = record.get("low") or record.get("high")
+        if limits and not numeric_limits and self._split_limits(limits) == (None, None):
+            notes.append(f"limits: {limits}")
+        text = "; ".join(note for note in notes if note)
+        return msgspec.structs.replace(step, report_text=text) if text else step
+
+    def _measurement_step(self, record: Record) -> Step:
         where = f"line {record.line}"
         name = record.get("step_name")
         if not name:
@@ -271,13 +308,18 @@ class ReportFactory:
         high = self._limit(record, "high")
         combined = record.get("limits")
         if combined and low is None and high is None:
-            parts = combined.split(self.args.limits_separator)
-            numbers = [self._number(part) for part in parts]
-            if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None:
-                first, second = numbers
-                low, high = (second, first) if self.args.limits_order == "high/low" else numbers
-            # any other text ("Floating Limits") carries no numeric limits
+            low, high = self._split_limits(combined)
         return low, high
+
+    def _split_limits(self, combined: str) -> tuple[float | None, float | None]:
+        """The two numbers of a ``limits`` cell; any other text ("Floating Limits") carries no
+        numeric limits (the step keeps it as text)."""
+        parts = combined.split(self.args.limits_separator)
+        numbers = [self._number(part.strip()) for part in parts]
+        if len(numbers) != 2 or numbers[0] is None or numbers[1] is None:
+            return None, None
+        first, second = numbers
+        return (second, first) if self.args.limits_order == "high/low" else (first, second)
 
     def _limit(self, record: Record, field: str) -> float | None:
         text = record.get(field)
@@ -292,16 +334,7 @@ class ReportFactory:
 
     def _number(self, text: str) -> float | None:
         """The finite number ``text`` spells in the file's locale, else ``None``."""
-        args = self.args
-        if args.thousands_separator:
-            text = text.replace(args.thousands_separator, "")
-        if args.decimal_separator == ",":
-            text = text.replace(",", ".")
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return parse_number(text, self.args)
 
     # -- the tree ---------------------------------------------------------------------------
 
