@@ -26,7 +26,14 @@ import msgspec
 
 from pywats_actors.report import UUTReport
 
-from ._csv_args import CANONICAL_COLUMNS, HEADER_FIELDS, Column, CsvArguments, CsvColumns
+from ._csv_args import (
+    CANONICAL_COLUMNS,
+    HEADER_FIELDS,
+    Column,
+    CsvArguments,
+    CsvColumns,
+    KeepRows,
+)
 from ._csv_build import Record, ReportFactory
 from ._csv_curves import Curve, CurveReader
 from ._errors import FileRejected
@@ -135,7 +142,7 @@ class CsvConverter(Converter[CsvArguments]):
                 complete.add(key)
                 while turn is not None and turn in complete:
                     complete.discard(turn)
-                    yield factory.build(open_groups.pop(turn))
+                    yield factory.build(open_groups.pop(turn), name)
                     turn = next(order, None)
 
     def _prepare(self, args: CsvArguments) -> _Prepared:
@@ -293,6 +300,7 @@ class _Table:
         comments = args.comment_prefix is not None
         skip_repeated = args.repeated_headers
         curves = None if args.curves is None else CurveReader(args.curves, args)
+        keep = args.keep_rows
         try:
             for cells in reader:
                 start_line, line_no = line_no + 1, reader.line_num
@@ -313,6 +321,8 @@ class _Table:
                 elif skip_repeated and cells[0].strip().casefold() == header_key:
                     if curves is not None:
                         curves.end()
+                    continue
+                if keep is not None and not _kept(cells, keep):
                     continue
                 if curves is not None:
                     taken = curves.take(start_line, cells)
@@ -401,6 +411,14 @@ def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared
     if not last_row:
         raise FileRejected("the file has no data rows that fit the header")
     return _Survey(layout, last_row, kept)
+
+
+def _kept(cells: list[str], keep: KeepRows) -> bool:
+    column = keep.column
+    if column >= len(cells):
+        return False
+    cell = cells[column].strip().casefold()
+    return any(cell == value.strip().casefold() for value in keep.values)
 
 
 def _is_comment(text: str, args: CsvArguments) -> bool:

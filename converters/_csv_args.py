@@ -7,6 +7,7 @@ by its 0-based index.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -24,6 +25,7 @@ __all__ = [
     "CsvDefaults",
     "FieldName",
     "GroupField",
+    "KeepRows",
     "StatusVocabulary",
 ]
 
@@ -150,6 +152,15 @@ class CsvCurves(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     values_from: Index
 
 
+class KeepRows(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Only data rows whose cell in ``column`` is one of ``values`` (compared without spaces,
+    case-insensitively) are measurements; the others are ignored (record-typed logs such as
+    SPEA's, where ``ANL`` rows are measurements among ``START``, ``LOT`` and other records)."""
+
+    column: Index
+    values: Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
+
+
 class CsvDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Header values for what the file does not say (or leaves empty).
 
@@ -203,6 +214,10 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             such as a curve block in an instrument export: ``skip`` it or ``reject`` the file.
         comment_prefix: lines starting with it are ignored.
         columns: the column map; ``None`` uses the canonical long format.
+        keep_rows: keep only the rows with one of these record types (``None``: every row).
+        serial_from_name: a regular expression searched in the file's name; its first group
+            (or the whole match) is the serial number of rows without one (logs that keep it
+            only in the name, ``testdata_SN9871234012.csv`` with ``SN(\\w+)``).
         optional_columns: mapped fields whose column may be missing from a file's header (the
             field is then empty); any other mapped column missing is an error (a step field's
             only when the file has a measurement row: a file of curves needs none).
@@ -230,6 +245,8 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     comment_prefix: str | None = None
     columns: CsvColumns | None = None
     optional_columns: tuple[FieldName, ...] = ()
+    keep_rows: KeepRows | None = None
+    serial_from_name: str | None = None
     curves: CsvCurves | None = None
     limits_separator: str = "/"
     limits_order: Literal["low/high", "high/low"] = "low/high"
@@ -259,8 +276,15 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ValueError("group_by needs at least one field")
         if self.columns is not None and self.columns.step_name is None:
             raise ValueError("columns.step_name is required: every row is a step")
-        if self.columns is not None and self.columns.sn is None:
-            raise ValueError("columns.sn is required: every report needs a serial number")
+        if self.columns is not None and self.columns.sn is None and not self.serial_from_name:
+            raise ValueError(
+                "columns.sn (or serial_from_name) is required: every report needs a serial number"
+            )
+        if self.serial_from_name is not None:
+            try:
+                re.compile(self.serial_from_name)
+            except re.error as exc:
+                raise ValueError(f"serial_from_name is not a regular expression: {exc}") from None
         if not self.header:
             named = self.columns is None or any(
                 isinstance(ref, str) for ref in msgspec.structs.astuple(self.columns)

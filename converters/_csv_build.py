@@ -11,11 +11,13 @@ unless a ``comp_op`` says otherwise, LOG without limits.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 import uuid
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
 
 import msgspec
@@ -103,8 +105,8 @@ class ReportFactory:
                     f"unknown time zone {args.timezone!r} (argument timezone)"
                 ) from None
 
-    def build(self, records: Sequence[Record]) -> UUTReport:
-        """The report of one group of rows.
+    def build(self, records: Sequence[Record], file_name: str = "") -> UUTReport:
+        """The report of one group of rows (of the file ``file_name``).
 
         Raises:
             FileRejected: a cell that does not parse, a missing serial or part number, or a
@@ -113,9 +115,13 @@ class ReportFactory:
         defaults = self.args.defaults
         first = records[0]
         where = f"line {first.line}"
-        sn = first.get("sn")
+        sn = first.get("sn") or self._serial_from_name(file_name)
         if not sn:
-            raise FileRejected("the serial number is empty", where=where)
+            why = " and serial_from_name does not match the file name"
+            raise FileRejected(
+                f"the serial number is empty{why if self.args.serial_from_name else ''}",
+                where=where,
+            )
         pn = first.get("pn") or defaults.part_number
         if not pn:
             raise FileRejected(
@@ -154,6 +160,15 @@ class ReportFactory:
         return report
 
     # -- header ------------------------------------------------------------------------------
+
+    def _serial_from_name(self, file_name: str) -> str:
+        pattern = self.args.serial_from_name
+        if not pattern:
+            return ""
+        found = re.search(pattern, PurePath(file_name).name)
+        if found is None:
+            return ""
+        return (found.group(1) if found.groups() else found.group(0)).strip()
 
     def _start(self, record: Record) -> dt.datetime:
         text = record.get("start")

@@ -70,9 +70,8 @@ class CurveReader:
     def is_header(self, cells: Sequence[str]) -> bool:
         """The row is a curve header (its marker cell starts with the marker)."""
         column = self._spec.marker_column
-        return (
-            column < len(cells)
-            and cells[column].strip().casefold().startswith(self._spec.marker.casefold())
+        return column < len(cells) and cells[column].strip().casefold().startswith(
+            self._spec.marker.casefold()
         )
 
     def start(self, line: int, cells: Sequence[str]) -> None:
@@ -179,9 +178,7 @@ def chart_step(curve: Curve) -> Step:
         y_unit=UNSET if curve.y_unit is None else curve.y_unit,
         series=(chart_series(curve.name, curve.y, curve.x),),
     )
-    return Step(
-        id=0, group="M", step_type="WATS_XYGMNLT", name=curve.name, status="D", chart=chart
-    )
+    return Step(id=0, group="M", step_type="WATS_XYGMNLT", name=curve.name, status="D", chart=chart)
 
 
 def _cell(cells: Sequence[str], index: int | None) -> str:
