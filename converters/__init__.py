@@ -61,7 +61,9 @@ if TYPE_CHECKING:
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
+    from ._csv_args import CsvCurves as CsvCurves
     from ._csv_args import CsvDefaults as CsvDefaults
+    from ._csv_args import CsvKeepRows as CsvKeepRows
     from ._csv_args import StatusVocabulary as StatusVocabulary
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
@@ -90,7 +92,9 @@ _LAZY = {
     "CsvConverter": "._csv",
     "CsvArguments": "._csv_args",
     "CsvColumns": "._csv_args",
+    "CsvCurves": "._csv_args",
     "CsvDefaults": "._csv_args",
+    "CsvKeepRows": "._csv_args",
     "StatusVocabulary": "._csv_args",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
@@ -149,7 +153,9 @@ __all__ = [
     "CsvArguments",
     "CsvColumns",
     "CsvConverter",
+    "CsvCurves",
     "CsvDefaults",
+    "CsvKeepRows",
     "FileRejected",
     "Gr228xArguments",
     "Gr228xConverter",

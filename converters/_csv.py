@@ -32,7 +32,7 @@ from ._csv_args import (
     Column,
     CsvArguments,
     CsvColumns,
-    KeepRows,
+    CsvKeepRows,
 )
 from ._csv_build import Record, ReportFactory
 from ._csv_curves import Curve, CurveReader
@@ -413,7 +413,7 @@ def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared
     return _Survey(layout, last_row, kept)
 
 
-def _kept(cells: list[str], keep: KeepRows) -> bool:
+def _kept(cells: list[str], keep: CsvKeepRows) -> bool:
     column = keep.column
     if column >= len(cells):
         return False

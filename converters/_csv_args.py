@@ -23,9 +23,9 @@ __all__ = [
     "CsvColumns",
     "CsvCurves",
     "CsvDefaults",
+    "CsvKeepRows",
     "FieldName",
     "GroupField",
-    "KeepRows",
     "StatusVocabulary",
 ]
 
@@ -152,7 +152,7 @@ class CsvCurves(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     values_from: Index
 
 
-class KeepRows(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class CsvKeepRows(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Only data rows whose cell in ``column`` is one of ``values`` (compared without spaces,
     case-insensitively) are measurements; the others are ignored (record-typed logs such as
     SPEA's, where ``ANL`` rows are measurements among ``START``, ``LOT`` and other records)."""
@@ -245,7 +245,7 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     comment_prefix: str | None = None
     columns: CsvColumns | None = None
     optional_columns: tuple[FieldName, ...] = ()
-    keep_rows: KeepRows | None = None
+    keep_rows: CsvKeepRows | None = None
     serial_from_name: str | None = None
     curves: CsvCurves | None = None
     limits_separator: str = "/"
