@@ -14,11 +14,9 @@ group's last row has been read.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -36,12 +34,12 @@ from ._csv_args import (
 )
 from ._csv_build import Record, ReportFactory
 from ._csv_curves import Curve, CurveReader
+from ._csv_text import Text, find_delimiter, guess_delimiter, is_comment
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
 __all__ = ["CsvConverter"]
 
-_DELIMITERS = ("\t", ";", ",", "|")
 _FIELDS = tuple(field.name for field in msgspec.structs.fields(CsvColumns))
 _CANONICAL_NAMES = frozenset(
     str(ref).casefold() for ref in msgspec.structs.astuple(CANONICAL_COLUMNS) if ref is not None
@@ -72,7 +70,7 @@ class CsvConverter(Converter[CsvArguments]):
         lines = [line for line in text.splitlines() if line.strip()][:3]
         if not lines:
             return 0.0
-        delimiter = _guess_delimiter(lines[0])
+        delimiter = guess_delimiter(lines[0])
         if delimiter is None:
             return 0.0
         cells = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
@@ -106,15 +104,15 @@ class CsvConverter(Converter[CsvArguments]):
         report as soon as its last row is read (and every report before it is out). Only the
         rows of unfinished groups are held, so a file whose groups are contiguous, the usual
         export, costs the memory of one report however large the file is. A small file (at
-        most ``_SMALL_FILE`` bytes) is decoded whole and parsed once, its rows kept for the
+        most 256 KiB) is decoded whole and parsed once, its rows kept for the
         building.
 
         Raises (on the first ``next()``, before any report, except for a bad cell):
             FileRejected: as :meth:`convert`; every report before the group with a bad cell
                 has been yielded by then.
         """
-        text = _Text(data, args.encoding)
-        delimiter = _delimiter(text, args)
+        text = Text(data, args.encoding)
+        delimiter = find_delimiter(text, args)
         prepared = self._prepare(args)
         survey = _survey(text, args, delimiter, prepared)
         factory = prepared.factory
@@ -173,100 +171,6 @@ class _Prepared:
         return found
 
 
-def _guess_delimiter(line: str) -> str | None:
-    counts = {d: line.count(d) for d in _DELIMITERS}
-    best = max(_DELIMITERS, key=lambda d: counts[d])  # ties: the earlier in _DELIMITERS
-    return best if counts[best] else None
-
-
-_TEXT_CHUNK = 1 << 20  # bytes decoded at a time to check a large file
-_SMALL_FILE = 256 * 1024  # bytes: a file this small is decoded whole and parsed once
-
-
-class _Text:
-    """The file's text, read on demand. A small file (the usual one: a unit per file) is decoded
-    whole and its rows are parsed once; a large one is never held as text: it is decoded a line
-    at a time from its bytes, on each pass.
-
-    Raises:
-        FileRejected: an unknown (or not a text) encoding, or bytes that do not decode; then
-            ``where`` is the offset of the first bad byte.
-    """
-
-    def __init__(self, data: bytes, encoding: str) -> None:
-        self._data = data
-        self._encoding = encoding
-        self.whole: str | None = None
-        if len(data) <= _SMALL_FILE:
-            self.whole = _decode(data, encoding)
-        else:
-            _check_text(data, encoding)
-
-    def lines(self) -> Iterable[str]:
-        """The lines, each with its end (``\\n``, ``\\r\\n`` or ``\\r``), as ``csv`` wants."""
-        if self.whole is not None:
-            return io.StringIO(self.whole, newline="")
-        return io.TextIOWrapper(io.BytesIO(self._data), encoding=self._encoding, newline="")
-
-
-def _decode(data: bytes, encoding: str) -> str:
-    try:
-        return bytes(data).decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise FileRejected(
-            f"the file is not {encoding} text: {exc.reason}", where=f"byte {exc.start}"
-        ) from None
-    except LookupError:
-        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
-
-
-def _check_text(data: bytes, encoding: str) -> None:
-    """Check that the whole file decodes, a chunk at a time (no text is kept); raises as
-    :class:`_Text`."""
-    try:
-        if not codecs.lookup(encoding)._is_text_encoding:
-            raise LookupError(encoding)
-    except LookupError:
-        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        with memoryview(data) as view:
-            for start in range(0, len(view), _TEXT_CHUNK):
-                decoder.decode(view[start : start + _TEXT_CHUNK])
-        decoder.decode(b"", True)
-    except UnicodeDecodeError as exc:
-        _decode(data, encoding)  # raises, with the position in the whole file
-        raise FileRejected(f"the file is not {encoding} text: {exc.reason}") from None
-
-
-def _delimiter(text: _Text, args: CsvArguments) -> str:
-    """The delimiter given, or guessed from the first line that is not skipped, blank or a
-    comment (lines counted as ``str.splitlines`` counts them).
-
-    Raises:
-        FileRejected: the file has no such line, or the line tells no delimiter.
-    """
-    first: str | None = None
-    index = 0
-    for piece in (text.whole,) if text.whole is not None else text.lines():
-        for line in piece.splitlines():
-            if index >= args.skip_lines and line.strip() and not _is_comment(line, args):
-                first = line
-                break
-            index += 1
-        if first is not None:
-            break
-    if first is None:
-        raise FileRejected("the file is empty")
-    delimiter = args.delimiter or _guess_delimiter(first)
-    if delimiter is None:
-        raise FileRejected(
-            "cannot tell the delimiter from the first line; set the delimiter argument",
-            where=f"line {args.skip_lines + 1}",
-        )
-    return delimiter
-
-
 _Row = tuple[int, list[str], Curve | None]
 """A data row: its first line, its cells, and the curve when it is a curve's y row."""
 
@@ -278,7 +182,7 @@ class _Table:
     and rows wider than the header (curve blocks in instrument exports, unless ``curves`` says
     how to read them: then each x/y pair is one data row carrying its curve)."""
 
-    def __init__(self, text: _Text, args: CsvArguments, delimiter: str) -> None:
+    def __init__(self, text: Text, args: CsvArguments, delimiter: str) -> None:
         self._text = text
         self._args = args
         self._delimiter = delimiter
@@ -306,7 +210,7 @@ class _Table:
                 start_line, line_no = line_no + 1, reader.line_num
                 if start_line <= skip_lines or not any(map(str.strip, cells)):
                     continue
-                if comments and _is_comment(cells[0], args):
+                if comments and is_comment(cells[0], args):
                     continue
                 curve_header = curves is not None and curves.is_header(cells)
                 if curve_header and curves is not None:
@@ -370,7 +274,7 @@ class _Survey:
     rows: list[_Row] | None
 
 
-def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
+def _survey(text: Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
     """The first pass: check the whole table and find where each group ends.
 
     Problems are raised in the order a reader meets them: the table's own (bad quoting, a row
@@ -419,10 +323,6 @@ def _kept(cells: list[str], keep: CsvKeepRows) -> bool:
         return False
     cell = cells[column].strip().casefold()
     return any(cell == value.strip().casefold() for value in keep.values)
-
-
-def _is_comment(text: str, args: CsvArguments) -> bool:
-    return args.comment_prefix is not None and text.lstrip().startswith(args.comment_prefix)
 
 
 def _resolve_columns(header: list[str] | None, args: CsvArguments) -> _Layout:

@@ -18,6 +18,7 @@ from converters import (
     CsvArguments,
     CsvConverter,
     FileRejected,
+    _csv_text,
     validate_arguments,
 )
 from pywats_actors.report import Chart, Step, UUTReport, validate
@@ -170,6 +171,18 @@ class TestSoundCheckUS:
         assert isinstance(rub.chart, Chart)
         assert len(numbers((rub.chart.series or ())[0].ydata)) == 42
 
+    def test_large_file_path_reads_the_same(
+        self, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Read twice a line at a time (as files over 256 KiB are), WATS18 with its curves
+        gives the same reports as when decoded whole."""
+        whole = sample(samples_dir, US_WATS18, "soundcheck-us", timezone="UTC")
+        monkeypatch.setattr(_csv_text, "_SMALL_FILE", 0)
+        streamed = sample(samples_dir, US_WATS18, "soundcheck-us", timezone="UTC")
+        assert len(streamed) == len(whole) == 11
+        same_ids = zip(streamed, whole, strict=True)
+        assert [msgspec.structs.replace(r, id=w.id) for r, w in same_ids] == whole
+
 
 class TestSoundCheckEU:
     def test_decimal_commas_dates_and_curves(self, samples_dir: Path) -> None:
@@ -307,3 +320,16 @@ class TestLayouts:
         data = b"ANL;1;G;1;1;S;;PASS;1;0;2;V;;1\n"
         with pytest.raises(FileRejected, match="serial number is empty"):
             convert(data, args(**doc_mapping("keep_rows")), "nothing.csv")
+
+
+class TestDetect:
+    def test_no_sample_is_claimed(self, samples_dir: Path) -> None:
+        """No shared sample is in the canonical layout, so every one scores below the acceptance
+        threshold (SoundCheck exports included: a preset is chosen by name, not detected)."""
+        files = [p for p in samples_dir.rglob("*") if p.is_file() and p.name != "README.md"]
+        assert len(files) > 30
+        converter = CsvConverter()
+        for path in files:
+            with path.open("rb") as handle:
+                head = handle.read(4096)
+            assert converter.detect(head, path.name) < 0.5, path
