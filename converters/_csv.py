@@ -119,6 +119,7 @@ class CsvConverter(Converter[CsvArguments]):
         if factory is None:
             factory = prepared.factory = ReportFactory(args)
         fields = tuple(survey.layout.columns.items())
+        header_fields = tuple((f, i) for f, i in fields if f in HEADER_FIELDS)
         group_by = args.group_by
         last_of = survey.last_row
         order = iter(last_of)
@@ -128,7 +129,10 @@ class CsvConverter(Converter[CsvArguments]):
         rows = survey.rows if survey.rows is not None else _Table(text, args, delimiter).rows()
         for ordinal, (line, cells, curve) in enumerate(rows):
             width = len(cells)
-            mapped = {f: cells[i].strip() if i < width else "" for f, i in fields}
+            mapped = {
+                f: cells[i].strip() if i < width else ""
+                for f, i in (fields if curve is None else header_fields)
+            }
             record = Record(line, mapped, curve)
             key = tuple(record.get(f) for f in group_by)
             group = open_groups.get(key)

@@ -200,7 +200,8 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         mapping: the shipped mapping (preset) these arguments start from: ``canonical``,
             ``soundcheck-us``, ``soundcheck-eu`` (``converters/csv_mappings/NAME.toml``); the
             other arguments given override its values, tables (``columns``, ``defaults``...)
-            key by key. Applied by ``validate_arguments`` (the node and the workers use it).
+            key by key. Applied by ``validate_arguments`` (the node and the workers use it) and
+            :meth:`from_mapping`; ``CsvArguments(mapping=...)`` itself only records the name.
         date_format: a ``strptime`` format for the start column, or several tried in order;
             ``None`` reads ISO 8601.
         timezone: the IANA time zone of times without an offset (``Europe/Oslo``); ``None`` means
@@ -263,6 +264,17 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             ValueError: an unknown preset name.
         """
         return expand_preset(raw)
+
+    @classmethod
+    def from_mapping(cls, mapping: str, **overrides: Any) -> CsvArguments:
+        """The arguments of a shipped mapping with ``overrides`` on top, as a configuration's
+        ``mapping = "NAME"`` gives them (for Python callers).
+
+        Raises:
+            ValueError: an unknown mapping name.
+            msgspec.ValidationError: an override of the wrong type or an unknown field.
+        """
+        return msgspec.convert(expand_preset({**overrides, "mapping": mapping}), cls)
 
     def __post_init__(self) -> None:
         if self.mapping is not None and self.mapping not in preset_names():

@@ -15,7 +15,7 @@ import re
 import socket
 import uuid
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
@@ -25,7 +25,6 @@ from msgspec import UNSET
 
 from pywats_actors.report import (
     ReportInvalid,
-    SequenceCallInfo,
     Step,
     UUTInfo,
     UUTReport,
@@ -38,6 +37,7 @@ from pywats_actors.report import (
 from ._check import validated
 from ._csv_args import CsvArguments
 from ._csv_curves import Curve, chart_step, parse_number
+from ._csv_tree import step_tree
 from ._errors import FileRejected
 
 __all__ = ["Record", "ReportFactory"]
@@ -63,7 +63,6 @@ _MEASUREMENT_STATUS: Mapping[_Verdict, str] = {
     "error": "F",
 }
 _STEP_STATUS: Mapping[_Verdict, str] = {"passed": "P", "failed": "F", "skipped": "S", "error": "E"}
-_WORST_FIRST = ("T", "E", "F")
 _SINGLE_LIMIT_OPS = frozenset({"EQ", "NE", "GT", "GE", "LT", "LE"})
 
 
@@ -129,7 +128,11 @@ class ReportFactory:
             )
         start = self._start(first)
         station = first.get("station") or defaults.station or socket.gethostname()
-        root, failed_id = self._tree([(r, self._step(r)) for r in records])
+        root, failed_id = step_tree(
+            [(r.get("sequence"), self._step(r)) for r in records],
+            defaults.sequence_name,
+            defaults.sequence_version,
+        )
         report = UUTReport(
             id=uuid.uuid4(),  # the pool replaces it with the deterministic id
             pn=pn,
@@ -350,63 +353,6 @@ class ReportFactory:
     def _number(self, text: str) -> float | None:
         """The finite number ``text`` spells in the file's locale, else ``None``."""
         return parse_number(text, self.args)
-
-    # -- the tree ---------------------------------------------------------------------------
-
-    def _tree(self, steps: Sequence[tuple[Record, Step]]) -> tuple[Step, int | None]:
-        """The root sequence (steps grouped by their ``sequence`` cell), with depth-first ids,
-        rolled-up statuses, and the id of the step that caused the UUT failure."""
-        defaults = self.args.defaults
-        top: list[Step | tuple[str, list[Step]]] = []
-        sequences: dict[str, list[Step]] = {}
-        for record, step in steps:
-            sequence = record.get("sequence")
-            if not sequence:
-                top.append(step)
-            elif sequence in sequences:
-                sequences[sequence].append(step)
-            else:
-                sequences[sequence] = [step]
-                top.append((sequence, sequences[sequence]))
-        ids = iter(range(1, 1 << 31))
-        failed: list[int] = []
-        root = _sequence(defaults.sequence_name, defaults.sequence_version, top, ids, failed)
-        return root, (failed[0] if failed else None)
-
-
-def _sequence(
-    name: str,
-    version: str | None,
-    children: Sequence[Step | tuple[str, list[Step]]],
-    ids: Iterator[int],
-    failed: list[int],
-) -> Step:
-    own_id = next(ids)
-    built: list[Step] = []
-    for child in children:
-        if isinstance(child, tuple):
-            built.append(_sequence(child[0], None, child[1], ids, failed))
-            continue
-        child_id = next(ids)
-        caused = child.status == "F" and not failed
-        if caused:
-            failed.append(child_id)
-        built.append(
-            msgspec.structs.replace(child, id=child_id, caused_uut_failure=caused or UNSET)
-        )
-    statuses = {step.status for step in built}
-    status = next((s for s in _WORST_FIRST if s in statuses), "P")
-    return Step(
-        id=own_id,
-        group="M",
-        step_type="SequenceCall",
-        name=name,
-        status=status,
-        seq_call=SequenceCallInfo(
-            path=name, name=name, version=UNSET if version is None else version
-        ),
-        steps=tuple(built),
-    )
 
 
 def _leaf(kind: _Kind, name: str, status: str, **payload: object) -> Step:

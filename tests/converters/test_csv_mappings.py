@@ -98,6 +98,12 @@ class TestPresets:
         )
         assert arguments.curves is not None
 
+    def test_from_mapping_for_python_callers(self) -> None:
+        """CsvArguments.from_mapping gives what a configuration's mapping = "NAME" gives."""
+        direct = CsvArguments.from_mapping("soundcheck-eu", timezone="Europe/Oslo")
+        assert direct == args(mapping="soundcheck-eu", timezone="Europe/Oslo")
+        assert (direct.decimal_separator, direct.timezone) == (",", "Europe/Oslo")
+
     def test_unknown_preset_is_an_argument_error(self) -> None:
         """A mapping name that is not shipped is refused, listing the shipped ones."""
         with pytest.raises(ConverterArgumentsError, match="soundcheck-eu, soundcheck-us"):
@@ -250,6 +256,23 @@ class TestCurveBlocks:
         assert chart.chart_type == "Line"
         (series,) = chart.series or ()
         assert (numbers(series.xdata), numbers(series.ydata)) == ([10, 100, 1000], [0.5, 1.5, -3])
+
+    def test_curves_stay_out_of_sequences(self) -> None:
+        """A curve row's cells are values: only the header fields are read from it, so a
+        mapped sequence column does not put the curve in a sequence named by a number."""
+        data = (
+            b"SN,Time,Seq,Test,Value\n"
+            b"A,2024-01-01T10:00:00Z,Power,V,1.5\n"
+            b"SN,Time,Gain,curve\n"
+            b"A,2024-01-01T10:00:00Z,10,100\n"
+            b"A,2024-01-01T10:00:00Z,0.5,1.5\n"
+        )
+        arguments = args(**{**CURVES, "columns": {**CURVES["columns"], "sequence": "Seq"}})
+        (report,) = convert(data, arguments)
+        assert [(s.name, s.step_type) for s in report.root.steps or ()] == [
+            ("Power", "SequenceCall"),
+            ("Gain", "WATS_XYGMNLT"),
+        ]
 
     @pytest.mark.parametrize(
         ("rows", "where", "reason"),
