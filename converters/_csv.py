@@ -219,14 +219,17 @@ class _Table:
                 curve_header = curves is not None and curves.is_header(cells)
                 if curve_header and curves is not None:
                     curves.start(start_line, cells)
-                if header is None:
-                    if args.header:
-                        header = self.header = [c.strip() for c in cells]
-                        header_key = header[0].casefold()
-                        continue
-                elif curve_header:
+                if header is None and args.header:
+                    header = self.header = [c.strip() for c in cells]
+                    header_key = header[0].casefold()
                     continue
-                elif skip_repeated and cells[0].strip().casefold() == header_key:
+                if curve_header:
+                    continue
+                if (
+                    header is not None
+                    and skip_repeated
+                    and cells[0].strip().casefold() == header_key
+                ):
                     if curves is not None:
                         curves.end()
                     continue

@@ -274,6 +274,22 @@ class TestCurveBlocks:
             ("Gain", "WATS_XYGMNLT"),
         ]
 
+    def test_curves_without_a_header_row(self) -> None:
+        """Without a header row (columns by index), a curve header is still no data row."""
+        data = b"A,T,V,1.5\nA,T,Gain,curve\nA,T,1,2\nA,T,3,4\n"
+        arguments = args(
+            header=False,
+            columns={"sn": 0, "step_name": 2, "value": 3},
+            curves={"marker_column": 3, "marker": "curve", "name": 2, "values_from": 2},
+            defaults={"part_number": "P"},
+            group_by=["sn"],
+        )
+        (report,) = convert(data, arguments)
+        assert [(s.name, s.step_type) for s in leaves(report.root)] == [
+            ("V", "ET_NLT"),
+            ("Gain", "WATS_XYGMNLT"),
+        ]
+
     @pytest.mark.parametrize(
         ("rows", "where", "reason"),
         [
