@@ -154,16 +154,22 @@ class CurveReader:
     def _values(self, cells: Sequence[str]) -> tuple[float, ...] | None:
         """The row's numbers from ``values_from`` on (empty cells at the end ignored), or
         ``None`` when there are none or one is not a number."""
+        start = self._spec.values_from
         end = len(cells)
-        while end > self._spec.values_from and not cells[end - 1].strip():
+        while end > start and not cells[end - 1].strip():
             end -= 1
-        values: list[float] = []
-        for cell in cells[self._spec.values_from : end]:
-            number = parse_number(cell.strip(), self._args)
-            if number is None:
-                return None
-            values.append(number)
-        return tuple(values) or None
+        texts = cells[start:end]
+        if self._args.thousands_separator:
+            texts = [text.replace(self._args.thousands_separator, "") for text in texts]
+        if self._args.decimal_separator == ",":
+            texts = [text.replace(",", ".") for text in texts]
+        try:
+            values = tuple(map(float, texts))  # float() ignores surrounding spaces
+        except ValueError:
+            return None
+        if not values or not all(map(math.isfinite, values)):
+            return None
+        return values
 
 
 def chart_step(curve: Curve) -> Step:
