@@ -297,10 +297,12 @@ class TestCurveBlocks:
             (b"A,T,1,2\nB,T,1,2\n", "line 3", "differ from those of its x row (line 2)"),
             (b"A,T,1,2\n", "line 2", "x row has no y row"),
             (b"A,T,1,2\nA,T,V,1\n", "line 2", "x row has no y row"),
+            (b"A,T,1,2\nA,T,nan,1e400\n", "line 2", "x row has no y row"),
         ],
     )
     def test_broken_blocks_are_rejected(self, rows: bytes, where: str, reason: str) -> None:
-        """A short y row, a pair of two units, or an x row alone names its line."""
+        """A short y row, a pair of two units, or an x row alone (its y row not numbers, or
+        not finite ones) names its line."""
         data = b"SN,Time,Name,curve\n" + rows
         with pytest.raises(FileRejected) as info:
             convert(data, args(**CURVES))
