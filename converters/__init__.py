@@ -65,7 +65,9 @@ if TYPE_CHECKING:
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
+    from ._csv_args import CsvCurves as CsvCurves
     from ._csv_args import CsvDefaults as CsvDefaults
+    from ._csv_args import CsvKeepRows as CsvKeepRows
     from ._csv_args import StatusVocabulary as StatusVocabulary
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
@@ -100,7 +102,9 @@ _LAZY = {
     "CsvConverter": "._csv",
     "CsvArguments": "._csv_args",
     "CsvColumns": "._csv_args",
+    "CsvCurves": "._csv_args",
     "CsvDefaults": "._csv_args",
+    "CsvKeepRows": "._csv_args",
     "StatusVocabulary": "._csv_args",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
@@ -169,7 +173,9 @@ __all__ = [
     "CsvArguments",
     "CsvColumns",
     "CsvConverter",
+    "CsvCurves",
     "CsvDefaults",
+    "CsvKeepRows",
     "Detection",
     "FileRejected",
     "Gr228xArguments",

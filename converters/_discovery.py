@@ -208,7 +208,9 @@ def validate_arguments(ref: str, schema: type[msgspec.Struct], raw: Mapping[str,
     """Turn configured arguments (plain TOML/JSON values) into an instance of ``schema``.
 
     Unknown top-level keys are refused even when the schema does not forbid them, so a typo in a
-    configuration file never passes silently.
+    configuration file never passes silently. A schema with a classmethod
+    ``expand_arguments(raw) -> dict`` has it applied to the raw values first (a ``ValueError``
+    it raises is an argument error).
 
     Raises:
         ConverterArgumentsError: a value of the wrong type or range, a missing required field, or
@@ -221,6 +223,12 @@ def validate_arguments(ref: str, schema: type[msgspec.Struct], raw: Mapping[str,
         if key not in known:
             hint = f"; known: {', '.join(sorted(known))}" if known else "; it takes none"
             raise ConverterArgumentsError(ref, f"$.{key}", f"unknown field {key!r}{hint}")
+    expand = getattr(schema, "expand_arguments", None)
+    if callable(expand):  # a schema may fill in values first (the csv converter's presets)
+        try:
+            raw = expand(raw)
+        except ValueError as exc:
+            raise ConverterArgumentsError(ref, "$", str(exc)) from None
     try:
         return msgspec.convert(dict(raw), schema)
     except msgspec.ValidationError as exc:

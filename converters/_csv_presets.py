@@ -1,0 +1,85 @@
+"""The shipped mappings of the CSV/TSV converter: presets stored as TOML in ``csv_mappings/``.
+
+A preset is a table of ``CsvArguments`` values, kept as a data file (not code) so that it can be
+read as an example of a mapping. ``mapping = "NAME"`` starts from the preset; the arguments given
+with it override its values, a table (``columns``, ``defaults``, ``curves``, ``status``) key by
+key. Files are read once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+__all__ = ["expand_preset", "load_preset", "preset_names"]
+
+_FOLDER = "csv_mappings"
+_SUFFIX = ".toml"
+
+
+@functools.cache
+def preset_names() -> tuple[str, ...]:
+    """The names of the shipped presets, sorted."""
+    folder = resources.files(__package__ or "converters") / _FOLDER
+    return tuple(
+        sorted(
+            entry.name.removesuffix(_SUFFIX)
+            for entry in folder.iterdir()
+            if entry.name.endswith(_SUFFIX)
+        )
+    )
+
+
+@functools.cache
+def _read(name: str) -> dict[str, Any]:
+    folder = resources.files(__package__ or "converters") / _FOLDER
+    text = (folder / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
+    values = tomllib.loads(text)
+    if "mapping" in values:
+        raise ValueError(f"preset {name!r} names another preset; presets do not chain")
+    return values
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The raw values of preset ``name`` (a fresh copy: the caller may change it).
+
+    Raises:
+        ValueError: no preset has that name.
+    """
+    names = preset_names()
+    if name not in names:
+        raise ValueError(f"unknown mapping {name!r}; the shipped mappings are {', '.join(names)}")
+    return _merge({}, _read(name))
+
+
+def expand_preset(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` over the preset its ``mapping`` names (``raw`` itself when it names none).
+
+    Raises:
+        ValueError: ``mapping`` is not a shipped preset's name.
+    """
+    name = raw.get("mapping")
+    if name is None:
+        return dict(raw)
+    if not isinstance(name, str):
+        raise ValueError(f"mapping must be a preset's name, not {name!r}")
+    return _merge(load_preset(name), raw)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base`` (changed in place and returned); tables merge key by key,
+    any other value replaces the base's."""
+    for key, value in over.items():
+        current = base.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            _merge(current, value)
+        elif isinstance(value, Mapping):
+            base[key] = _merge({}, value)
+        elif isinstance(value, list):
+            base[key] = list(value)
+        else:
+            base[key] = value
+    return base
