@@ -34,6 +34,7 @@ from ._csv_args import (
 )
 from ._csv_build import Record, ReportFactory
 from ._csv_curves import Curve, CurveReader
+from ._csv_presets import recognise_preset
 from ._csv_text import Text, find_delimiter, guess_delimiter, is_comment
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
@@ -61,6 +62,8 @@ class CsvConverter(Converter[CsvArguments]):
     # What depends only on the arguments, kept for the arguments object it was made for (a
     # worker passes the same one for every file).
     _prepared: _Prepared | None = None
+    # The preset arguments last made: (preset, the arguments given, the result); see _recognised.
+    _preset_made: tuple[str, CsvArguments, CsvArguments] | None = None
 
     def detect(self, head: bytes, name: str) -> float:
         """0.8 for a header of the canonical long format (``SerialNumber`` and ``StepName``),
@@ -76,6 +79,8 @@ class CsvConverter(Converter[CsvArguments]):
         cells = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
         if {"serialnumber", "stepname"} <= cells:
             return 0.8
+        if recognise_preset(lines, delimiter) is not None:
+            return 0.9  # the header of a shipped mapping (a SoundCheck export)
         if len(cells & _CANONICAL_NAMES) >= 3:
             return 0.6
         consistent = len(lines) > 1 and all(
@@ -111,6 +116,7 @@ class CsvConverter(Converter[CsvArguments]):
             FileRejected: as :meth:`convert`; every report before the group with a bad cell
                 has been yielded by then.
         """
+        args = self._recognised(data, args)
         text = Text(data, args.encoding)
         delimiter = find_delimiter(text, args)
         prepared = self._prepare(args)
@@ -147,11 +153,54 @@ class CsvConverter(Converter[CsvArguments]):
                     yield factory.build(open_groups.pop(turn), name)
                     turn = next(order, None)
 
+    def _recognised(self, data: bytes, args: CsvArguments) -> CsvArguments:
+        """``args``, or, when they name no layout (no ``mapping``, no ``columns``) and the file
+        is not in the canonical format but in a shipped mapping's (the preset its header and
+        first rows match), that preset with the explicitly given arguments on top. So an
+        ``auto`` folder converts a SoundCheck export as ``mapping = "soundcheck-us"`` would."""
+        if args.mapping is not None or args.columns is not None:
+            return args
+        head = data[:_HEAD].decode(args.encoding, "replace").lstrip("\ufeff")
+        lines = [line for line in head.splitlines()[:-1] if line.strip()][:_SNIFFED_LINES]
+        delimiter = args.delimiter or (guess_delimiter(lines[0]) if lines else None)
+        if delimiter is None:
+            return args
+        header = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
+        if {"serialnumber", "stepname"} <= header:
+            return args
+        name = recognise_preset(lines, delimiter)
+        if name is None:
+            return args
+        made = self._preset_made
+        if made is None or made[0] != name or made[1] is not args:
+            explicit = msgspec.to_builtins(_explicit(args, CsvArguments()))
+            made = self._preset_made = (name, args, CsvArguments.from_mapping(name, **explicit))
+        return made[2]
+
     def _prepare(self, args: CsvArguments) -> _Prepared:
         prepared = self._prepared
         if prepared is None or prepared.args is not args:
             prepared = self._prepared = _Prepared(args)
         return prepared
+
+
+_HEAD = 64 * 1024  # bytes read to recognise a shipped mapping's layout
+_SNIFFED_LINES = 20
+
+
+def _explicit(given: msgspec.Struct, default: msgspec.Struct) -> dict[str, object]:
+    """The fields of ``given`` that differ from ``default`` (nested Structs field by field), so
+    a preset's own values stay where the arguments only repeat a default."""
+    changed: dict[str, object] = {}
+    for field in given.__struct_fields__:
+        value, base = getattr(given, field), getattr(default, field)
+        if isinstance(value, msgspec.Struct) and isinstance(base, msgspec.Struct):
+            inner = _explicit(value, base)
+            if inner:
+                changed[field] = inner
+        elif value != base:
+            changed[field] = value
+    return changed
 
 
 @dataclass(eq=False, slots=True)

@@ -8,13 +8,15 @@ key. Files are read once per process, on first use.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-__all__ = ["expand_preset", "load_preset", "preset_names"]
+__all__ = ["expand_preset", "load_preset", "preset_names", "recognise_preset"]
 
 _FOLDER = "csv_mappings"
 _SUFFIX = ".toml"
@@ -38,6 +40,7 @@ def _read(name: str) -> dict[str, Any]:
     folder = resources.files(__package__ or "converters") / _FOLDER
     text = (folder / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
     values = tomllib.loads(text)
+    values.pop("detect", None)  # how auto-detection recognises such files: see _signature
     if "mapping" in values:
         raise ValueError(f"preset {name!r} names another preset; presets do not chain")
     return values
@@ -83,3 +86,61 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             base[key] = value
     return base
+
+
+@functools.cache
+def _signature(name: str) -> tuple[str, ...]:
+    """The header cells a file of preset ``name`` has (casefolded; empty: none)."""
+    folder = resources.files(__package__ or "converters") / _FOLDER
+    detect = tomllib.loads((folder / f"{name}{_SUFFIX}").read_text(encoding="utf-8")).get(
+        "detect", {}
+    )
+    return tuple(str(cell).strip().casefold() for cell in detect.get("header_has", ()))
+
+
+_COMMA_NUMBER = re.compile(r"^-?\d+,\d+$")
+_POINT_NUMBER = re.compile(r"^-?\d+\.\d+$")
+
+
+def recognise_preset(lines: list[str], delimiter: str) -> str | None:
+    """The shipped mapping whose layout ``lines`` (a file's first non-empty lines, the header
+    first) has, or ``None``.
+
+    A preset says which cells its header has; among the presets that match, the one
+    whose date formats read the first data row's start cell wins, then the one whose decimal
+    separator the data's numbers use; when that leaves several, the first by name.
+    """
+    header = [cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)]
+    matching = [
+        name
+        for name in preset_names()
+        if (cells := _signature(name)) and set(cells) <= set(header)
+    ]
+    if len(matching) <= 1:
+        return matching[0] if matching else None
+    rows = [line.split(delimiter) for line in lines[1:]]
+    commas = sum(1 for row in rows for cell in row if _COMMA_NUMBER.match(cell.strip()))
+    points = sum(1 for row in rows for cell in row if _POINT_NUMBER.match(cell.strip()))
+
+    def fit(name: str) -> tuple[bool, bool]:
+        preset = _read(name)
+        column = preset.get("columns", {}).get("start")
+        dates = preset.get("date_format") or []
+        formats = [dates] if isinstance(dates, str) else list(dates)
+        reads = False
+        if isinstance(column, str) and column.strip().casefold() in header and rows:
+            index = header.index(column.strip().casefold())
+            cell = rows[0][index].strip() if index < len(rows[0]) else ""
+            reads = any(_parses(cell, f) for f in formats)
+        separator = preset.get("decimal_separator", ".")
+        return reads, (commas > points) == (separator == ",")
+
+    return max(matching, key=fit)  # max keeps the first of equals
+
+
+def _parses(text: str, date_format: str) -> bool:
+    try:
+        dt.datetime.strptime(text, date_format)
+    except ValueError:
+        return False
+    return True

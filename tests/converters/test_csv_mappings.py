@@ -21,7 +21,7 @@ from converters import (
     _csv_text,
     validate_arguments,
 )
-from pywats_actors.report import Chart, Step, UUTReport, validate
+from pywats_actors.report import Chart, Step, UUTReport, encode_report, validate
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "converters.md"
 US_COMPLETE = "soundcheck_us_complete_test_2020-07-22.txt"
@@ -64,6 +64,13 @@ def doc_mapping(marker: str) -> dict[str, Any]:
     return raw
 
 
+def without_id(report: UUTReport) -> dict[str, Any]:
+    """The report as JSON data, without its id (a fresh one per conversion here)."""
+    data: dict[str, Any] = msgspec.json.decode(encode_report(report))
+    data.pop("id")
+    return data
+
+
 def numbers(text: object) -> list[float]:
     assert isinstance(text, str)
     return [float(part) for part in text.split(";")]
@@ -71,12 +78,14 @@ def numbers(text: object) -> list[float]:
 
 class TestPresets:
     def test_shipped_presets_are_valid_arguments(self) -> None:
-        """Every TOML file in converters/csv_mappings decodes into CsvArguments as it stands."""
+        """Every TOML file in converters/csv_mappings decodes into CsvArguments as it stands
+        (but for its ``detect`` table, which says how auto-detection recognises such files)."""
         folder = resources.files("converters") / "csv_mappings"
         names = sorted(e.name for e in folder.iterdir() if e.name.endswith(".toml"))
         assert names == ["canonical.toml", "soundcheck-eu.toml", "soundcheck-us.toml"]
         for name in names:
             values = tomllib.loads((folder / name).read_text(encoding="utf-8"))
+            values.pop("detect", None)
             assert isinstance(msgspec.convert(values, CsvArguments), CsvArguments)
 
     def test_explicit_arguments_override_the_preset(self) -> None:
@@ -364,13 +373,50 @@ class TestLayouts:
 
 
 class TestDetect:
-    def test_no_sample_is_claimed(self, samples_dir: Path) -> None:
-        """No shared sample is in the canonical layout, so every one scores below the acceptance
-        threshold (SoundCheck exports included: a preset is chosen by name, not detected)."""
+    def test_only_the_soundcheck_exports_are_claimed(self, samples_dir: Path) -> None:
+        """Of the shared samples only the SoundCheck exports (a shipped mapping's header) reach
+        the acceptance threshold; every other file scores below it."""
         files = [p for p in samples_dir.rglob("*") if p.is_file() and p.name != "README.md"]
         assert len(files) > 30
         converter = CsvConverter()
         for path in files:
             with path.open("rb") as handle:
                 head = handle.read(4096)
-            assert converter.detect(head, path.name) < 0.5, path
+            expected = 0.9 if path.parent.name == "tabular_csv" else 0.0
+            score = converter.detect(head, path.name)
+            assert score == expected if expected else score < 0.5, path
+
+
+class TestRecognisedWithoutAMapping:
+    """Auto-detection gives the csv converter no mapping: it recognises a shipped mapping's
+    layout by its header, and the locale by the first rows."""
+
+    @pytest.mark.parametrize(
+        ("name", "preset"),
+        [
+            (US_COMPLETE, "soundcheck-us"),
+            (US_WATS18, "soundcheck-us"),
+            (EU_LOGGING, "soundcheck-eu"),
+        ],
+    )
+    def test_each_export_converts_as_its_preset_would(
+        self, samples_dir: Path, name: str, preset: str
+    ) -> None:
+        """Without arguments each export scores 0.9 and converts exactly as with its preset
+        named; arguments given explicitly (the station) still apply."""
+        data = (samples_dir / "tabular_csv" / name).read_bytes()
+        assert CsvConverter().detect(data[:65536], name) == 0.9
+        given = {"defaults": {"station": "line-4"}}
+        recognised = convert(data, args(**given), name)
+        named = convert(data, args(mapping=preset, **given), name)
+        assert [without_id(r) for r in recognised] == [without_id(r) for r in named]
+        assert {r.machine_name for r in recognised} == {"line-4"}
+
+    def test_a_canonical_file_and_a_named_layout_are_left_alone(self) -> None:
+        """The canonical header is read as ever, and explicit columns are never replaced."""
+        canonical = b"SerialNumber,StepName,Value\nSN1,V,1.5\n"
+        assert CsvConverter()._recognised(canonical, CsvArguments()).mapping is None
+        soundcheck = b"Serial #:\tTime:\tLot #:\tName\tMargin\nS1\t1/2/2020 1:00:00 PM\tL\tA\t1.0\n"
+        assert CsvConverter()._recognised(soundcheck, CsvArguments()).mapping == "soundcheck-us"
+        mapped = args(columns={"sn": "Serial #:", "step_name": "Name", "value": "Margin"})
+        assert CsvConverter()._recognised(soundcheck, mapped) is mapped
