@@ -73,7 +73,8 @@ class TestSample:
         assert report.start == "2020-05-14T10:01:37.563000+02:00"
         assert report.start_utc == "2020-05-14T08:01:37.563000Z"
         assert report.result == "F"  # Ctrl_OverallVerdict=0
-        assert report.uut is not None and report.uut.user == "win:m.liebig"
+        assert report.uut is not None
+        assert report.uut.user == "win:m.liebig"
         infos = {info.description: info.text for info in report.misc_infos or ()}
         assert infos["Cfg_Speaker"] == "sp2"
         assert infos["Results_Fail"] == "imp\tre\tfs"
@@ -95,15 +96,18 @@ class TestSample:
         found = steps(convert(unit_files(samples_dir)).root)
         (level,) = found["level"].numeric_meas or ()
         assert (level.value, level.low_limit, level.high_limit) == (95.203, 91.337, 97.337)
-        assert level.comp_op == "GELE" and level.status == "P"
-        assert found["re"].step_type == "ET_PFT" and found["re"].status == "F"
+        assert level.comp_op == "GELE"
+        assert level.status == "P"
+        assert found["re"].step_type == "ET_PFT"
+        assert found["re"].status == "F"
         assert found["qts"].status == "S"
 
     def test_curves_are_charts_with_limit_curves(self, samples_dir: Path) -> None:
         """Each curve file is a chart: its values and limit curves, missing points left out."""
         found = steps(convert(unit_files(samples_dir)).root)
         imp = found["Impedance imp"]
-        assert imp.step_type == "WATS_XYGMNLT" and imp.chart is not None
+        assert imp.step_type == "WATS_XYGMNLT"
+        assert imp.chart is not None
         series = {s.name: s for s in imp.chart.series or ()}
         assert set(series) == {"imp", "max", "min"}
         assert len((series["imp"].ydata or "").split(";")) == 129
@@ -149,7 +153,8 @@ class TestMapping:
         """A name without UTC+hhmm takes its time zone from the argument."""
         files = {"DUT q 2021-07-01 12-00-00.txt": b"Cfg_SerialNumber=q\n"}
         report = convert(files, "DUT q 2021-07-01 12-00-00", timezone="Europe/Oslo")
-        assert report.start.startswith("2021-07-01T12:00:00") and report.start.endswith("+02:00")
+        assert report.start.startswith("2021-07-01T12:00:00")
+        assert report.start.endswith("+02:00")
         expected = dt.datetime(2021, 7, 1, 10, tzinfo=dt.UTC)
         assert dt.datetime.fromisoformat(report.start) == expected
 
@@ -160,7 +165,8 @@ class TestMapping:
         )
         assert (report.sn, report.pn) == ("S9", "P1")
         assert report.start.startswith("2021-03-02T08:30:00.005")
-        assert report.uut is not None and report.uut.user == "op"
+        assert report.uut is not None
+        assert report.uut.user == "op"
 
     def test_unknown_files_are_listed_not_converted(self) -> None:
         """A picture and a text that is no table end up as 'ignored file' misc infos."""
@@ -174,13 +180,15 @@ class TestMapping:
         ignored = [i.text for i in report.misc_infos or () if i.description == "ignored file"]
         assert ignored == ["notes.txt", "photo.png"]
         chart = steps(report.root)["Sound resp"].chart
-        assert chart is not None and (chart.series or ())[0].ydata == "1.5"
+        assert chart is not None
+        assert (chart.series or ())[0].ydata == "1.5"
 
     def test_decimal_commas_are_read(self) -> None:
         """A value written with a decimal comma is read as a number."""
         files = {"u.txt": HEADER, "u/A-values.txt": b"name\tvalue\tmax\tmin\nx\t1,5\t2\t1\n"}
         (x,) = steps(convert(files, "u").root)["x"].numeric_meas or ()
-        assert x.value == 1.5 and x.status == "P"
+        assert x.value == 1.5
+        assert x.status == "P"
 
     def test_verdict_wins_over_the_steps(self) -> None:
         """Ctrl_OverallVerdict=1 passes the report even if a value is outside its limits."""
@@ -212,7 +220,8 @@ class TestRejected:
     def test_garbage_bytes(self) -> None:
         """Random binary bytes as the header are refused with a line number."""
         error = rejected({"u.txt": bytes(range(256)) * 4}, "u")
-        assert error.where is not None and error.where.startswith("u.txt line")
+        assert error.where is not None
+        assert error.where.startswith("u.txt line")
 
     def test_a_single_file_is_not_a_unit(self) -> None:
         """Unpacking bytes that are not a packed unit says to watch with unit = "folder"."""
@@ -251,7 +260,8 @@ class TestSandbox:
                 again = await pool.convert(packed, NAME, "klippel")
                 single = await pool.convert(files[f"{NAME}.txt"], f"{NAME}.txt", "klippel")
                 by_file_converter = await pool.convert(packed, NAME, "wsjf")
-        assert isinstance(first, Converted) and isinstance(again, Converted), first
+        assert isinstance(first, Converted), first
+        assert isinstance(again, Converted), again
         (report,) = first.reports
         assert validate(decode_report(report.wsjf)) == []
         assert report.id == again.reports[0].id
