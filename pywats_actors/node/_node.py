@@ -517,7 +517,10 @@ def watcher_spec(
     go to *publish*."""
     if folder.unit == "folder":
         units = UnitWatcherSettings(
-            id=folder.id, path=Path(folder.path), rules=UnitRules.of(folder)
+            id=folder.id,
+            path=Path(folder.path),
+            rules=UnitRules.of(folder),
+            error_dir=folder.error_folder,
         )
         return ChildSpec(
             folder.id,

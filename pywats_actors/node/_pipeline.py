@@ -14,6 +14,11 @@ signature the watcher found (inode, device, size, modification time) before and 
 read, and the disposal checks it again. A file rewritten meanwhile stays in its folder and is
 converted again as a new result (:class:`FileChangedMeanwhile`).
 
+A folder unit (``FileReady.unit``, from a ``unit = "folder"`` watch folder) takes the same road:
+its files are read and packed into one input (``_units``), checked against the list the watcher
+found before and after reading, and the whole unit is moved or deleted as one
+(``_unit_disposal``).
+
 Trouble stays with the file that has it. A file that cannot be read, one for which no conversion
 could run (:class:`~converters.Unavailable`), and one that cannot be moved, deleted or marked
 stay in their folder and are tried again with backoff, that file alone (``_retries``); a folder

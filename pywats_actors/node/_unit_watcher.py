@@ -26,6 +26,7 @@ from structlog.typing import FilteringBoundLogger
 
 from .._logging import get_logger
 from ._bus import NodeEvent
+from ._leftovers import recover_leftovers
 from ._messages import FileReady
 from ._tracker import WatchFolderBack, WatchFolderLost
 from ._unit_disposal import UNIT_DELETING_SUFFIX, remove_deleting
@@ -44,12 +45,15 @@ class UnitWatcherSettings:
         rules: how its units are recognised and when they are complete.
         reoffer_after: seconds after which a unit handed on but still there unchanged is
             handed on again.
+        error_dir: the error folder's name; half-written sidecars left there by a crash are
+            removed at start.
     """
 
     id: str
     path: Path
     rules: UnitRules = field(default_factory=UnitRules)
     reoffer_after: float = 300.0
+    error_dir: str = "error"
 
     @property
     def poll(self) -> float:
@@ -123,6 +127,17 @@ async def run_unit_watcher(
         await trio.to_thread.run_sync(functools.partial(settings.path.mkdir, parents=True))
     for name in await trio.to_thread.run_sync(_clean_leftovers, settings.path):
         log.info("removed a unit whose deletion was interrupted by a crash", unit=name)
+    leftovers = await trio.to_thread.run_sync(
+        functools.partial(
+            recover_leftovers,
+            settings.path,
+            recursive=False,
+            skip_dirs=settings.rules.skip_dirs,
+            error_dir=settings.error_dir,
+        )
+    )
+    for path in leftovers.removed:
+        log.info("removed a file half-written when the node stopped", file=path)
     state = _State()
     send = publish or (lambda event: None)
     await _round(settings, state, out, log, send)
