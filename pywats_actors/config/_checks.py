@@ -294,10 +294,10 @@ def _unit(watch: WatchFolder, where: str) -> Iterator[ConfigProblem]:
         return
     if watch.converter == "auto":
         yield ConfigProblem(
-            path=f"{where}.converter",
-            message='folder units need a named folder converter (such as "klippel"); '
-            "auto-detection reads single files",
-            value=watch.converter,
+            path=f"{where}.unit",
+            message="folder units need a folder converter named in converter (such as "
+            '"klippel"); auto-detection reads single files',
+            value=watch.unit,
         )
     if watch.after_success == "keep":
         yield ConfigProblem(

@@ -34,7 +34,7 @@ class TestUnitSettings:
     def test_folder_units_need_a_named_converter(self, config_file: Path) -> None:
         """Auto-detection reads single files: a folder unit needs a converter by name."""
         (problem,) = _problems(config_file, 'unit = "folder"')
-        assert problem.startswith("$.watch[0].converter: folder units need a named")
+        assert problem.startswith("$.watch[0].unit: folder units need a folder converter named")
 
     def test_keep_and_recursive_do_not_apply_to_units(self, config_file: Path) -> None:
         """after_success = "keep" and recursive = true are refused for folder units."""
