@@ -249,17 +249,20 @@ class TestSandbox:
         self, samples_dir: Path
     ) -> None:
         """Through the pool: the packed sample gives one valid report, twice with the same id;
-        its header alone is rejected with the folder-unit hint; a file converter refuses a unit."""
+        its header alone is rejected with the folder-unit hint; a file converter refuses a unit;
+        a unit whose files add up to more than max_input_mb is rejected as too large."""
         files = unit_files(samples_dir)
         packed = pack_unit(files)
         async with open_converter_pool(
-            settings(), converters=["klippel", "wsjf"], station_namespace=NAMESPACE
+            settings(max_input_mb=1), converters=["klippel", "wsjf"], station_namespace=NAMESPACE
         ) as pool:
             with trio.fail_after(30):
                 first = await pool.convert(packed, NAME, "klippel")
                 again = await pool.convert(packed, NAME, "klippel")
                 single = await pool.convert(files[f"{NAME}.txt"], f"{NAME}.txt", "klippel")
                 by_file_converter = await pool.convert(packed, NAME, "wsjf")
+                big = {**files, f"{NAME}/big.txt": b"0" * (1 << 20)}
+                too_large = await pool.convert(pack_unit(big), NAME, "klippel")
         assert isinstance(first, Converted), first
         assert isinstance(again, Converted), again
         (report,) = first.reports
@@ -269,3 +272,5 @@ class TestSandbox:
         assert 'unit = "folder"' in single.reason
         assert isinstance(by_file_converter, Rejected)
         assert "converts single files, not a folder unit" in by_file_converter.reason
+        assert isinstance(too_large, Rejected)
+        assert too_large.cause == "too_large"  # the input limit applies to the unit's total

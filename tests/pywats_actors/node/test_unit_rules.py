@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+import trio
 
 from converters import unpack_unit
 from pywats_actors.node._disposal import AfterSuccess, SourceChanged
 from pywats_actors.node._messages import FileReady, UnitFile
 from pywats_actors.node._unit_disposal import dispose_unit_failure, dispose_unit_success
+from pywats_actors.node._unit_watcher import UnitWatcherSettings, run_unit_watcher
 from pywats_actors.node._units import (
     UnitRules,
     complete,
@@ -130,3 +132,29 @@ class TestReadAndDispose:
         document = json.loads((tmp_path / "error" / "u.error.json").read_text())
         assert (document["file"], document["reason"]) == ("u", "bad")
         assert document["unit"] == ["u.txt", "u/a.txt"]
+
+
+class TestWatcher:
+    async def test_a_marker_completes_the_unit_and_it_is_handed_on_once(
+        self, tmp_path: Path
+    ) -> None:
+        """With unit_marker, a unit without its marker is not handed on; with it, once, with
+        every file listed; a unit with only a sibling file is never handed on."""
+        rules = UnitRules(marker="*.done", settle=0.1, skip_dirs=frozenset({"done", "error"}))
+        settings = UnitWatcherSettings(id="w", path=tmp_path, rules=rules)
+        make(tmp_path, {"u.txt": "h", "u/a.txt": "1", "lonely.txt": "no folder"})
+        send, receive = trio.open_memory_channel[FileReady](10)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_unit_watcher, settings, send)
+            await trio.sleep(0.5)
+            with pytest.raises(trio.WouldBlock):
+                receive.receive_nowait()
+            make(tmp_path, {"u/END.done": ""})
+            with trio.fail_after(5):
+                got = await receive.receive()
+            await trio.sleep(0.5)
+            with pytest.raises(trio.WouldBlock):
+                receive.receive_nowait()
+            nursery.cancel_scope.cancel()
+        assert (got.relative, got.path) == ("u", str(tmp_path / "u"))
+        assert [f.path for f in got.unit or ()] == ["u.txt", "u/END.done", "u/a.txt"]
