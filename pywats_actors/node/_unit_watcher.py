@@ -173,6 +173,8 @@ async def _round(
         del state.seen[name]
     for name in state.handed.keys() - looks.keys():
         del state.handed[name]
+    for name in state.unit_errors.keys() - looks.keys():
+        del state.unit_errors[name]
     for name, look in looks.items():
         if isinstance(look, str):
             if state.unit_errors.get(name) != look:
