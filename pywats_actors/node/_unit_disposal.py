@@ -110,7 +110,8 @@ def dispose_unit_success(
     ready: FileReady, root: Path, rules: UnitRules, action: AfterSuccess, done_dir: str = "done"
 ) -> Path | None:
     """Move the whole unit to the done folder, or delete it; returns its folder's new path
-    (``None`` if deleted or gone).
+    (``None`` if deleted or gone). ``keep`` (which the configuration check refuses for units)
+    leaves it where it is, unmarked.
 
     Raises:
         FolderMissing: the watch folder is not there; nothing was made or moved.
@@ -122,6 +123,8 @@ def dispose_unit_success(
         check_unit(ready, root, rules)
     except FileNotFoundError:
         return None
+    if action is AfterSuccess.KEEP:  # refused by the configuration check; never a delete
+        return root / ready.relative
     if action is AfterSuccess.MOVE:
         target = root / done_dir
         _make_below(root, target)

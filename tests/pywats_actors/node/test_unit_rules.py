@@ -121,6 +121,13 @@ class TestReadAndDispose:
         )
         assert sorted(os.listdir(tmp_path)) == ["v.txt"]
 
+    def test_keep_leaves_the_unit_and_never_deletes_it(self, tmp_path: Path) -> None:
+        """after_success = "keep" (refused by the configuration check) leaves the unit whole."""
+        make(tmp_path, {"u.txt": "h", "u/a.txt": "1"})
+        kept = dispose_unit_success(ready(tmp_path, "u"), tmp_path, RULES, AfterSuccess.KEEP)
+        assert kept == tmp_path / "u"
+        assert sorted(os.listdir(tmp_path)) == ["u", "u.txt"]
+
     def test_failure_writes_the_reason_beside_the_unit(self, tmp_path: Path) -> None:
         """error/ gets u/, u.txt and u.error.json listing the unit's files."""
         make(tmp_path, {"u.txt": "h", "u/a.txt": "1"})
