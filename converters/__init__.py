@@ -33,6 +33,8 @@ from ._errors import SandboxUnavailable as SandboxUnavailable
 from ._errors import UnknownConverter as UnknownConverter
 from ._errors import WorkerLost as WorkerLost
 from ._errors import WorkerStartError as WorkerStartError
+from ._folder import pack_unit as pack_unit
+from ._folder import unpack_unit as unpack_unit
 from ._identity import content_hash as content_hash
 from ._identity import report_id as report_id
 from ._protocol import ArgumentDoc as ArgumentDoc
@@ -71,6 +73,8 @@ if TYPE_CHECKING:
     from ._csv_args import StatusVocabulary as StatusVocabulary
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
+    from ._klippel import KlippelArguments as KlippelArguments
+    from ._klippel import KlippelConverter as KlippelConverter
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
     from ._once import explain_file_once as explain_file_once
@@ -108,6 +112,8 @@ _LAZY = {
     "StatusVocabulary": "._csv_args",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
+    "KlippelArguments": "._klippel",
+    "KlippelConverter": "._klippel",
     "WsjfArguments": "._wsjf",
     "WsjfConverter": "._wsjf",
     "WstfArguments": "._wstf",
@@ -182,6 +188,8 @@ __all__ = [
     "Gr228xConverter",
     "JunitArguments",
     "JunitConverter",
+    "KlippelArguments",
+    "KlippelConverter",
     "NoArguments",
     "OpenHtfArguments",
     "OpenHtfConverter",
@@ -221,7 +229,9 @@ __all__ = [
     "load_converter",
     "open_converter_pool",
     "openhtf_report",
+    "pack_unit",
     "probe_sandbox",
     "report_id",
+    "unpack_unit",
     "validate_arguments",
 ]

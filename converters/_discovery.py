@@ -62,6 +62,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
     "junit": "converters._junit:JunitConverter",
+    "klippel": "converters._klippel:KlippelConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
     "stdf": "converters._stdf:StdfConverter",
     "teradyne-gr228x": "converters._teradyne_gr228x:Gr228xConverter",

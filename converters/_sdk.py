@@ -71,6 +71,9 @@ class Converter(Generic[ArgsT]):
             ``forbid_unknown_fields=True`` so typos in configuration are errors.
         keeps_source_ids: the source format carries its own report GUID (WSJF, WSXF) and the pool
             must keep it instead of deriving one.
+        kind: ``"file"`` (the default: one file in, reports out) or ``"folder"``: the converter
+            takes a folder unit (several files that make one result) through
+            :meth:`convert_folder` instead of :meth:`convert` (see ``converters._folder``).
 
     A converter may also define ``convert_iter`` (same arguments as :meth:`convert`, returns an
     iterator of reports); the worker then uses it and never holds every report at once.
@@ -82,6 +85,7 @@ class Converter(Generic[ArgsT]):
     patterns: ClassVar[tuple[str, ...]] = ()
     Arguments: ClassVar[type[msgspec.Struct]] = NoArguments
     keeps_source_ids: ClassVar[bool] = False
+    kind: ClassVar[str] = "file"
 
     def detect(self, head: bytes, name: str) -> float:
         """Return the confidence, in ``[0, 1]``, that this converter handles the file.
@@ -105,5 +109,22 @@ class Converter(Generic[ArgsT]):
         Raises:
             FileRejected: the file is bad; say why and where. Any other exception is reported
                 the same way, with its traceback, so raise ``FileRejected`` for a clean message.
+        """
+        raise NotImplementedError
+
+    def convert_folder(
+        self, files: Mapping[str, bytes], name: str, args: ArgsT
+    ) -> Sequence[ConverterOutput]:
+        """Convert one folder unit into reports (converters that declare ``kind = "folder"``).
+
+        Args:
+            files: the unit's files by path relative to the folder that holds the unit, with
+                ``/``: the sibling file(s) ``<name>.<ext>`` and the folder's files
+                ``<name>/<path>``. Their total size is bounded by the input limit.
+            name: the unit's name (its folder's name).
+            args: the validated arguments, an instance of :attr:`Arguments`.
+
+        Raises:
+            FileRejected: the unit is bad; say which file and line.
         """
         raise NotImplementedError

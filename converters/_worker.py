@@ -49,6 +49,7 @@ from ._errors import (
     ConverterNotFound,
     FileRejected,
 )
+from ._folder import is_folder_converter, is_unit, unpack_unit
 from ._protocol import (
     ConverterDescription,
     ConverterInfo,
@@ -455,6 +456,18 @@ def _outputs(instance: Any, request: Request, args: Any) -> Iterator[object]:
     Raises:
         _BadOutput: it returned something else than a list (an iterator for ``convert_iter``).
     """
+    if is_folder_converter(instance):
+        files = unpack_unit(request.data, repr(getattr(instance, "name", "this converter")))
+        outputs = instance.convert_folder(files, request.name, args)
+        if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
+            kind = type(outputs).__name__
+            raise _BadOutput(f"convert_folder() must return a list of reports, not {kind}")
+        return iter(outputs)
+    if is_unit(request.data):
+        raise FileRejected(
+            f"{getattr(instance, 'name', 'this converter')!r} converts single files, not a "
+            'folder unit; watch the folder with unit = "file" or use a folder converter'
+        )
     stream = getattr(instance, "convert_iter", None)
     if callable(stream):
         outputs = stream(request.data, request.name, args)

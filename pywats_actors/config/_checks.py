@@ -295,6 +295,51 @@ def _watches(watches: tuple[WatchFolder, ...]) -> Iterator[ConfigProblem]:
                 value=watch.error_folder,
             )
         yield from _nesting(watches, real, index)
+        yield from _unit(watch, where)
+
+
+def _unit(watch: WatchFolder, where: str) -> Iterator[ConfigProblem]:
+    """Folder-unit settings that do not fit together."""
+    if watch.unit == "file":
+        for key, default in (
+            ("unit_sibling", "optional"),
+            ("unit_marker", ""),
+            ("unit_min_files", 1),
+            ("unit_quiet", 10.0),
+        ):
+            if getattr(watch, key) != default:
+                yield ConfigProblem(
+                    path=f"{where}.{key}",
+                    message='applies to folder units only; set unit = "folder" or remove it',
+                    value=getattr(watch, key),
+                )
+        return
+    if watch.converter == "auto":
+        yield ConfigProblem(
+            path=f"{where}.unit",
+            message="folder units need a folder converter named in converter (such as "
+            '"klippel"); auto-detection reads single files',
+            value=watch.unit,
+        )
+    if watch.after_success == "keep":
+        yield ConfigProblem(
+            path=f"{where}.after_success",
+            message='"keep" is for single files; a folder unit is moved ("move") or deleted '
+            '("delete") once its reports are stored',
+            value=watch.after_success,
+        )
+    if watch.recursive:
+        yield ConfigProblem(
+            path=f"{where}.recursive",
+            message="folder units are the sub-folders of path; recursive does not apply",
+            value=watch.recursive,
+        )
+    if watch.unit_marker and ("/" in watch.unit_marker or "\\" in watch.unit_marker):
+        yield ConfigProblem(
+            path=f"{where}.unit_marker",
+            message="a file-name glob without '/' (the marker is looked for in the unit's folder)",
+            value=watch.unit_marker,
+        )
 
 
 def _nesting(

@@ -279,6 +279,20 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         done_folder: name of the folder inside ``path`` that converted files move to.
         error_folder: name of the folder inside ``path`` that files which failed to
             convert move to, each with a ``<name>.error.json`` saying why.
+        unit: ``file`` (each file is a result) or ``folder`` (each sub-folder of ``path``,
+            with its sibling files ``<folder name>.<ext>``, is one result, for a folder
+            converter such as ``klippel``).
+        unit_sibling: for folder units: ``required`` (a unit is complete only once a sibling
+            file is there too), ``optional`` (taken with the folder if it is there) or
+            ``none`` (sibling files are not part of the unit).
+        unit_marker: for folder units: a glob; a unit is complete once a file in its folder
+            matches it (and nothing changed for ``settle`` seconds). Empty: no marker, the
+            unit is complete once it has ``unit_min_files`` files and nothing changed for
+            ``unit_quiet`` seconds.
+        unit_min_files: for folder units without a marker: the fewest files (in the folder
+            and its siblings) that make a complete unit.
+        unit_quiet: for folder units without a marker: seconds during which no file of the
+            unit may appear, change or go before the unit is taken.
     """
 
     id: InstanceName
@@ -293,6 +307,11 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     after_success: Literal["move", "delete", "keep"] = "move"
     done_folder: _FolderName = "done"
     error_folder: _FolderName = "error"
+    unit: Literal["file", "folder"] = "file"
+    unit_sibling: Literal["required", "optional", "none"] = "optional"
+    unit_marker: Annotated[str, Meta(max_length=256)] = ""
+    unit_min_files: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    unit_quiet: Annotated[float, Meta(ge=0.1, le=86400)] = 10.0
 
 
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

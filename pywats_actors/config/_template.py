@@ -85,6 +85,11 @@ COMMENTS: dict[str, str] = {
     "watch.after_success": "move (to done_folder), delete or keep",
     "watch.done_folder": "folder inside path that converted files move to",
     "watch.error_folder": "folder inside path for files that failed, with a .error.json",
+    "watch.unit": "file (each file is a result) or folder (each sub-folder is one)",
+    "watch.unit_sibling": "folder units: sibling <name>.<ext> file required, optional or none",
+    "watch.unit_marker": "folder units: complete once a file matches this glob (empty: none)",
+    "watch.unit_min_files": "folder units without marker: fewest files of a complete unit",
+    "watch.unit_quiet": "folder units without marker: seconds with no change before taken",
 }
 
 _EXAMPLE_WATCH = WatchFolder(id="line1", path="/srv/results/line1")

@@ -76,6 +76,8 @@ from ._folder_status import FolderHealth, FolderStatus
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
 from ._supervision import bind_child, supervision_observer
+from ._unit_watcher import UnitWatcherSettings, run_unit_watcher
+from ._units import UnitRules
 from ._uplink import ServerLink, run_server_monitor, run_uploader
 from ._watcher import WatcherSettings, WatchFolderBack, WatchFolderLost, run_watcher
 from ._worker_settings import hidden_paths, pool_settings
@@ -513,6 +515,20 @@ def watcher_spec(
 ) -> ChildSpec:
     """The intake child that watches *folder*; its events (unreadable files, a missing folder)
     go to *publish*."""
+    if folder.unit == "folder":
+        units = UnitWatcherSettings(
+            id=folder.id,
+            path=Path(folder.path),
+            rules=UnitRules.of(folder),
+            error_dir=folder.error_folder,
+        )
+        return ChildSpec(
+            folder.id,
+            _watch,
+            (units, Clone(files), publish),
+            shutdown=Timeout(5),
+            backoff=WATCHER_BACKOFF,
+        )
     settings = WatcherSettings(
         id=folder.id,
         path=Path(folder.path),
@@ -534,7 +550,7 @@ def watcher_spec(
 
 
 async def _watch(
-    settings: WatcherSettings,
+    settings: WatcherSettings | UnitWatcherSettings,
     files: trio.MemorySendChannel[FileReady],
     publish: Callable[[NodeEvent], object] | None,
     *,
@@ -557,7 +573,10 @@ async def _watch(
     ready = _Readiness(task_status)
     try:
         async with stop_requested_cancels():
-            await run_watcher(settings, files, publish=report, task_status=ready)
+            if isinstance(settings, UnitWatcherSettings):
+                await run_unit_watcher(settings, files, publish=report, task_status=ready)
+            else:
+                await run_watcher(settings, files, publish=report, task_status=ready)
     except Exception:
         if not ready.reported:
             task_status.started()

@@ -14,6 +14,11 @@ signature the watcher found (inode, device, size, modification time) before and 
 read, and the disposal checks it again. A file rewritten meanwhile stays in its folder and is
 converted again as a new result (:class:`FileChangedMeanwhile`).
 
+A folder unit (``FileReady.unit``, from a ``unit = "folder"`` watch folder) takes the same road:
+its files are read and packed into one input (``_units``), checked against the list the watcher
+found before and after reading, and the whole unit is moved or deleted as one
+(``_unit_disposal``).
+
 Trouble stays with the file that has it. A file that cannot be read, one for which no conversion
 could run (:class:`~converters.Unavailable`), and one that cannot be moved, deleted or marked
 stay in their folder and are tried again with backoff, that file alone (``_retries``); a folder
@@ -77,6 +82,8 @@ from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
 from ._retries import RetrySchedule
 from ._trouble import FileTrouble, error_text
+from ._unit_disposal import dispose_unit_failure, dispose_unit_success
+from ._units import UnitRules, read_unit
 
 __all__ = [
     "FileConverted",
@@ -310,7 +317,10 @@ class Pipeline:
             return
         local = await self._on_local_disk(folder)
         try:
-            if local and ready.signature.size <= INLINE_READ_LIMIT:
+            if ready.unit is not None:  # a folder unit: its files packed as one input
+                read = functools.partial(read_unit, ready, Path(folder.path), UnitRules.of(folder))
+                data = await trio.to_thread.run_sync(read)
+            elif local and ready.signature.size <= INLINE_READ_LIMIT:
                 # faster than a thread hop; cannot hang on a local disk
                 data = _read_version(ready.path, ready.signature)
             else:
@@ -391,11 +401,18 @@ class Pipeline:
         self._known_to_server(ready, result, outcome, log)
         failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
-        dispose = functools.partial(
-            dispose_success, ready, Path(folder.path), action, folder.done_folder
-        )
+        dispose: Callable[[], Path | None]
+        if ready.unit is not None:
+            rules = UnitRules.of(folder)
+            dispose = functools.partial(
+                dispose_unit_success, ready, Path(folder.path), rules, action, folder.done_folder
+            )
+        else:
+            dispose = functools.partial(
+                dispose_success, ready, Path(folder.path), action, folder.done_folder
+            )
         done, moved = await self._trouble.dispose(
-            ready, dispose, action.value, 0, log, inline=local
+            ready, dispose, action.value, 0, log, inline=local and ready.unit is None
         )
         ids = tuple(item.report_id for item in items)
         log.info(
@@ -548,16 +565,30 @@ class Pipeline:
         traceback: str | None,
         log: _Log,
     ) -> None:
-        dispose = functools.partial(
-            dispose_failure,
-            ready,
-            Path(folder.path),
-            kind=kind,
-            reason=reason,
-            converter=converter,
-            traceback=traceback,
-            error_dir=folder.error_folder,
-        )
+        dispose: Callable[[], Path | None]
+        if ready.unit is not None:
+            dispose = functools.partial(
+                dispose_unit_failure,
+                ready,
+                Path(folder.path),
+                UnitRules.of(folder),
+                kind=kind,
+                reason=reason,
+                converter=converter,
+                traceback=traceback,
+                error_dir=folder.error_folder,
+            )
+        else:
+            dispose = functools.partial(
+                dispose_failure,
+                ready,
+                Path(folder.path),
+                kind=kind,
+                reason=reason,
+                converter=converter,
+                traceback=traceback,
+                error_dir=folder.error_folder,
+            )
         done, moved = await self._trouble.dispose(ready, dispose, "error", 0, log, inline=False)
         if done == "changed":
             return  # the version that failed is gone; the new one gets its own chance

@@ -139,6 +139,12 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("watch", "after_success", "delete"),
         Step("watch", "done_folder", "done2"),
         Step("watch", "error_folder", "failed"),
+        # folder units need a named folder converter, and unit_* keys need folder units
+        Step("watch", "unit", "folder", also={"converter": "auto"}, refused=True),
+        Step("watch", "unit_sibling", "required", refused=True),
+        Step("watch", "unit_marker", "*.done", refused=True),
+        Step("watch", "unit_min_files", 2, refused=True),
+        Step("watch", "unit_quiet", 5.0, refused=True),
         Step("watch", "path", str(tmp_path / "in2")),
         Step("watch", "id", "line1b"),
         # a file for another instance is refused: one instance never becomes another
@@ -293,7 +299,8 @@ class TestEveryKeyWhileFilesFlow:
                 flow.folder = Path(str(step.value))
         if step.refused:
             assert type(applied).__name__ == "ConfigRefused"
-            assert any(f"$.{step.section}.{step.key}" in p for p in applied.problems)
+            where = "watch[0]" if step.section == "watch" else step.section
+            assert any(f"$.{where}.{step.key}" in p for p in applied.problems), applied.problems
             return
         assert type(applied).__name__ == "ConfigApplied", applied
         config.clear()
