@@ -112,9 +112,7 @@ def recognise_preset(lines: list[str], delimiter: str) -> str | None:
     """
     header = [cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)]
     matching = [
-        name
-        for name in preset_names()
-        if (cells := _signature(name)) and set(cells) <= set(header)
+        name for name in preset_names() if (cells := _signature(name)) and set(cells) <= set(header)
     ]
     if len(matching) <= 1:
         return matching[0] if matching else None
