@@ -1,0 +1,347 @@
+"""TestStand results to WSJF steps: one ``TEResult`` per step, sequence calls nesting their own.
+
+Each ``TEResult`` of a ``ResultList`` becomes one step with the result's own ``Status``; what it
+carries decides its type: a ``TS.SequenceCall`` (or a post action's ``ResultList``) a sequence
+call, a ``Measurement`` array a multiple numeric/string/pass-fail step (with a ``Chart``: a chart
+step), ``Numeric``/``PassFail``/``String`` the single-measurement tests, ``ButtonHit`` a message
+popup, ``ExitCode`` a call-executable step, anything else a step of its ``TS.StepType``. Ids are
+numbered depth-first as the steps are made; the first failed leaf step is the one that caused
+the UUT failure (when the report did not pass).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Iterator
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from pywats_actors.report import (
+    AdditionalData,
+    AdditionalDataProperty,
+    Attachment,
+    BooleanMeasurement,
+    CallExecutableInfo,
+    Chart,
+    ChartSeries,
+    LoopInfo,
+    MessagePopupInfo,
+    NumericMeasurement,
+    SequenceCallInfo,
+    Step,
+    StepKind,
+    StringMeasurement,
+    boolean_measurement,
+    chart_series,
+    step_kind,
+)
+
+from ._errors import FileRejected
+from ._junit_xml import Node
+from ._teststand_measure import measurement_array, numeric, string
+from ._teststand_props import (
+    additional_data,
+    array_values,
+    cut,
+    element_props,
+    flag,
+    number,
+    prop,
+    props,
+    text,
+    to_float,
+    value,
+)
+
+__all__ = ["STEP_STATUS", "StepMaker", "results_of"]
+
+STEP_STATUS = {
+    "passed": "P",
+    "failed": "F",
+    "error": "E",
+    "terminated": "T",
+    "skipped": "S",
+    "done": "D",
+}
+_TEXT_LIMIT = 2000
+_INT32 = (-(2**31), 2**31 - 1)
+_WORST_FIRST = ("T", "E", "F")
+
+
+def results_of(result: Node) -> list[Node]:
+    """The ``TEResult`` objects a result holds: its sequence call's ``ResultList`` (or its own,
+    for a top-level result without a sequence call) and its post action's ``ResultList``."""
+    call = prop(result, "TS", "SequenceCall") or prop(result, "SequenceCall")
+    listed = prop(call, "ResultList") if call is not None else prop(result, "ResultList")
+    return element_props(listed) + element_props(prop(result, "TS", "PostAction", "ResultList"))
+
+
+class StepMaker:
+    """Makes the steps of one report, numbering ids from 2 (the root is 1).
+
+    Args:
+        mark_failure: flag the first failed leaf step as the cause of the UUT failure (off when
+            the report passed).
+    """
+
+    def __init__(self, *, mark_failure: bool) -> None:
+        self._ids: Iterator[int] = itertools.count(2)
+        self._mark = mark_failure
+        self.failed: list[int] = []
+
+    def steps(self, results: list[Node]) -> list[Step]:
+        """One step per ``TEResult``, in order.
+
+        Raises:
+            FileRejected: a result whose values make no valid step; ``where`` names its line.
+        """
+        return [self._step(result) for result in results]
+
+    def _step(self, result: Node) -> Step:
+        step_id = next(self._ids)
+        name = cut(text(result, "TS", "StepName") or "step")
+        source = STEP_STATUS.get((text(result, "Status") or "").lower())
+        base = _base(step_id, name, result)
+        call = prop(result, "TS", "SequenceCall")
+        if call is not None or prop(result, "TS", "PostAction", "ResultList") is not None:
+            children = tuple(self.steps(results_of(result)))
+            info = SequenceCallInfo(
+                path=cut(text(call, "SequenceFile") or name, 500),
+                name=cut(text(call, "Sequence") or name),
+                version=cut(text(call, "SequenceFileVersion") or "", 30) or UNSET,
+            )
+            status = source or _worst(child.status for child in children)
+            return _with(
+                base, step_type="SequenceCall", status=status, seq_call=info, steps=children
+            )
+        try:
+            step = _leaf(base, result, source)
+        except ValueError as exc:
+            raise FileRejected(f"step {name!r}: {exc}", where=f"line {result.line}") from None
+        if step.status == "F" and self._mark and not self.failed:
+            self.failed.append(step_id)
+            step = _with(step, caused_uut_failure=True)
+        return step
+
+
+def _with(step: Step, **changes: object) -> Step:
+    return msgspec.structs.replace(step, **changes)
+
+
+def _base(step_id: int, name: str, result: Node) -> Step:
+    """The step's identity and bookkeeping: group, time, text, error, TestStand id, loop."""
+    group = (text(result, "TS", "StepGroup") or "Main")[:1].upper()
+    total = number(result, "TS", "TotalTime")
+    error = prop(result, "Error")
+    code = number(error, "Code")
+    occurred = flag(error, "Occurred") is True or (code is not None and code != 0)
+    message = text(error, "Msg") if occurred else None
+    report_text = text(result, "ReportText")
+    return Step(
+        id=step_id,
+        group=group if group in ("S", "M", "C") else "M",
+        step_type=cut(text(result, "TS", "StepType") or "Action", 50),
+        name=name,
+        status="D",
+        tot_time=total if total is not None and total >= 0 else UNSET,
+        error_code=_int32(code) if occurred else UNSET,
+        error_message=cut(message, _TEXT_LIMIT) if message else UNSET,
+        report_text=cut(report_text, _TEXT_LIMIT) if report_text else UNSET,
+        ts_guid=cut(text(result, "TS", "StepId") or "", 50) or UNSET,
+        loop=_loop(result),
+    )
+
+
+def _int32(raw: float | None) -> int | UnsetType:
+    if raw is None or not raw.is_integer() or not _INT32[0] <= raw <= _INT32[1]:
+        return UNSET
+    return int(raw)
+
+
+def _loop(result: Node) -> LoopInfo | UnsetType:
+    """TestStand's loop bookkeeping (``TS.NumLoops``... ``TS.LoopIndex``), when present."""
+    fields = {
+        "num": number(result, "TS", "NumLoops"),
+        "passed": number(result, "TS", "NumPassed"),
+        "failed": number(result, "TS", "NumFailed"),
+        "ending_index": number(result, "TS", "EndingLoopIndex"),
+        "idx": number(result, "TS", "LoopIndex"),
+    }
+    kept = {k: int(v) for k, v in fields.items() if v is not None and 0 <= v < _INT32[1]}
+    return msgspec.convert(kept, LoopInfo) if kept else UNSET
+
+
+def _leaf(base: Step, result: Node, source: str | None) -> Step:
+    """A step that is not a sequence call, typed by what the result carries.
+
+    Raises:
+        ValueError: a measurement whose limits do not fit its operator.
+    """
+    extras = _extras(result)
+    notes: list[str] = []
+    payload: dict[str, object] = {}
+    numerics: list[NumericMeasurement] = []
+    strings: list[StringMeasurement] = []
+    booleans: list[BooleanMeasurement] = []
+    step_type = base.step_type
+    if source == "S":
+        pass  # a skipped step's values were never measured (TestStand keeps the defaults)
+    elif (array := prop(result, "Measurement")) is not None:
+        numerics, strings, booleans, notes = measurement_array(array)
+        step_type = _multi_type(base.step_type, numerics, strings, booleans)
+    elif prop(result, "Numeric") is not None:
+        made = numeric(result, "Numeric")
+        if isinstance(made, str):
+            notes.append(made)
+        else:
+            numerics.append(made)
+            step_type = "ET_NLT"
+    elif prop(result, "PassFail") is not None:
+        passed = flag(result, "PassFail")
+        booleans.append(boolean_measurement(passed if passed is not None else source == "P"))
+        step_type = "ET_PFT"
+    elif prop(result, "String") is not None:
+        strings.append(string(result, "String", ("Limits", "String")))
+        step_type = "ET_SVT"
+    elif prop(result, "ButtonHit") is not None:
+        button = number(result, "ButtonHit")
+        response = text(result, "Response")
+        payload["message_popup"] = MessagePopupInfo(
+            button=int(button) if button is not None and abs(button) < _INT32[1] else UNSET,
+            response=cut(response, _TEXT_LIMIT) if response else UNSET,
+        )
+        step_type = "MessagePopup"
+    elif prop(result, "ExitCode") is not None:
+        code = number(result, "ExitCode")
+        if code is not None:
+            payload["call_exe"] = CallExecutableInfo(exit_code=code)
+            step_type = "CallExecutable"
+    if source != "S" and (chart := prop(result, "Chart")) is not None:
+        payload["chart"] = _chart(chart, notes)
+        step_type = "WATS_XYGMNLT"
+        strings, booleans = [], []  # a chart step carries numeric measurements only
+    statuses = [m.status for m in numerics] + [m.status for m in strings]
+    status = _measured(source, statuses + [m.status for m in booleans])
+    if notes:
+        own = base.report_text if isinstance(base.report_text, str) else ""
+        payload["report_text"] = cut("\n".join(filter(None, [own, *notes])), _TEXT_LIMIT)
+    attachment = _xml_string(result)
+    return _with(
+        base,
+        step_type=step_type,
+        status=status,
+        numeric_meas=tuple(numerics) or UNSET,
+        string_meas=tuple(strings) or UNSET,
+        boolean_meas=tuple(booleans) or UNSET,
+        additional_results=tuple(extras) or UNSET,
+        attachment=attachment or UNSET,
+        **payload,
+    )
+
+
+def _multi_type(
+    given: str,
+    numerics: list[NumericMeasurement],
+    strings: list[StringMeasurement],
+    booleans: list[BooleanMeasurement],
+) -> str:
+    """ET_MNLT, ET_MSVT or ET_MPFT for one kind of measurement; a mixed array keeps the
+    TestStand step type (or a generic name when that type expects one kind)."""
+    kinds = [bool(numerics), bool(strings), bool(booleans)]
+    if kinds == [True, False, False]:
+        return "ET_MNLT"
+    if kinds == [False, True, False]:
+        return "ET_MSVT"
+    if kinds == [False, False, True]:
+        return "ET_MPFT"
+    if sum(kinds) > 1 and step_kind(given) is not StepKind.GENERIC:
+        return "MultipleMeasurementTest"
+    return given
+
+
+def _measured(source: str | None, statuses: list[str]) -> str:
+    """The step's status: the file's, except that a step with a failed measurement failed;
+    without one, failed/skipped/passed from the measurements (done when there are none)."""
+    if "F" in statuses and source in (None, "P", "D", "S"):
+        return "F"
+    if source is not None:
+        return source
+    if not statuses:
+        return "D"
+    return "S" if set(statuses) == {"S"} else "P"
+
+
+def _worst(statuses: Iterator[str] | list[str]) -> str:
+    seen = set(statuses)
+    return next((s for s in _WORST_FIRST if s in seen), "P")
+
+
+def _chart(chart: Node, notes: list[str]) -> Chart:
+    """A ``Chart`` object (ChartLabel, Xlabel, Xunit, Ylabel, Yunit, ChartType, Plots)."""
+    series: list[ChartSeries] = []
+    for index, plot in enumerate(element_props(prop(chart, "Plots"))):
+        name = cut(text(plot, "PlotName") or f"Plot {index}")
+        rows: dict[int, dict[int, float | None]] = {}
+        for indexes, raw in array_values(prop(plot, "PlotData")):
+            row, column = (0, indexes[0]) if len(indexes) == 1 else indexes[:2]
+            rows.setdefault(row, {})[column] = to_float(raw)
+        ordered = [rows[r] for r in sorted(rows)]
+        if not ordered:
+            notes.append(f"plot {name!r}: no data; not recorded")
+            continue
+        ys, xs = (ordered[1], ordered[0]) if len(ordered) > 1 else (ordered[0], None)
+        keys = sorted(ys)
+        pairs = [(xs.get(k) if xs is not None else 0.0, ys[k]) for k in keys]
+        kept = [(x, y) for x, y in pairs if x is not None and y is not None]
+        if len(kept) < len(pairs):
+            notes.append(f"plot {name!r}: {len(pairs) - len(kept)} points not finite; left out")
+        if not kept:
+            continue
+        x_values = None if xs is None else [x for x, _ in kept]
+        series.append(chart_series(name, [y for _, y in kept], x_values))
+    return Chart(
+        label=_label(chart, "ChartLabel"),
+        x_label=_label(chart, "Xlabel"),
+        x_unit=_label(chart, "Xunit"),
+        y_label=_label(chart, "Ylabel"),
+        y_unit=_label(chart, "Yunit"),
+        chart_type=_label(chart, "ChartType"),
+        series=tuple(series),
+    )
+
+
+def _label(chart: Node, key: str) -> str | UnsetType:
+    found = text(chart, key)
+    return cut(found, 50) if found else UNSET
+
+
+def _extras(result: Node) -> list[AdditionalData]:
+    """``AdditionalResults``, a property loader's counts and an ``AttachedFileData``
+    description, as additional results."""
+    found: list[AdditionalData] = []
+    extra = prop(result, "AdditionalResults")
+    if extra is not None:
+        members = element_props(extra) if extra.attrib.get("Type") == "Array" else props(extra)
+        found.extend(additional_data(member) for member in members)
+    counts = [
+        AdditionalDataProperty(name=key, type="Number", value=raw)
+        for key in ("NumPropertiesRead", "NumPropertiesApplied")
+        if (raw := text(result, key)) is not None
+    ]
+    if counts:
+        found.append(AdditionalData(name="PropertyLoader", props=tuple(counts)))
+    attached = prop(result, "AttachedFileData")
+    if attached is not None:
+        found.append(additional_data(attached))
+    return found
+
+
+def _xml_string(result: Node) -> Attachment | None:
+    """``XMLString`` (step data TestStand serialised as XML) as a ``stepdata.xml`` attachment."""
+    raw = value(prop(result, "XMLString"))
+    if not raw:
+        return None
+    data = base64.b64encode(raw.encode("utf-8")).decode("ascii")
+    return Attachment(name="stepdata.xml", content_type="text/xml", data=data)
