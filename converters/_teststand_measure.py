@@ -5,9 +5,10 @@ A numeric limit step keeps its value in ``Numeric`` and a ``Measurement`` array 
 ``RawLimits``), ``Comp``, ``Units`` and, per element, a ``Status``. TestStand's numeric operators
 have WSJF's names, except ``EQT`` (equal within a threshold: ``Nominal`` and a low and high
 threshold of ``ThresholdType`` Percentage, PPM or Delta), which becomes ``GELE`` around the
-nominal. A single-limit operator takes ``Limits.Low`` (``Limits.High`` when only that is set) and
-stores it in ``lowLimit``. A measurement's own ``Status`` (Passed, Failed, Skipped) wins over the
-status its limits would give: the file records what the test executive decided.
+nominal (``GE`` or ``LE`` when only one bound is given, ``LOG`` when none is). A single-limit
+operator takes ``Limits.Low`` (``Limits.High`` when only that is set) and stores it in
+``lowLimit``. A measurement's own ``Status`` (Passed, Failed, Skipped) wins over the status its
+limits would give: the file records what the test executive decided.
 """
 
 from __future__ import annotations
@@ -57,24 +58,31 @@ Measurements = tuple[
 """The numeric, string and boolean measurements of a step, and notes on elements left out."""
 
 
-def numeric(holder: Node, key: str, name: str | None = None) -> NumericMeasurement | str:
-    """The numeric measurement whose value is ``holder``'s ``key`` Prop, or a note saying why
-    none could be made (a value that is not a finite number and was not skipped).
+def numeric(
+    holder: Node, key: str, notes: list[str], name: str | None = None
+) -> NumericMeasurement | None:
+    """The numeric measurement whose value is ``holder``'s ``key`` Prop.
 
-    Raises:
-        ValueError: an operator whose limits are missing or out of order.
+    A value that is not a finite number (and was not skipped) makes none; limits that do not
+    fit the operator (missing, or low above high) make a ``LOG`` measurement of the value. Both
+    are said in ``notes``, for the step's report text: a misconfigured limit loses no result.
     """
+    label = f"measurement {name!r}" if name else "the measurement"
     status = MEASUREMENT_STATUS.get((text(holder, "Status") or "").lower())
     raw = text(holder, key)
     measured = number(holder, key)
     if measured is None and status != "S":
-        label = f"measurement {name!r}" if name else "the measurement"
-        return f"{label}: value {raw!r} is not a finite number; not recorded"
+        notes.append(f"{label}: value {raw!r} is not a finite number; not recorded")
+        return None
     op, low, high = _limits(holder)
     unit = text(holder, "Units") or None
-    made = _make(
-        0.0 if measured is None else measured, name, cut(unit, 20) if unit else None, op, low, high
-    )
+    value = 0.0 if measured is None else measured
+    unit = cut(unit, 20) if unit else None
+    try:
+        made = _make(value, name, unit, op, low, high)
+    except ValueError as exc:
+        notes.append(f"{label}: {exc} (limits {low}..{high}); recorded as LOG")
+        made = numeric_measurement(value, name=name, unit=unit, comp_op=NumericCompOp.LOG)
     if measured is None:
         made = msgspec.structs.replace(made, value=UNSET)
     if status is not None and status != made.status:
@@ -88,7 +96,10 @@ def _limits(holder: Node) -> tuple[NumericCompOp | None, float | None, float | N
     limits = prop(holder, "Limits") or prop(holder, "RawLimits")
     low, high = number(limits, "Low"), number(limits, "High")
     if comp == "EQT":
-        return NumericCompOp.GELE, *_threshold_limits(holder, low, high)
+        low, high = _threshold_limits(holder, low, high)
+        if high is None:
+            return (NumericCompOp.GE if low is not None else NumericCompOp.LOG), low, None
+        return (NumericCompOp.GELE if low is not None else NumericCompOp.LE), low, high
     try:
         return NumericCompOp(comp), low, high
     except ValueError:
@@ -142,21 +153,27 @@ def _make(
 
 
 def string(
-    holder: Node, key: str, limit_path: tuple[str, ...], name: str | None = None
+    holder: Node,
+    key: str,
+    limit_path: tuple[str, ...],
+    notes: list[str],
+    name: str | None = None,
 ) -> StringMeasurement:
     """The string measurement whose value is ``holder``'s ``key`` Prop; the limit is at
-    ``limit_path``, ``Comp`` is CaseSensitive, IgnoreCase or a WSJF operator.
-
-    Raises:
-        ValueError: a comparing operator without a limit.
+    ``limit_path``, ``Comp`` is CaseSensitive, IgnoreCase or a WSJF operator (none or an
+    unknown one: CASESENSIT when there is a limit, else LOG). A comparing operator without a
+    limit makes a ``LOG`` measurement, said in ``notes``.
     """
     comp = (text(holder, "Comp") or "").strip()
     limit = text(holder, *limit_path)
     named = _STRING_COMP.get(comp.lower(), comp.upper())
-    # no or an unknown operator: CASESENSIT when there is a limit, else LOG
     op = named if named in _STRING_OPS else None
     if op == "LOG" or (op is None and not limit):
         limit = None
+    elif op is not None and limit is None:
+        label = f"measurement {name!r}" if name else "the measurement"
+        notes.append(f"{label}: {op} without a limit; recorded as LOG")
+        op = "LOG"
     made = string_measurement(
         cut(text(holder, key) or "", _VALUE_LIMIT),
         name=name,
@@ -173,9 +190,6 @@ def measurement_array(array: Node) -> Measurements:
     """The elements of a ``Measurement`` array, each named by its ``Prop Name`` (else
     ``MeasName``, else its position): ``Data`` makes a numeric measurement, ``StringData`` a
     string one and ``PassFail`` a boolean one; other elements are noted and left out.
-
-    Raises:
-        ValueError: an element whose limits do not fit its operator (the message names it).
     """
     found: Measurements = ([], [], [], [])
     numerics, strings, booleans, notes = found
@@ -187,23 +201,18 @@ def measurement_array(array: Node) -> Measurements:
         if name in seen:
             name = cut(f"{name} [{index}]")
         seen.add(name)
-        try:
-            if prop(element, "Data") is not None:
-                made = numeric(element, "Data", name)
-                if isinstance(made, str):
-                    notes.append(made)
-                else:
-                    numerics.append(made)
-            elif prop(element, "StringData") is not None:
-                strings.append(string(element, "StringData", ("StringLimit",), name))
-            elif prop(element, "PassFail") is not None:
-                status = MEASUREMENT_STATUS.get((text(element, "Status") or "").lower())
-                made_bool = boolean_measurement(flag(element, "PassFail") is True, name=name)
-                if status is not None and status != made_bool.status:
-                    made_bool = msgspec.structs.replace(made_bool, status=status)
-                booleans.append(made_bool)
-            else:
-                notes.append(f"measurement {name!r}: no Data, StringData or PassFail; not recorded")
-        except ValueError as exc:
-            raise ValueError(f"measurement {name!r}: {exc}") from None
+        if prop(element, "Data") is not None:
+            made = numeric(element, "Data", notes, name)
+            if made is not None:
+                numerics.append(made)
+        elif prop(element, "StringData") is not None:
+            strings.append(string(element, "StringData", ("StringLimit",), notes, name))
+        elif prop(element, "PassFail") is not None:
+            status = MEASUREMENT_STATUS.get((text(element, "Status") or "").lower())
+            made_bool = boolean_measurement(flag(element, "PassFail") is True, name=name)
+            if status is not None and status != made_bool.status:
+                made_bool = msgspec.structs.replace(made_bool, status=status)
+            booleans.append(made_bool)
+        else:
+            notes.append(f"measurement {name!r}: no Data, StringData or PassFail; not recorded")
     return found

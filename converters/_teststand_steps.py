@@ -192,10 +192,8 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
         numerics, strings, booleans, notes = measurement_array(array)
         step_type = _multi_type(base.step_type, numerics, strings, booleans)
     elif prop(result, "Numeric") is not None:
-        made = numeric(result, "Numeric")
-        if isinstance(made, str):
-            notes.append(made)
-        else:
+        made = numeric(result, "Numeric", notes)
+        if made is not None:
             numerics.append(made)
             step_type = "ET_NLT"
     elif prop(result, "PassFail") is not None:
@@ -203,7 +201,7 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
         booleans.append(boolean_measurement(passed if passed is not None else source == "P"))
         step_type = "ET_PFT"
     elif prop(result, "String") is not None:
-        strings.append(string(result, "String", ("Limits", "String")))
+        strings.append(string(result, "String", ("Limits", "String"), notes))
         step_type = "ET_SVT"
     elif prop(result, "ButtonHit") is not None:
         button = number(result, "ButtonHit")

@@ -497,11 +497,19 @@ class TestComparisons:
         (m,) = _steps_of(body)[0].numeric_meas or ()
         assert (m.comp_op, m.low_limit, m.high_limit) == ("GELE", 3.5, 4.5)
 
-    def test_a_two_limit_operator_without_its_limits_is_rejected_with_its_line(self) -> None:
-        """GELE with only a low limit cannot make a valid measurement: rejected, naming it."""
-        with pytest.raises(FileRejected, match=r"step 'n'.*GELE") as info:
-            convert(_native(_step("n", _val("Numeric", 1) + _str("Comp", "GELE") + _limits(0))))
-        assert info.value.where == "line 5"  # the step's TEResult
+    def test_limits_that_do_not_fit_the_operator_are_logged_and_said(self) -> None:
+        """GELE with only a low limit, or with low above high, cannot be a GELE measurement:
+        the value is kept as LOG with the file's status, and the step's text says why."""
+        missing = _val("Numeric", 1) + _str("Comp", "GELE") + _limits(0)
+        swapped = _val("Numeric", 1) + _str("Comp", "GELE") + _limits(5, 3)
+        report = one(_native(_step("m", missing, "Failed") + _step("s", swapped, "Failed")))
+        assert validate(report) == []
+        for step in walk(report.root):
+            (m,) = step.numeric_meas or ()
+            assert (m.comp_op, m.value, m.status, step.status) == ("LOG", 1.0, "F", "F")
+            assert "recorded as LOG" in given(step.report_text)
+        assert "GELE needs low= and high=" in given(report.root.children[0].report_text)
+        assert "low 5.0 is above high 3.0" in given(report.root.children[1].report_text)
 
     def test_string_step_with_limit_and_comp(self) -> None:
         """A String Value Test keeps Limits.String and IgnoreCase."""
