@@ -162,15 +162,16 @@ def _int32(raw: float | None) -> int | UnsetType:
 
 def _loop(result: Node) -> LoopInfo | UnsetType:
     """TestStand's loop bookkeeping (``TS.NumLoops``... ``TS.LoopIndex``), when present."""
-    fields = {
-        "num": number(result, "TS", "NumLoops"),
-        "passed": number(result, "TS", "NumPassed"),
-        "failed": number(result, "TS", "NumFailed"),
-        "ending_index": number(result, "TS", "EndingLoopIndex"),
-        "idx": number(result, "TS", "LoopIndex"),
-    }
-    kept = {k: int(v) for k, v in fields.items() if v is not None and 0 <= v < _INT32[1]}
-    return msgspec.convert(kept, LoopInfo) if kept else UNSET
+    counts = [
+        number(result, "TS", key)
+        for key in ("NumLoops", "NumPassed", "NumFailed", "EndingLoopIndex", "LoopIndex")
+    ]
+    num, passed, failed, ending, idx = (
+        int(v) if v is not None and 0 <= v < _INT32[1] else UNSET for v in counts
+    )
+    if all(v is UNSET for v in (num, passed, failed, ending, idx)):
+        return UNSET
+    return LoopInfo(num=num, passed=passed, failed=failed, ending_index=ending, idx=idx)
 
 
 def _leaf(base: Step, result: Node, source: str | None) -> Step:

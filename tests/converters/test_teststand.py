@@ -243,8 +243,26 @@ class TestMalformed:
         assert info.value.where == where
 
     def test_bad_arguments_are_refused(self) -> None:
+        """An unknown argument is refused by the Arguments struct."""
         with pytest.raises(msgspec.ValidationError):
             msgspec.convert({"serial": "x"}, TestStandArguments)
+
+    @pytest.mark.parametrize("name", SAMPLES)
+    def test_truncated_and_garbled_samples_are_rejected_with_a_line(
+        self, samples_dir: Path, name: str
+    ) -> None:
+        """A real report cut in half, or with garbage bytes in its markup, is rejected naming
+        a line, never a crash."""
+        data = sample(samples_dir, name)
+        with pytest.raises(FileRejected, match=r"not well-formed|no element found") as cut:
+            convert(data[: len(data) // 2])
+        assert cut.value.where is not None
+        assert cut.value.where.startswith("line ")
+        garbled = data.replace(b"<Prop Name='TS'", b"<Prop \x00\xff Name='TS'", 1)
+        with pytest.raises(FileRejected) as bad:
+            convert(garbled)
+        assert bad.value.where is not None
+        assert bad.value.where.startswith("line ")
 
 
 class TestDetect:
@@ -783,3 +801,69 @@ class TestUutAndTime:
         assert (call.name, call.version) == ("MainSequence", "21.0.0.49156")
         assert str(call.path).endswith("Computer Motherboard Test Sequence.seq")
         assert native.uut.test_socket_index == -1
+
+
+class TestReportsAndSequences:
+    def test_one_report_per_uut_report_element(self) -> None:
+        """A Reports file with two UUT reports and a batch report gives two UUT reports."""
+        first = _native(_step("a", "", "Done")).decode("iso-8859-1")
+        body = first.split("<Reports>\n", 1)[1].rsplit("</Reports>", 1)[0]
+        second = body.replace("SN-\xe9", "SN-2").replace("UUTResult='Passed'", "UUTResult='Failed'")
+        data = (
+            "<?xml version='1.0' encoding='iso-8859-1'?>\n<Reports>\n"
+            f"{body}<Report Type='Batch' Title='Batch Report'></Report>{second}</Reports>\n"
+        ).encode("iso-8859-1")
+        reports = convert(data)
+        assert [(r.sn, r.result) for r in reports] == [("SN-\xe9", "P"), ("SN-2", "F")]
+        assert all(validate(r) == [] for r in reports)
+
+    def test_nested_sequence_call_names_its_file_and_version_and_loops_are_kept(self) -> None:
+        """A SequenceCall step names the called sequence, its file and version; TestStand's
+        loop counters go to the step's loop block."""
+        inner = _step("inner", _val("PassFail", "True", "Boolean"))
+        call = (
+            "<Value><Prop Type='TEResult'>"
+            + _str("Status", "Passed")
+            + _obj(
+                "TS",
+                _str("StepName", "Board tests"),
+                _val("NumLoops", 3),
+                _val("NumPassed", 2),
+                _val("NumFailed", 1),
+                _val("EndingLoopIndex", 2),
+                _obj(
+                    "SequenceCall",
+                    _str("SequenceFile", "C:\\seq\\board.seq"),
+                    _str("Sequence", "BoardMain"),
+                    _str("SequenceFileVersion", "1.4.0"),
+                    "<Prop Name='ResultList' Type='Array'>" + inner + "</Prop>",
+                ),
+            )
+            + "</Prop></Value>"
+        )
+        report = one(_native(call))
+        seq, leaf = walk(report.root)
+        info = given(seq.seq_call)
+        assert (seq.name, seq.step_type, info.name, info.path, info.version) == (
+            "Board tests",
+            "SequenceCall",
+            "BoardMain",
+            "C:\\seq\\board.seq",
+            "1.4.0",
+        )
+        loop = given(seq.loop)
+        assert (loop.num, loop.passed, loop.failed, loop.ending_index) == (3, 2, 1, 2)
+        assert (leaf.name, leaf.step_type, leaf.status) == ("inner", "ET_PFT", "P")
+
+    def test_unknown_comp_lets_the_limits_decide_and_a_string_without_limit_logs(self) -> None:
+        """A Comp TestStand does not define is not invented: the limits decide (GELE here);
+        a string comparison without its limit is kept as LOG and said."""
+        numeric = _val("Numeric", 1) + _str("Comp", "WITHIN") + _limits(0, 2)
+        text = _str("String", "abc") + _str("Comp", "CaseSensitive")
+        report = one(_native(_step("n", numeric) + _step("s", text)))
+        n, s = walk(report.root)
+        (m,) = n.numeric_meas or ()
+        assert (m.comp_op, m.low_limit, m.high_limit, m.status) == ("GELE", 0.0, 2.0, "P")
+        (sm,) = s.string_meas or ()
+        assert (sm.comp_op, sm.value) == ("LOG", "abc")
+        assert "CASESENSIT without a limit; recorded as LOG" in given(s.report_text)
