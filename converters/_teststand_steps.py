@@ -221,6 +221,8 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
         payload["chart"] = _chart(chart, notes)
         step_type = "WATS_XYGMNLT"
         strings, booleans = [], []  # a chart step carries numeric measurements only
+    if "chart" not in payload and step_kind(step_type) is StepKind.CHART:
+        payload["chart"] = Chart()  # a chart step type with no chart recorded (skipped...)
     statuses = [m.status for m in numerics] + [m.status for m in strings]
     status = _measured(source, statuses + [m.status for m in booleans])
     if notes:

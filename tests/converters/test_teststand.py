@@ -680,6 +680,15 @@ class TestOtherPayloads:
         assert step.status == "S"
         assert step.numeric_meas is UNSET
 
+    def test_a_skipped_chart_step_stays_a_valid_chart_step(self) -> None:
+        """A skipped WATS chart step (no Chart recorded) keeps its type with an empty chart."""
+        body = _obj("TS", _str("StepType", "WATS_XYGMNLT"))
+        report = one(_native(_step("sweep", body, "Skipped")))
+        assert validate(report) == []
+        (step,) = walk(report.root)
+        assert (step.step_type, step.status) == ("WATS_XYGMNLT", "S")
+        assert given(step.chart).series is UNSET
+
     def test_an_error_keeps_its_code_and_message(self) -> None:
         """Error.Occurred gives the step its error code and message and status E."""
         error = _obj(
