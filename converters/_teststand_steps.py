@@ -189,7 +189,7 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
     step_type = base.step_type
     if source == "S":
         pass  # a skipped step's values were never measured (TestStand keeps the defaults)
-    elif (array := prop(result, "Measurement")) is not None:
+    elif (array := prop(result, "Measurement")) is not None and array.attrib.get("Type") == "Array":
         numerics, strings, booleans, notes = measurement_array(array)
         step_type = _multi_type(base.step_type, numerics, strings, booleans)
     elif prop(result, "Numeric") is not None:
