@@ -202,6 +202,7 @@ class TestSynthetic:
         assert names[5] == ("act", "Action", "D")
 
     def test_uut_fields_override_defaults(self) -> None:
+        """UUTPartNumber, UUTPartRevisionNumber and UUTOperationType win over the arguments."""
         uut = (
             "<Prop Name='UUTPartNumber' Type='String'><Value>P9</Value></Prop>"
             "<Prop Name='UUTPartRevisionNumber' Type='String'><Value>B</Value></Prop>"
@@ -238,6 +239,7 @@ class TestMalformed:
         ],
     )
     def test_bad_files_are_rejected_clearly(self, data: bytes, match: str, where: str) -> None:
+        """Truncated, empty, foreign or UUT-less files are rejected with a reason and a line."""
         with pytest.raises(FileRejected, match=match) as info:
             convert(data)
         assert info.value.where == where
@@ -268,6 +270,7 @@ class TestMalformed:
 class TestDetect:
     @pytest.mark.parametrize("name", SAMPLES)
     def test_own_samples_score_high(self, samples_dir: Path, name: str) -> None:
+        """Each TestStand sample's head scores at least 0.9."""
         data = sample(samples_dir, name)
         assert TestStandConverter().detect(data[:65536], name) >= 0.9
 
