@@ -32,7 +32,7 @@ from ._errors import FileRejected
 from ._junit_xml import Node, parse_xml
 from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._teststand_props import additional_data, cut, element_props, number, prop, props, text
-from ._teststand_steps import STEP_STATUS, StepMaker, results_of
+from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered
 
 __all__ = ["TestStandArguments", "TestStandConverter"]
 
@@ -104,20 +104,61 @@ class TestStandConverter(Converter[TestStandArguments]):
                 that make an invalid report; ``where`` names the line.
         """
         zone = _zone(args.timezone)
-        root = parse_xml(data)
+        reader = _Reader(args, zone)
+        root = parse_xml(data, on_end=reader.on_end)
         if root.tag == "Reports":
-            reports = [c for c in root.children if c.tag == "Report"]
-            reports = [r for r in reports if r.attrib.get("Type", "UUT") == "UUT"]
-            if not reports:
+            if not reader.reports:
                 raise FileRejected("no <Report Type='UUT'> in <Reports>", where=f"line {root.line}")
-            return [_build(r, r.attrib.get("UUTResult"), args, zone) for r in reports]
+            return reader.reports
         if root.tag == "TSReport":
-            return [_build(root, None, args, zone)]
+            return [reader.build(root, None)]
         raise FileRejected(
             f"not a TestStand XML report: the root element is <{root.tag}>, "
             "not <Reports> or <TSReport>",
             where=f"line {root.line}",
         )
+
+
+class _Reader:
+    """Builds the reports while the file is parsed: each result becomes its step when its end
+    tag is read and each native ``Report`` its UUT report, their elements then let go."""
+
+    def __init__(self, args: TestStandArguments, zone: dt.tzinfo | None) -> None:
+        self.args = args
+        self.zone = zone
+        self.maker = StepMaker()
+        self.reports: list[UUTReport] = []
+        self._steps: dict[int, tuple[Node, list[Step]]] = {}
+
+    def on_end(self, node: Node, parent: Node | None) -> bool:
+        """The parser's end-of-element hook; True drops a finished native ``Report``."""
+        if parent is None:
+            return False
+        if is_result(node):
+            if parent.tag == "Value":
+                self.maker.finish(node)
+            elif parent.tag in ("Report", "TSReport"):
+                self._steps[id(node)] = (node, self.maker.collect(node))
+            return False
+        if node.tag == "Report" and parent.tag == "Reports":
+            if node.attrib.get("Type", "UUT") == "UUT":
+                self.reports.append(self.build(node, node.attrib.get("UUTResult")))
+            return True
+        return False
+
+    def build(self, report: Node, result: str | None) -> UUTReport:
+        """The UUT report of one native ``Report`` or ``TSReport`` element.
+
+        Raises:
+            FileRejected: no UUT Prop, or values the report cannot hold.
+        """
+        tops = [c for c in report.children if is_result(c)]
+        steps: list[Step] = []
+        for top in tops:
+            entry = self._steps.pop(id(top), None)
+            if entry is not None and entry[0] is top:
+                steps.extend(entry[1])
+        return _build(report, result, self.args, self.zone, tops, steps)
 
 
 _ROOT_RE = re.compile(
@@ -142,12 +183,18 @@ def _zone(name: str | None) -> dt.tzinfo | None:
 
 
 def _build(
-    report: Node, result: str | None, args: TestStandArguments, zone: dt.tzinfo | None
+    report: Node,
+    result: str | None,
+    args: TestStandArguments,
+    zone: dt.tzinfo | None,
+    tops: list[Node],
+    steps: list[Step],
 ) -> UUTReport:
-    """The report for one native ``Report`` or one ``TSReport`` element.
+    """The report for one native ``Report`` or one ``TSReport`` element, whose top-level
+    results (``tops``, their lists emptied) held ``steps``.
 
     Raises:
-        FileRejected: no UUT Prop, or values the report cannot hold.
+        FileRejected: no UUT Prop, or header values the report cannot hold.
     """
     where = f"line {report.line}"
     uut = prop(report, "UUT")
@@ -185,15 +232,13 @@ def _build(
     except ValueError as exc:
         raise FileRejected(f"bad report header: {exc}", where=where) from None
     _add_uut_extras(builder, uut, station)
-    tops = [c for c in report.children if c.tag == "Prop" and c.attrib.get("Type") == "TEResult"]
     main = tops[0] if tops else None
     wanted = STEP_STATUS.get((result or text(main, "Status") or "").lower())
     outcome = wanted if wanted in _RESULTS else None
-    maker = StepMaker(mark_failure=outcome != "P")
-    children = [step for top in tops for step in maker.steps(results_of(top))]
     if outcome is None:
-        statuses = {step.status for child in children for step in child.walk()}
+        statuses = {step.status for child in steps for step in child.walk()}
         outcome = next((s for s in ("T", "E", "F") if s in statuses), "P")
+    children, failed = numbered(steps, mark_failure=outcome != "P")
     try:
         built = builder.build(exec_time=sum(number(t, "TS", "TotalTime") or 0.0 for t in tops))
     except ReportInvalid as exc:
@@ -204,7 +249,7 @@ def _build(
         root=_root(built.root, main, children, outcome, args),
         uut=msgspec.structs.replace(
             built.uut,
-            step_id_caused_uut_failure=maker.failed[0] if maker.failed else UNSET,
+            step_id_caused_uut_failure=UNSET if failed is None else failed,
             batch_loop_index=_count(number(uut, "UUTLoopIndex")),
             batch_fail_count=_count(number(uut, "BatchFailCount")),
             **_error(main),

@@ -4,9 +4,10 @@ Each ``TEResult`` of a ``ResultList`` becomes one step with the result's own ``S
 carries decides its type: a ``TS.SequenceCall`` (or a post action's ``ResultList``) a sequence
 call, a ``Measurement`` array a multiple numeric/string/pass-fail step (with a ``Chart``: a chart
 step), ``Numeric``/``PassFail``/``String`` the single-measurement tests, ``ButtonHit`` a message
-popup, ``ExitCode`` a call-executable step, anything else a step of its ``TS.StepType``. Ids are
-numbered depth-first as the steps are made; the first failed leaf step is the one that caused
-the UUT failure (when the report did not pass).
+popup, ``ExitCode`` a call-executable step, anything else a step of its ``TS.StepType``. Each
+result becomes its step the moment its end tag is read (:class:`StepMaker`), and its elements
+are let go; ids are numbered depth-first once the tree is complete (:func:`numbered`), when the
+first failed step that is not a sequence call is marked as the cause of a failed UUT.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from ._teststand_props import (
     value,
 )
 
-__all__ = ["STEP_STATUS", "StepMaker", "results_of"]
+__all__ = ["STEP_STATUS", "StepMaker", "is_result", "numbered"]
 
 STEP_STATUS = {
     "passed": "P",
@@ -70,43 +71,63 @@ _INT32 = (-(2**31), 2**31 - 1)
 _WORST_FIRST = ("T", "E", "F")
 
 
+def is_result(node: Node) -> bool:
+    """``node`` is a TestStand result object (``<Prop Type='TEResult'>``)."""
+    return node.tag == "Prop" and node.attrib.get("Type") == "TEResult"
+
+
 def results_of(result: Node) -> list[Node]:
     """The ``TEResult`` objects a result holds: its sequence call's ``ResultList`` (or its own,
     for a top-level result without a sequence call) and its post action's ``ResultList``."""
-    call = prop(result, "TS", "SequenceCall") or prop(result, "SequenceCall")
-    listed = prop(call, "ResultList") if call is not None else prop(result, "ResultList")
-    return element_props(listed) + element_props(prop(result, "TS", "PostAction", "ResultList"))
+    return [found for listed in _lists(result) for found in element_props(listed)]
 
 
 class StepMaker:
-    """Makes the steps of one report, numbering ids from 2 (the root is 1).
+    """Turns each ``TEResult`` into its step as soon as the parser has read it, and lets its
+    elements go, so that memory holds steps, not the file's tree.
 
-    Args:
-        mark_failure: flag the first failed leaf step as the cause of the UUT failure (off when
-            the report passed).
+    A result's end tag comes after those of the results it holds, so a sequence call finds its
+    children's steps made. Steps are made with id 0: :func:`numbered` gives the ids once the
+    whole tree is there.
     """
 
-    def __init__(self, *, mark_failure: bool) -> None:
-        self._ids: Iterator[int] = itertools.count(2)
-        self._mark = mark_failure
-        self.failed: list[int] = []
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[Node, Step]] = {}
 
-    def steps(self, results: list[Node]) -> list[Step]:
-        """One step per ``TEResult``, in order.
+    def finish(self, result: Node) -> None:
+        """Make the step of ``result`` (an element of a ``ResultList``) and drop its subtree.
 
         Raises:
-            FileRejected: a result whose values make no valid step; ``where`` names its line.
+            FileRejected: values that make no valid step; ``where`` names the result's line.
         """
-        return [self._step(result) for result in results]
+        step = self._step(result)
+        result.children.clear()
+        self._made[id(result)] = (result, step)  # the node is kept: its id stays unique
+
+    def collect(self, top: Node) -> list[Step]:
+        """The steps of a top-level result's ``ResultList`` (the main sequence's steps), whose
+        elements are then dropped; the result's own props stay."""
+        steps = self._take(results_of(top))
+        for listed in _lists(top):
+            listed.children.clear()
+        return steps
+
+    def _take(self, results: list[Node]) -> list[Step]:
+        """The steps made for ``results``, in order (each is handed out once)."""
+        taken: list[Step] = []
+        for result in results:
+            entry = self._made.pop(id(result), None)
+            if entry is not None and entry[0] is result:
+                taken.append(entry[1])
+        return taken
 
     def _step(self, result: Node) -> Step:
-        step_id = next(self._ids)
         name = cut(text(result, "TS", "StepName") or "step")
         source = STEP_STATUS.get((text(result, "Status") or "").lower())
-        base = _base(step_id, name, result)
+        base = _base(name, result)
         call = prop(result, "TS", "SequenceCall")
         if call is not None or prop(result, "TS", "PostAction", "ResultList") is not None:
-            children = tuple(self.steps(results_of(result)))
+            children = tuple(self._take(results_of(result)))
             info = SequenceCallInfo(
                 path=cut(text(call, "SequenceFile") or name, 500),
                 name=cut(text(call, "Sequence") or name),
@@ -117,20 +138,44 @@ class StepMaker:
                 base, step_type="SequenceCall", status=status, seq_call=info, steps=children
             )
         try:
-            step = _leaf(base, result, source)
+            return _leaf(base, result, source)
         except ValueError as exc:
             raise FileRejected(f"step {name!r}: {exc}", where=f"line {result.line}") from None
-        if step.status == "F" and self._mark and not self.failed:
-            self.failed.append(step_id)
-            step = _with(step, caused_uut_failure=True)
-        return step
+
+
+def numbered(steps: list[Step], *, mark_failure: bool) -> tuple[list[Step], int | None]:
+    """``steps`` with ids depth-first from 2 (the root is 1) and, when ``mark_failure``, the
+    first failed step that is not a sequence call marked as the cause of the UUT failure;
+    also that step's id."""
+    ids = itertools.count(2)
+    failed: list[int] = []
+
+    def number(step: Step) -> Step:
+        own = next(ids)
+        if isinstance(step.seq_call, SequenceCallInfo):
+            return _with(step, id=own, steps=tuple(number(child) for child in step.children))
+        if step.status == "F" and mark_failure and not failed:
+            failed.append(own)
+            return _with(step, id=own, caused_uut_failure=True)
+        return _with(step, id=own)
+
+    return [number(step) for step in steps], failed[0] if failed else None
+
+
+def _lists(result: Node) -> list[Node]:
+    """The ``ResultList`` arrays a result holds (its sequence call's or its own, and its post
+    action's)."""
+    call = prop(result, "TS", "SequenceCall") or prop(result, "SequenceCall")
+    found = [prop(call, "ResultList") if call is not None else prop(result, "ResultList")]
+    found.append(prop(result, "TS", "PostAction", "ResultList"))
+    return [listed for listed in found if listed is not None]
 
 
 def _with(step: Step, **changes: object) -> Step:
     return msgspec.structs.replace(step, **changes)
 
 
-def _base(step_id: int, name: str, result: Node) -> Step:
+def _base(name: str, result: Node) -> Step:
     """The step's identity and bookkeeping: group, time, text, error, TestStand id, loop."""
     group = (text(result, "TS", "StepGroup") or "Main")[:1].upper()
     total = number(result, "TS", "TotalTime")
@@ -140,7 +185,7 @@ def _base(step_id: int, name: str, result: Node) -> Step:
     message = text(error, "Msg") if occurred else None
     report_text = text(result, "ReportText")
     return Step(
-        id=step_id,
+        id=0,
         group=group if group in ("S", "M", "C") else "M",
         step_type=cut(text(result, "TS", "StepType") or "Action", 50),
         name=name,

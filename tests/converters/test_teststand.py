@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -879,3 +880,29 @@ class TestReportsAndSequences:
         (sm,) = s.string_meas or ()
         assert (sm.comp_op, sm.value) == ("LOG", "abc")
         assert "CASESENSIT without a limit; recorded as LOG" in given(s.report_text)
+
+
+class TestMemory:
+    def test_memory_grows_with_the_steps_not_with_the_xml(self, samples_dir: Path) -> None:
+        """Each result is turned into its step and its elements let go while the file is
+        parsed: 60 more results of XML add far less memory than 5 times their bytes (the
+        whole element tree costs about 12 times)."""
+        data = sample(samples_dir, "TsWithoutWats.xml")
+        listed = data.index(b"Name='ResultList'")
+        start = data.index(b"<Value ID='[0]'>", listed)
+        element = data[start : data.index(b"<Value ID='[1]'>", start)]
+
+        def peak(copies: int) -> tuple[int, int]:
+            grown = data[:start] + element * copies + data[start:]
+            tracemalloc.start()
+            try:
+                (report,) = convert(grown)
+                _, most = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert len(report.root.walk()) == 18 + copies
+            return len(grown), most
+
+        small_size, small_peak = peak(20)
+        big_size, big_peak = peak(80)
+        assert big_peak - small_peak < 5 * (big_size - small_size)
