@@ -131,7 +131,8 @@ class _Reader:
         self._steps: dict[int, tuple[Node, list[Step]]] = {}
 
     def on_end(self, node: Node, parent: Node | None) -> bool:
-        """The parser's end-of-element hook; True drops a finished native ``Report``."""
+        """The parser's end-of-element hook; True drops a finished native ``Report`` (a UUT
+        report, built first, or a batch report, which may hold UUT reports of its own)."""
         if parent is None:
             return False
         if is_result(node):
@@ -140,7 +141,7 @@ class _Reader:
             elif parent.tag in ("Report", "TSReport"):
                 self._steps[id(node)] = (node, self.maker.collect(node))
             return False
-        if node.tag == "Report" and parent.tag == "Reports":
+        if node.tag == "Report" and parent.tag in ("Reports", "Report"):  # also in a batch
             if node.attrib.get("Type", "UUT") == "UUT":
                 self.reports.append(self.build(node, node.attrib.get("UUTResult")))
             return True

@@ -818,16 +818,23 @@ class TestUutAndTime:
 
 class TestReportsAndSequences:
     def test_one_report_per_uut_report_element(self) -> None:
-        """A Reports file with two UUT reports and a batch report gives two UUT reports."""
+        """A Reports file with two UUT reports and a batch report holding a third gives three
+        UUT reports, in file order (the batch report itself is none)."""
         first = _native(_step("a", "", "Done")).decode("iso-8859-1")
         body = first.split("<Reports>\n", 1)[1].rsplit("</Reports>", 1)[0]
         second = body.replace("SN-\xe9", "SN-2").replace("UUTResult='Passed'", "UUTResult='Failed'")
+        third = body.replace("SN-\xe9", "SN-3")
         data = (
             "<?xml version='1.0' encoding='iso-8859-1'?>\n<Reports>\n"
-            f"{body}<Report Type='Batch' Title='Batch Report'></Report>{second}</Reports>\n"
+            f"{body}<Report Type='Batch' Title='Batch Report'>{third}</Report>{second}"
+            "</Reports>\n"
         ).encode("iso-8859-1")
         reports = convert(data)
-        assert [(r.sn, r.result) for r in reports] == [("SN-\xe9", "P"), ("SN-2", "F")]
+        assert [(r.sn, r.result) for r in reports] == [
+            ("SN-\xe9", "P"),
+            ("SN-3", "P"),
+            ("SN-2", "F"),
+        ]
         assert all(validate(r) == [] for r in reports)
 
     def test_nested_sequence_call_names_its_file_and_version_and_loops_are_kept(self) -> None:
