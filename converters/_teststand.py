@@ -32,7 +32,7 @@ from ._errors import FileRejected
 from ._junit_xml import Node, parse_xml
 from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._teststand_props import additional_data, cut, element_props, number, prop, props, text
-from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered
+from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered, relative_start
 
 __all__ = ["TestStandArguments", "TestStandConverter"]
 
@@ -129,11 +129,16 @@ class _Reader:
         self.maker = StepMaker()
         self.reports: list[UUTReport] = []
         self._steps: dict[int, tuple[Node, list[Step]]] = {}
+        self._info: dict[str, str] = {}
 
     def on_end(self, node: Node, parent: Node | None) -> bool:
         """The parser's end-of-element hook; True drops a finished native ``Report`` (a UUT
         report, built first, or a batch report, which may hold UUT reports of its own)."""
         if parent is None:
+            return False
+        if node.tag == "ReportInfo" and node.attrib.get("key") in ("Start", "EngineStarted"):
+            self._info[node.attrib["key"]] = node.attrib.get("value", "")
+            self.maker.engine_start = _engine_start(self._info)
             return False
         if is_result(node):
             if parent.tag == "Value":
@@ -247,7 +252,7 @@ def _build(
     built = msgspec.structs.replace(
         built,
         result=outcome,
-        root=_root(built.root, main, children, outcome, args),
+        root=_root(built.root, main, children, outcome, args, _engine_start(info)),
         uut=msgspec.structs.replace(
             built.uut,
             step_id_caused_uut_failure=UNSET if failed is None else failed,
@@ -289,6 +294,7 @@ def _root(
     children: list[Step],
     status: str,
     args: TestStandArguments,
+    engine_start: dt.datetime | None,
 ) -> Step:
     """The root step: the main sequence call (its name, sequence file and version) holding
     the steps, with the report's result as its status."""
@@ -300,6 +306,7 @@ def _root(
         template,
         name=name,
         status=status,
+        start=relative_start(engine_start, number(main, "TS", "StartTime")),
         tot_time=total if total is not None and total >= 0 else UNSET,
         seq_call=SequenceCallInfo(
             path=cut(text(call, "SequenceFile") or name, 500),
@@ -343,13 +350,9 @@ def _add_uut_extras(builder: ReportBuilder, uut: Node, station: Node | None) -> 
 def _start(report: Node, info: dict[str, str], zone: dt.tzinfo | None) -> dt.datetime | None:
     """The start: ReportInfo ``Start`` (its own offset, else ``zone``), else the local
     StartDate/StartTime in ``zone`` (the station's when None)."""
-    raw = info.get("Start")
-    if raw:
-        trimmed = re.sub(r"(\.\d{6})\d+", r"\1", raw.replace("Z", "+00:00"))
-        try:
-            return _aware(dt.datetime.fromisoformat(trimmed), zone)
-        except ValueError:
-            pass
+    given = _iso(info.get("Start"))
+    if given is not None:
+        return _aware(given, zone)
     date = prop(report, "StartDate")
     time = prop(report, "StartTime")
     year = number(date, "Year")
@@ -371,6 +374,27 @@ def _start(report: Node, info: dict[str, str], zone: dt.tzinfo | None) -> dt.dat
     try:
         return _aware(dt.datetime(y, mo, d, h, mi, s, ms * 1000), zone)
     except (ValueError, OverflowError):
+        return None
+
+
+def _engine_start(info: dict[str, str]) -> dt.datetime | None:
+    """When the TestStand engine started (the AddOn's ``ReportInfo EngineStarted``, in UTC), in
+    the offset of its ``Start``; None when it is not there or not an ISO time with an offset."""
+    moment = _iso(info.get("EngineStarted"))
+    if moment is None or moment.tzinfo is None:
+        return None
+    start = _iso(info.get("Start"))
+    return moment if start is None or start.tzinfo is None else moment.astimezone(start.tzinfo)
+
+
+def _iso(raw: str | None) -> dt.datetime | None:
+    """An ISO 8601 time as TestStand writes it (seven decimals, ``Z``), or None."""
+    if not raw:
+        return None
+    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", raw.strip().replace("Z", "+00:00"))
+    try:
+        return dt.datetime.fromisoformat(trimmed)
+    except ValueError:
         return None
 
 

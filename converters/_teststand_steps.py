@@ -13,6 +13,7 @@ first failed step that is not a sequence call is marked as the cause of a failed
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import itertools
 from collections.abc import Iterator
 
@@ -36,6 +37,7 @@ from pywats_actors.report import (
     StringMeasurement,
     boolean_measurement,
     chart_series,
+    format_timestamp,
     step_kind,
 )
 
@@ -56,7 +58,7 @@ from ._teststand_props import (
     value,
 )
 
-__all__ = ["STEP_STATUS", "StepMaker", "is_result", "numbered"]
+__all__ = ["STEP_STATUS", "StepMaker", "is_result", "numbered", "relative_start"]
 
 STEP_STATUS = {
     "passed": "P",
@@ -69,6 +71,7 @@ STEP_STATUS = {
 _TEXT_LIMIT = 2000
 _INT32 = (-(2**31), 2**31 - 1)
 _WORST_FIRST = ("T", "E", "F")
+_MAX_SECONDS = 10 * 365 * 86400  # an engine running longer than this is a wrong number
 
 
 def is_result(node: Node) -> bool:
@@ -93,6 +96,9 @@ class StepMaker:
 
     def __init__(self) -> None:
         self._made: dict[int, tuple[Node, Step]] = {}
+        self.engine_start: dt.datetime | None = None
+        """When the TestStand engine started (the AddOn's ``ReportInfo EngineStarted``): each
+        result's ``TS.StartTime`` counts seconds from it. Unknown in native reports."""
 
     def finish(self, result: Node) -> None:
         """Make the step of ``result`` (an element of a ``ResultList``) and drop its subtree.
@@ -124,7 +130,7 @@ class StepMaker:
     def _step(self, result: Node) -> Step:
         name = cut(text(result, "TS", "StepName") or "step")
         source = STEP_STATUS.get((text(result, "Status") or "").lower())
-        base = _base(name, result)
+        base = _base(name, result, self.engine_start)
         call = prop(result, "TS", "SequenceCall")
         if call is not None or prop(result, "TS", "PostAction", "ResultList") is not None:
             children = tuple(self._take(results_of(result)))
@@ -175,8 +181,9 @@ def _with(step: Step, **changes: object) -> Step:
     return msgspec.structs.replace(step, **changes)
 
 
-def _base(name: str, result: Node) -> Step:
-    """The step's identity and bookkeeping: group, time, text, error, TestStand id, loop."""
+def _base(name: str, result: Node, engine_start: dt.datetime | None) -> Step:
+    """The step's identity and bookkeeping: group, start and time, text, error, TestStand id,
+    loop."""
     group = (text(result, "TS", "StepGroup") or "Main")[:1].upper()
     total = number(result, "TS", "TotalTime")
     error = prop(result, "Error")
@@ -190,6 +197,7 @@ def _base(name: str, result: Node) -> Step:
         step_type=cut(text(result, "TS", "StepType") or "Action", 50),
         name=name,
         status="D",
+        start=relative_start(engine_start, number(result, "TS", "StartTime")),
         tot_time=total if total is not None and total >= 0 else UNSET,
         error_code=_int32(code) if occurred else UNSET,
         error_message=cut(message, _TEXT_LIMIT) if message else UNSET,
@@ -197,6 +205,16 @@ def _base(name: str, result: Node) -> Step:
         ts_guid=cut(text(result, "TS", "StepId") or "", 50) or UNSET,
         loop=_loop(result),
     )
+
+
+def relative_start(engine_start: dt.datetime | None, seconds: float | None) -> str | UnsetType:
+    """The step's start: the engine's start plus ``TS.StartTime`` seconds, when both are known."""
+    if engine_start is None or seconds is None or not 0 <= seconds < _MAX_SECONDS:
+        return UNSET
+    try:
+        return format_timestamp(engine_start + dt.timedelta(seconds=seconds))
+    except (ValueError, OverflowError):
+        return UNSET
 
 
 def _int32(raw: float | None) -> int | UnsetType:

@@ -795,6 +795,21 @@ class TestUutAndTime:
         assert report.start.startswith("2022-06-23T10:55:04.37")
         assert report.start.endswith("+02:00")
 
+    def test_addon_steps_start_at_engine_start_plus_their_start_time(
+        self, samples_dir: Path
+    ) -> None:
+        """The AddOn dump's EngineStarted (UTC) plus each result's TS.StartTime seconds is the
+        step's start, written in the report start's offset; native reports have no engine
+        start, so their steps have none."""
+        report = one(sample(samples_dir, "TSWithWats.xml"))
+        root, step = report.root.walk()
+        # 08:51:29.994Z + 214.3985775 s and + 214.4463569 s
+        assert given(root.start).startswith("2022-06-23T10:55:04.39257")  # float seconds
+        assert given(root.start).endswith("+02:00")
+        assert step.start == "2022-06-23T10:55:04.440357+02:00"
+        native = one(sample(samples_dir, "TsWithoutWats.xml"))
+        assert {s.start for s in native.root.walk()} == {UNSET}
+
     def test_an_unknown_timezone_is_refused(self) -> None:
         """A timezone argument that names no IANA zone is refused, saying which argument."""
         with pytest.raises(FileRejected, match="unknown time zone 'Mars/Base'"):
