@@ -4,7 +4,8 @@ A native report (``<Reports><Report Type='UUT'>``, TestStand's default process m
 ``<TSReport>`` dump written with the WATS TestStand AddOn both hold ``Prop Name=... Type=...``
 trees. The UUT Prop gives the unit's identity (and its misc infos and sub-units),
 ``StationInfo`` the station, ``ReportInfo Start`` or ``StartDate``/``StartTime`` the start, and
-the top-level ``TEResult`` (the main sequence) the step tree, made by :mod:`._teststand_steps`.
+the top-level ``TEResult`` (the main sequence) the step tree, made by :mod:`._teststand_steps`
+while the file is parsed; :mod:`._teststand_header` reads the start time and the UUT's extras.
 XML is read by :mod:`._junit_xml` (no DTD, no entities, bounded text and depth).
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -31,13 +31,13 @@ from ._check import validated
 from ._errors import FileRejected
 from ._junit_xml import Node, parse_xml
 from ._sdk import API_VERSION, Converter, ConverterOutput
-from ._teststand_props import additional_data, cut, element_props, number, prop, props, text
+from ._teststand_header import add_uut_extras, engine_start_of, start_of, zone_of
+from ._teststand_props import cut, number, prop, text
 from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered, relative_start
 
 __all__ = ["TestStandArguments", "TestStandConverter"]
 
 _TEXT_LIMIT = 2000
-_MISC_LIMIT = 100
 _INT32 = 2**31 - 1
 _RESULTS = ("P", "F", "E", "T")
 
@@ -103,7 +103,7 @@ class TestStandConverter(Converter[TestStandArguments]):
                 root that is not ``Reports`` or ``TSReport``, no UUT report in it, or values
                 that make an invalid report; ``where`` names the line.
         """
-        zone = _zone(args.timezone)
+        zone = zone_of(args.timezone)
         reader = _Reader(args, zone)
         root = parse_xml(data, on_end=reader.on_end)
         if root.tag == "Reports":
@@ -138,7 +138,7 @@ class _Reader:
             return False
         if node.tag == "ReportInfo" and node.attrib.get("key") in ("Start", "EngineStarted"):
             self._info[node.attrib["key"]] = node.attrib.get("value", "")
-            self.maker.engine_start = _engine_start(self._info)
+            self.maker.engine_start = engine_start_of(self._info)
             return False
         if is_result(node):
             if parent.tag == "Value":
@@ -172,20 +172,6 @@ _ROOT_RE = re.compile(
     r"<(?:Reports|TSReport)[\s>]",
     re.S,
 )
-
-
-def _zone(name: str | None) -> dt.tzinfo | None:
-    """The time zone named by the ``timezone`` argument (None: the station's local zone).
-
-    Raises:
-        FileRejected: an unknown zone name.
-    """
-    if name is None:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise FileRejected(f"unknown time zone {name!r} (argument timezone)") from None
 
 
 def _build(
@@ -229,7 +215,7 @@ def _build(
             location=cut(text(station, "Location") or args.location),
             purpose=cut(text(station, "Purpose") or args.purpose),
             operator=text(station, "LoginName") or args.operator,
-            start=_start(report, info, zone),
+            start=start_of(report, info, zone),
             comment=cut(text(uut, "Comment") or "", _TEXT_LIMIT) or None,
             fixture_id=cut(text(uut, "UUT_Fixture_ID") or "") or None,
             batch_sn=cut(text(uut, "BatchSerialNumber") or "") or None,
@@ -237,7 +223,7 @@ def _build(
         )
     except ValueError as exc:
         raise FileRejected(f"bad report header: {exc}", where=where) from None
-    _add_uut_extras(builder, uut, station)
+    add_uut_extras(builder, uut, station)
     main = tops[0] if tops else None
     wanted = STEP_STATUS.get((result or text(main, "Status") or "").lower())
     outcome = wanted if wanted in _RESULTS else None
@@ -252,7 +238,7 @@ def _build(
     built = msgspec.structs.replace(
         built,
         result=outcome,
-        root=_root(built.root, main, children, outcome, args, _engine_start(info)),
+        root=_root(built.root, main, children, outcome, args, engine_start_of(info)),
         uut=msgspec.structs.replace(
             built.uut,
             step_id_caused_uut_failure=UNSET if failed is None else failed,
@@ -315,91 +301,3 @@ def _root(
         ),
         steps=tuple(children),
     )
-
-
-def _add_uut_extras(builder: ReportBuilder, uut: Node, station: Node | None) -> None:
-    """``MiscUUTResult``: ``Misc_UUT_Info`` as misc infos, ``UUT_Part_Info`` as sub-units; the
-    UUT's and the station's ``AdditionalData`` as additional data."""
-    misc = prop(uut, "MiscUUTResult")
-    for element in element_props(prop(misc, "Misc_UUT_Info")):
-        description = text(element, "Description")
-        value = text(element, "Data_String")
-        numeric = number(element, "Data_Numeric")
-        whole = int(numeric) if numeric is not None and abs(numeric) < _INT32 else None
-        if description and (value or whole is not None):
-            builder.add_misc_info(
-                cut(description, _MISC_LIMIT),
-                text=cut(value, _MISC_LIMIT) if value else None,
-                numeric=whole,
-            )
-    for element in element_props(prop(misc, "UUT_Part_Info")):
-        part_pn = text(element, "Part_Number")
-        part_sn = text(element, "Part_Serial_Number")
-        if part_pn and part_sn:
-            builder.add_sub_unit(
-                part_type=cut(text(element, "Part_Type") or "Unknown", 50),
-                pn=cut(part_pn),
-                sn=cut(part_sn),
-                rev=cut(text(element, "Part_Revision_Number") or "") or None,
-            )
-    for holder in (uut, station):
-        for member in props(prop(holder, "AdditionalData")):
-            builder.add_additional_data(additional_data(member))
-
-
-def _start(report: Node, info: dict[str, str], zone: dt.tzinfo | None) -> dt.datetime | None:
-    """The start: ReportInfo ``Start`` (its own offset, else ``zone``), else the local
-    StartDate/StartTime in ``zone`` (the station's when None)."""
-    given = _iso(info.get("Start"))
-    if given is not None:
-        return _aware(given, zone)
-    date = prop(report, "StartDate")
-    time = prop(report, "StartTime")
-    year = number(date, "Year")
-    if year is None:
-        found = re.search(r"\b\d{4}\b", text(date, "Text") or text(date, "ShortText") or "")
-        year = float(found.group()) if found else None
-    parts = [
-        year,
-        number(date, "Month"),
-        number(date, "MonthDay"),
-        number(time, "Hours"),
-        number(time, "Minutes"),
-        number(time, "Seconds"),
-    ]
-    if any(p is None for p in parts):
-        return None
-    y, mo, d, h, mi, s = (int(p or 0) for p in parts)
-    ms = int(number(time, "Milliseconds") or 0)
-    try:
-        return _aware(dt.datetime(y, mo, d, h, mi, s, ms * 1000), zone)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _engine_start(info: dict[str, str]) -> dt.datetime | None:
-    """When the TestStand engine started (the AddOn's ``ReportInfo EngineStarted``, in UTC), in
-    the offset of its ``Start``; None when it is not there or not an ISO time with an offset."""
-    moment = _iso(info.get("EngineStarted"))
-    if moment is None or moment.tzinfo is None:
-        return None
-    start = _iso(info.get("Start"))
-    return moment if start is None or start.tzinfo is None else moment.astimezone(start.tzinfo)
-
-
-def _iso(raw: str | None) -> dt.datetime | None:
-    """An ISO 8601 time as TestStand writes it (seven decimals, ``Z``), or None."""
-    if not raw:
-        return None
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", raw.strip().replace("Z", "+00:00"))
-    try:
-        return dt.datetime.fromisoformat(trimmed)
-    except ValueError:
-        return None
-
-
-def _aware(moment: dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
-    """``moment`` with its own offset, else in ``zone``, else in the station's local zone."""
-    if moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=zone) if zone is not None else moment.astimezone()

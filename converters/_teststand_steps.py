@@ -12,7 +12,6 @@ first failed step that is not a sequence call is marked as the cause of a failed
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import itertools
 from collections.abc import Iterator
@@ -21,13 +20,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from pywats_actors.report import (
-    AdditionalData,
-    AdditionalDataProperty,
-    Attachment,
     BooleanMeasurement,
     CallExecutableInfo,
     Chart,
-    ChartSeries,
     LoopInfo,
     MessagePopupInfo,
     NumericMeasurement,
@@ -36,26 +31,21 @@ from pywats_actors.report import (
     StepKind,
     StringMeasurement,
     boolean_measurement,
-    chart_series,
     format_timestamp,
     step_kind,
 )
 
 from ._errors import FileRejected
 from ._junit_xml import Node
+from ._teststand_extras import chart, extras, xml_string
 from ._teststand_measure import measurement_array, numeric, string
 from ._teststand_props import (
-    additional_data,
-    array_values,
     cut,
     element_props,
     flag,
     number,
     prop,
-    props,
     text,
-    to_float,
-    value,
 )
 
 __all__ = ["STEP_STATUS", "StepMaker", "is_result", "numbered", "relative_start"]
@@ -243,7 +233,7 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
     Raises:
         ValueError: a measurement whose limits do not fit its operator.
     """
-    extras = _extras(result)
+    additional = extras(result)
     notes: list[str] = []
     payload: dict[str, object] = {}
     numerics: list[NumericMeasurement] = []
@@ -280,8 +270,8 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
         if code is not None:
             payload["call_exe"] = CallExecutableInfo(exit_code=code)
             step_type = "CallExecutable"
-    if source != "S" and (chart := prop(result, "Chart")) is not None:
-        payload["chart"] = _chart(chart, notes)
+    if source != "S" and (found := prop(result, "Chart")) is not None:
+        payload["chart"] = chart(found, notes)
         step_type = "WATS_XYGMNLT"
         strings, booleans = [], []  # a chart step carries numeric measurements only
     if "chart" not in payload and step_kind(step_type) is StepKind.CHART:
@@ -291,7 +281,7 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
     if notes:
         own = base.report_text if isinstance(base.report_text, str) else ""
         payload["report_text"] = cut("\n".join(filter(None, [own, *notes])), _TEXT_LIMIT)
-    attachment = _xml_string(result)
+    attachment = xml_string(result)
     return _with(
         base,
         step_type=step_type,
@@ -299,7 +289,7 @@ def _leaf(base: Step, result: Node, source: str | None) -> Step:
         numeric_meas=tuple(numerics) or UNSET,
         string_meas=tuple(strings) or UNSET,
         boolean_meas=tuple(booleans) or UNSET,
-        additional_results=tuple(extras) or UNSET,
+        additional_results=tuple(additional) or UNSET,
         attachment=attachment or UNSET,
         **payload,
     )
@@ -340,72 +330,3 @@ def _measured(source: str | None, statuses: list[str]) -> str:
 def _worst(statuses: Iterator[str] | list[str]) -> str:
     seen = set(statuses)
     return next((s for s in _WORST_FIRST if s in seen), "P")
-
-
-def _chart(chart: Node, notes: list[str]) -> Chart:
-    """A ``Chart`` object (ChartLabel, Xlabel, Xunit, Ylabel, Yunit, ChartType, Plots)."""
-    series: list[ChartSeries] = []
-    for index, plot in enumerate(element_props(prop(chart, "Plots"))):
-        name = cut(text(plot, "PlotName") or f"Plot {index}")
-        rows: dict[int, dict[int, float | None]] = {}
-        for indexes, raw in array_values(prop(plot, "PlotData")):
-            row, column = (0, indexes[0]) if len(indexes) == 1 else indexes[:2]
-            rows.setdefault(row, {})[column] = to_float(raw)
-        ordered = [rows[r] for r in sorted(rows)]
-        if not ordered:
-            notes.append(f"plot {name!r}: no data; not recorded")
-            continue
-        ys, xs = (ordered[1], ordered[0]) if len(ordered) > 1 else (ordered[0], None)
-        keys = sorted(ys)
-        pairs = [(xs.get(k) if xs is not None else 0.0, ys[k]) for k in keys]
-        kept = [(x, y) for x, y in pairs if x is not None and y is not None]
-        if len(kept) < len(pairs):
-            notes.append(f"plot {name!r}: {len(pairs) - len(kept)} points not finite; left out")
-        if not kept:
-            continue
-        x_values = None if xs is None else [x for x, _ in kept]
-        series.append(chart_series(name, [y for _, y in kept], x_values))
-    return Chart(
-        label=_label(chart, "ChartLabel"),
-        x_label=_label(chart, "Xlabel"),
-        x_unit=_label(chart, "Xunit"),
-        y_label=_label(chart, "Ylabel"),
-        y_unit=_label(chart, "Yunit"),
-        chart_type=_label(chart, "ChartType"),
-        series=tuple(series),
-    )
-
-
-def _label(chart: Node, key: str) -> str | UnsetType:
-    found = text(chart, key)
-    return cut(found, 50) if found else UNSET
-
-
-def _extras(result: Node) -> list[AdditionalData]:
-    """``AdditionalResults``, a property loader's counts and an ``AttachedFileData``
-    description, as additional results."""
-    found: list[AdditionalData] = []
-    extra = prop(result, "AdditionalResults")
-    if extra is not None:
-        members = element_props(extra) if extra.attrib.get("Type") == "Array" else props(extra)
-        found.extend(additional_data(member) for member in members)
-    counts = [
-        AdditionalDataProperty(name=key, type="Number", value=raw)
-        for key in ("NumPropertiesRead", "NumPropertiesApplied")
-        if (raw := text(result, key)) is not None
-    ]
-    if counts:
-        found.append(AdditionalData(name="PropertyLoader", props=tuple(counts)))
-    attached = prop(result, "AttachedFileData")
-    if attached is not None:
-        found.append(additional_data(attached))
-    return found
-
-
-def _xml_string(result: Node) -> Attachment | None:
-    """``XMLString`` (step data TestStand serialised as XML) as a ``stepdata.xml`` attachment."""
-    raw = value(prop(result, "XMLString"))
-    if not raw:
-        return None
-    data = base64.b64encode(raw.encode("utf-8")).decode("ascii")
-    return Attachment(name="stepdata.xml", content_type="text/xml", data=data)
