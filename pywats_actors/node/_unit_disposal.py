@@ -20,7 +20,6 @@ was left where it was (or, for a failure half-way, as much of it as could not be
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
 import json
 import os
@@ -30,12 +29,12 @@ from pathlib import Path
 
 from ._disposal import (
     _MAX_SUFFIX,
-    _TRACEBACK_EXCERPT,
     SIDECAR_TMP,
     AfterSuccess,
     FolderMissing,
     _make_below,
     _rename_noreplace,
+    error_document,
 )
 from ._messages import FileReady
 from ._units import UnitRules, check_unit
@@ -172,18 +171,8 @@ def dispose_unit_failure(
     assert ready.unit is not None
     target_dir = root / error_dir
     _make_below(root, target_dir)
-    document: dict[str, object] = {
-        "file": "",
-        "source": ready.path,
-        "folder": ready.folder,
-        "kind": kind,
-        "reason": reason,
-        "converter": converter,
-        "traceback": traceback[-_TRACEBACK_EXCERPT:] if traceback else None,
-        "size": ready.signature.size,
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "unit": [f.path for f in ready.unit],
-    }
+    document = error_document(ready, kind, reason, converter, traceback)
+    document["unit"] = [f.path for f in ready.unit]
 
     def write_sidecar(suffix: str) -> Path:
         document["file"] = ready.relative + suffix
