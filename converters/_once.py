@@ -51,18 +51,8 @@ def convert_file_once(
         OSError: the file cannot be read.
         ConverterLoadError, UnknownConverter, WorkerStartError: as for the pool.
     """
-    file = Path(path)
-    data = file.read_bytes()
-    base = settings if settings is not None else PoolSettings()
-    one = msgspec.structs.replace(base, workers=1)
-
-    async def run() -> ConversionResult:
-        async with open_converter_pool(
-            one, converters=converters, station_namespace=station_namespace
-        ) as pool:
-            return await pool.convert(data, file.name, converter)
-
-    return trio.run(run)
+    _, result = _once(path, converter, converters, settings, station_namespace, explain=False)
+    return result
 
 
 def explain_file_once(
@@ -81,16 +71,32 @@ def explain_file_once(
         OSError: the file cannot be read.
         ConverterLoadError, UnknownConverter, WorkerStartError: as for the pool.
     """
+    found, result = _once(path, converter, converters, settings, station_namespace, explain=True)
+    assert found is not None
+    return found, result
+
+
+def _once(
+    path: str | os.PathLike[str],
+    converter: str | None,
+    converters: Sequence[ConverterConfig | str] | None,
+    settings: PoolSettings | None,
+    station_namespace: uuid.UUID,
+    *,
+    explain: bool,
+) -> tuple[Detection | None, ConversionResult]:
+    """One file through a pool of one worker per domain (detection scores first, with
+    ``explain``)."""
     file = Path(path)
     data = file.read_bytes()
     base = settings if settings is not None else PoolSettings()
     one = msgspec.structs.replace(base, workers=1)
 
-    async def run() -> tuple[Detection, ConversionResult]:
+    async def run() -> tuple[Detection | None, ConversionResult]:
         async with open_converter_pool(
             one, converters=converters, station_namespace=station_namespace
         ) as pool:
-            found = await pool.detect(data, file.name)
+            found = await pool.detect(data, file.name) if explain else None
             return found, await pool.convert(data, file.name, converter)
 
     return trio.run(run)
