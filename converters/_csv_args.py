@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 import msgspec
 
 from ._csv_presets import expand_preset, preset_names
+from ._timezone import check_timezone
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -277,6 +278,7 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return msgspec.convert(expand_preset({**overrides, "mapping": mapping}), cls)
 
     def __post_init__(self) -> None:
+        check_timezone(self.timezone)
         if self.mapping is not None and self.mapping not in preset_names():
             known = ", ".join(preset_names())
             raise ValueError(f"unknown mapping {self.mapping!r}; the shipped mappings are {known}")

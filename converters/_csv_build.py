@@ -95,14 +95,8 @@ class ReportFactory:
         ):
             for word in vocabulary:
                 self._verdicts.setdefault(_norm(word), verdict)  # type: ignore[arg-type]
-        self._tz: dt.tzinfo | None = None
-        if args.timezone is not None:
-            try:
-                self._tz = zoneinfo.ZoneInfo(args.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise FileRejected(
-                    f"unknown time zone {args.timezone!r} (argument timezone)"
-                ) from None
+        # checked with the arguments (converters._timezone)
+        self._tz = zoneinfo.ZoneInfo(args.timezone) if args.timezone is not None else None
 
     def build(self, records: Sequence[Record], file_name: str = "") -> UUTReport:
         """The report of one group of rows (of the file ``file_name``).

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
@@ -43,6 +42,7 @@ from ._errors import FileRejected
 from ._ict_verdict import with_verdict
 from ._junit_steps import cut
 from ._sdk import API_VERSION, Converter, ConverterOutput
+from ._timezone import check_timezone, localize
 
 __all__ = ["KlippelArguments", "KlippelConverter"]
 
@@ -101,6 +101,14 @@ class KlippelArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     operator: str | None = None
     sequence_name: str = "Klippel QC"
     timezone: str | None = None
+
+    def __post_init__(self) -> None:
+        """Check the time zone.
+
+        Raises:
+            ValueError: ``timezone`` is not an IANA time zone.
+        """
+        check_timezone(self.timezone)
 
 
 class KlippelConverter(Converter[KlippelArguments]):
@@ -312,12 +320,7 @@ def _start(
         minutes = int(match["oh"]) * 60 + int(match["om"])
         offset = dt.timedelta(minutes=-minutes if match["sign"] == "-" else minutes)
         return local.replace(tzinfo=dt.timezone(offset))
-    if args.timezone is not None:
-        try:
-            return local.replace(tzinfo=zoneinfo.ZoneInfo(args.timezone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise FileRejected(f"unknown time zone {args.timezone!r} (argument timezone)") from None
-    return local.astimezone()
+    return localize(local, args.timezone)
 
 
 def _values(

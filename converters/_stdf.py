@@ -25,6 +25,7 @@ from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._stdf_records import GZIP_MAGIC, Fields, far_signature, records
 from ._stdf_report import Lot, Part, add_step, build_report, read_mir, read_sdr
 from ._stdf_steps import TestSteps
+from ._timezone import check_timezone
 
 __all__ = ["StdfArguments", "StdfConverter"]
 
@@ -85,15 +86,7 @@ class StdfArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         Raises:
             ValueError: ``timezone`` is not a known IANA zone.
         """
-        if self.timezone is not None:
-            _zone(self.timezone)
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"timezone: unknown time zone {name!r}") from None
+        check_timezone(self.timezone)
 
 
 class StdfConverter(Converter[StdfArguments]):
@@ -132,7 +125,7 @@ class StdfConverter(Converter[StdfArguments]):
                 end, too many results in a part, or no part at all; ``where`` names the
                 record's byte offset (in the uncompressed data).
         """
-        zone = _zone(args.timezone) if args.timezone is not None else None
+        zone = zoneinfo.ZoneInfo(args.timezone) if args.timezone is not None else None
         steps = TestSteps(display=args.scaling == "display", separator=args.sequence_separator)
         lot = Lot()
         parts: dict[tuple[int, int], Part] = {}

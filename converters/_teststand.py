@@ -34,6 +34,7 @@ from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._teststand_header import add_uut_extras, engine_start_of, start_of, zone_of
 from ._teststand_props import cut, number, prop, text
 from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered, relative_start
+from ._timezone import check_timezone
 
 __all__ = ["TestStandArguments", "TestStandConverter"]
 
@@ -70,6 +71,14 @@ class TestStandArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     sequence_name: str = "MainSequence"
     sequence_version: str | None = None
     timezone: str | None = None
+
+    def __post_init__(self) -> None:
+        """Check the time zone.
+
+        Raises:
+            ValueError: ``timezone`` is not an IANA time zone.
+        """
+        check_timezone(self.timezone)
 
 
 class TestStandConverter(Converter[TestStandArguments]):

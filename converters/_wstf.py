@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import zoneinfo
 from collections.abc import Iterator, Sequence
 from typing import ClassVar
 
@@ -32,6 +31,7 @@ from pywats_actors.report import (
 
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
+from ._timezone import check_timezone
 from ._wstf_uut import Uut
 from ._wstf_values import check_culture
 
@@ -91,11 +91,7 @@ class WstfArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise ValueError(
                 f"file_encoding {self.file_encoding!r} is not a known encoding"
             ) from None
-        if self.timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(self.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
+        check_timezone(self.timezone)
 
 
 class WstfConverter(Converter[WstfArguments]):
