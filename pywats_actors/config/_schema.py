@@ -237,6 +237,10 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
             when the worker has a mount namespace; writing past it fails with "no space").
         max_input_mb: the largest file converted, in MiB; a larger one is moved to the error
             folder without being read (a converter's worker gets the whole file).
+        max_output_mb: the most WSJF one file may give, in MiB (all its reports; the node
+            holds them until they are in the spool); more sends the file to the error folder.
+        max_reports_per_file: the most reports one file may give (a lot of STDF parts, a
+            batch of units); more sends the file to the error folder.
         disabled: built-in converters that auto-detection leaves out (``auto`` folders);
             a file they would have taken is refused with a note saying which one is disabled.
             A folder that names one still uses it.
@@ -254,6 +258,8 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     seccomp: Literal["required", "auto", "off"] = "auto"
     temp_mb: Annotated[int, Meta(ge=1, le=65536)] = 128
     max_input_mb: Annotated[int, Meta(ge=1, le=1024)] = 64
+    max_output_mb: Annotated[int, Meta(ge=1, le=2048)] = 32
+    max_reports_per_file: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
     disabled: Annotated[tuple[_ConverterName, ...], Meta(max_length=64)] = ()
     plugins: Annotated[tuple[_ConverterRef, ...], Meta(max_length=32)] = ()
 

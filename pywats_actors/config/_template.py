@@ -71,6 +71,8 @@ COMMENTS: dict[str, str] = {
     "conversion.seccomp": "system-call filter for workers: required, auto or off",
     "conversion.temp_mb": "size of a worker's private temporary folder, in MiB",
     "conversion.max_input_mb": "largest file converted, in MiB; larger ones go to error/",
+    "conversion.max_output_mb": "most WSJF one file may give, in MiB",
+    "conversion.max_reports_per_file": "most reports one file may give",
     "conversion.disabled": "built-in converters auto-detection leaves out",
     "conversion.plugins": "converter plug-ins auto-detection asks too",
     "watch.id": "unique name of this folder (logs, events)",
