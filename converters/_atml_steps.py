@@ -1,0 +1,483 @@
+"""The ATML converter's step tree: ``TestGroup``, ``Test`` and ``SessionAction`` as WSJF steps.
+
+A ``TestGroup`` is a sequence call; a ``SessionAction`` a step without measurements, typed by
+its ``ts:StepType``; a ``Test`` a measured step chosen by its ``ts:StepType``
+(``NumericLimitTest``, ``NI_MultipleNumericLimitTest``, ``PassFailTest``, ``StringValueTest``
+and the WATS AddOn's ``ET_*`` types), or by what its ``TestResult`` elements hold for any other
+type. Every status is the file's own ``Outcome`` (import mode); only what the file leaves out
+is computed. ``docs/converters.md`` (the ``atml`` section) lists the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+from msgspec import UNSET
+
+from pywats_actors.report import (
+    BooleanMeasurement,
+    CallExecutableInfo,
+    MessagePopupInfo,
+    NumericMeasurement,
+    SequenceCallInfo,
+    Step,
+    StepStatus,
+    StringMeasurement,
+    boolean_measurement,
+    format_timestamp,
+    numeric_measurement,
+    string_measurement,
+)
+
+from ._atml_values import (
+    datum_kind,
+    datum_number,
+    datum_text,
+    number,
+    numeric_limits,
+    outcome_status,
+    string_limit,
+)
+from ._atml_xml import AtmlNode
+from ._errors import FileRejected
+
+__all__ = ["StepContext", "cut", "sequence_step", "split_sequence"]
+
+M = TypeVar("M", NumericMeasurement, StringMeasurement)
+_NAME_LIMIT = 100
+_TEXT_LIMIT = 2000
+_WORST_FIRST = (StepStatus.TERMINATED, StepStatus.ERROR, StepStatus.FAILED)
+_GROUPS = {"setup": "S", "main": "M", "cleanup": "C"}
+_SEQUENCE_TYPES = frozenset({"SequenceCall", "WATS_SeqCall"})
+_KINDS = {
+    "NumericLimitTest": "numeric",
+    "ET_NLT": "numeric",
+    "NI_MultipleNumericLimitTest": "multi_numeric",
+    "MultiNumericLimitTest": "multi_numeric",
+    "ET_MNLT": "multi_numeric",
+    "WATS_XYGMNLT": "multi_numeric",
+    "PassFailTest": "pass_fail",
+    "ET_PFT": "pass_fail",
+    "ET_MPFT": "multi_pass_fail",
+    "MultiBooleanTest": "multi_pass_fail",
+    "StringValueTest": "string",
+    "ET_SVT": "string",
+    "ET_MSVT": "multi_string",
+    "MultiStringTest": "multi_string",
+}
+_STEP_TYPES = {
+    "numeric": "ET_NLT",
+    "multi_numeric": "ET_MNLT",
+    "pass_fail": "ET_PFT",
+    "multi_pass_fail": "ET_MPFT",
+    "string": "ET_SVT",
+    "multi_string": "ET_MSVT",
+}
+_MEAS_STATUS = {StepStatus.PASSED: "P", StepStatus.FAILED: "F", StepStatus.SKIPPED: "S"}
+
+
+def cut(text: str, limit: int = _NAME_LIMIT) -> str:
+    """``text`` shortened to ``limit`` characters (an ellipsis marks a cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def split_sequence(name: str) -> tuple[str, str]:
+    """``C:\\x\\file.seq#Main`` as ``(C:\\x\\file.seq, Main)``; without ``#``, twice the name."""
+    path, hashed, sequence = name.rpartition("#")
+    return (path, sequence) if hashed and path else (name, name)
+
+
+@dataclass
+class StepContext:
+    """What every step needs: the zone of times without an offset, and where it failed."""
+
+    tz: dt.tzinfo | None
+    failures: list[str] = field(default_factory=list)
+
+    def moment(self, text: str | None) -> dt.datetime | None:
+        """An ATML ``dateTime`` as an aware datetime (its own offset, else ``tz``), or None."""
+        if not text:
+            return None
+        text = text.strip()
+        head, dot, tail = text.partition(".")
+        if dot:  # at most 6 fraction digits for fromisoformat
+            digits = len(tail) - len(tail.lstrip("0123456789"))
+            tail = tail[: min(digits, 6)] + tail[digits:]
+            text = f"{head}.{tail}"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is not None:
+            return moment
+        return moment.replace(tzinfo=self.tz) if self.tz is not None else moment.astimezone()
+
+
+def _props(node: AtmlNode) -> AtmlNode | None:
+    return node.find("Extension", "TSStepProperties")
+
+
+def _prop_text(props: AtmlNode | None, tag: str) -> str | None:
+    found = props.find(tag) if props is not None else None
+    if found is None:
+        return None
+    return (found.attrib.get("value") or found.text).strip() or None
+
+
+def _data_items(node: AtmlNode) -> dict[str, AtmlNode]:
+    """The ``Data/Collection/Item`` Datums of a step, by item name."""
+    collection = node.find("Data", "Collection")
+    found: dict[str, AtmlNode] = {}
+    for item in collection.findall("Item") if collection is not None else ():
+        datum = item.find("Datum")
+        if datum is not None:
+            found.setdefault(item.attrib.get("name", ""), datum)
+    return found
+
+
+def _base(node: AtmlNode, ctx: StepContext, step_type: str, status: str) -> Step:
+    """A step with what every kind shares: name, group, start, duration, GUID, failure flag."""
+    props = _props(node)
+    start = ctx.moment(node.attrib.get("startDateTime"))
+    total = number(_prop_text(props, "TotalTime"))
+    if total is None:
+        end = ctx.moment(node.attrib.get("endDateTime"))
+        if start is not None and end is not None:
+            total = (end - start).total_seconds()
+    caused = (_prop_text(props, "StepCausedSequenceFailure") or "").lower() == "true"
+    guid = node.attrib.get("testReferenceID") or _prop_text(props, "StepId")
+    group = _GROUPS.get((_prop_text(props, "StepGroup") or "").lower(), "M")
+    name = node.attrib.get("callerName") or _caller(node) or node.attrib.get("name") or step_type
+    return Step(
+        id=0,
+        group=group,
+        step_type=step_type,
+        name=cut(name),
+        status=status,
+        start=UNSET if start is None else format_timestamp(start),
+        tot_time=UNSET if total is None or not math.isfinite(total) or total < 0 else total,
+        ts_guid=UNSET if not guid else cut(guid),
+        caused_seq_failure=True if caused and status != StepStatus.PASSED else UNSET,
+    )
+
+
+def _caller(node: AtmlNode) -> str | None:
+    """The calling step's name from 2.02's ``SequenceCallStepName = 'X'`` attribute."""
+    said = node.attrib.get("userDefinedType", "")
+    _, equals, quoted = said.partition("=")
+    return quoted.strip().strip("'\"") or None if equals else None
+
+
+def _roll_up(children: list[Step]) -> str:
+    seen = {child.status for child in children}
+    return next((s.value for s in _WORST_FIRST if s in seen), StepStatus.PASSED.value)
+
+
+def sequence_step(node: AtmlNode, ctx: StepContext, version: str | None = None) -> Step:
+    """A ``TestGroup`` (or the ``ResultSet``) and everything below it as a sequence call."""
+    children = [_child(child, ctx) for child in node.children]
+    steps = [step for step in children if step is not None]
+    own = outcome_status(node.find("Outcome"))
+    status = own.value if own is not None else _roll_up(steps)
+    path, sequence = split_sequence(node.attrib.get("name", ""))
+    for result in node.findall("TestResult"):
+        datum = result.find("TestData", "Datum")
+        if _label(result) == "SeqFileVersion" and datum is not None and version is None:
+            version = datum_text(datum).strip() or None
+    base = _base(node, ctx, _prop_text(_props(node), "StepType") or "SequenceCall", status)
+    if base.step_type not in _SEQUENCE_TYPES:
+        base = msgspec.structs.replace(base, step_type="SequenceCall")
+    if not node.attrib.get("callerName") and _caller(node) is None and sequence:
+        base = msgspec.structs.replace(base, name=cut(sequence))
+    info = SequenceCallInfo(
+        path=cut(path, 500) if path else UNSET,
+        name=cut(sequence) if sequence else UNSET,
+        version=UNSET if version is None else cut(version),
+    )
+    return msgspec.structs.replace(base, seq_call=info, steps=tuple(steps))
+
+
+def _child(node: AtmlNode, ctx: StepContext) -> Step | None:
+    if node.tag == "TestGroup":
+        return sequence_step(node, ctx)
+    if node.tag == "SessionAction":
+        return _action(node, ctx)
+    if node.tag == "Test":
+        return _test(node, ctx)
+    return None
+
+
+def _action(node: AtmlNode, ctx: StepContext) -> Step:
+    """A ``SessionAction``: a step of its ``ts:StepType``, done unless its outcome says."""
+    step_type = cut(_prop_text(_props(node), "StepType") or "Action")
+    status = outcome_status(node.find("ActionOutcome") or node.find("Outcome"))
+    step = _base(node, ctx, step_type, (status or StepStatus.DONE).value)
+    items = _data_items(node)
+    text = datum_text(items["ReportText"]).strip() if "ReportText" in items else ""
+    if text:
+        step = msgspec.structs.replace(step, report_text=cut(text, _TEXT_LIMIT))
+    exit_code = datum_number(items.get("ExitCode"))
+    if step_type == "CallExecutable" and exit_code is not None and math.isfinite(exit_code):
+        step = msgspec.structs.replace(step, call_exe=CallExecutableInfo(exit_code=exit_code))
+    button = datum_number(items.get("ButtonHit"))
+    if step_type == "MessagePopup" and button is not None and math.isfinite(button):
+        response = datum_text(items["Response"]) if "Response" in items else None
+        popup = MessagePopupInfo(button=int(button), response=response or UNSET)
+        step = msgspec.structs.replace(step, message_popup=popup)
+    return step
+
+
+def _label(result: AtmlNode) -> str:
+    return result.attrib.get("name") or result.attrib.get("ID") or ""
+
+
+@dataclass
+class _Found:
+    """A ``Test``'s results sorted: measurement candidates by kind, report texts, the rest."""
+
+    numeric: list[AtmlNode] = field(default_factory=list)
+    string: list[AtmlNode] = field(default_factory=list)
+    boolean: list[AtmlNode] = field(default_factory=list)
+    collections: list[AtmlNode] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
+def _sort(node: AtmlNode) -> _Found:
+    found = _Found()
+    for result in node.findall("TestResult"):
+        data = result.find("TestData")
+        datum = data.find("Datum") if data is not None else None
+        if datum is None:
+            if data is not None and data.find("Collection") is not None:
+                found.collections.append(result)
+            continue
+        if _label(result) == "ReportText":
+            found.texts.append(datum_text(datum).strip())
+            continue
+        kind = datum_kind(datum)
+        if kind == "number":
+            found.numeric.append(result)
+        elif kind == "string":
+            found.string.append(result)
+        elif kind == "boolean":
+            found.boolean.append(result)
+    items = _data_items(node)
+    if "ReportText" in items:
+        found.texts.append(datum_text(items["ReportText"]).strip())
+    return found
+
+
+def _test(node: AtmlNode, ctx: StepContext) -> Step:
+    """A ``Test`` as a measured step (or a sequence call that did not run, or a generic step)."""
+    ts_type = _prop_text(_props(node), "StepType") or "Test"
+    own = outcome_status(node.find("Outcome"))
+    if ts_type in _SEQUENCE_TYPES:
+        status = (own or StepStatus.SKIPPED).value
+        path, sequence = split_sequence(node.attrib.get("name", ""))
+        step = _base(node, ctx, ts_type, status)
+        info = SequenceCallInfo(name=cut(sequence) if sequence else UNSET)
+        return msgspec.structs.replace(step, seq_call=info, steps=())
+    found = _sort(node)
+    kind = _KINDS.get(ts_type) or _guess(found)
+    notes: list[str] = []
+    numeric: tuple[NumericMeasurement, ...] = ()
+    strings: tuple[StringMeasurement, ...] = ()
+    booleans: tuple[BooleanMeasurement, ...] = ()
+    used: list[AtmlNode] = []
+    if kind == "numeric":
+        chosen = _prefer(found.numeric, "Numeric")
+        used = chosen[:1]
+        numeric = tuple(_numeric(r, own, notes, named=False) for r in used)
+    elif kind == "multi_numeric":
+        used = found.numeric
+        numeric = tuple(_numeric(r, None, notes, named=True) for r in used)
+    elif kind == "string":
+        used = _prefer(found.string, "String")[:1]
+        strings = tuple(_string(r, own, notes) for r in used)
+    elif kind == "pass_fail":
+        used = _prefer(found.boolean, "PassFail")[:1]
+        booleans = (_boolean(used[0] if used else None, own),)
+    elif kind in ("multi_pass_fail", "multi_string"):
+        booleans, strings = _collected(found.collections, kind)
+    numeric = _unique(tuple(m for m in numeric if m is not None))
+    extra = [r for r in found.numeric + found.string + found.boolean if r not in used]
+    for result in extra:
+        datum = result.find("TestData", "Datum")
+        if datum is not None:
+            notes.append(f"{_label(result)}: {datum_text(datum).strip()}")
+    measured = [m.status for m in (*numeric, *strings, *booleans)]
+    status = own.value if own is not None else _measured_status(measured)
+    step_type = _STEP_TYPES.get(kind or "", cut(ts_type))
+    step = _base(node, ctx, step_type, status)
+    text = "\n".join(t for t in (*found.texts, *notes) if t)
+    return msgspec.structs.replace(
+        step,
+        report_text=cut(text, _TEXT_LIMIT) if text else UNSET,
+        numeric_meas=numeric or UNSET,
+        string_meas=strings or UNSET,
+        boolean_meas=booleans or UNSET,
+    )
+
+
+def _guess(found: _Found) -> str | None:
+    """The kind of an unknown step type from its results (None: no measurement)."""
+    if found.numeric and not found.string and not found.boolean:
+        return "numeric" if len(found.numeric) == 1 else "multi_numeric"
+    if len(found.string) == 1 and not found.numeric and not found.boolean:
+        return "string"
+    if len(found.boolean) == 1 and not found.numeric and not found.string:
+        return "pass_fail"
+    return None
+
+
+def _prefer(results: list[AtmlNode], label: str) -> list[AtmlNode]:
+    """``results`` with the one labelled ``label`` first."""
+    return sorted(results, key=lambda r: _label(r) != label)
+
+
+def _meas_status(
+    result: AtmlNode | None, step_outcome: StepStatus | None, computed: str
+) -> str:
+    """A measurement's status: its own ``Outcome``, else the step's, else ``computed``."""
+    own = outcome_status(result.find("Outcome")) if result is not None else None
+    for said in (own, step_outcome):
+        if said is not None and said in _MEAS_STATUS:
+            return _MEAS_STATUS[said]
+    return computed
+
+
+def _numeric(
+    result: AtmlNode, outcome: StepStatus | None, notes: list[str], *, named: bool
+) -> NumericMeasurement | None:
+    datum = result.find("TestData", "Datum")
+    assert datum is not None  # sorted as numeric
+    label = cut(_label(result) or "Numeric")
+    value = datum_number(datum)
+    unit = datum.attrib.get("nonStandardUnit") or datum.attrib.get("unit") or None
+    if value is None or not math.isfinite(value):
+        notes.append(f"{label}: {datum.attrib.get('value', '')} (not a finite number)")
+        return None
+    limits = numeric_limits(result)
+    if limits.note:
+        notes.append(f"{label}: {limits.note}")
+    measurement = _guarded(
+        result,
+        lambda: numeric_measurement(
+            value,
+            name=label if named else None,
+            unit=cut(unit) if unit else None,
+            low=limits.low if limits.high is not None else None,
+            high=limits.high,
+            limit=limits.low if limits.high is None else None,
+            comp_op=limits.comp_op,
+        ),
+    )
+    status = _meas_status(result, outcome, measurement.status)
+    return msgspec.structs.replace(measurement, status=status)
+
+
+def _string(result: AtmlNode, outcome: StepStatus | None, notes: list[str]) -> StringMeasurement:
+    datum = result.find("TestData", "Datum")
+    assert datum is not None  # sorted as string
+    op, limit, note = string_limit(result)
+    if note:
+        notes.append(note)
+    measurement = _guarded(
+        result,
+        lambda: string_measurement(cut(datum_text(datum), _TEXT_LIMIT), limit=limit, comp_op=op),
+    )
+    return msgspec.structs.replace(
+        measurement, status=_meas_status(result, outcome, measurement.status)
+    )
+
+
+def _boolean(result: AtmlNode | None, outcome: StepStatus | None) -> BooleanMeasurement:
+    datum = result.find("TestData", "Datum") if result is not None else None
+    passed = datum is None or datum_text(datum).strip().lower() in ("true", "1")
+    computed = boolean_measurement(passed).status
+    return BooleanMeasurement(status=_meas_status(result, outcome, computed))
+
+
+def _collected(
+    collections: list[AtmlNode], kind: str
+) -> tuple[tuple[BooleanMeasurement, ...], tuple[StringMeasurement, ...]]:
+    """The WATS AddOn's multiple pass/fail or string measurements (a ``Measurement`` array)."""
+    booleans: list[BooleanMeasurement] = []
+    strings: list[StringMeasurement] = []
+    names: set[str] = set()
+    for result in collections:
+        top = result.find("TestData", "Collection")
+        for item in top.findall("Item") if top is not None else ():
+            fields = _fields(item.find("Collection"))
+            name = cut(fields.get("MeasName") or item.attrib.get("name", "") or "Measurement")
+            name = _unique_name(name, names)
+            said = outcome_status(AtmlNode("Outcome", "", {"value": fields.get("Status", "")}, 0))
+            status = _MEAS_STATUS.get(said) if said is not None else None
+            if kind == "multi_pass_fail":
+                passed = fields.get("PassFail", "").lower() == "true"
+                computed = boolean_measurement(passed).status
+                booleans.append(BooleanMeasurement(status=status or computed, name=name))
+                continue
+            comp = fields.get("Comp", "").replace(" ", "").lower()
+            op = "LOG" if comp == "log" else "IGNORECASE" if "ignore" in comp else "CASESENSIT"
+            limit = None if op == "LOG" else fields.get("StringLimit", "")
+            value = cut(fields.get("StringData", ""), _TEXT_LIMIT)
+            made = string_measurement(value, name=name, limit=limit, comp_op=op)
+            strings.append(msgspec.structs.replace(made, status=status or made.status))
+    return tuple(booleans), tuple(strings)
+
+
+def _fields(collection: AtmlNode | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in collection.findall("Item") if collection is not None else ():
+        datum = item.find("Datum")
+        if datum is not None:
+            found[item.attrib.get("name", "")] = datum_text(datum).strip()
+    return found
+
+
+def _unique(measurements: tuple[NumericMeasurement, ...]) -> tuple[NumericMeasurement, ...]:
+    """Named measurements with names made unique (a later duplicate gets `` #2``...)."""
+    names: set[str] = set()
+    unique: list[NumericMeasurement] = []
+    for measurement in measurements:
+        name = measurement.name
+        if isinstance(name, str):
+            name = _unique_name(name, names)
+            measurement = msgspec.structs.replace(measurement, name=name)
+        unique.append(measurement)
+    return tuple(unique)
+
+
+def _unique_name(name: str, names: set[str]) -> str:
+    """``name``, or ``name #2``, ``#3``... when taken; the result is added to ``names``."""
+    unique, count = name, 1
+    while unique in names:
+        count += 1
+        suffix = f" #{count}"
+        unique = name[: _NAME_LIMIT - len(suffix)] + suffix
+    names.add(unique)
+    return unique
+
+
+def _measured_status(statuses: list[str]) -> str:
+    if "F" in statuses:
+        return StepStatus.FAILED.value
+    if statuses and set(statuses) == {"S"}:
+        return StepStatus.SKIPPED.value
+    return StepStatus.PASSED.value if statuses else StepStatus.DONE.value
+
+
+def _guarded(result: AtmlNode, make: Callable[[], M]) -> M:
+    """``make()``, its ValueError (limits that do not fit) a FileRejected naming the line."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise FileRejected(
+            f"TestResult {_label(result)!r}: {exc}", where=f"line {result.line}"
+        ) from None
