@@ -58,6 +58,8 @@ from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
 
 if TYPE_CHECKING:
+    from ._atml import AtmlArguments as AtmlArguments
+    from ._atml import AtmlConverter as AtmlConverter
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
@@ -87,6 +89,8 @@ if TYPE_CHECKING:
     from ._xjtag import XjtagConverter as XjtagConverter
 
 _LAZY = {
+    "AtmlArguments": "._atml",
+    "AtmlConverter": "._atml",
     "CsvConverter": "._csv",
     "CsvArguments": "._csv_args",
     "CsvColumns": "._csv_args",
@@ -130,6 +134,8 @@ __all__ = [
     "DRY_RUN_NAMESPACE",
     "ENTRY_POINT_GROUP",
     "SUPPORTED_API_VERSIONS",
+    "AtmlArguments",
+    "AtmlConverter",
     "ConversionFailure",
     "ConversionResult",
     "Converted",

@@ -36,7 +36,7 @@ from pywats_actors.report import (
     format_timestamp,
 )
 
-from ._atml_steps import StepContext, cut, sequence_step, split_sequence
+from ._atml_steps import StepContext, caller_name, cut, sequence_step, split_sequence
 from ._atml_values import datum_kind, datum_number, datum_text, number, outcome_status
 from ._atml_xml import AtmlNode, is_atml_namespace, iter_test_results
 from ._check import validated
@@ -167,7 +167,7 @@ def _report(results: AtmlNode, args: AtmlArguments, tz: dt.tzinfo | None) -> UUT
         name=cut(args.sequence_name or sequence or "MainSequence"),
         version=root.seq_call.version if isinstance(root.seq_call, SequenceCallInfo) else UNSET,
     )
-    caller = main.attrib.get("callerName") or _caller_name(main) or "MainSequence Callback"
+    caller = main.attrib.get("callerName") or caller_name(main) or "MainSequence Callback"
     root = msgspec.structs.replace(root, name=cut(caller), seq_call=info, group="M")
     own = outcome_status(result_set.find("Outcome")) or outcome_status(main.find("Outcome"))
     result = _RESULTS.get(own) if own is not None else None
@@ -216,7 +216,6 @@ def _report(results: AtmlNode, args: AtmlArguments, tz: dt.tzinfo | None) -> UUT
         ) from None
 
 
-
 def _main(result_set: AtmlNode) -> AtmlNode:
     """The element whose steps are the main sequence's: the ``ResultSet`` itself (5.00, 6.01),
     or the single ``TestGroup`` a 2.02 ``ResultSet`` wraps them in."""
@@ -225,14 +224,6 @@ def _main(result_set: AtmlNode) -> AtmlNode:
     if own is None and len(steps) == 1 and steps[0].tag == "TestGroup":
         return steps[0]
     return result_set
-
-
-def _caller_name(node: AtmlNode) -> str | None:
-    said = node.attrib.get("userDefinedType", "")
-    key, equals, quoted = said.partition("=")
-    if not equals or key.strip() != "SequenceCallStepName":
-        return None
-    return quoted.strip().strip("'\"") or None
 
 
 def _worst(root: Step) -> str:
@@ -251,8 +242,10 @@ def _numbered(root: Step, failed: bool) -> tuple[Step, int | None]:
 
     def number_step(step: Step) -> Step:
         own = next(ids)
-        if step.steps is not UNSET and step.steps is not None and (
-            step.steps or step.kind.name == "SEQUENCE_CALL"
+        if (
+            step.steps is not UNSET
+            and step.steps is not None
+            and (step.steps or step.kind.name == "SEQUENCE_CALL")
         ):
             children = tuple(number_step(child) for child in step.children)
             return msgspec.structs.replace(step, id=own, steps=children)
@@ -322,7 +315,10 @@ def _misc_infos(results: AtmlNode) -> tuple[MiscInfo, ...]:
 
 def _additional_data(extension: AtmlNode) -> list[AtmlNode]:
     items: list[AtmlNode] = []
-    for holder in (extension.find("TSCollection"), extension.find("TSAdditionalData", "TSCollection")):
+    for holder in (
+        extension.find("TSCollection"),
+        extension.find("TSAdditionalData", "TSCollection"),
+    ):
         if holder is not None:
             items += [i for i in holder.findall("Item") if i.attrib.get("name") == "AdditionalData"]
     return items
@@ -340,7 +336,11 @@ def _flatten(collection: AtmlNode, prefix: str, found: list[MiscInfo]) -> None:
             continue
         text = datum_text(datum).strip()
         numeric = datum_number(datum) if datum_kind(datum) == "number" else None
-        whole = int(numeric) if numeric is not None and numeric.is_integer() and abs(numeric) < 2**31 else None
+        whole = (
+            int(numeric)
+            if numeric is not None and numeric.is_integer() and abs(numeric) < 2**31
+            else None
+        )
         found.append(
             MiscInfo(
                 description=cut(name, _MISC_LIMIT),

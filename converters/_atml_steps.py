@@ -46,7 +46,7 @@ from ._atml_values import (
 from ._atml_xml import AtmlNode
 from ._errors import FileRejected
 
-__all__ = ["StepContext", "cut", "sequence_step", "split_sequence"]
+__all__ = ["StepContext", "caller_name", "cut", "sequence_step", "split_sequence"]
 
 M = TypeVar("M", NumericMeasurement, StringMeasurement)
 _NAME_LIMIT = 100
@@ -152,7 +152,9 @@ def _base(node: AtmlNode, ctx: StepContext, step_type: str, status: str) -> Step
     caused = (_prop_text(props, "StepCausedSequenceFailure") or "").lower() == "true"
     guid = node.attrib.get("testReferenceID") or _prop_text(props, "StepId")
     group = _GROUPS.get((_prop_text(props, "StepGroup") or "").lower(), "M")
-    name = node.attrib.get("callerName") or _caller(node) or node.attrib.get("name") or step_type
+    name = (
+        node.attrib.get("callerName") or caller_name(node) or node.attrib.get("name") or step_type
+    )
     return Step(
         id=0,
         group=group,
@@ -166,11 +168,12 @@ def _base(node: AtmlNode, ctx: StepContext, step_type: str, status: str) -> Step
     )
 
 
-def _caller(node: AtmlNode) -> str | None:
-    """The calling step's name from 2.02's ``SequenceCallStepName = 'X'`` attribute."""
-    said = node.attrib.get("userDefinedType", "")
-    _, equals, quoted = said.partition("=")
-    return quoted.strip().strip("'\"") or None if equals else None
+def caller_name(node: AtmlNode) -> str | None:
+    """The calling step's name from 2.02's ``userDefinedType="SequenceCallStepName = 'X'"``."""
+    key, equals, quoted = node.attrib.get("userDefinedType", "").partition("=")
+    if not equals or key.strip() != "SequenceCallStepName":
+        return None
+    return quoted.strip().strip("'\"") or None
 
 
 def _roll_up(children: list[Step]) -> str:
@@ -192,7 +195,7 @@ def sequence_step(node: AtmlNode, ctx: StepContext, version: str | None = None) 
     base = _base(node, ctx, _prop_text(_props(node), "StepType") or "SequenceCall", status)
     if base.step_type not in _SEQUENCE_TYPES:
         base = msgspec.structs.replace(base, step_type="SequenceCall")
-    if not node.attrib.get("callerName") and _caller(node) is None and sequence:
+    if not node.attrib.get("callerName") and caller_name(node) is None and sequence:
         base = msgspec.structs.replace(base, name=cut(sequence))
     info = SequenceCallInfo(
         path=cut(path, 500) if path else UNSET,
@@ -278,24 +281,24 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
     own = outcome_status(node.find("Outcome"))
     if ts_type in _SEQUENCE_TYPES:
         status = (own or StepStatus.SKIPPED).value
-        path, sequence = split_sequence(node.attrib.get("name", ""))
+        sequence = split_sequence(node.attrib.get("name", ""))[1]
         step = _base(node, ctx, ts_type, status)
         info = SequenceCallInfo(name=cut(sequence) if sequence else UNSET)
         return msgspec.structs.replace(step, seq_call=info, steps=())
     found = _sort(node)
     kind = _KINDS.get(ts_type) or _guess(found)
     notes: list[str] = []
-    numeric: tuple[NumericMeasurement, ...] = ()
+    made: list[NumericMeasurement | None] = []
     strings: tuple[StringMeasurement, ...] = ()
     booleans: tuple[BooleanMeasurement, ...] = ()
     used: list[AtmlNode] = []
     if kind == "numeric":
         chosen = _prefer(found.numeric, "Numeric")
         used = chosen[:1]
-        numeric = tuple(_numeric(r, own, notes, named=False) for r in used)
+        made = [_numeric(r, own, notes, named=False) for r in used]
     elif kind == "multi_numeric":
         used = found.numeric
-        numeric = tuple(_numeric(r, None, notes, named=True) for r in used)
+        made = [_numeric(r, None, notes, named=True) for r in used]
     elif kind == "string":
         used = _prefer(found.string, "String")[:1]
         strings = tuple(_string(r, own, notes) for r in used)
@@ -304,13 +307,14 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
         booleans = (_boolean(used[0] if used else None, own),)
     elif kind in ("multi_pass_fail", "multi_string"):
         booleans, strings = _collected(found.collections, kind)
-    numeric = _unique(tuple(m for m in numeric if m is not None))
+    numeric = _unique(tuple(m for m in made if m is not None))
     extra = [r for r in found.numeric + found.string + found.boolean if r not in used]
     for result in extra:
         datum = result.find("TestData", "Datum")
         if datum is not None:
             notes.append(f"{_label(result)}: {datum_text(datum).strip()}")
-    measured = [m.status for m in (*numeric, *strings, *booleans)]
+    measured = [m.status for m in numeric] + [m.status for m in strings]
+    measured += [m.status for m in booleans]
     status = own.value if own is not None else _measured_status(measured)
     step_type = _STEP_TYPES.get(kind or "", cut(ts_type))
     step = _base(node, ctx, step_type, status)
@@ -340,9 +344,7 @@ def _prefer(results: list[AtmlNode], label: str) -> list[AtmlNode]:
     return sorted(results, key=lambda r: _label(r) != label)
 
 
-def _meas_status(
-    result: AtmlNode | None, step_outcome: StepStatus | None, computed: str
-) -> str:
+def _meas_status(result: AtmlNode | None, step_outcome: StepStatus | None, computed: str) -> str:
     """A measurement's status: its own ``Outcome``, else the step's, else ``computed``."""
     own = outcome_status(result.find("Outcome")) if result is not None else None
     for said in (own, step_outcome):

@@ -148,8 +148,8 @@ def _threshold(limits: AtmlNode, expected: AtmlNode) -> NumericLimits | None:
         return None
     props = limits.descendant("TSLimitProperties")
     raw = props.find("RawLimits") if props is not None else None
-    kind = ((props.find("ThresholdType") if props is not None else None) or expected).text
-    kind = kind.strip().upper() or "DELTA"
+    said = props.find("ThresholdType") if props is not None else None
+    kind = (said.text.strip().upper() if said is not None else "") or "DELTA"
     pair = [_limit(c) for c in error.findall("Limit")]
     if len(pair) != 2:
         return None

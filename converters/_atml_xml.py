@@ -205,6 +205,8 @@ def iter_test_results(data: bytes) -> Iterator[AtmlNode]:
             ``TestResults``/``TestResultsCollection``, or no ``TestResults`` at all; ``where``
             is ``line N``. Raised when reached: reports before the fault are yielded first.
     """
+    if not data.strip():
+        raise FileRejected("the file is empty", where="line 1")
     reader = _Reader()
     parser = reader.parser
     view = memoryview(data)

@@ -59,6 +59,7 @@ def _entry_points() -> EntryPoints:
 ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
+    "atml": "converters._atml:AtmlConverter",
     "csv": "converters._csv:CsvConverter",
     "junit": "converters._junit:JunitConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
