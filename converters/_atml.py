@@ -36,8 +36,8 @@ from pywats_actors.report import (
     format_timestamp,
 )
 
-from ._atml_steps import StepContext, caller_name, cut, sequence_step, split_sequence
-from ._atml_values import datum_kind, datum_number, datum_text, number, outcome_status
+from ._atml_steps import StepContext, caller_name, sequence_step, split_sequence
+from ._atml_values import cut, datum_kind, datum_number, datum_text, number, outcome_status
 from ._atml_xml import AtmlNode, is_atml_namespace, iter_test_results
 from ._check import validated
 from ._errors import FileRejected

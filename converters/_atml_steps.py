@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import msgspec
 from msgspec import UNSET
@@ -28,29 +26,30 @@ from pywats_actors.report import (
     Step,
     StepStatus,
     StringMeasurement,
-    boolean_measurement,
     format_timestamp,
-    numeric_measurement,
-    string_measurement,
 )
 
+from ._atml_measure import (
+    boolean_meas,
+    collected,
+    numeric_meas,
+    string_meas,
+    unique_numeric,
+)
 from ._atml_values import (
+    TEXT_LIMIT,
+    cut,
     datum_kind,
     datum_number,
     datum_text,
+    label,
     number,
-    numeric_limits,
     outcome_status,
-    string_limit,
 )
 from ._atml_xml import AtmlNode
-from ._errors import FileRejected
 
-__all__ = ["StepContext", "caller_name", "cut", "sequence_step", "split_sequence"]
+__all__ = ["StepContext", "caller_name", "sequence_step", "split_sequence"]
 
-M = TypeVar("M", NumericMeasurement, StringMeasurement)
-_NAME_LIMIT = 100
-_TEXT_LIMIT = 2000
 _WORST_FIRST = (StepStatus.TERMINATED, StepStatus.ERROR, StepStatus.FAILED)
 _GROUPS = {"setup": "S", "main": "M", "cleanup": "C"}
 _SEQUENCE_TYPES = frozenset({"SequenceCall", "WATS_SeqCall"})
@@ -78,12 +77,6 @@ _STEP_TYPES = {
     "string": "ET_SVT",
     "multi_string": "ET_MSVT",
 }
-_MEAS_STATUS = {StepStatus.PASSED: "P", StepStatus.FAILED: "F", StepStatus.SKIPPED: "S"}
-
-
-def cut(text: str, limit: int = _NAME_LIMIT) -> str:
-    """``text`` shortened to ``limit`` characters (an ellipsis marks a cut)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def split_sequence(name: str) -> tuple[str, str]:
@@ -190,7 +183,7 @@ def sequence_step(node: AtmlNode, ctx: StepContext, version: str | None = None) 
     path, sequence = split_sequence(node.attrib.get("name", ""))
     for result in node.findall("TestResult"):
         datum = result.find("TestData", "Datum")
-        if _label(result) == "SeqFileVersion" and datum is not None and version is None:
+        if label(result) == "SeqFileVersion" and datum is not None and version is None:
             version = datum_text(datum).strip() or None
     base = _base(node, ctx, _prop_text(_props(node), "StepType") or "SequenceCall", status)
     if base.step_type not in _SEQUENCE_TYPES:
@@ -223,7 +216,7 @@ def _action(node: AtmlNode, ctx: StepContext) -> Step:
     items = _data_items(node)
     text = datum_text(items["ReportText"]).strip() if "ReportText" in items else ""
     if text:
-        step = msgspec.structs.replace(step, report_text=cut(text, _TEXT_LIMIT))
+        step = msgspec.structs.replace(step, report_text=cut(text, TEXT_LIMIT))
     exit_code = datum_number(items.get("ExitCode"))
     if step_type == "CallExecutable" and exit_code is not None and math.isfinite(exit_code):
         step = msgspec.structs.replace(step, call_exe=CallExecutableInfo(exit_code=exit_code))
@@ -233,10 +226,6 @@ def _action(node: AtmlNode, ctx: StepContext) -> Step:
         popup = MessagePopupInfo(button=int(button), response=response or UNSET)
         step = msgspec.structs.replace(step, message_popup=popup)
     return step
-
-
-def _label(result: AtmlNode) -> str:
-    return result.attrib.get("name") or result.attrib.get("ID") or ""
 
 
 @dataclass
@@ -259,7 +248,7 @@ def _sort(node: AtmlNode) -> _Found:
             if data is not None and data.find("Collection") is not None:
                 found.collections.append(result)
             continue
-        if _label(result) == "ReportText":
+        if label(result) == "ReportText":
             found.texts.append(datum_text(datum).strip())
             continue
         kind = datum_kind(datum)
@@ -295,24 +284,24 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
     if kind == "numeric":
         chosen = _prefer(found.numeric, "Numeric")
         used = chosen[:1]
-        made = [_numeric(r, own, notes, named=False) for r in used]
+        made = [numeric_meas(r, own, notes, named=False) for r in used]
     elif kind == "multi_numeric":
         used = found.numeric
-        made = [_numeric(r, None, notes, named=True) for r in used]
+        made = [numeric_meas(r, None, notes, named=True) for r in used]
     elif kind == "string":
         used = _prefer(found.string, "String")[:1]
-        strings = tuple(_string(r, own, notes) for r in used)
+        strings = tuple(string_meas(r, own, notes) for r in used)
     elif kind == "pass_fail":
         used = _prefer(found.boolean, "PassFail")[:1]
-        booleans = (_boolean(used[0] if used else None, own),)
+        booleans = (boolean_meas(used[0] if used else None, own),)
     elif kind in ("multi_pass_fail", "multi_string"):
-        booleans, strings = _collected(found.collections, kind)
-    numeric = _unique(tuple(m for m in made if m is not None))
+        booleans, strings = collected(found.collections, kind)
+    numeric = unique_numeric(tuple(m for m in made if m is not None))
     extra = [r for r in found.numeric + found.string + found.boolean if r not in used]
     for result in extra:
         datum = result.find("TestData", "Datum")
         if datum is not None:
-            notes.append(f"{_label(result)}: {datum_text(datum).strip()}")
+            notes.append(f"{label(result)}: {datum_text(datum).strip()}")
     measured = [m.status for m in numeric] + [m.status for m in strings]
     measured += [m.status for m in booleans]
     status = own.value if own is not None else _measured_status(measured)
@@ -321,7 +310,7 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
     text = "\n".join(t for t in (*found.texts, *notes) if t)
     return msgspec.structs.replace(
         step,
-        report_text=cut(text, _TEXT_LIMIT) if text else UNSET,
+        report_text=cut(text, TEXT_LIMIT) if text else UNSET,
         numeric_meas=numeric or UNSET,
         string_meas=strings or UNSET,
         boolean_meas=booleans or UNSET,
@@ -339,132 +328,9 @@ def _guess(found: _Found) -> str | None:
     return None
 
 
-def _prefer(results: list[AtmlNode], label: str) -> list[AtmlNode]:
-    """``results`` with the one labelled ``label`` first."""
-    return sorted(results, key=lambda r: _label(r) != label)
-
-
-def _meas_status(result: AtmlNode | None, step_outcome: StepStatus | None, computed: str) -> str:
-    """A measurement's status: its own ``Outcome``, else the step's, else ``computed``."""
-    own = outcome_status(result.find("Outcome")) if result is not None else None
-    for said in (own, step_outcome):
-        if said is not None and said in _MEAS_STATUS:
-            return _MEAS_STATUS[said]
-    return computed
-
-
-def _numeric(
-    result: AtmlNode, outcome: StepStatus | None, notes: list[str], *, named: bool
-) -> NumericMeasurement | None:
-    datum = result.find("TestData", "Datum")
-    assert datum is not None  # sorted as numeric
-    label = cut(_label(result) or "Numeric")
-    value = datum_number(datum)
-    unit = datum.attrib.get("nonStandardUnit") or datum.attrib.get("unit") or None
-    if value is None or not math.isfinite(value):
-        notes.append(f"{label}: {datum.attrib.get('value', '')} (not a finite number)")
-        return None
-    limits = numeric_limits(result)
-    if limits.note:
-        notes.append(f"{label}: {limits.note}")
-    measurement = _guarded(
-        result,
-        lambda: numeric_measurement(
-            value,
-            name=label if named else None,
-            unit=cut(unit) if unit else None,
-            low=limits.low if limits.high is not None else None,
-            high=limits.high,
-            limit=limits.low if limits.high is None else None,
-            comp_op=limits.comp_op,
-        ),
-    )
-    status = _meas_status(result, outcome, measurement.status)
-    return msgspec.structs.replace(measurement, status=status)
-
-
-def _string(result: AtmlNode, outcome: StepStatus | None, notes: list[str]) -> StringMeasurement:
-    datum = result.find("TestData", "Datum")
-    assert datum is not None  # sorted as string
-    op, limit, note = string_limit(result)
-    if note:
-        notes.append(note)
-    measurement = _guarded(
-        result,
-        lambda: string_measurement(cut(datum_text(datum), _TEXT_LIMIT), limit=limit, comp_op=op),
-    )
-    return msgspec.structs.replace(
-        measurement, status=_meas_status(result, outcome, measurement.status)
-    )
-
-
-def _boolean(result: AtmlNode | None, outcome: StepStatus | None) -> BooleanMeasurement:
-    datum = result.find("TestData", "Datum") if result is not None else None
-    passed = datum is None or datum_text(datum).strip().lower() in ("true", "1")
-    computed = boolean_measurement(passed).status
-    return BooleanMeasurement(status=_meas_status(result, outcome, computed))
-
-
-def _collected(
-    collections: list[AtmlNode], kind: str
-) -> tuple[tuple[BooleanMeasurement, ...], tuple[StringMeasurement, ...]]:
-    """The WATS AddOn's multiple pass/fail or string measurements (a ``Measurement`` array)."""
-    booleans: list[BooleanMeasurement] = []
-    strings: list[StringMeasurement] = []
-    names: set[str] = set()
-    for result in collections:
-        top = result.find("TestData", "Collection")
-        for item in top.findall("Item") if top is not None else ():
-            fields = _fields(item.find("Collection"))
-            name = cut(fields.get("MeasName") or item.attrib.get("name", "") or "Measurement")
-            name = _unique_name(name, names)
-            said = outcome_status(AtmlNode("Outcome", "", {"value": fields.get("Status", "")}, 0))
-            status = _MEAS_STATUS.get(said) if said is not None else None
-            if kind == "multi_pass_fail":
-                passed = fields.get("PassFail", "").lower() == "true"
-                computed = boolean_measurement(passed).status
-                booleans.append(BooleanMeasurement(status=status or computed, name=name))
-                continue
-            comp = fields.get("Comp", "").replace(" ", "").lower()
-            op = "LOG" if comp == "log" else "IGNORECASE" if "ignore" in comp else "CASESENSIT"
-            limit = None if op == "LOG" else fields.get("StringLimit", "")
-            value = cut(fields.get("StringData", ""), _TEXT_LIMIT)
-            made = string_measurement(value, name=name, limit=limit, comp_op=op)
-            strings.append(msgspec.structs.replace(made, status=status or made.status))
-    return tuple(booleans), tuple(strings)
-
-
-def _fields(collection: AtmlNode | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for item in collection.findall("Item") if collection is not None else ():
-        datum = item.find("Datum")
-        if datum is not None:
-            found[item.attrib.get("name", "")] = datum_text(datum).strip()
-    return found
-
-
-def _unique(measurements: tuple[NumericMeasurement, ...]) -> tuple[NumericMeasurement, ...]:
-    """Named measurements with names made unique (a later duplicate gets `` #2``...)."""
-    names: set[str] = set()
-    unique: list[NumericMeasurement] = []
-    for measurement in measurements:
-        name = measurement.name
-        if isinstance(name, str):
-            name = _unique_name(name, names)
-            measurement = msgspec.structs.replace(measurement, name=name)
-        unique.append(measurement)
-    return tuple(unique)
-
-
-def _unique_name(name: str, names: set[str]) -> str:
-    """``name``, or ``name #2``, ``#3``... when taken; the result is added to ``names``."""
-    unique, count = name, 1
-    while unique in names:
-        count += 1
-        suffix = f" #{count}"
-        unique = name[: _NAME_LIMIT - len(suffix)] + suffix
-    names.add(unique)
-    return unique
+def _prefer(results: list[AtmlNode], wanted: str) -> list[AtmlNode]:
+    """``results`` with the one labelled ``wanted`` first."""
+    return sorted(results, key=lambda r: label(r) != wanted)
 
 
 def _measured_status(statuses: list[str]) -> str:
@@ -473,13 +339,3 @@ def _measured_status(statuses: list[str]) -> str:
     if statuses and set(statuses) == {"S"}:
         return StepStatus.SKIPPED.value
     return StepStatus.PASSED.value if statuses else StepStatus.DONE.value
-
-
-def _guarded(result: AtmlNode, make: Callable[[], M]) -> M:
-    """``make()``, its ValueError (limits that do not fit) a FileRejected naming the line."""
-    try:
-        return make()
-    except ValueError as exc:
-        raise FileRejected(
-            f"TestResult {_label(result)!r}: {exc}", where=f"line {result.line}"
-        ) from None

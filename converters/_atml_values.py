@@ -22,16 +22,24 @@ from pywats_actors.report import StepStatus
 from ._atml_xml import AtmlNode
 
 __all__ = [
+    "NAME_LIMIT",
+    "TEXT_LIMIT",
     "NumericLimits",
+    "cut",
     "datum_kind",
     "datum_number",
     "datum_text",
+    "label",
     "number",
     "numeric_limits",
     "outcome_status",
     "string_limit",
 ]
 
+NAME_LIMIT = 100
+"""Characters kept of a name."""
+TEXT_LIMIT = 2000
+"""Characters kept of a report text or a string value."""
 _NUMERIC_TYPES = frozenset(
     {"double", "float", "integer", "int", "long", "short", "byte", "decimal", "number"}
 )
@@ -50,6 +58,16 @@ _OUTCOMES = {
 _SINGLE = frozenset({"EQ", "NE", "GT", "GE", "LT", "LE"})
 _GREATER = frozenset({"GT", "GE"})
 _LESS = frozenset({"LT", "LE"})
+
+
+def label(result: AtmlNode) -> str:
+    """A ``TestResult``'s name (5.00, 6.01) or ``ID`` (2.02)."""
+    return result.attrib.get("name") or result.attrib.get("ID") or ""
+
+
+def cut(text: str, limit: int = NAME_LIMIT) -> str:
+    """``text`` shortened to ``limit`` characters (an ellipsis marks a cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def outcome_status(node: AtmlNode | None) -> StepStatus | None:
