@@ -108,6 +108,7 @@ class _Reader:
         self.done: list[AtmlNode] = []
         self.seen = 0
         parser = self.parser
+        parser.buffer_text = True  # one text call per run of text, not one per line
         parser.StartDoctypeDeclHandler = self._doctype
         parser.EntityDeclHandler = self._entity
         parser.StartElementHandler = self._start
