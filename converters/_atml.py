@@ -36,7 +36,7 @@ from pywats_actors.report import (
     format_timestamp,
 )
 
-from ._atml_steps import StepContext, caller_name, sequence_step, split_sequence
+from ._atml_steps import StepContext, caller_name, sequence_step, settled, split_sequence
 from ._atml_values import cut, datum_kind, datum_number, datum_text, number, outcome_status
 from ._atml_xml import AtmlNode, is_atml_namespace, iter_test_results
 from ._check import validated
@@ -173,7 +173,7 @@ def _report(results: AtmlNode, args: AtmlArguments, tz: dt.tzinfo | None) -> UUT
     result = _RESULTS.get(own) if own is not None else None
     if result is None:
         result = _RESULTS.get(StepStatus(_worst(root)), ReportResult.PASSED)
-    root = msgspec.structs.replace(root, status=result.value, caused_seq_failure=UNSET)
+    root = settled(msgspec.structs.replace(root, status=result.value, caused_seq_failure=UNSET))
     root, failed = _numbered(root, result == ReportResult.FAILED)
     start = ctx.moment(result_set.attrib.get("startDateTime")) or dt.datetime.now().astimezone()
     end = ctx.moment(result_set.attrib.get("endDateTime"))
@@ -222,7 +222,9 @@ def _main(result_set: AtmlNode) -> AtmlNode:
     steps = [c for c in result_set.children if c.tag in ("TestGroup", "Test", "SessionAction")]
     own = result_set.find("Extension", "TSStepProperties")
     if own is None and len(steps) == 1 and steps[0].tag == "TestGroup":
-        return steps[0]
+        # 2.02: ResultSet@name is the file, the group's name is "<that file>#<sequence>".
+        if steps[0].attrib.get("name", "").startswith(result_set.attrib.get("name", "") + "#"):
+            return steps[0]
     return result_set
 
 

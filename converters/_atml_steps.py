@@ -48,7 +48,7 @@ from ._atml_values import (
 )
 from ._atml_xml import AtmlNode
 
-__all__ = ["StepContext", "caller_name", "sequence_step", "split_sequence"]
+__all__ = ["StepContext", "caller_name", "sequence_step", "settled", "split_sequence"]
 
 _WORST_FIRST = (StepStatus.TERMINATED, StepStatus.ERROR, StepStatus.FAILED)
 _GROUPS = {"setup": "S", "main": "M", "cleanup": "C"}
@@ -87,10 +87,9 @@ def split_sequence(name: str) -> tuple[str, str]:
 
 @dataclass
 class StepContext:
-    """What every step needs: the zone of times without an offset, and where it failed."""
+    """What every step needs: the zone in which times without an offset are read."""
 
     tz: dt.tzinfo | None
-    failures: list[str] = field(default_factory=list)
 
     def moment(self, text: str | None) -> dt.datetime | None:
         """An ATML ``dateTime`` as an aware datetime (its own offset, else ``tz``), or None."""
@@ -195,7 +194,20 @@ def sequence_step(node: AtmlNode, ctx: StepContext, version: str | None = None) 
         name=cut(sequence) if sequence else UNSET,
         version=UNSET if version is None else cut(version),
     )
-    return msgspec.structs.replace(base, seq_call=info, steps=tuple(steps))
+    return settled(msgspec.structs.replace(base, seq_call=info, steps=tuple(steps)))
+
+
+def settled(sequence: Step) -> Step:
+    """``sequence`` as is, or, when it passed, without its children's ``causedSeqFailure``
+    flags (a file may say a step caused a failure of a sequence it also says passed)."""
+    if sequence.status != StepStatus.PASSED:
+        return sequence
+    if not any(child.caused_seq_failure is True for child in sequence.children):
+        return sequence
+    children = tuple(
+        msgspec.structs.replace(child, caused_seq_failure=UNSET) for child in sequence.children
+    )
+    return msgspec.structs.replace(sequence, steps=children)
 
 
 def _child(node: AtmlNode, ctx: StepContext) -> Step | None:
@@ -266,7 +278,8 @@ def _sort(node: AtmlNode) -> _Found:
 
 def _test(node: AtmlNode, ctx: StepContext) -> Step:
     """A ``Test`` as a measured step (or a sequence call that did not run, or a generic step)."""
-    ts_type = _prop_text(_props(node), "StepType") or "Test"
+    said_type = _prop_text(_props(node), "StepType")
+    ts_type = said_type or "Test"
     own = outcome_status(node.find("Outcome"))
     if ts_type in _SEQUENCE_TYPES:
         status = (own or StepStatus.SKIPPED).value
@@ -276,6 +289,8 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
         return msgspec.structs.replace(step, seq_call=info, steps=())
     found = _sort(node)
     kind = _KINDS.get(ts_type) or _guess(found)
+    if kind is None and said_type is None and own in (StepStatus.PASSED, StepStatus.FAILED):
+        kind = "pass_fail"  # an untyped Test (not TestStand's) judged by its outcome alone
     notes: list[str] = []
     made: list[NumericMeasurement | None] = []
     strings: tuple[StringMeasurement, ...] = ()

@@ -50,6 +50,7 @@ _OUTCOMES = {
     "skipped": StepStatus.SKIPPED,
     "notstarted": StepStatus.SKIPPED,
     "error": StepStatus.ERROR,
+    "errored": StepStatus.ERROR,
     "terminated": StepStatus.TERMINATED,
     "aborted": StepStatus.TERMINATED,
     "running": StepStatus.TERMINATED,

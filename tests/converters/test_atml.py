@@ -325,6 +325,34 @@ class TestSynthetic:
         assert isinstance(nan.report_text, str)
         assert "NaN" in nan.report_text
 
+    def test_untyped_tests_of_another_writer(self) -> None:
+        """Without TestStand extensions: an Errored group, a bare Test as pass/fail by outcome."""
+        body = (
+            "<tr:TestGroup ID='g' name='f.seq#Sub'><tr:Outcome value='Errored'/>"
+            "<tr:Test ID='t' name='bare'><tr:Outcome value='Failed'/></tr:Test>"
+            "</tr:TestGroup>"
+        )
+        group, bare = steps(one(document(body)))
+        assert (group.step_type, group.name, group.status) == ("SequenceCall", "Sub", "E")
+        assert (bare.step_type, bare.status) == ("ET_PFT", "F")
+        assert isinstance(bare.boolean_meas, tuple)
+        assert bare.boolean_meas[0].status == "F"
+
+    def test_failure_flag_inside_a_passed_group_is_dropped(self) -> None:
+        """A step flagged as causing a failure of a group the file says passed stays valid."""
+        single = "<c:SingleLimit comparator='LE'><c:Datum value='1'/></c:SingleLimit>"
+        flagged = nlt("n", "9", single, "Failed")
+        flagged = flagged.replace(
+            "</ts:StepType>", "</ts:StepType><ts:StepCausedSequenceFailure value='true'/>"
+        )
+        body = f"<tr:TestGroup ID='g' name='f.seq#Sub'><tr:Outcome value='Passed'/>{flagged}"
+        body += "</tr:TestGroup>"
+        report = one(document(body))
+        group, step = steps(report)
+        assert (group.status, step.status) == ("P", "F")
+        assert step.caused_seq_failure in (None, msgspec.UNSET)
+        assert validate(report) == []
+
     def test_local_time_takes_the_timezone_argument_and_offsets_are_kept(self) -> None:
         """A time without offset is in ``timezone``; a time with an offset keeps its offset."""
         oslo = one(document(""), AtmlArguments(timezone="Europe/Oslo"))
