@@ -220,11 +220,11 @@ def _main(result_set: AtmlNode) -> AtmlNode:
     """The element whose steps are the main sequence's: the ``ResultSet`` itself (5.00, 6.01),
     or the single ``TestGroup`` a 2.02 ``ResultSet`` wraps them in."""
     steps = [c for c in result_set.children if c.tag in ("TestGroup", "Test", "SessionAction")]
-    own = result_set.find("Extension", "TSStepProperties")
-    if own is None and len(steps) == 1 and steps[0].tag == "TestGroup":
-        # 2.02: ResultSet@name is the file, the group's name is "<that file>#<sequence>".
-        if steps[0].attrib.get("name", "").startswith(result_set.attrib.get("name", "") + "#"):
-            return steps[0]
+    # 2.02: ResultSet@name is the sequence file, its one group's name "<that file>#<sequence>".
+    wrapped = len(steps) == 1 and steps[0].tag == "TestGroup"
+    file_name = result_set.attrib.get("name", "") + "#"
+    if wrapped and result_set.find("Extension", "TSStepProperties") is None:
+        return steps[0] if steps[0].attrib.get("name", "").startswith(file_name) else result_set
     return result_set
 
 
