@@ -221,11 +221,16 @@ def _child(node: AtmlNode, ctx: StepContext) -> Step | None:
 
 
 def _action(node: AtmlNode, ctx: StepContext) -> Step:
-    """A ``SessionAction``: a step of its ``ts:StepType``, done unless its outcome says."""
+    """A ``SessionAction`` (or a ``MessagePopup``/``CallExecutable`` ``Test``): a step of its
+    ``ts:StepType``, done unless its outcome says otherwise."""
     step_type = cut(_prop_text(_props(node), "StepType") or "Action")
     status = outcome_status(node.find("ActionOutcome") or node.find("Outcome"))
     step = _base(node, ctx, step_type, (status or StepStatus.DONE).value)
     items = _data_items(node)
+    for result in node.findall("TestResult"):
+        datum = result.find("TestData", "Datum")
+        if datum is not None:
+            items.setdefault(label(result), datum)
     text = datum_text(items["ReportText"]).strip() if "ReportText" in items else ""
     if text:
         step = msgspec.structs.replace(step, report_text=cut(text, TEXT_LIMIT))
@@ -287,6 +292,8 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
         step = _base(node, ctx, ts_type, status)
         info = SequenceCallInfo(name=cut(sequence) if sequence else UNSET)
         return msgspec.structs.replace(step, seq_call=info, steps=())
+    if ts_type in ("MessagePopup", "CallExecutable"):
+        return _action(node, ctx)
     found = _sort(node)
     kind = _KINDS.get(ts_type) or _guess(found)
     if kind is None and said_type is None and own in (StepStatus.PASSED, StepStatus.FAILED):

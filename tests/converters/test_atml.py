@@ -17,9 +17,10 @@ from converters import (
     ConverterConfig,
     FileRejected,
     Rejected,
+    _atml_xml,
     open_converter_pool,
 )
-from pywats_actors.report import Step, UUTReport, validate
+from pywats_actors.report import MessagePopupInfo, SequenceCallInfo, Step, UUTReport, validate
 
 from .conftest import NAMESPACE, settings
 
@@ -252,6 +253,37 @@ class TestSamples:
         }
         assert fat.uut.batch_sn == "BatchSerialNumber"
 
+    def test_step_group_time_text_and_actions(self, samples_dir: Path) -> None:
+        """StepGroup, TotalTime, ReportText, step type and start of SessionActions are kept."""
+        report = one(sample(samples_dir, "atml500_demo.xml"), AtmlArguments(timezone="UTC"))
+        first = steps(report)[0]
+        assert (first.name, first.step_type, first.group, first.status) == (
+            "Add Partnumber",
+            "Statement",
+            "S",
+            "D",
+        )
+        assert first.tot_time == pytest.approx(0.0001209)
+        assert first.start == "2019-05-15T14:31:11.489000+00:00"
+        assert first.ts_guid == "ID#:QdJzwgx36RGCbgAVXQFyUA"
+        flow = [s for s in steps(report) if s.step_type == "NI_Flow_If"]
+        assert [s.report_text for s in flow] == ["{True}", "{True}"]
+        assert steps(report)[-1].group == "C"
+        call = report.root.seq_call
+        assert isinstance(call, SequenceCallInfo)
+        assert call.name == "MainSequence"
+        assert isinstance(call.path, str)
+        assert call.path.endswith("Computer Motherboard Test Sequence VIC.seq")
+        popup = [
+            s
+            for s in steps(one(sample(samples_dir, "atml500_LS2621-1002_passed.xml")))
+            if s.step_type == "MessagePopup"
+        ]
+        assert len(popup) == 7  # as SessionActions and as Tests; the 2 skipped have no answer
+        ran = [s for s in popup if s.status != "S"]
+        assert len(ran) == 5
+        assert all(isinstance(s.message_popup, MessagePopupInfo) for s in ran)
+
     async def test_sample_converts_in_the_sandbox_by_name(self, samples_dir: Path) -> None:
         """Registered as the built-in "atml": a pool converts the batch file into 4 reports."""
         data = sample(samples_dir, "atml500_parallel_batch_report.xml")
@@ -403,6 +435,16 @@ class TestMalformed:
             convert(data[: len(data) // 2])
         assert caught.value.where is not None
         assert caught.value.where.startswith("line ")
+
+    def test_oversized_test_results_is_rejected(
+        self, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A TestResults over the element bound is rejected by name, not built."""
+        monkeypatch.setattr(_atml_xml, "_MAX_NODES", 1000)
+        data = sample(samples_dir, "atml500_demo.xml")
+        assert len(convert(data)) == 1  # its TestResults keeps under 1000 elements
+        with pytest.raises(FileRejected, match="more than 1000 elements"):
+            convert(sample(samples_dir, "atml500_TS2021_FATv1.xml"))
 
     def test_test_results_without_result_set(self) -> None:
         """A TestResults with no ResultSet is rejected naming it."""
