@@ -15,11 +15,12 @@ import math
 from dataclasses import dataclass, field
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from pywats_actors.report import (
     BooleanMeasurement,
     CallExecutableInfo,
+    LoopInfo,
     MessagePopupInfo,
     NumericMeasurement,
     SequenceCallInfo,
@@ -157,7 +158,28 @@ def _base(node: AtmlNode, ctx: StepContext, step_type: str, status: str) -> Step
         tot_time=UNSET if total is None or not math.isfinite(total) or total < 0 else total,
         ts_guid=UNSET if not guid else cut(guid),
         caused_seq_failure=True if caused and status != StepStatus.PASSED else UNSET,
+        loop=_loop(props.find("LoopingProperties") if props is not None else None),
     )
+
+
+def _loop(looping: AtmlNode | None) -> LoopInfo | UnsetType:
+    """``ts:LoopingProperties``: a looped step's summary (counts) or one iteration (index)."""
+    if looping is None:
+        return UNSET
+
+    def count(tag: str) -> int | UnsetType:
+        found = number(_prop_text(looping, tag))
+        ok = found is not None and math.isfinite(found) and 0 <= found < 2**31
+        return int(found) if ok and found is not None else UNSET
+
+    loop = LoopInfo(
+        idx=count("LoopIndex"),
+        num=count("NumLoops"),
+        ending_index=count("EndingLoopIndex"),
+        passed=count("NumPassed"),
+        failed=count("NumFailed"),
+    )
+    return UNSET if loop == LoopInfo() else loop
 
 
 def caller_name(node: AtmlNode) -> str | None:

@@ -20,7 +20,14 @@ from converters import (
     _atml_xml,
     open_converter_pool,
 )
-from pywats_actors.report import MessagePopupInfo, SequenceCallInfo, Step, UUTReport, validate
+from pywats_actors.report import (
+    LoopInfo,
+    MessagePopupInfo,
+    SequenceCallInfo,
+    Step,
+    UUTReport,
+    validate,
+)
 
 from .conftest import NAMESPACE, settings
 
@@ -240,7 +247,7 @@ class TestSamples:
         )
 
     def test_skipped_steps_misc_infos_and_batch_serial(self, samples_dir: Path) -> None:
-        """NotStarted and UserDefined/Skipped are skipped steps; AdditionalData is misc info."""
+        """Skipped outcomes, AdditionalData as misc infos, the batch serial and loops are kept."""
         six = one(sample(samples_dir, "atml601_demo.xml"))
         assert by_name(six, "ROM Diagnostics").status == "S"
         fat = one(sample(samples_dir, "atml500_TS2021_FATv1.xml"))
@@ -252,6 +259,9 @@ class TestSamples:
             ("ProductionLine.LineID", "LineA"),
         }
         assert fat.uut.batch_sn == "BatchSerialNumber"
+        summary = by_name(fat, "NLT loop with one result")
+        assert summary.loop == LoopInfo(num=8, ending_index=8, passed=5, failed=3)
+        assert by_name(fat, "NLT loop with all results (Loop Index:1)").loop == LoopInfo(idx=1)
 
     def test_step_group_time_text_and_actions(self, samples_dir: Path) -> None:
         """StepGroup, TotalTime, ReportText, step type and start of SessionActions are kept."""
