@@ -109,7 +109,10 @@ class AtmlConverter(Converter[AtmlArguments]):
         """0.95 when the root element is ``TestResults`` or ``TestResultsCollection`` in an
         IEEE 1636.1 namespace (``http://www.ieee.org/ATML/...`` or ``urn:IEEE-1636.1:...``,
         declared on the root), 0.3 for that root name in another or no namespace, else 0."""
-        text = head[:8192].decode("latin-1").lstrip("\ufeff").lstrip("\xef\xbb\xbf")
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark
+            text = head[:16384].decode("utf-16", errors="ignore").lstrip("\ufeff")
+        else:
+            text = head[:8192].decode("latin-1").lstrip("\ufeff").lstrip("\xef\xbb\xbf")
         match = _ROOT_TAG_RE.match(text)
         if match is None or match["local"] not in ("TestResults", "TestResultsCollection"):
             return 0.0

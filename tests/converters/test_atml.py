@@ -485,6 +485,13 @@ class TestDetect:
         }
         assert high == {}
 
+    def test_utf16_file_is_detected_and_converted(self, samples_dir: Path) -> None:
+        """A UTF-16 copy (with its byte order mark) scores high and converts the same."""
+        text = sample(samples_dir, "atml202_demo_123456789.xml").decode("latin-1")
+        data = text.replace('encoding="iso-8859-1"', 'encoding="utf-16"').encode("utf-16")
+        assert AtmlConverter().detect(data[:65536], "x.xml") >= 0.9
+        assert one(data).sn == "123456789"
+
     def test_wrong_namespace_scores_low(self) -> None:
         """A TestResults root outside the 1636.1 namespaces is below the threshold."""
         data = b"<?xml version='1.0'?><TestResults xmlns='urn:example'><x/></TestResults>"
