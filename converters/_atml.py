@@ -184,7 +184,8 @@ def _report(results: AtmlNode, args: AtmlArguments, tz: dt.tzinfo | None) -> UUT
     props = results.find("Extension", "TSResultSetProperties")
     batch = _prop(props, "BatchSerialNumber")
     socket_number = number(_prop(props, "TestSocketIndex"))
-    socket_index = int(socket_number) if socket_number is not None and socket_number >= 0 else None
+    in_range = socket_number is not None and 0 <= socket_number < 2**31  # not NaN either
+    socket_index = int(socket_number) if in_range and socket_number is not None else None
     uut = results.find("UUT")
     operator = results.find("Personnel", "SystemOperator")
     report = UUTReport(
@@ -247,11 +248,7 @@ def _numbered(root: Step, failed: bool) -> tuple[Step, int | None]:
 
     def number_step(step: Step) -> Step:
         own = next(ids)
-        if (
-            step.steps is not UNSET
-            and step.steps is not None
-            and (step.steps or step.kind.name == "SEQUENCE_CALL")
-        ):
+        if isinstance(step.steps, tuple):  # a sequence call (maybe empty), not a leaf
             children = tuple(number_step(child) for child in step.children)
             return msgspec.structs.replace(step, id=own, steps=children)
         if failed and not cause and step.status == StepStatus.FAILED:

@@ -331,7 +331,8 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
         made = [numeric_meas(r, own, notes, named=False) for r in used]
     elif kind == "multi_numeric":
         used = found.numeric
-        made = [numeric_meas(r, None, notes, named=True) for r in used]
+        passed = own if own == StepStatus.PASSED else None  # then every measurement passed
+        made = [numeric_meas(r, passed, notes, named=True) for r in used]
     elif kind == "string":
         used = _prefer(found.string, "String")[:1]
         strings = tuple(string_meas(r, own, notes) for r in used)
@@ -349,6 +350,8 @@ def _test(node: AtmlNode, ctx: StepContext) -> Step:
     measured = [m.status for m in numeric] + [m.status for m in strings]
     measured += [m.status for m in booleans]
     status = own.value if own is not None else _measured_status(measured)
+    if status == StepStatus.PASSED and "F" in measured:  # a measurement says it failed
+        status = StepStatus.FAILED.value
     step_type = _STEP_TYPES.get(kind or "", cut(ts_type))
     step = _base(node, ctx, step_type, status)
     text = "\n".join(t for t in (*found.texts, *notes) if t)

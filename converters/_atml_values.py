@@ -215,12 +215,15 @@ def _pair_op(first: str, second: str, joined: str) -> tuple[str, bool] | None:
 
 
 def _finite(op: str, low: float | None, high: float | None = None) -> NumericLimits:
-    """``op`` with its limits, or LOG and a note when a limit is not a finite number."""
+    """``op`` with its limits, or LOG and a note when a limit is not a finite number or the
+    low limit is above the high one (WSJF cannot hold either)."""
     limits = [value for value in (low, high) if value is not None]
-    if all(math.isfinite(value) for value in limits):
-        return NumericLimits(op, low, high)
     shown = "..".join(f"{value:g}" for value in limits)
-    return NumericLimits("LOG", note=f"limits {op} {shown} (not finite numbers)")
+    if not all(math.isfinite(value) for value in limits):
+        return NumericLimits("LOG", note=f"limits {op} {shown} (not finite numbers)")
+    if low is not None and high is not None and low > high:
+        return NumericLimits("LOG", note=f"limits {op} {shown} (low above high)")
+    return NumericLimits(op, low, high)
 
 
 def numeric_limits(result: AtmlNode) -> NumericLimits:
@@ -251,8 +254,6 @@ def numeric_limits(result: AtmlNode) -> NumericLimits:
         op, first_low = found
         a, b = limits_found[0][1], limits_found[1][1]
         low, high = (a, b) if first_low else (b, a)
-        if joined == "AND" and low is not None and high is not None and low > high:
-            return NumericLimits("LOG", note=f"limits {op} {low:g}..{high:g} (low above high)")
         return _finite(op, low, high)
     single = limits.find("SingleLimit")
     if single is not None:

@@ -330,6 +330,20 @@ class TestSynthetic:
         assert numeric(a) == ("GELT", 2.0, 1.0, 3.0)
         assert numeric(b) == ("GTLE", 2.0, 1.0, 3.0)
 
+    def test_limits_wsjf_cannot_hold_are_logged_with_a_note(self) -> None:
+        """Crossed limits and two lower bounds become LOG, the limits in the report text."""
+        crossed = f"<c:LimitPair operator='AND'>{limit('GE', '5')}{limit('LE', '1')}</c:LimitPair>"
+        lower = f"<c:LimitPair operator='AND'>{limit('GE', '1')}{limit('GT', '2')}</c:LimitPair>"
+        body = nlt("crossed", "3", crossed, "Failed") + nlt("lower", "3", lower)
+        first, second = steps(one(document(body)))
+        assert numeric(first) == ("LOG", 3.0, None, None)
+        assert first.status == "F"
+        assert isinstance(first.report_text, str)
+        assert "low above high" in first.report_text
+        assert numeric(second)[0] == "LOG"
+        assert isinstance(second.report_text, str)
+        assert "GE 1 AND GT 2" in second.report_text
+
     def test_threshold_computed_from_raw_limits(self) -> None:
         """Without ThresholdLow/High, a percentage EQT is nominal -/+ |nominal| x low/high %."""
         limits = (
