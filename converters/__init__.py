@@ -64,6 +64,8 @@ from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
 
 if TYPE_CHECKING:
+    from ._atml import AtmlArguments as AtmlArguments
+    from ._atml import AtmlConverter as AtmlConverter
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
@@ -103,6 +105,8 @@ if TYPE_CHECKING:
     from ._xjtag import XjtagConverter as XjtagConverter
 
 _LAZY = {
+    "AtmlArguments": "._atml",
+    "AtmlConverter": "._atml",
     "CsvConverter": "._csv",
     "CsvArguments": "._csv_args",
     "CsvColumns": "._csv_args",
@@ -158,6 +162,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "SUPPORTED_API_VERSIONS",
     "ArgumentDoc",
+    "AtmlArguments",
+    "AtmlConverter",
     "CatalogEntry",
     "ConversionFailure",
     "ConversionResult",

@@ -60,6 +60,7 @@ def _entry_points() -> EntryPoints:
 ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
+    "atml": "converters._atml:AtmlConverter",
     "csv": "converters._csv:CsvConverter",
     "junit": "converters._junit:JunitConverter",
     "klippel": "converters._klippel:KlippelConverter",
@@ -80,6 +81,7 @@ AUTO_DETECTED: tuple[str, ...] = (
     "wsxf",
     "wstf",
     "teststand",
+    "atml",
     "junit",
     "openhtf",
     "xjtag",
