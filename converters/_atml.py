@@ -42,6 +42,7 @@ from ._atml_xml import AtmlNode, is_atml_namespace, iter_test_results
 from ._check import validated
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
+from ._timezone import check_timezone
 
 __all__ = ["AtmlArguments", "AtmlConverter"]
 
@@ -94,6 +95,14 @@ class AtmlArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     sequence_version: str | None = None
     timezone: str | None = None
 
+    def __post_init__(self) -> None:
+        """Check the time zone.
+
+        Raises:
+            ValueError: ``timezone`` is not an IANA time zone.
+        """
+        check_timezone(self.timezone)
+
 
 class AtmlConverter(Converter[AtmlArguments]):
     """ATML / IEEE 1636.1 test results (TestStand 2.02, 5.00, 6.01): one UUT report per
@@ -136,17 +145,11 @@ class AtmlConverter(Converter[AtmlArguments]):
         Raises:
             FileRejected: not well-formed XML (a truncated file), a DOCTYPE, a root that is
                 not ATML test results (the wrong namespace included), a ``TestResults``
-                without a ``ResultSet``, an unknown ``timezone``, or values that make an
+                without a ``ResultSet``, or values that make an
                 invalid report; ``where`` names the line.
         """
-        tz: dt.tzinfo | None = None
-        if args.timezone is not None:
-            try:
-                tz = zoneinfo.ZoneInfo(args.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise FileRejected(
-                    f"unknown time zone {args.timezone!r} (argument timezone)"
-                ) from None
+        # the name was checked with the arguments (converters._timezone)
+        tz = zoneinfo.ZoneInfo(args.timezone) if args.timezone is not None else None
         for results in iter_test_results(data):
             yield _report(results, args, tz)
 

@@ -15,6 +15,9 @@ from .conftest import NAMESPACE
 from .test_detection import EXPECTED, sample_files
 
 CROSS_CHECKED = 5  # reports per file given to pywats-api (a lot of STDF parts is 1,569)
+# pywats-api refuses these characters in a serial or part number (its own policy, not the
+# server's: docs/reports.md); the SoundCheck sample's "S/N 13" and "P/N #12345" hold one.
+PYWATS_REFUSES = frozenset("*%?[]^!/\\")
 
 
 async def test_every_sample_converts_by_auto_detection(samples_dir: Path) -> None:
@@ -45,7 +48,7 @@ async def test_every_sample_converts_by_auto_detection(samples_dir: Path) -> Non
             for index, converted in enumerate(result.reports):  # type: ignore[union-attr]
                 report = decode_report(converted.wsjf)
                 problems += [f"{where}[{index}]: {p}" for p in validate(report)]
-                if index < CROSS_CHECKED:
+                if index < CROSS_CHECKED and not set(report.sn + report.pn) & PYWATS_REFUSES:
                     problems += [f"{where}[{index}]: pywats-api: {p}" for p in cross_check(report)]
     assert not problems, "\n".join(problems)
     assert counted["atml/atml500_parallel_batch_report.xml"] == 4
