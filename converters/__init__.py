@@ -54,6 +54,8 @@ from ._sdk import SUPPORTED_API_VERSIONS as SUPPORTED_API_VERSIONS
 from ._sdk import Converter as Converter
 from ._sdk import ConverterOutput as ConverterOutput
 from ._sdk import NoArguments as NoArguments
+from ._sdk import PollOutput as PollOutput
+from ._sdk import ScheduledConverter as ScheduledConverter
 from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
 
@@ -159,12 +161,14 @@ __all__ = [
     "OpenHtfArguments",
     "OpenHtfConverter",
     "OutOfMemory",
+    "PollOutput",
     "PoolClosed",
     "PoolSettings",
     "PoolStatistics",
     "Rejected",
     "SandboxInfo",
     "SandboxUnavailable",
+    "ScheduledConverter",
     "SpectrumArguments",
     "SpectrumConverter",
     "StatusVocabulary",

@@ -179,7 +179,8 @@ def check_converter_class(ref: str, obj: object) -> None:
     arguments = getattr(obj, "Arguments", None)
     if not (isinstance(arguments, type) and issubclass(arguments, msgspec.Struct)):
         raise ConverterInvalid(ref, "its Arguments must be a msgspec.Struct subclass")
-    for method in ("detect", "convert"):
+    scheduled = getattr(obj, "kind", "file") == "scheduled"  # a scheduled converter polls
+    for method in ("detect", "convert", *(("poll",) if scheduled else ())):
         if not callable(getattr(obj, method, None)):
             raise ConverterInvalid(ref, f"it has no {method}() method")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ._problems import ConfigProblem, render_value
+from ._schedules import schedule_problems
 from ._schema import NodeConfig, ServerSection, WatchFolder
 
 __all__ = ["check_config", "watch_folder_notes"]
@@ -36,6 +37,7 @@ def check_config(
     problems += _server(config.server, config_file, config_mode)
     problems += _ordering(config)
     problems += _watches(config.watch)
+    problems += schedule_problems(config)
     return problems
 
 

@@ -55,7 +55,8 @@ class TestParse:
 
     def test_macros(self) -> None:
         """The ``@`` macros stand for their five-field forms."""
-        assert parse_cron("@daily").minutes == {0} and parse_cron("@daily").hours == {0}
+        assert parse_cron("@daily").minutes == {0}
+        assert parse_cron("@daily").hours == {0}
         assert parse_cron("@hourly").hours == frozenset(range(24))
         assert parse_cron("@weekly").weekdays == {0}
         assert parse_cron("@yearly").months == {1}
@@ -91,7 +92,7 @@ class TestParse:
 
     def test_a_day_that_never_exists(self) -> None:
         """February 30 can never fire: refused at parse time, naming the day field."""
-        with pytest.raises(CronError, match="^day-of-month"):
+        with pytest.raises(CronError, match=r"^day-of-month"):
             parse_cron("0 0 30 2 *")
 
 
@@ -206,5 +207,6 @@ class TestNextFireLocal:
         for _ in range(6):
             moment = next_fire(expr, moment, self.berlin)
             seen.append(moment.astimezone(UTC))
-        assert seen == sorted(seen) and len(set(seen)) == len(seen)
+        assert seen == sorted(seen)
+        assert len(set(seen)) == len(seen)
         assert seen[0] == at("2026-10-24 23:15")
