@@ -22,14 +22,15 @@ pipeline and the other schedules go on.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 import trio
@@ -161,6 +162,9 @@ class ScheduleRunner:
         work_arrived: called after new reports are committed (wakes the uploader).
         wall: the wall clock, seconds since the epoch (tests give one that follows trio's).
         tz: the station's time zone for cron fields (``None``: this computer's local zone).
+        offload: runs the cursor store's blocking calls (a worker thread; tests on trio's
+            mock clock run them inline).
+        runs: how many runs were started.
     """
 
     schedule: Schedule
@@ -171,6 +175,7 @@ class ScheduleRunner:
     work_arrived: Callable[[], None]
     wall: Callable[[], float] = time.time
     tz: dt.tzinfo | None = None
+    offload: Callable[[Callable[[], Any]], Awaitable[Any]] = trio.to_thread.run_sync
     runs: int = field(default=0, init=False)
     _cron: CronExpr | None = field(default=None, init=False, repr=False)
     _cursor: bytes | str | None = field(default=None, init=False, repr=False)
@@ -233,7 +238,7 @@ class ScheduleRunner:
     async def _load_cursor(self) -> None:
         item = self.schedule
         try:
-            stored = await trio.to_thread.run_sync(self.cursors.load, item.id)
+            stored = await self.offload(functools.partial(self.cursors.load, item.id))
         except (OSError, msgspec.DecodeError) as exc:
             # Starting from no cursor repeats what was found before: the spool deduplicates
             # what it still holds. Refusing to run would stop this schedule for good.
@@ -298,7 +303,7 @@ class ScheduleRunner:
                 self.work_arrived()
         cursor = result.cursor.native if result.cursor is not None else None
         try:
-            await trio.to_thread.run_sync(
+            await self.offload(
                 lambda: self.cursors.store(
                     item.id, cursor, converter=item.converter, source=item.source
                 )
