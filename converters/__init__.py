@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from ._csv_args import CsvColumns as CsvColumns
     from ._csv_args import CsvDefaults as CsvDefaults
     from ._csv_args import StatusVocabulary as StatusVocabulary
+    from ._folder_poll import FolderPollArguments as FolderPollArguments
+    from ._folder_poll import FolderPollConverter as FolderPollConverter
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
@@ -94,6 +96,8 @@ _LAZY = {
     "CsvColumns": "._csv_args",
     "CsvDefaults": "._csv_args",
     "StatusVocabulary": "._csv_args",
+    "FolderPollArguments": "._folder_poll",
+    "FolderPollConverter": "._folder_poll",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
     "WsjfArguments": "._wsjf",
@@ -153,6 +157,8 @@ __all__ = [
     "CsvConverter",
     "CsvDefaults",
     "FileRejected",
+    "FolderPollArguments",
+    "FolderPollConverter",
     "Gr228xArguments",
     "Gr228xConverter",
     "JunitArguments",

@@ -60,6 +60,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "csv": "converters._csv:CsvConverter",
+    "folder-poll": "converters._folder_poll:FolderPollConverter",
     "junit": "converters._junit:JunitConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
     "teradyne-gr228x": "converters._teradyne_gr228x:Gr228xConverter",
