@@ -130,7 +130,12 @@ async def poll_in(
             left_processes=outcome.children_left,
         )
     assert isinstance(outcome, Done)
-    return await _finish_poll(outcome, info, name, label, scope, namespace, settings, started)
+    finished = await _finish_poll(outcome, info, name, label, scope, namespace, settings, started)
+    return (
+        msgspec.structs.replace(finished, attempts=attempts)
+        if isinstance(finished, Converted)
+        else finished
+    )
 
 
 async def _finish_poll(

@@ -72,7 +72,8 @@ SCHEDULE_BACKOFF = Backoff(min=2.0, max=60.0)
 
 
 class ScheduleRan(NodeEvent, frozen=True, kw_only=True):
-    """A schedule's run is done: its reports are durable in the spool and its cursor stored.
+    """A schedule's run found reports: they are durable in the spool and its cursor is stored.
+    (A run that found nothing publishes nothing; it logs at debug level.)
 
     Attributes:
         schedule: the schedule's id.
@@ -313,6 +314,9 @@ class ScheduleRunner:
         self._cursor = cursor
         ids = tuple(report.report_id for report in items)
         seconds = trio.current_time() - started
+        if not ids:  # the usual run: nothing new; no event, so the bus's history keeps others
+            log.debug("schedule ran; nothing new", seconds=round(seconds, 3))
+            return True
         log.info("schedule ran", reports=len(ids), new=new, seconds=round(seconds, 3))
         self.publish(
             ScheduleRan(
