@@ -334,7 +334,11 @@ class ScheduleRunner:
         new, or ``None`` (the run failed; its cursor stays)."""
         while True:
             if self.spool.intake_paused is not None:
-                await self.spool.wait_intake_open()
+                async with stop_requested_cancels() as waiting:
+                    await self.spool.wait_intake_open()
+                if waiting.cancelled_caught:
+                    log.info("stopping while the spool is full; the run is repeated next time")
+                    return None
             try:
                 outcome = await self.spool.enqueue(items)
             except SpoolFull as exc:
