@@ -60,6 +60,8 @@ from ._sdk import SUPPORTED_API_VERSIONS as SUPPORTED_API_VERSIONS
 from ._sdk import Converter as Converter
 from ._sdk import ConverterOutput as ConverterOutput
 from ._sdk import NoArguments as NoArguments
+from ._sdk import PollOutput as PollOutput
+from ._sdk import ScheduledConverter as ScheduledConverter
 from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
 
@@ -73,6 +75,8 @@ if TYPE_CHECKING:
     from ._csv_args import CsvDefaults as CsvDefaults
     from ._csv_args import CsvKeepRows as CsvKeepRows
     from ._csv_args import StatusVocabulary as StatusVocabulary
+    from ._folder_poll import FolderPollArguments as FolderPollArguments
+    from ._folder_poll import FolderPollConverter as FolderPollConverter
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
     from ._klippel import KlippelArguments as KlippelArguments
@@ -114,6 +118,8 @@ _LAZY = {
     "CsvDefaults": "._csv_args",
     "CsvKeepRows": "._csv_args",
     "StatusVocabulary": "._csv_args",
+    "FolderPollArguments": "._folder_poll",
+    "FolderPollConverter": "._folder_poll",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
     "KlippelArguments": "._klippel",
@@ -190,6 +196,8 @@ __all__ = [
     "CsvKeepRows",
     "Detection",
     "FileRejected",
+    "FolderPollArguments",
+    "FolderPollConverter",
     "Gr228xArguments",
     "Gr228xConverter",
     "JunitArguments",
@@ -200,12 +208,14 @@ __all__ = [
     "OpenHtfArguments",
     "OpenHtfConverter",
     "OutOfMemory",
+    "PollOutput",
     "PoolClosed",
     "PoolSettings",
     "PoolStatistics",
     "Rejected",
     "SandboxInfo",
     "SandboxUnavailable",
+    "ScheduledConverter",
     "SpectrumArguments",
     "SpectrumConverter",
     "StatusVocabulary",

@@ -62,6 +62,7 @@ ENTRY_POINT_GROUP = "pywats_actors.converters"
 BUILTIN_CONVERTERS: Mapping[str, str] = {
     "atml": "converters._atml:AtmlConverter",
     "csv": "converters._csv:CsvConverter",
+    "folder-poll": "converters._folder_poll:FolderPollConverter",
     "junit": "converters._junit:JunitConverter",
     "klippel": "converters._klippel:KlippelConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
@@ -202,7 +203,8 @@ def check_converter_class(ref: str, obj: object) -> None:
     arguments = getattr(obj, "Arguments", None)
     if not (isinstance(arguments, type) and issubclass(arguments, msgspec.Struct)):
         raise ConverterInvalid(ref, "its Arguments must be a msgspec.Struct subclass")
-    for method in ("detect", "convert"):
+    scheduled = getattr(obj, "kind", "file") == "scheduled"  # a scheduled converter polls
+    for method in ("detect", "convert", *(("poll",) if scheduled else ())):
         if not callable(getattr(obj, method, None)):
             raise ConverterInvalid(ref, f"it has no {method}() method")
 

@@ -50,13 +50,15 @@ def answer_violation(
     converter: str | None,
     aliases: Sequence[str],
     eligible: Sequence[str],
+    poll: bool = False,
 ) -> str | None:
     """What is wrong with ``answer`` to a job that asked for ``converter`` (``None``: detect
     first) of a worker whose converters are ``aliases`` (configuration order), of which
     ``eligible`` take part in auto-detection; ``None`` when it is an answer the parent may
     take.
 
-    ``detect_only``: the job was a ``Detect`` (only ``Scores`` answer it).
+    ``detect_only``: the job was a ``Detect`` (only ``Scores`` answer it). ``poll``: the job
+    was a ``Poll`` (a ``Done`` has one key per report; only such a ``Done`` has keys).
     """
     if isinstance(answer, Scores):
         if not detect_only:
@@ -64,6 +66,14 @@ def answer_violation(
         return scores_violation(answer.scores, aliases)
     if detect_only:
         return f"a {type(answer).__name__} answer to a detection"
+    if isinstance(answer, Done) and (answer.keys is not None) != poll:
+        return "keys in the answer to a conversion" if not poll else "no keys in a poll's answer"
+    if (
+        isinstance(answer, Done)
+        and answer.keys is not None
+        and (len(answer.keys) != len(answer.reports))
+    ):
+        return f"{len(answer.keys)} keys for {len(answer.reports)} reports in a poll's answer"
     if converter is not None:
         if answer.converter != converter:
             return f"the answer names converter {answer.converter!r}, not {converter!r}"

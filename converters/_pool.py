@@ -39,6 +39,7 @@ from ._discovery import AUTO_DETECTED, absolute_ref, load_converter
 from ._domain import WorkerDomain
 from ._domains import DomainPlan, plan_domains
 from ._errors import ConverterInvalid, PoolClosed, SandboxUnavailable, UnknownConverter
+from ._polling import poll_in
 from ._poolutil import file_hash, printable_name, unwrap_single_error
 from ._protocol import ConverterDescription, ConverterInfo, Setup
 from ._results import (
@@ -358,6 +359,70 @@ class ConverterPool:
             raise PoolClosed("the converter pool is not running")
         return await self._router.detect(data, printable_name(name))
 
+    async def poll(
+        self,
+        converter: str,
+        source: str,
+        cursor: bytes | str | None,
+        *,
+        scope: str,
+        wall_limit: float | None = None,
+    ) -> ConversionResult:
+        """Run a scheduled converter once, in a sandboxed worker of its trust domain.
+
+        Args:
+            converter: the configured name of a scheduled converter (``kind = "scheduled"``).
+            source: the path it polls; its domain's workers must be able to read it (give it
+                in the converter's ``ConverterConfig.read_paths``).
+            cursor: what its last stored run returned (``None``: the first run).
+            scope: the schedule's id: report ids derive from it and each report's key
+                (:mod:`converters._polling`).
+            wall_limit: the run's wall-clock limit in seconds (default: the pool's
+                ``timeout``).
+
+        Returns:
+            :class:`Converted` with the reports (maybe none) and the new ``cursor``, or a
+            failure as for a file (:class:`Rejected`, :class:`Crashed`, :class:`TimedOut`,
+            :class:`OutOfMemory`, :class:`Unavailable`); a run that died is retried once on a
+            fresh worker. A converter that is not a scheduled one is :class:`Rejected`.
+
+        Raises:
+            UnknownConverter: no converter of that name.
+            PoolClosed: the pool is not running.
+        """
+        if not self._running:
+            raise PoolClosed("the converter pool is not running")
+        domain = next((d for d in self._domains if converter in d.infos), None)
+        if domain is None:
+            if not all(d.complete for d in self._domains):
+                return Unavailable(
+                    f"schedule {scope}", "0" * 64, "its converter's workers have not started yet",
+                    converter, 0,
+                )  # fmt: skip
+            raise UnknownConverter(converter, tuple(info.alias for info in self.converters))
+        info = domain.infos[converter]
+        if info.kind != "scheduled":
+            reason = f"{converter} is a {info.kind} converter, not a scheduled one (no poll())"
+            return Rejected(f"schedule {scope}", "0" * 64, "converter", reason, converter=converter)
+
+        def retried() -> None:
+            self._counters.retries += 1
+
+        result = await poll_in(
+            domain,
+            info,
+            job_id=self._router.next_job_id,
+            source=source,
+            cursor=cursor,
+            scope=scope,
+            namespace=self.station_namespace,
+            settings=self.settings,
+            wall_limit=wall_limit,
+            counters_retry=retried,
+        )
+        self._count(result)
+        return result
+
     def statistics(self) -> PoolStatistics:
         """A frozen snapshot of the pool and its workers (every domain's slots)."""
         c = self._counters
@@ -400,7 +465,7 @@ class ConverterPool:
         return Setup(
             converters=plan.setups(),
             python_path=list(settings.python_path),
-            read_paths=list(settings.read_paths),
+            read_paths=[*settings.read_paths, *(p for c in plan.configs for p in c.read_paths)],
             temp_dir="",
             landlock=settings.landlock,
             detect_head=settings.detect_head_kb * 1024,

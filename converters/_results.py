@@ -31,6 +31,8 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+from ._protocol import Cursor
+
 __all__ = [
     "ConversionFailure",
     "ConversionResult",
@@ -71,12 +73,14 @@ class ConvertedReport(msgspec.Struct, frozen=True):
         index: its position in the file.
         wsjf: the report as WSJF bytes, with ``id`` set.
         kept_source_id: the id is the one the source file carried.
+        key: for a scheduled converter's report, where in its source it was found.
     """
 
     id: uuid.UUID
     index: int
     wsjf: bytes
     kept_source_id: bool = False
+    key: str | None = None
 
 
 class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome"):
@@ -96,6 +100,9 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
             the converter was detected.
         left_processes: the converter left processes running (they were killed with its
             worker, which was replaced).
+        cursor: after a scheduled converter's run (:meth:`ConverterPool.poll`), the cursor it
+            returned (``Cursor.native``; store it once the reports are durable); ``None`` for a
+            file, or when the converter returned none.
     """
 
     name: str
@@ -109,6 +116,7 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
     timings: Timings
     scores: dict[str, float] | None = None
     left_processes: bool = False
+    cursor: Cursor | None = None
 
     @property
     def ok(self) -> bool:

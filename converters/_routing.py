@@ -103,6 +103,10 @@ class Router:
     def settings(self) -> PoolSettings:
         return self._settings()
 
+    def next_job_id(self) -> int:
+        """A job number no other job of the pool has (conversions, detections, polls)."""
+        return next(self._job_ids)
+
     async def convert_in(
         self,
         domain: WorkerDomain,

@@ -228,6 +228,7 @@ async def _serve_in_scope(
             answer,
             detect_only=job.detect_only,
             converter=job.converter,
+            poll=job.poll,
             aliases=tuple(domain.infos),
             eligible=domain.aliases_with("on"),
         )

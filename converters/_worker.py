@@ -53,6 +53,7 @@ from ._folder import is_folder_converter, is_unit, unpack_unit
 from ._protocol import (
     ConverterDescription,
     ConverterInfo,
+    Cursor,
     Detect,
     Done,
     FrameError,
@@ -61,6 +62,7 @@ from ._protocol import (
     Locked,
     ParentMessage,
     Part,
+    Poll,
     Refused,
     Request,
     Scores,
@@ -304,6 +306,7 @@ def _load(setup: Setup) -> _State:
             ref=item.ref,
             patterns=tuple(getattr(cls, "patterns", ())),
             keeps_source_ids=bool(getattr(cls, "keeps_source_ids", False)),
+            kind=str(getattr(cls, "kind", "file")),
         )
         state.converters[alias] = (instance, args, info)
         state.detection[alias] = item.detection
@@ -346,6 +349,8 @@ def _handle(
             cpu_total=cpu_used(),
             children_left=_reap_children(),
         )
+    if isinstance(request, Poll):  # a scheduled converter's run
+        return _poll(state, request, out, started)
     scores: dict[str, float] | None = None
     alias = request.converter
     if alias is None:
@@ -514,7 +519,117 @@ def _stream(
     return None
 
 
-def _refused(request: Request, started: float, **fields: Any) -> Refused:
+# -- scheduled converters ------------------------------------------------------------------------
+
+CURSOR_LIMIT = 64 * 1024
+"""The largest cursor a scheduled converter may return, in bytes (UTF-8 for a string)."""
+_KEY_LIMIT = 1024
+
+
+def _poll(state: _State, request: Poll, out: int, started: float) -> Done | Refused:
+    """Run a scheduled converter's ``poll()`` once; its reports stream as a conversion's do,
+    and the answer carries each report's key and the new cursor."""
+    instance, args, _ = state.converters[request.converter]
+    sender = _Sender(out, request.job)
+    keys: list[str] = []
+    cursor: bytes | str | None = None
+    given = request.cursor.native if request.cursor is not None else None
+    try:
+        poll = getattr(instance, "poll", None)
+        if not callable(poll):
+            raise FileRejected(f"{request.converter} is not a scheduled converter (no poll())")
+        with noting_validated() as noted:
+            items, cursor = _poll_result(poll(request.source, given, args))
+            invalid = _stream(_keyed(items, keys), noted, sender)
+    except MemoryError:
+        return _refused(
+            request,
+            started,
+            converter=request.converter,
+            kind="out_of_memory",
+            reason="the converter ran out of memory (address-space limit)",
+        )
+    except _BadOutput as exc:
+        return _refused(
+            request, started, converter=request.converter, kind="invalid_output", reason=str(exc)
+        )
+    except Exception as exc:
+        reason, where = _describe(exc)
+        detail = "".join(traceback.format_exception(exc))[-_DETAIL_LIMIT:]
+        return _refused(
+            request,
+            started,
+            converter=request.converter,
+            kind="rejected",
+            reason=reason,
+            where=where,
+            detail=detail,
+        )
+    if invalid is not None:
+        return _refused(
+            request,
+            started,
+            converter=request.converter,
+            kind="invalid_output",
+            reason=invalid[0],
+            where=invalid[1],
+            detail=invalid[2],
+        )
+    return Done(
+        job=request.job,
+        converter=request.converter,
+        reports=sender.pending,
+        seconds=time.perf_counter() - started,
+        cpu_total=cpu_used(),
+        children_left=_reap_children(),
+        keys=keys,
+        cursor=Cursor.of(cursor),
+    )
+
+
+def _poll_result(result: object) -> tuple[Iterator[object], bytes | str | None]:
+    """``poll()``'s ``(items, cursor)``, checked.
+
+    Raises:
+        _BadOutput: not a pair, items not iterable, or a cursor that is not bytes, a string or
+            ``None``, or longer than :data:`CURSOR_LIMIT`.
+    """
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise _BadOutput(f"poll() must return (items, cursor), not {type(result).__name__}")
+    items, cursor = result
+    if isinstance(items, bytes | str | Mapping) or not isinstance(items, Iterable):
+        raise _BadOutput(f"poll() items must be an iterable of pairs, not {type(items).__name__}")
+    if cursor is not None and not isinstance(cursor, bytes | str):
+        raise _BadOutput(f"poll() cursor must be bytes, str or None, not {type(cursor).__name__}")
+    size = len(
+        cursor.encode("utf-8", "surrogatepass") if isinstance(cursor, str) else cursor or b""
+    )
+    if size > CURSOR_LIMIT:
+        raise _BadOutput(f"poll() cursor is {size} bytes; the limit is {CURSOR_LIMIT}")
+    return iter(items), cursor
+
+
+def _keyed(items: Iterator[object], keys: list[str]) -> Iterator[object]:
+    """The reports of ``(key, report)`` pairs, noting each key in ``keys``.
+
+    Raises:
+        _BadOutput: an item that is not a pair with a non-empty string key of at most 1024
+            characters.
+    """
+    for index, item in enumerate(items):
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise _BadOutput(f"item {index} of poll() is not a (key, report) pair")
+        key, report = item
+        if not isinstance(key, str) or not key or len(key) > _KEY_LIMIT:
+            raise _BadOutput(
+                f"item {index} of poll() has no usable key (a string of 1 to {_KEY_LIMIT} "
+                "characters)"
+            )
+        keys.append(key)
+        yield report
+
+
+def _refused(request: Request | Poll, started: float, **fields: Any) -> Refused:
     return Refused(
         job=request.job,
         seconds=time.perf_counter() - started,

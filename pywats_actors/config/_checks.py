@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ._problems import ConfigProblem, render_value
+from ._schedules import schedule_problems
 from ._schema import ConversionSection, NodeConfig, ServerSection, WatchFolder
 
 __all__ = ["check_config", "watch_folder_notes"]
@@ -37,6 +38,7 @@ def check_config(
     problems += _ordering(config)
     problems += _watches(config.watch)
     problems += _conversion(config.conversion)
+    problems += schedule_problems(config)
     return problems
 
 

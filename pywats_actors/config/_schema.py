@@ -22,6 +22,7 @@ __all__ = [
     "ConversionSection",
     "NodeConfig",
     "NodeSection",
+    "Schedule",
     "ServerSection",
     "SpoolSection",
     "UploadSection",
@@ -320,6 +321,36 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     unit_quiet: Annotated[float, Meta(ge=0.1, le=86400)] = 10.0
 
 
+class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[[schedule]]``: a scheduled converter run on an interval or a cron expression (repeat
+    the table for more).
+
+    Attributes:
+        id: a stable name for the schedule (logs, events, its stored cursor); unique. It is
+            part of the ids of the reports it makes: never rename one in production.
+        converter: a scheduled converter: a name, ``package.module:Class`` or
+            ``path/to/file.py:Class``.
+        converter_args: a table of arguments for the converter.
+        source: the folder or file it reads (read-only). Relative paths are relative to the
+            config file's folder.
+        interval: seconds between runs; give ``interval`` or ``cron``, not both.
+        cron: a five-field cron expression (minute hour day-of-month month day-of-week) in
+            the station's local time, such as ``"*/15 6-22 * * mon-fri"``.
+        run_at_start: also run once when the node starts (runs missed while it was down are
+            made up by this one run).
+        timeout: seconds one run may take before its worker is killed.
+    """
+
+    id: InstanceName
+    converter: _ConverterRef
+    converter_args: dict[str, object] = {}
+    source: _RequiredPath
+    interval: Annotated[float, Meta(ge=0, le=31 * 86400)] = 0.0
+    cron: Annotated[str, Meta(max_length=256)] = ""
+    run_at_start: bool = False
+    timeout: Annotated[float, Meta(ge=1, le=3600)] = 60.0
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A whole configuration file.
 
@@ -331,6 +362,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         spool: the local store of reports.
         conversion: the converter workers.
         watch: the watched folders, one ``[[watch]]`` table each.
+        schedule: the scheduled converters, one ``[[schedule]]`` table each.
     """
 
     schema_version: Annotated[int, Meta(ge=1)] = CURRENT_SCHEMA_VERSION
@@ -340,3 +372,4 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     spool: SpoolSection = SpoolSection()
     conversion: ConversionSection = ConversionSection()
     watch: tuple[WatchFolder, ...] = ()
+    schedule: tuple[Schedule, ...] = ()

@@ -19,6 +19,7 @@ from pywats_actors.config import (
     ConversionSection,
     NodeConfig,
     NodeSection,
+    Schedule,
     ServerSection,
     SpoolSection,
     UploadSection,
@@ -29,7 +30,10 @@ from pywats_actors.emulator import Emulator, open_emulator
 from pywats_actors.node import Node, open_node
 from supervisors import ChildState
 
+from ...converters.conftest import PLUGINS
 from .test_node import NAMESPACE, TOKEN, report_file
+
+ROWS = f"{PLUGINS / 'scheduled.py'}:RowFiles"
 
 SECTIONS: dict[str, type[msgspec.Struct]] = {
     "node": NodeSection,
@@ -38,6 +42,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "spool": SpoolSection,
     "conversion": ConversionSection,
     "watch": WatchFolder,
+    "schedule": Schedule,
 }
 
 
@@ -58,11 +63,13 @@ def toml_value(value: object) -> str:
 def to_toml(config: dict[str, Any]) -> str:
     lines = ["schema_version = 2"]
     for section, table in config.items():
-        if section == "watch":
+        if section in ("watch", "schedule"):
             continue
         lines += ["", f"[{section}]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
     for folder in config["watch"]:
         lines += ["", "[[watch]]", *(f"{k} = {toml_value(v)}" for k, v in folder.items())]
+    for item in config.get("schedule", ()):
+        lines += ["", "[[schedule]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +122,7 @@ async def arrives(rid: str, emulators: list[Emulator], after: Step) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    """One change: *section*.*key* (``watch``: the folder's key) set to *value*."""
+    """One change: *section*.*key* (``watch``, ``schedule``: the table's key) set to *value*."""
 
     section: str
     key: str
@@ -147,6 +154,14 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("watch", "unit_quiet", 5.0, refused=True),
         Step("watch", "path", str(tmp_path / "in2")),
         Step("watch", "id", "line1b"),
+        Step("schedule", "interval", 10.0),
+        Step("schedule", "run_at_start", True),
+        Step("schedule", "timeout", 30.0),
+        Step("schedule", "converter_args", {"converter": "wsjf", "settle": 0, "batch": 5}),
+        Step("schedule", "source", str(tmp_path / "export2")),
+        Step("schedule", "cron", "*/5 * * * *", also={"interval": 0.0}),
+        Step("schedule", "converter", ROWS, also={"converter_args": {}}),
+        Step("schedule", "id", "poll1b"),
         # a file for another instance is refused: one instance never becomes another
         Step("node", "instance", "station-b", refused=True),
         Step("node", "station_name", "bench-7"),
@@ -213,6 +228,15 @@ def base_config(tmp_path: Path, url: str) -> dict[str, Any]:
                 "rescan_interval": 1.0,
             }
         ],
+        "schedule": [
+            {
+                "id": "poll1",
+                "converter": "folder-poll",
+                "converter_args": {"converter": "wsjf", "settle": 0},
+                "source": str(tmp_path / "export"),
+                "interval": 5.0,
+            }
+        ],
     }
 
 
@@ -252,6 +276,8 @@ class TestEveryKeyWhileFilesFlow:
             path = tmp_path / "node.toml"
             write_atomically(path, to_toml(config))
             flow = Flow(folder=tmp_path / "in")
+            for export in ("export", "export2"):
+                (tmp_path / export).mkdir()
             async with open_node(load_config(path), stop_grace=10) as node:
                 with node.bus.subscribe(topics=["config"]) as changes:
                     async with trio.open_nursery() as background:
@@ -280,7 +306,11 @@ class TestEveryKeyWhileFilesFlow:
         emulators: list[Emulator],
     ) -> None:
         new = copy.deepcopy(config)
-        table = new["watch"][0] if step.section == "watch" else new.setdefault(step.section, {})
+        table = (
+            new[step.section][0]
+            if step.section in ("watch", "schedule")
+            else new.setdefault(step.section, {})
+        )
         table[step.key] = step.value
         table.update(step.also)
         moves = step.section == "watch" and step.key == "path"
@@ -307,11 +337,17 @@ class TestEveryKeyWhileFilesFlow:
         config.update(new)
         folder_id = new["watch"][0]["id"]
         key = f"watch[{folder_id}].{step.key}" if step.section == "watch" else step.key
+        if step.section == "schedule":
+            key = f"schedule[{new['schedule'][0]['id']}].{step.key}"
         if step.section == "watch" and step.key == "id":
             assert applied.watch_added == ("line1b",)
             assert applied.watch_removed == ("line1",)
+        elif step.section == "schedule" and step.key == "id":
+            assert set(applied.keys) >= {"schedule[poll1b]", "schedule[poll1]"}
+            running = node.statistics().find("conversion/schedules/poll1b").state
+            assert running is ChildState.RUNNING
         else:
-            key = key if step.section == "watch" else f"{step.section}.{step.key}"
+            key = key if step.section in ("watch", "schedule") else f"{step.section}.{step.key}"
             assert key in applied.keys
             assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
         assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
