@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from pywats_actors._lazy import lazy_attributes as _lazy_attributes
 
-from ._catalog import CatalogEntry as CatalogEntry
 from ._discovery import AUTO_DETECTED as AUTO_DETECTED
 from ._discovery import BUILTIN_CONVERTERS as BUILTIN_CONVERTERS
 from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
@@ -68,6 +67,7 @@ from ._settings import PoolSettings as PoolSettings
 if TYPE_CHECKING:
     from ._atml import AtmlArguments as AtmlArguments
     from ._atml import AtmlConverter as AtmlConverter
+    from ._catalog import CatalogEntry as CatalogEntry
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
@@ -109,6 +109,7 @@ if TYPE_CHECKING:
     from ._xjtag import XjtagConverter as XjtagConverter
 
 _LAZY = {
+    "CatalogEntry": "._catalog",
     "AtmlArguments": "._atml",
     "AtmlConverter": "._atml",
     "CsvConverter": "._csv",

@@ -27,13 +27,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
 
 from supervisors import EventObserver
 
-from ._catalog import CatalogEntry, describe_class
 from ._detection import empty_reason
 from ._discovery import AUTO_DETECTED, absolute_ref, load_converter
 from ._domain import WorkerDomain
@@ -56,6 +56,9 @@ from ._routing import Detection, Router
 from ._sandbox import SandboxInfo, required_but_unavailable
 from ._session import Counters
 from ._settings import ConverterConfig, PoolSettings
+
+if TYPE_CHECKING:
+    from ._catalog import CatalogEntry
 
 __all__ = ["DEFAULT_CONVERTERS", "ConverterPool", "open_converter_pool"]
 
@@ -179,6 +182,8 @@ class ConverterPool:
         """Every loaded converter with its description and part in auto-detection, in
         configuration order (``pywats-node converters``). A plug-in's texts are its worker's,
         bounded and cleaned; a built-in's come from its class."""
+        from ._catalog import CatalogEntry, describe_class  # inspect: only when listing
+
         entries = []
         for domain, index in self._members:
             if not domain.complete:

@@ -38,7 +38,6 @@ import msgspec
 
 from pywats_actors.report import UURReport, UUTReport, encode_report
 
-from ._catalog import describe_class
 from ._check import check_report, noting_validated
 from ._detection import Detection, choose
 from ._discovery import load_converter, validate_arguments
@@ -310,7 +309,9 @@ def _load(setup: Setup) -> _State:
         )
         state.converters[alias] = (instance, args, info)
         state.detection[alias] = item.detection
-        if setup.describe:
+        if setup.describe:  # a plug-in's domain: rare, and inspect is costly to import
+            from ._catalog import describe_class
+
             state.descriptions.append(describe_class(alias, cls))
     return state
 

@@ -122,7 +122,9 @@ async def arrives(rid: str, emulators: list[Emulator], after: Step) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    """One change: *section*.*key* (``watch``, ``schedule``: the table's key) set to *value*."""
+    """One change: *section*.*key* (``watch``, ``schedule``: the table's key) set to *value*,
+    with the keys of *also* (keys that must change with it, or, in a plain section, keys
+    changed in the same reload: each counts as covered and must be reported)."""
 
     section: str
     key: str
@@ -167,45 +169,71 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("node", "station_name", "bench-7"),
         Step("node", "station_namespace", str(uuid.UUID(int=7))),
         Step("node", "data_dir", str(tmp_path / "data2")),
-        Step("node", "log_format", "console"),
-        Step("node", "log_level", "debug"),
+        Step("node", "log_format", "console", also={"log_level": "debug"}),
         Step("server", "token_file", str(token_file), also={"token": ""}),
         Step("server", "token", TOKEN, also={"token_file": ""}),
-        Step("server", "connect_timeout", 4.0),
-        Step("server", "read_timeout", 20.0),
-        Step("server", "write_timeout", 20.0),
-        Step("server", "pool_timeout", 4.0),
-        Step("server", "ping_interval", 2.0),
-        Step("server", "verify_tls", False),
-        Step("server", "trust_env", True),
+        # each restarts the uplink, so the keys of one kind change together
+        Step(
+            "server",
+            "connect_timeout",
+            4.0,
+            also={"read_timeout": 20.0, "write_timeout": 20.0, "pool_timeout": 4.0},
+        ),
+        Step("server", "ping_interval", 2.0, also={"verify_tls": False, "trust_env": True}),
         Step("server", "base_url", second_url),
-        Step("upload", "concurrency", 3),
-        Step("upload", "max_concurrency", 8),
-        Step("upload", "attempt_timeout", 60.0),
-        Step("upload", "backoff_base", 0.1),
-        Step("upload", "backoff_multiplier", 3.0),
-        Step("upload", "backoff_cap", 2.0),
-        Step("upload", "breaker_threshold", 6),
-        Step("upload", "breaker_open_for", 20.0),
-        Step("upload", "breaker_max_open", 200.0),
-        Step("upload", "max_requests_per_second", 500.0),
+        Step("upload", "concurrency", 3, also={"max_concurrency": 8, "attempt_timeout": 60.0}),
+        Step(
+            "upload",
+            "backoff_base",
+            0.1,
+            also={"backoff_multiplier": 3.0, "backoff_cap": 2.0},
+        ),
+        Step(
+            "upload",
+            "breaker_threshold",
+            6,
+            also={
+                "breaker_open_for": 20.0,
+                "breaker_max_open": 200.0,
+                "max_requests_per_second": 500.0,
+            },
+        ),
         Step("upload", "separate_process", False),
         Step("spool", "path", str(tmp_path / "data" / "other.sqlite3")),
-        Step("spool", "max_bytes", 1 << 29),
-        Step("spool", "max_reports", 50_000),
+        Step("spool", "max_bytes", 1 << 29, also={"max_reports": 50_000}),
         Step("spool", "when_full", "error"),
-        Step("spool", "keep_sent_days", 20.0),
-        Step("spool", "keep_sent_bodies_days", 5.0),
-        Step("spool", "keep_acknowledged_days", 400.0),
-        Step("spool", "max_acknowledged", 100_000),
-        Step("conversion", "workers", 1),
-        Step("conversion", "timeout", 30.0),
-        Step("conversion", "memory_mb", 512),
-        Step("conversion", "cpu_seconds", 30),
-        Step("conversion", "landlock", "off"),
-        Step("conversion", "namespaces", "off"),
-        Step("conversion", "seccomp", "off"),
-        Step("conversion", "temp_mb", 64),
+        Step(
+            "spool",
+            "keep_sent_days",
+            20.0,
+            also={
+                "keep_sent_bodies_days": 5.0,
+                "keep_acknowledged_days": 400.0,
+                "max_acknowledged": 100_000,
+            },
+        ),
+        # each restarts the converter pool, so the keys of one kind change together
+        Step(
+            "conversion",
+            "workers",
+            1,
+            also={
+                "timeout": 30.0,
+                "memory_mb": 512,
+                "cpu_seconds": 30,
+                "temp_mb": 64,
+                "max_input_mb": 32,
+                "max_output_mb": 16,
+                "max_reports_per_file": 5000,
+            },
+        ),
+        Step("conversion", "landlock", "off", also={"namespaces": "off", "seccomp": "off"}),
+        Step(
+            "conversion",
+            "disabled",
+            ["csv"],
+            also={"plugins": ["pywats_actors.bench._trivial:Trivial"]},  # detects nothing
+        ),
     ]
 
 
@@ -251,7 +279,8 @@ class TestEveryKeyWhileFilesFlow:
     def test_the_steps_cover_every_key_of_every_section(self, tmp_path: Path) -> None:
         """Each key of each section of the schema is changed by one step below (a key added
         to the schema without a step here fails this test)."""
-        covered = {(s.section, s.key) for s in steps(tmp_path, "http://127.0.0.1:1")}
+        made = steps(tmp_path, "http://127.0.0.1:1")
+        covered = {(s.section, key) for s in made for key in (s.key, *s.also)}
         expected = {
             (section, f.name)
             for section, struct in SECTIONS.items()
@@ -346,10 +375,14 @@ class TestEveryKeyWhileFilesFlow:
             assert set(applied.keys) >= {"schedule[poll1b]", "schedule[poll1]"}
             running = node.statistics().find("conversion/schedules/poll1b").state
             assert running is ChildState.RUNNING
-        else:
-            key = key if step.section in ("watch", "schedule") else f"{step.section}.{step.key}"
+        elif step.section in ("watch", "schedule"):
             assert key in applied.keys
             assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
+        else:
+            for changed in (step.key, *step.also):  # keys changed together: each reported
+                key = f"{step.section}.{changed}"
+                assert key in applied.keys
+                assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
         assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
 
 
