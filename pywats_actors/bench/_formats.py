@@ -1,7 +1,9 @@
 """``pywats-node bench formats``: every sample file through auto-detection in a warm worker.
 
 For each file of a samples folder (``shared/samples`` in this repository's workspace: one folder
-per format), in a pool of one worker that has every built-in converter: one conversion to warm
+per format; a sub-folder of a format folder is a folder unit, packed as the node packs it and
+named to the folder converter that claims it), in a pool of one worker that has every built-in
+converter: one conversion to warm
 the worker up, then ``--repeat`` more, timed. It reports per file: the converter auto-detection
 chose, the reports made, the median time inside the worker (detection and conversion: what the
 format costs), the median time of the whole call (with the node's own share: decoding,
@@ -19,7 +21,17 @@ from pathlib import Path
 
 import trio
 
-from converters import Converted, PoolSettings, open_converter_pool
+from converters import (
+    ACCEPT_THRESHOLD,
+    BUILTIN_CONVERTERS,
+    DEFAULT_CONVERTERS,
+    Converted,
+    ConverterConfig,
+    PoolSettings,
+    load_converter,
+    open_converter_pool,
+    pack_unit,
+)
 
 from ._measure import BenchFailed, high_water_mark, machine
 from ._reports import NAMESPACE
@@ -48,11 +60,34 @@ class FormatFigures:
         return self.size / 1e6 / self.worker_seconds if self.worker_seconds > 0 else 0.0
 
 
+def folder_converters() -> list[str]:
+    """The built-in folder converters (``kind = "folder"``)."""
+    return [n for n in BUILTIN_CONVERTERS if getattr(load_converter(n), "kind", "") == "folder"]
+
+
 def sample_files(samples: Path) -> list[Path]:
-    """The sample files under ``samples`` (one level of format folders; READMEs left out)."""
-    return sorted(
-        path for path in samples.glob("*/*") if path.is_file() and path.name != "README.md"
-    )
+    """The samples under ``samples``: the files of each format folder (READMEs left out), and
+    its sub-folders, each a folder unit (with its sibling files ``NAME.*``)."""
+    return sorted(path for path in samples.glob("*/*") if path.name != "README.md")
+
+
+def _input(path: Path) -> tuple[bytes, str | None]:
+    """A sample's bytes and the converter to name (``None``: auto-detection). A folder is a
+    unit: packed as the node packs it, for the folder converter that claims it."""
+    if not path.is_dir():
+        return path.read_bytes(), None
+    files = {
+        f"{path.name}/{item.relative_to(path).as_posix()}": item.read_bytes()
+        for item in sorted(path.rglob("*"))
+        if item.is_file()
+    }
+    for sibling in path.parent.glob(f"{path.name}.*"):
+        files[sibling.name] = sibling.read_bytes()
+    data = pack_unit(files)
+    for name in folder_converters():
+        if load_converter(name)().detect(data[:65536], path.name) >= ACCEPT_THRESHOLD:
+            return data, name
+    raise BenchFailed(f"no folder converter claims the unit {path}")
 
 
 def _reset_peak(pid: int) -> None:
@@ -69,22 +104,30 @@ async def _measure(files: list[Path], repeat: int) -> list[FormatFigures]:
         workers=1, timeout=600, cpu_seconds=600, memory_mb=8192, address_space_mb=16384
     )
     figures = []
-    async with open_converter_pool(settings, station_namespace=NAMESPACE) as pool:
+    configs = [
+        *DEFAULT_CONVERTERS,
+        *(ConverterConfig(name, detection="off") for name in folder_converters()),
+    ]
+    async with open_converter_pool(
+        settings, converters=configs, station_namespace=NAMESPACE
+    ) as pool:
         (slot,) = pool.statistics().slots
         if slot.pid is None:
             raise BenchFailed("the worker did not start")
         idle = high_water_mark(slot.pid)
         for path in files:
-            data = path.read_bytes()
-            warm = await pool.convert(data, path.name)
+            if path.is_file() and path.parent.joinpath(path.stem).is_dir():
+                continue  # a folder unit's sibling file: measured with its unit
+            data, named = _input(path)
+            warm = await pool.convert(data, path.name, named)
             if not isinstance(warm, Converted):
-                continue  # a file no converter takes (a folder format's part): not a figure
+                raise BenchFailed(f"{path.name} did not convert: {warm!r}")
             (slot,) = pool.statistics().slots
             assert slot.pid is not None
             _reset_peak(slot.pid)
             worker, total = [], []
             for _ in range(repeat):
-                result = await pool.convert(data, path.name)
+                result = await pool.convert(data, path.name, named)
                 if not isinstance(result, Converted):
                     raise BenchFailed(f"{path.name} converted once, then: {result!r}")
                 worker.append(result.timings.worker)
