@@ -30,15 +30,11 @@ import re
 import signal
 import sys
 import time
-import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from pywats_actors.report import UURReport, UUTReport, encode_report
-
-from ._check import check_report, noting_validated
 from ._detection import Detection, choose
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
@@ -46,13 +42,10 @@ from ._errors import (
     ConverterArgumentsError,
     ConverterLoadError,
     ConverterNotFound,
-    FileRejected,
 )
-from ._folder import is_folder_converter, is_unit, unpack_unit
 from ._protocol import (
     ConverterDescription,
     ConverterInfo,
-    Cursor,
     Detect,
     Done,
     FrameError,
@@ -60,10 +53,8 @@ from ._protocol import (
     LoadFailure,
     Locked,
     ParentMessage,
-    Part,
     Poll,
     Refused,
-    Request,
     Scores,
     Setup,
     read_frame_sync,
@@ -77,6 +68,8 @@ from ._sandbox import (
     lock_down,
     run_probes,
 )
+from ._worker_output import answer, outputs, reap_children, refused
+from ._worker_poll import run_poll
 
 __all__ = ["main", "protocol_fd"]
 
@@ -348,17 +341,18 @@ def _handle(
             scores=_detect(state, request.head[: setup.detect_head], request.name),
             seconds=time.perf_counter() - started,
             cpu_total=cpu_used(),
-            children_left=_reap_children(),
+            children_left=reap_children(),
         )
     if isinstance(request, Poll):  # a scheduled converter's run
-        return _poll(state, request, out, started)
+        instance, args, _ = state.converters[request.converter]
+        return run_poll(instance, args, request, out)
     scores: dict[str, float] | None = None
     alias = request.converter
     if alias is None:
         scores = _detect(state, request.data[: setup.detect_head], request.name)
         alias = choose(scores, state.eligible())
         if alias is None:  # the parent words the refusal (converters._detection)
-            return _refused(
+            return refused(
                 request,
                 started,
                 converter=None,
@@ -367,276 +361,8 @@ def _handle(
                 scores=scores,
             )
     instance, args, _ = state.converters[alias]
-    sender = _Sender(out, request.job)
-    try:
-        with noting_validated() as noted:
-            invalid = _stream(_outputs(instance, request, args), noted, sender)
-    except MemoryError:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="out_of_memory",
-            reason="the converter ran out of memory (address-space limit)",
-            scores=scores,
-        )
-    except _BadOutput as exc:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="invalid_output",
-            reason=str(exc),
-            scores=scores,
-        )
-    except Exception as exc:
-        reason, where = _describe(exc)
-        detail = "".join(traceback.format_exception(exc))[-_DETAIL_LIMIT:]
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="rejected",
-            reason=reason,
-            where=where,
-            detail=detail,
-            scores=scores,
-        )
-    if invalid is not None:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="invalid_output",
-            reason=invalid[0],
-            where=invalid[1],
-            detail=invalid[2],
-            scores=scores,
-        )
-    if not sender.count:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="no_reports",
-            reason="the converter found no report in the file",
-            scores=scores,
-        )
-    return Done(
-        job=request.job,
-        converter=alias,
-        reports=sender.pending,
-        seconds=time.perf_counter() - started,
-        cpu_total=cpu_used(),
-        children_left=_reap_children(),
-        scores=scores,
-    )
-
-
-class _Sender:
-    """Sends a conversion's reports ahead of its answer, in ``Part`` frames of about
-    ``_PART_BYTES``; what is left over goes in ``Done``. A file with one small report costs no
-    frame more than before, and the worker never holds every report of a large file."""
-
-    def __init__(self, fd: int, job: int) -> None:
-        self._fd = fd
-        self._job = job
-        self._size = 0
-        self.pending: list[bytes] = []
-        self.count = 0
-
-    def add(self, raw: bytes) -> None:
-        self.pending.append(raw)
-        self.count += 1
-        self._size += len(raw)
-        if self._size >= _PART_BYTES:
-            write_frame_sync(self._fd, Part(job=self._job, reports=self.pending))
-            self.pending = []
-            self._size = 0
-
-
-def _outputs(instance: Any, request: Request, args: Any) -> Iterator[object]:
-    """The converter's reports, one at a time: from ``convert_iter()`` when it has one (made
-    as they are read), else from the list ``convert()`` returns.
-
-    Raises:
-        _BadOutput: it returned something else than a list (an iterator for ``convert_iter``).
-    """
-    if is_folder_converter(instance):
-        files = unpack_unit(request.data, repr(getattr(instance, "name", "this converter")))
-        outputs = instance.convert_folder(files, request.name, args)
-        if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
-            kind = type(outputs).__name__
-            raise _BadOutput(f"convert_folder() must return a list of reports, not {kind}")
-        return iter(outputs)
-    if is_unit(request.data):
-        raise FileRejected(
-            f"{getattr(instance, 'name', 'this converter')!r} converts single files, not a "
-            'folder unit; watch the folder with unit = "file" or use a folder converter'
-        )
-    stream = getattr(instance, "convert_iter", None)
-    if callable(stream):
-        outputs = stream(request.data, request.name, args)
-        if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Iterable):
-            kind = type(outputs).__name__
-            raise _BadOutput(f"convert_iter() must return an iterator of reports, not {kind}")
-        return iter(outputs)
-    outputs = instance.convert(request.data, request.name, args)
-    if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
-        raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
-    return iter(outputs)
-
-
-_END = object()
-
-
-def _stream(
-    outputs: Iterator[object], noted: list[object], sender: _Sender
-) -> tuple[str, str | None, str | None] | None:
-    """Encode, check and send every report of ``outputs`` as it comes; the first problem with
-    a report (``(reason, where, detail)``) ends it. Reports the converter validated itself
-    (objects in ``noted``, see :func:`noting_validated`) are not checked again.
-
-    Raises:
-        _BadOutput: an output that is not a report.
-    """
-    prechecked: dict[int, object] = {}  # holds them, so their identities stay theirs
-    index = 0
-    item = next(outputs, _END)
-    while item is not _END:
-        following = next(outputs, _END)  # one ahead: "the report" or "report 0"
-        for output in noted:
-            prechecked[id(output)] = output
-        noted.clear()
-        raw = _encode_output(item, index)
-        if prechecked.pop(id(item), None) is not item:
-            several = index > 0 or following is not _END
-            problem = check_report(raw, f"report {index}" if several else "the report")
-            if problem is not None:
-                return problem
-        sender.add(raw)
-        index += 1
-        item = following
-    return None
-
-
-# -- scheduled converters ------------------------------------------------------------------------
-
-CURSOR_LIMIT = 64 * 1024
-"""The largest cursor a scheduled converter may return, in bytes (UTF-8 for a string)."""
-_KEY_LIMIT = 1024
-
-
-def _poll(state: _State, request: Poll, out: int, started: float) -> Done | Refused:
-    """Run a scheduled converter's ``poll()`` once; its reports stream as a conversion's do,
-    and the answer carries each report's key and the new cursor."""
-    instance, args, _ = state.converters[request.converter]
-    sender = _Sender(out, request.job)
-    keys: list[str] = []
-    cursor: bytes | str | None = None
-    given = request.cursor.native if request.cursor is not None else None
-    try:
-        poll = getattr(instance, "poll", None)
-        if not callable(poll):
-            raise FileRejected(f"{request.converter} is not a scheduled converter (no poll())")
-        with noting_validated() as noted:
-            items, cursor = _poll_result(poll(request.source, given, args))
-            invalid = _stream(_keyed(items, keys), noted, sender)
-    except MemoryError:
-        return _refused(
-            request,
-            started,
-            converter=request.converter,
-            kind="out_of_memory",
-            reason="the converter ran out of memory (address-space limit)",
-        )
-    except _BadOutput as exc:
-        return _refused(
-            request, started, converter=request.converter, kind="invalid_output", reason=str(exc)
-        )
-    except Exception as exc:
-        reason, where = _describe(exc)
-        detail = "".join(traceback.format_exception(exc))[-_DETAIL_LIMIT:]
-        return _refused(
-            request,
-            started,
-            converter=request.converter,
-            kind="rejected",
-            reason=reason,
-            where=where,
-            detail=detail,
-        )
-    if invalid is not None:
-        return _refused(
-            request,
-            started,
-            converter=request.converter,
-            kind="invalid_output",
-            reason=invalid[0],
-            where=invalid[1],
-            detail=invalid[2],
-        )
-    return Done(
-        job=request.job,
-        converter=request.converter,
-        reports=sender.pending,
-        seconds=time.perf_counter() - started,
-        cpu_total=cpu_used(),
-        children_left=_reap_children(),
-        keys=keys,
-        cursor=Cursor.of(cursor),
-    )
-
-
-def _poll_result(result: object) -> tuple[Iterator[object], bytes | str | None]:
-    """``poll()``'s ``(items, cursor)``, checked.
-
-    Raises:
-        _BadOutput: not a pair, items not iterable, or a cursor that is not bytes, a string or
-            ``None``, or longer than :data:`CURSOR_LIMIT`.
-    """
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise _BadOutput(f"poll() must return (items, cursor), not {type(result).__name__}")
-    items, cursor = result
-    if isinstance(items, bytes | str | Mapping) or not isinstance(items, Iterable):
-        raise _BadOutput(f"poll() items must be an iterable of pairs, not {type(items).__name__}")
-    if cursor is not None and not isinstance(cursor, bytes | str):
-        raise _BadOutput(f"poll() cursor must be bytes, str or None, not {type(cursor).__name__}")
-    size = len(
-        cursor.encode("utf-8", "surrogatepass") if isinstance(cursor, str) else cursor or b""
-    )
-    if size > CURSOR_LIMIT:
-        raise _BadOutput(f"poll() cursor is {size} bytes; the limit is {CURSOR_LIMIT}")
-    return iter(items), cursor
-
-
-def _keyed(items: Iterator[object], keys: list[str]) -> Iterator[object]:
-    """The reports of ``(key, report)`` pairs, noting each key in ``keys``.
-
-    Raises:
-        _BadOutput: an item that is not a pair with a non-empty string key of at most 1024
-            characters.
-    """
-    for index, item in enumerate(items):
-        if not (isinstance(item, tuple) and len(item) == 2):
-            raise _BadOutput(f"item {index} of poll() is not a (key, report) pair")
-        key, report = item
-        if not isinstance(key, str) or not key or len(key) > _KEY_LIMIT:
-            raise _BadOutput(
-                f"item {index} of poll() has no usable key (a string of 1 to {_KEY_LIMIT} "
-                "characters)"
-            )
-        keys.append(key)
-        yield report
-
-
-def _refused(request: Request | Poll, started: float, **fields: Any) -> Refused:
-    return Refused(
-        job=request.job,
-        seconds=time.perf_counter() - started,
-        cpu_total=cpu_used(),
-        children_left=_reap_children(),
-        **fields,
+    return answer(
+        request, started, alias, lambda: outputs(instance, request, args), out, scores=scores
     )
 
 
@@ -651,48 +377,6 @@ def _detect(state: _State, head: bytes, name: str) -> dict[str, float]:
             score = 0.0
         scores[alias] = min(max(score, 0.0), 1.0) if math.isfinite(score) else 0.0
     return scores
-
-
-class _BadOutput(Exception):
-    """The converter returned something that is not a list of reports."""
-
-
-def _encode_output(item: object, index: int) -> bytes:
-    """One report as WSJF bytes.
-
-    Raises:
-        _BadOutput: ``item`` is not a report, bytes or a mapping that encodes as JSON.
-    """
-    if isinstance(item, UUTReport | UURReport):
-        return encode_report(item)
-    if isinstance(item, bytes | bytearray | memoryview):
-        return bytes(item)
-    if isinstance(item, Mapping):
-        try:
-            return msgspec.json.encode(item)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise _BadOutput(f"report {index} cannot be encoded as JSON: {exc}") from None
-    raise _BadOutput(
-        f"report {index} is a {type(item).__name__}; expected a report, bytes or a dict"
-    )
-
-
-def _describe(exc: Exception) -> tuple[str, str | None]:
-    """The reason and location to report; a plain exception's location is in its traceback."""
-    if isinstance(exc, FileRejected):
-        return exc.reason, exc.where
-    return f"{type(exc).__name__}: {exc}", None
-
-
-def _reap_children() -> bool:
-    """Reap finished children; True if some are still running (the converter left them)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
 
 
 if __name__ == "__main__":
