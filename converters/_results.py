@@ -310,10 +310,13 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
     Attributes:
         slot: its id (``worker-0``...).
         state: ``starting``, ``idle``, ``busy`` or ``down`` (waiting to be restarted).
-        pid: the current process, if any.
+        pid: the current process, if any (with namespaces, the launcher outside them).
         conversions: files converted by the current process.
         processes: processes started for this slot so far (restarts and recycles included).
         domain: its trust domain (``builtin``, or the plug-in's label).
+        worker_pid: the process that runs converter code, as this node sees it (inside the
+            worker's namespaces, the launcher's child; without them, ``pid``); its memory is
+            the conversions' memory.
     """
 
     slot: str
@@ -322,6 +325,7 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
     conversions: int
     processes: int
     domain: str = "builtin"
+    worker_pid: int | None = None
 
 
 class PoolStatistics(msgspec.Struct, frozen=True):

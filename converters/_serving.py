@@ -112,6 +112,7 @@ async def serve_slot(
                 ctx.report_recovered()
                 domain.started_again(slot)
                 slot.pid = worker.pid
+                slot.worker_pid = worker.worker_pid
                 ctx.report_process(worker.pid)  # the tree's statistics show it
                 slot.processes += 1
                 if not ready:

@@ -96,10 +96,17 @@ class Slot:
     pid: int | None = None
     conversions: int = 0
     processes: int = 0
+    worker_pid: int | None = None
 
     def snapshot(self) -> WorkerStatistics:
         return WorkerStatistics(
-            self.id, self.state, self.pid, self.conversions, self.processes, self.domain
+            self.id,
+            self.state,
+            self.pid,
+            self.conversions,
+            self.processes,
+            self.domain,
+            self.worker_pid if self.pid is not None else None,
         )
 
 

@@ -7,7 +7,6 @@ depth limit, so a hostile file costs time and memory linear in its size.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ._errors import FileRejected
@@ -15,7 +14,6 @@ from ._errors import FileRejected
 __all__ = ["Node", "parse_sexpr"]
 
 _MAX_DEPTH = 64
-_SPECIAL = re.compile(r'[()"]')
 
 
 @dataclass
@@ -92,8 +90,9 @@ def parse_sexpr(text: str) -> list[Node]:
             line += text.count("\n", i, end)
             i = end + 1
             continue
-        special = _SPECIAL.search(text, i)  # the words up to the next ( ) or "
-        stop = special.start() if special else size
+        stop = i
+        while stop < size and text[stop] not in '()"':
+            stop += 1
         chunk = text[i:stop]
         if stack:
             stack[-1][1].append(chunk)

@@ -2,15 +2,13 @@
 
 For each file of a samples folder (``shared/samples`` in this repository's workspace: one folder
 per format; a sub-folder of a format folder is a folder unit, packed as the node packs it and
-named to the folder converter that claims it), in a pool of one worker that has every built-in
-converter: one conversion to warm
-the worker up, then ``--repeat`` more, timed. It reports per file: the converter auto-detection
-chose, the reports made, the median time inside the worker (detection and conversion: what the
-format costs), the median time of the whole call (with the node's own share: decoding,
-validating and identifying the reports), MB/s of the file through the worker, and the worker's
-peak resident memory during those conversions: its ``VmHWM``, reset before the file by writing
-``5`` to ``/proc/<pid>/clear_refs``, so each figure is that file's own peak (the idle worker's
-resident memory is its floor).
+named to the folder converter that claims it), in a fresh pool of one worker that has every
+built-in converter: one conversion, whose peak resident memory (the worker's ``VmHWM``, the
+kernel's own high-water mark) over the idle worker's is what the file needs, then ``--repeat``
+more, timed warm. It reports per file: the converter auto-detection chose, the reports made, the
+median time inside the worker (detection and conversion: what the format costs), the median
+time of the whole call (with the node's own share: decoding, validating and identifying the
+reports), MB/s of the file through the worker, and the peak memory.
 """
 
 from __future__ import annotations
@@ -90,61 +88,56 @@ def _input(path: Path) -> tuple[bytes, str | None]:
     raise BenchFailed(f"no folder converter claims the unit {path}")
 
 
-def _reset_peak(pid: int) -> None:
-    """Make ``pid``'s VmHWM its current resident memory (Linux ``clear_refs``)."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError as exc:
-        raise BenchFailed(f"cannot reset the worker's peak memory: {exc}") from exc
+async def _one(
+    path: Path, repeat: int, settings: PoolSettings, configs: list[ConverterConfig]
+) -> FormatFigures:
+    """One sample in a fresh worker: its idle VmHWM, the peak of the first conversion (what the
+    file needs, order-independent), then ``repeat`` warm conversions timed."""
+    data, named = _input(path)
+    async with open_converter_pool(
+        settings, converters=configs, station_namespace=NAMESPACE
+    ) as pool:
+        (slot,) = pool.statistics().slots
+        pid = slot.worker_pid  # the converting process (inside its namespaces)
+        if pid is None:
+            raise BenchFailed("the worker did not start")
+        idle = high_water_mark(pid)
+        first = await pool.convert(data, path.name, named)
+        if not isinstance(first, Converted):
+            raise BenchFailed(f"{path.name} did not convert: {first!r}")
+        peak = high_water_mark(pid)
+        worker, total = [], []
+        for _ in range(repeat):
+            result = await pool.convert(data, path.name, named)
+            if not isinstance(result, Converted):
+                raise BenchFailed(f"{path.name} converted once, then: {result!r}")
+            worker.append(result.timings.worker)
+            total.append(result.timings.total)
+    return FormatFigures(
+        file=f"{path.parent.name}/{path.name}",
+        converter=first.converter,
+        size=len(data),
+        reports=len(first.reports),
+        worker_seconds=statistics.median(worker),
+        total_seconds=statistics.median(total),
+        peak_rss=peak,
+        idle_rss=idle,
+    )
 
 
 async def _measure(files: list[Path], repeat: int) -> list[FormatFigures]:
     settings = PoolSettings(
         workers=1, timeout=600, cpu_seconds=600, memory_mb=8192, address_space_mb=16384
     )
-    figures = []
     configs = [
         *DEFAULT_CONVERTERS,
         *(ConverterConfig(name, detection="off") for name in folder_converters()),
     ]
-    async with open_converter_pool(
-        settings, converters=configs, station_namespace=NAMESPACE
-    ) as pool:
-        (slot,) = pool.statistics().slots
-        if slot.pid is None:
-            raise BenchFailed("the worker did not start")
-        idle = high_water_mark(slot.pid)
-        for path in files:
-            if path.is_file() and path.parent.joinpath(path.stem).is_dir():
-                continue  # a folder unit's sibling file: measured with its unit
-            data, named = _input(path)
-            warm = await pool.convert(data, path.name, named)
-            if not isinstance(warm, Converted):
-                raise BenchFailed(f"{path.name} did not convert: {warm!r}")
-            (slot,) = pool.statistics().slots
-            assert slot.pid is not None
-            _reset_peak(slot.pid)
-            worker, total = [], []
-            for _ in range(repeat):
-                result = await pool.convert(data, path.name, named)
-                if not isinstance(result, Converted):
-                    raise BenchFailed(f"{path.name} converted once, then: {result!r}")
-                worker.append(result.timings.worker)
-                total.append(result.timings.total)
-            figures.append(
-                FormatFigures(
-                    file=f"{path.parent.name}/{path.name}",
-                    converter=warm.converter,
-                    size=len(data),
-                    reports=len(warm.reports),
-                    worker_seconds=statistics.median(worker),
-                    total_seconds=statistics.median(total),
-                    peak_rss=high_water_mark(slot.pid),
-                    idle_rss=idle,
-                )
-            )
-    return figures
+    return [
+        await _one(path, repeat, settings, configs)
+        for path in files
+        if not (path.is_file() and path.parent.joinpath(path.stem).is_dir())  # a unit's part
+    ]
 
 
 def run_formats(samples: Path, repeat: int) -> list[FormatFigures]:
@@ -154,14 +147,19 @@ def run_formats(samples: Path, repeat: int) -> list[FormatFigures]:
         raise BenchFailed(f"no sample files under {samples}")
     figures = trio.run(_measure, files, repeat)
     print(f"{machine(f'pywats-node bench formats --repeat {repeat}')}.\n")
-    print("| file | converter | size | reports | in the worker | MB/s | whole call | peak RSS |")
+    print(
+        "| file | converter | size | reports | in the worker | MB/s | whole call "
+        "| peak RSS (over idle) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for f in figures:
         print(
             f"| {f.file} | {f.converter} | {f.size / 1024:,.0f} KiB | {f.reports:,} | "
             f"{f.worker_seconds * 1000:,.1f} ms | {f.mb_per_second:,.1f} | "
-            f"{f.total_seconds * 1000:,.1f} ms | {f.peak_rss / _MiB:,.0f} MiB |"
+            f"{f.total_seconds * 1000:,.1f} ms | {f.peak_rss / _MiB:,.1f} MiB "
+            f"(+{(f.peak_rss - f.idle_rss) / _MiB:,.1f}) |"
         )
     if figures:
-        print(f"\nThe idle worker's resident memory: {figures[0].idle_rss / _MiB:,.0f} MiB.")
+        idle = statistics.median(f.idle_rss for f in figures)
+        print(f"\nAn idle worker's resident memory (median): {idle / _MiB:,.1f} MiB.")
     return figures
