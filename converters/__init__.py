@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pywats_actors._lazy import lazy_attributes as _lazy_attributes
 
+from ._discovery import AUTO_DETECTED as AUTO_DETECTED
 from ._discovery import BUILTIN_CONVERTERS as BUILTIN_CONVERTERS
 from ._discovery import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._discovery import available_converters as available_converters
@@ -31,8 +32,12 @@ from ._errors import SandboxUnavailable as SandboxUnavailable
 from ._errors import UnknownConverter as UnknownConverter
 from ._errors import WorkerLost as WorkerLost
 from ._errors import WorkerStartError as WorkerStartError
+from ._folder import pack_unit as pack_unit
+from ._folder import unpack_unit as unpack_unit
 from ._identity import content_hash as content_hash
 from ._identity import report_id as report_id
+from ._protocol import ArgumentDoc as ArgumentDoc
+from ._protocol import ConverterDescription as ConverterDescription
 from ._protocol import ConverterInfo as ConverterInfo
 from ._results import ConversionFailure as ConversionFailure
 from ._results import ConversionResult as ConversionResult
@@ -54,25 +59,40 @@ from ._sdk import SUPPORTED_API_VERSIONS as SUPPORTED_API_VERSIONS
 from ._sdk import Converter as Converter
 from ._sdk import ConverterOutput as ConverterOutput
 from ._sdk import NoArguments as NoArguments
+from ._sdk import PollOutput as PollOutput
+from ._sdk import ScheduledConverter as ScheduledConverter
 from ._settings import ConverterConfig as ConverterConfig
 from ._settings import PoolSettings as PoolSettings
 
 if TYPE_CHECKING:
+    from ._atml import AtmlArguments as AtmlArguments
+    from ._atml import AtmlConverter as AtmlConverter
+    from ._catalog import CatalogEntry as CatalogEntry
     from ._csv import CsvConverter as CsvConverter
     from ._csv_args import CsvArguments as CsvArguments
     from ._csv_args import CsvColumns as CsvColumns
+    from ._csv_args import CsvCurves as CsvCurves
     from ._csv_args import CsvDefaults as CsvDefaults
+    from ._csv_args import CsvKeepRows as CsvKeepRows
     from ._csv_args import StatusVocabulary as StatusVocabulary
+    from ._folder_poll import FolderPollArguments as FolderPollArguments
+    from ._folder_poll import FolderPollConverter as FolderPollConverter
     from ._junit import JunitArguments as JunitArguments
     from ._junit import JunitConverter as JunitConverter
+    from ._klippel import KlippelArguments as KlippelArguments
+    from ._klippel import KlippelConverter as KlippelConverter
     from ._once import DRY_RUN_NAMESPACE as DRY_RUN_NAMESPACE
     from ._once import convert_file_once as convert_file_once
+    from ._once import explain_file_once as explain_file_once
     from ._openhtf import OpenHtfArguments as OpenHtfArguments
     from ._openhtf import OpenHtfConverter as OpenHtfConverter
     from ._openhtf import openhtf_report as openhtf_report
     from ._pool import DEFAULT_CONVERTERS as DEFAULT_CONVERTERS
     from ._pool import ConverterPool as ConverterPool
     from ._pool import open_converter_pool as open_converter_pool
+    from ._routing import Detection as Detection
+    from ._stdf import StdfArguments as StdfArguments
+    from ._stdf import StdfConverter as StdfConverter
     from ._teradyne_gr228x import Gr228xArguments as Gr228xArguments
     from ._teradyne_gr228x import Gr228xConverter as Gr228xConverter
     from ._teradyne_spectrum import SpectrumArguments as SpectrumArguments
@@ -81,30 +101,45 @@ if TYPE_CHECKING:
     from ._teststand import TestStandConverter as TestStandConverter
     from ._wsjf import WsjfArguments as WsjfArguments
     from ._wsjf import WsjfConverter as WsjfConverter
+    from ._wstf import WstfArguments as WstfArguments
+    from ._wstf import WstfConverter as WstfConverter
     from ._wsxf import WsxfArguments as WsxfArguments
     from ._wsxf import WsxfConverter as WsxfConverter
     from ._xjtag import XjtagArguments as XjtagArguments
     from ._xjtag import XjtagConverter as XjtagConverter
 
 _LAZY = {
+    "CatalogEntry": "._catalog",
+    "AtmlArguments": "._atml",
+    "AtmlConverter": "._atml",
     "CsvConverter": "._csv",
     "CsvArguments": "._csv_args",
     "CsvColumns": "._csv_args",
+    "CsvCurves": "._csv_args",
     "CsvDefaults": "._csv_args",
+    "CsvKeepRows": "._csv_args",
     "StatusVocabulary": "._csv_args",
+    "FolderPollArguments": "._folder_poll",
+    "FolderPollConverter": "._folder_poll",
     "JunitArguments": "._junit",
     "JunitConverter": "._junit",
+    "KlippelArguments": "._klippel",
+    "KlippelConverter": "._klippel",
     "WsjfArguments": "._wsjf",
     "WsjfConverter": "._wsjf",
+    "WstfArguments": "._wstf",
+    "WstfConverter": "._wstf",
     "WsxfArguments": "._wsxf",
     "WsxfConverter": "._wsxf",
     "XjtagArguments": "._xjtag",
     "XjtagConverter": "._xjtag",
     "DEFAULT_CONVERTERS": "._pool",
+    "Detection": "._routing",
     "ConverterPool": "._pool",
     "open_converter_pool": "._pool",
     "DRY_RUN_NAMESPACE": "._once",
     "convert_file_once": "._once",
+    "explain_file_once": "._once",
     "OpenHtfArguments": "._openhtf",
     "OpenHtfConverter": "._openhtf",
     "TestStandArguments": "._teststand",
@@ -114,6 +149,8 @@ _LAZY = {
     "Gr228xConverter": "._teradyne_gr228x",
     "SpectrumArguments": "._teradyne_spectrum",
     "SpectrumConverter": "._teradyne_spectrum",
+    "StdfArguments": "._stdf",
+    "StdfConverter": "._stdf",
 }
 
 
@@ -125,11 +162,16 @@ __getattr__ = _lazy_attributes(__name__, globals(), _LAZY)
 __all__ = [
     "ACCEPT_THRESHOLD",
     "API_VERSION",
+    "AUTO_DETECTED",
     "BUILTIN_CONVERTERS",
     "DEFAULT_CONVERTERS",
     "DRY_RUN_NAMESPACE",
     "ENTRY_POINT_GROUP",
     "SUPPORTED_API_VERSIONS",
+    "ArgumentDoc",
+    "AtmlArguments",
+    "AtmlConverter",
+    "CatalogEntry",
     "ConversionFailure",
     "ConversionResult",
     "Converted",
@@ -138,6 +180,7 @@ __all__ = [
     "ConverterApiMismatch",
     "ConverterArgumentsError",
     "ConverterConfig",
+    "ConverterDescription",
     "ConverterError",
     "ConverterInfo",
     "ConverterInvalid",
@@ -149,25 +192,36 @@ __all__ = [
     "CsvArguments",
     "CsvColumns",
     "CsvConverter",
+    "CsvCurves",
     "CsvDefaults",
+    "CsvKeepRows",
+    "Detection",
     "FileRejected",
+    "FolderPollArguments",
+    "FolderPollConverter",
     "Gr228xArguments",
     "Gr228xConverter",
     "JunitArguments",
     "JunitConverter",
+    "KlippelArguments",
+    "KlippelConverter",
     "NoArguments",
     "OpenHtfArguments",
     "OpenHtfConverter",
     "OutOfMemory",
+    "PollOutput",
     "PoolClosed",
     "PoolSettings",
     "PoolStatistics",
     "Rejected",
     "SandboxInfo",
     "SandboxUnavailable",
+    "ScheduledConverter",
     "SpectrumArguments",
     "SpectrumConverter",
     "StatusVocabulary",
+    "StdfArguments",
+    "StdfConverter",
     "TestStandArguments",
     "TestStandConverter",
     "TimedOut",
@@ -179,6 +233,8 @@ __all__ = [
     "WorkerStatistics",
     "WsjfArguments",
     "WsjfConverter",
+    "WstfArguments",
+    "WstfConverter",
     "WsxfArguments",
     "WsxfConverter",
     "XjtagArguments",
@@ -186,10 +242,13 @@ __all__ = [
     "available_converters",
     "content_hash",
     "convert_file_once",
+    "explain_file_once",
     "load_converter",
     "open_converter_pool",
     "openhtf_report",
+    "pack_unit",
     "probe_sandbox",
     "report_id",
+    "unpack_unit",
     "validate_arguments",
 ]

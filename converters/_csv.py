@@ -14,11 +14,9 @@ group's last row has been read.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,14 +24,23 @@ import msgspec
 
 from pywats_actors.report import UUTReport
 
-from ._csv_args import CANONICAL_COLUMNS, Column, CsvArguments, CsvColumns
+from ._csv_args import (
+    CANONICAL_COLUMNS,
+    HEADER_FIELDS,
+    Column,
+    CsvArguments,
+    CsvColumns,
+    CsvKeepRows,
+)
 from ._csv_build import Record, ReportFactory
+from ._csv_curves import Curve, CurveReader
+from ._csv_presets import recognise_preset
+from ._csv_text import Text, find_delimiter, guess_delimiter, is_comment
 from ._errors import FileRejected
 from ._sdk import API_VERSION, Converter, ConverterOutput
 
 __all__ = ["CsvConverter"]
 
-_DELIMITERS = ("\t", ";", ",", "|")
 _FIELDS = tuple(field.name for field in msgspec.structs.fields(CsvColumns))
 _CANONICAL_NAMES = frozenset(
     str(ref).casefold() for ref in msgspec.structs.astuple(CANONICAL_COLUMNS) if ref is not None
@@ -55,6 +62,8 @@ class CsvConverter(Converter[CsvArguments]):
     # What depends only on the arguments, kept for the arguments object it was made for (a
     # worker passes the same one for every file).
     _prepared: _Prepared | None = None
+    # The preset arguments last made: (preset, the arguments given, the result); see _recognised.
+    _preset_made: tuple[str, CsvArguments, CsvArguments] | None = None
 
     def detect(self, head: bytes, name: str) -> float:
         """0.8 for a header of the canonical long format (``SerialNumber`` and ``StepName``),
@@ -64,12 +73,14 @@ class CsvConverter(Converter[CsvArguments]):
         lines = [line for line in text.splitlines() if line.strip()][:3]
         if not lines:
             return 0.0
-        delimiter = _guess_delimiter(lines[0])
+        delimiter = guess_delimiter(lines[0])
         if delimiter is None:
             return 0.0
         cells = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
         if {"serialnumber", "stepname"} <= cells:
             return 0.8
+        if recognise_preset(lines, delimiter) is not None:
+            return 0.9  # the header of a shipped mapping (a SoundCheck export)
         if len(cells & _CANONICAL_NAMES) >= 3:
             return 0.6
         consistent = len(lines) > 1 and all(
@@ -98,21 +109,23 @@ class CsvConverter(Converter[CsvArguments]):
         report as soon as its last row is read (and every report before it is out). Only the
         rows of unfinished groups are held, so a file whose groups are contiguous, the usual
         export, costs the memory of one report however large the file is. A small file (at
-        most ``_SMALL_FILE`` bytes) is decoded whole and parsed once, its rows kept for the
+        most 256 KiB) is decoded whole and parsed once, its rows kept for the
         building.
 
         Raises (on the first ``next()``, before any report, except for a bad cell):
             FileRejected: as :meth:`convert`; every report before the group with a bad cell
                 has been yielded by then.
         """
-        text = _Text(data, args.encoding)
-        delimiter = _delimiter(text, args)
+        args = self._recognised(data, args)
+        text = Text(data, args.encoding)
+        delimiter = find_delimiter(text, args)
         prepared = self._prepare(args)
         survey = _survey(text, args, delimiter, prepared)
         factory = prepared.factory
         if factory is None:
             factory = prepared.factory = ReportFactory(args)
-        fields = tuple(survey.columns.items())
+        fields = tuple(survey.layout.columns.items())
+        header_fields = tuple((f, i) for f, i in fields if f in HEADER_FIELDS)
         group_by = args.group_by
         last_of = survey.last_row
         order = iter(last_of)
@@ -120,9 +133,13 @@ class CsvConverter(Converter[CsvArguments]):
         open_groups: dict[tuple[str, ...], list[Record]] = {}
         complete: set[tuple[str, ...]] = set()
         rows = survey.rows if survey.rows is not None else _Table(text, args, delimiter).rows()
-        for ordinal, (line, cells) in enumerate(rows):
+        for ordinal, (line, cells, curve) in enumerate(rows):
             width = len(cells)
-            record = Record(line, {f: cells[i].strip() if i < width else "" for f, i in fields})
+            mapped = {
+                f: cells[i].strip() if i < width else ""
+                for f, i in (fields if curve is None else header_fields)
+            }
+            record = Record(line, mapped, curve)
             key = tuple(record.get(f) for f in group_by)
             group = open_groups.get(key)
             if group is None:
@@ -133,8 +150,32 @@ class CsvConverter(Converter[CsvArguments]):
                 complete.add(key)
                 while turn is not None and turn in complete:
                     complete.discard(turn)
-                    yield factory.build(open_groups.pop(turn))
+                    yield factory.build(open_groups.pop(turn), name)
                     turn = next(order, None)
+
+    def _recognised(self, data: bytes, args: CsvArguments) -> CsvArguments:
+        """``args``, or, when they name no layout (no ``mapping``, no ``columns``) and the file
+        is not in the canonical format but in a shipped mapping's (the preset its header and
+        first rows match), that preset with the explicitly given arguments on top. So an
+        ``auto`` folder converts a SoundCheck export as ``mapping = "soundcheck-us"`` would."""
+        if args.mapping is not None or args.columns is not None:
+            return args
+        head = data[:_HEAD].decode(args.encoding, "replace").lstrip("\ufeff")
+        lines = [line for line in head.splitlines()[:-1] if line.strip()][:_SNIFFED_LINES]
+        delimiter = args.delimiter or (guess_delimiter(lines[0]) if lines else None)
+        if delimiter is None:
+            return args
+        header = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
+        if {"serialnumber", "stepname"} <= header:
+            return args
+        name = recognise_preset(lines, delimiter)
+        if name is None:
+            return args
+        made = self._preset_made
+        if made is None or made[0] != name or made[1] is not args:
+            explicit = msgspec.to_builtins(_explicit(args, CsvArguments()))
+            made = self._preset_made = (name, args, CsvArguments.from_mapping(name, **explicit))
+        return made[2]
 
     def _prepare(self, args: CsvArguments) -> _Prepared:
         prepared = self._prepared
@@ -143,17 +184,36 @@ class CsvConverter(Converter[CsvArguments]):
         return prepared
 
 
+_HEAD = 64 * 1024  # bytes read to recognise a shipped mapping's layout
+_SNIFFED_LINES = 20
+
+
+def _explicit(given: msgspec.Struct, default: msgspec.Struct) -> dict[str, object]:
+    """The fields of ``given`` that differ from ``default`` (nested Structs field by field), so
+    a preset's own values stay where the arguments only repeat a default."""
+    changed: dict[str, object] = {}
+    for field in given.__struct_fields__:
+        value, base = getattr(given, field), getattr(default, field)
+        if isinstance(value, msgspec.Struct) and isinstance(base, msgspec.Struct):
+            inner = _explicit(value, base)
+            if inner:
+                changed[field] = inner
+        elif value != base:
+            changed[field] = value
+    return changed
+
+
 @dataclass(eq=False, slots=True)
 class _Prepared:
     """What depends only on one arguments object: the column map of each header layout seen
     (at most ``_COLUMN_CACHE``), and the report factory."""
 
     args: CsvArguments
-    layouts: dict[tuple[str, ...] | None, dict[str, int]] = dataclasses.field(default_factory=dict)
+    layouts: dict[tuple[str, ...] | None, _Layout] = dataclasses.field(default_factory=dict)
     factory: ReportFactory | None = None
 
-    def columns(self, header: list[str] | None) -> dict[str, int]:
-        """Field name -> column index for a file with this header (see :func:`_resolve_columns`)."""
+    def columns(self, header: list[str] | None) -> _Layout:
+        """The column map of a file with this header (see :func:`_resolve_columns`)."""
         key = None if header is None else tuple(header)
         found = self.layouts.get(key)
         if found is None:
@@ -164,118 +224,29 @@ class _Prepared:
         return found
 
 
-def _guess_delimiter(line: str) -> str | None:
-    counts = {d: line.count(d) for d in _DELIMITERS}
-    best = max(_DELIMITERS, key=lambda d: counts[d])  # ties: the earlier in _DELIMITERS
-    return best if counts[best] else None
-
-
-_TEXT_CHUNK = 1 << 20  # bytes decoded at a time to check a large file
-_SMALL_FILE = 256 * 1024  # bytes: a file this small is decoded whole and parsed once
-
-
-class _Text:
-    """The file's text, read on demand. A small file (the usual one: a unit per file) is decoded
-    whole and its rows are parsed once; a large one is never held as text: it is decoded a line
-    at a time from its bytes, on each pass.
-
-    Raises:
-        FileRejected: an unknown (or not a text) encoding, or bytes that do not decode; then
-            ``where`` is the offset of the first bad byte.
-    """
-
-    def __init__(self, data: bytes, encoding: str) -> None:
-        self._data = data
-        self._encoding = encoding
-        self.whole: str | None = None
-        if len(data) <= _SMALL_FILE:
-            self.whole = _decode(data, encoding)
-        else:
-            _check_text(data, encoding)
-
-    def lines(self) -> Iterable[str]:
-        """The lines, each with its end (``\\n``, ``\\r\\n`` or ``\\r``), as ``csv`` wants."""
-        if self.whole is not None:
-            return io.StringIO(self.whole, newline="")
-        return io.TextIOWrapper(io.BytesIO(self._data), encoding=self._encoding, newline="")
-
-
-def _decode(data: bytes, encoding: str) -> str:
-    try:
-        return bytes(data).decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise FileRejected(
-            f"the file is not {encoding} text: {exc.reason}", where=f"byte {exc.start}"
-        ) from None
-    except LookupError:
-        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
-
-
-def _check_text(data: bytes, encoding: str) -> None:
-    """Check that the whole file decodes, a chunk at a time (no text is kept); raises as
-    :class:`_Text`."""
-    try:
-        if not codecs.lookup(encoding)._is_text_encoding:
-            raise LookupError(encoding)
-    except LookupError:
-        raise FileRejected(f"unknown encoding {encoding!r} (argument encoding)") from None
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        with memoryview(data) as view:
-            for start in range(0, len(view), _TEXT_CHUNK):
-                decoder.decode(view[start : start + _TEXT_CHUNK])
-        decoder.decode(b"", True)
-    except UnicodeDecodeError as exc:
-        _decode(data, encoding)  # raises, with the position in the whole file
-        raise FileRejected(f"the file is not {encoding} text: {exc.reason}") from None
-
-
-def _delimiter(text: _Text, args: CsvArguments) -> str:
-    """The delimiter given, or guessed from the first line that is not skipped, blank or a
-    comment (lines counted as ``str.splitlines`` counts them).
-
-    Raises:
-        FileRejected: the file has no such line, or the line tells no delimiter.
-    """
-    first: str | None = None
-    index = 0
-    for piece in (text.whole,) if text.whole is not None else text.lines():
-        for line in piece.splitlines():
-            if index >= args.skip_lines and line.strip() and not _is_comment(line, args):
-                first = line
-                break
-            index += 1
-        if first is not None:
-            break
-    if first is None:
-        raise FileRejected("the file is empty")
-    delimiter = args.delimiter or _guess_delimiter(first)
-    if delimiter is None:
-        raise FileRejected(
-            "cannot tell the delimiter from the first line; set the delimiter argument",
-            where=f"line {args.skip_lines + 1}",
-        )
-    return delimiter
+_Row = tuple[int, list[str], Curve | None]
+"""A data row: its first line, its cells, and the curve when it is a curve's y row."""
 
 
 class _Table:
     """One pass over the rows of a file: ``header`` once it has been read, and the data rows.
 
     Data rows are what is left after skipped lines, blank rows, comments, repeated header rows
-    and rows wider than the header (curve blocks in instrument exports)."""
+    and rows wider than the header (curve blocks in instrument exports, unless ``curves`` says
+    how to read them: then each x/y pair is one data row carrying its curve)."""
 
-    def __init__(self, text: _Text, args: CsvArguments, delimiter: str) -> None:
+    def __init__(self, text: Text, args: CsvArguments, delimiter: str) -> None:
         self._text = text
         self._args = args
         self._delimiter = delimiter
         self.header: list[str] | None = None
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
+    def rows(self) -> Iterator[_Row]:
         """The data rows with their 1-based line numbers.
 
         Raises:
-            FileRejected: malformed delimited text, or a row wider than the header when
-                ``mismatched_rows = "reject"``.
+            FileRejected: malformed delimited text, a row wider than the header when
+                ``mismatched_rows = "reject"``, or a broken curve block.
         """
         args = self._args
         reader = csv.reader(self._text.lines(), delimiter=self._delimiter)
@@ -285,20 +256,40 @@ class _Table:
         skip_lines = args.skip_lines
         comments = args.comment_prefix is not None
         skip_repeated = args.repeated_headers
+        curves = None if args.curves is None else CurveReader(args.curves, args)
+        keep = args.keep_rows
         try:
             for cells in reader:
                 start_line, line_no = line_no + 1, reader.line_num
                 if start_line <= skip_lines or not any(map(str.strip, cells)):
                     continue
-                if comments and _is_comment(cells[0], args):
+                if comments and is_comment(cells[0], args):
                     continue
-                if header is None:
-                    if args.header:
-                        header = self.header = [c.strip() for c in cells]
-                        header_key = header[0].casefold()
+                curve_header = curves is not None and curves.is_header(cells)
+                if curve_header and curves is not None:
+                    curves.start(start_line, cells)
+                if header is None and args.header:
+                    header = self.header = [c.strip() for c in cells]
+                    header_key = header[0].casefold()
+                    continue
+                if curve_header:
+                    continue
+                if (
+                    header is not None
+                    and skip_repeated
+                    and cells[0].strip().casefold() == header_key
+                ):
+                    if curves is not None:
+                        curves.end()
+                    continue
+                if keep is not None and not _kept(cells, keep):
+                    continue
+                if curves is not None:
+                    taken = curves.take(start_line, cells)
+                    if isinstance(taken, Curve):
+                        yield start_line, cells, taken
+                    if taken is not False:
                         continue
-                elif skip_repeated and cells[0].strip().casefold() == header_key:
-                    continue
                 width = len(cells)
                 while width and not cells[width - 1].strip():
                     width -= 1
@@ -309,11 +300,23 @@ class _Table:
                             where=f"line {start_line}",
                         )
                     continue
-                yield start_line, cells
+                yield start_line, cells, None
+            if curves is not None:
+                curves.end()
         except csv.Error as exc:
             raise FileRejected(
                 f"malformed delimited text: {exc}", where=f"line {line_no}"
             ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The column map of one header: field name -> column index, and, when a step field's
+    column is missing, the error to raise at the first measurement row (a curve row needs
+    only the header fields)."""
+
+    columns: dict[str, int]
+    missing_step_column: FileRejected | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -322,20 +325,20 @@ class _Survey:
     last data row (in order of the groups' first rows), and the rows themselves when the file
     is small (then there is no second pass)."""
 
-    columns: dict[str, int]
+    layout: _Layout
     last_row: dict[tuple[str, ...], int]
-    rows: list[tuple[int, list[str]]] | None
+    rows: list[_Row] | None
 
 
-def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
+def _survey(text: Text, args: CsvArguments, delimiter: str, prepared: _Prepared) -> _Survey:
     """The first pass: check the whole table and find where each group ends.
 
     Problems are raised in the order a reader meets them: the table's own (bad quoting, a row
     too wide) before a column missing from the header, and both before "no data rows".
     """
     table = _Table(text, args, delimiter)
-    kept: list[tuple[int, list[str]]] | None = [] if text.whole is not None else None
-    columns: dict[str, int] | None = None
+    kept: list[_Row] | None = [] if text.whole is not None else None
+    layout: _Layout | None = None
     missing: FileRejected | None = None
     indexes: tuple[int | None, ...] = ()
     last_row: dict[tuple[str, ...], int] = {}
@@ -343,42 +346,55 @@ def _survey(text: _Text, args: CsvArguments, delimiter: str, prepared: _Prepared
         if kept is not None:
             kept.append(row)
         cells = row[1]
-        if columns is None:
+        if layout is None:
             if missing is not None:
                 continue
             try:
-                columns = prepared.columns(table.header)
+                layout = prepared.columns(table.header)
             except FileRejected as exc:
                 missing = exc
                 continue
-            indexes = tuple(columns.get(field) for field in args.group_by)
+            indexes = tuple(layout.columns.get(field) for field in args.group_by)
+        if row[2] is None and layout.missing_step_column is not None:
+            missing = layout.missing_step_column
+            layout = None
+            continue
         width = len(cells)
         key = tuple(cells[i].strip() if i is not None and i < width else "" for i in indexes)
         last_row[key] = ordinal
     if missing is not None:
         raise missing
-    if columns is None:
-        columns = prepared.columns(table.header)
+    if layout is None:
+        layout = prepared.columns(table.header)
+        if layout.missing_step_column is not None:
+            raise layout.missing_step_column
     if not last_row:
         raise FileRejected("the file has no data rows that fit the header")
-    return _Survey(columns, last_row, kept)
+    return _Survey(layout, last_row, kept)
 
 
-def _is_comment(text: str, args: CsvArguments) -> bool:
-    return args.comment_prefix is not None and text.lstrip().startswith(args.comment_prefix)
+def _kept(cells: list[str], keep: CsvKeepRows) -> bool:
+    column = keep.column
+    if column >= len(cells):
+        return False
+    cell = cells[column].strip().casefold()
+    return any(cell == value.strip().casefold() for value in keep.values)
 
 
-def _resolve_columns(header: list[str] | None, args: CsvArguments) -> dict[str, int]:
+def _resolve_columns(header: list[str] | None, args: CsvArguments) -> _Layout:
     """Field name -> column index, for the fields the file has.
 
     Raises:
-        FileRejected: a configured column is missing from the header, or the canonical format's
-            required columns are.
+        FileRejected: a configured header field's column is missing from the header (unless
+            it is in ``optional_columns``), or the canonical format's required columns are.
+            A missing step field's column is not raised but kept in the layout.
     """
     canonical = args.columns is None
     columns = CANONICAL_COLUMNS if args.columns is None else args.columns
+    optional = frozenset(args.optional_columns)
     by_name = {name.casefold(): index for index, name in reversed(list(enumerate(header or [])))}
     found: dict[str, int] = {}
+    missing_step: FileRejected | None = None
     for field in _FIELDS:
         ref: Column | None = getattr(columns, field)
         if ref is None:
@@ -392,10 +408,14 @@ def _resolve_columns(header: list[str] | None, args: CsvArguments) -> dict[str, 
             continue
         index = by_name.get(ref.strip().casefold())
         if index is None:
-            if canonical and field not in _REQUIRED_CANONICAL:
+            if (canonical and field not in _REQUIRED_CANONICAL) or field in optional:
                 continue
             what = "the canonical format's" if canonical else f"columns.{field}:"
             listed = ", ".join(repr(h) for h in header or [])
-            raise FileRejected(f"{what} column {ref!r} is not in the header ({listed})")
+            problem = FileRejected(f"{what} column {ref!r} is not in the header ({listed})")
+            if field in HEADER_FIELDS:
+                raise problem
+            missing_step = missing_step or problem
+            continue
         found[field] = index
-    return found
+    return _Layout(found, missing_step)

@@ -7,22 +7,57 @@ by its 0-based index.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeAlias
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
+from ._csv_presets import expand_preset, preset_names
+from ._timezone import check_timezone
+
 __all__ = [
     "CANONICAL_COLUMNS",
+    "HEADER_FIELDS",
     "Column",
     "CsvArguments",
     "CsvColumns",
+    "CsvCurves",
     "CsvDefaults",
+    "CsvKeepRows",
+    "FieldName",
     "GroupField",
     "StatusVocabulary",
 ]
 
 Column: TypeAlias = str | Annotated[int, msgspec.Meta(ge=0)]
+Index: TypeAlias = Annotated[int, msgspec.Meta(ge=0)]
 GroupField: TypeAlias = Literal["sn", "pn", "rev", "start", "operator", "station", "process_code"]
+FieldName: TypeAlias = Literal[
+    "sn",
+    "pn",
+    "rev",
+    "start",
+    "operator",
+    "station",
+    "process_code",
+    "sequence",
+    "step_name",
+    "step_type",
+    "value",
+    "low",
+    "high",
+    "limits",
+    "unit",
+    "comp_op",
+    "status",
+    "comment",
+]
+HEADER_FIELDS: frozenset[str] = frozenset(
+    ("sn", "pn", "rev", "start", "operator", "station", "process_code")
+)
+"""The fields every row needs (they identify and describe the report); the others are step
+fields, needed only by measurement rows (not by curve rows)."""
 
 
 class CsvColumns(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,7 +67,8 @@ class CsvColumns(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     ``operator``, ``station``, ``process_code``. Step fields (one step per row): ``sequence``
     (rows with the same value become steps of one sequence), ``step_name``, ``step_type``,
     ``value``, ``low``, ``high``, ``limits`` (both limits in one text, e.g. ``100.0/90.0``),
-    ``unit``, ``comp_op``, ``status``.
+    ``unit``, ``comp_op``, ``status``, ``comment`` (free text kept as the step's report text,
+    e.g. a tolerance description).
     """
 
     sn: Column | None = None
@@ -52,6 +88,7 @@ class CsvColumns(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     unit: Column | None = None
     comp_op: Column | None = None
     status: Column | None = None
+    comment: Column | None = None
 
 
 CANONICAL_COLUMNS = CsvColumns(
@@ -83,6 +120,46 @@ class StatusVocabulary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     failed: tuple[str, ...] = ("FAIL", "FAILED", "F", "NOK", "NG", "BAD", "0", "FALSE", "NO")
     skipped: tuple[str, ...] = ("SKIP", "SKIPPED", "S", "NA", "N/A")
     error: tuple[str, ...] = ("ERROR", "E", "ERR")
+
+
+class CsvCurves(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Curve blocks between the measurement rows: a curve header row, then pairs of rows, the
+    x values and then the y values, each pair one chart step (``WATS_XYGMNLT``).
+
+    A row is a curve header when its cell in ``marker_column`` starts with ``marker``
+    (case-insensitively); the header may be the file's first row. The rows after it whose cells
+    from ``values_from`` on are all numbers (in the file's locale; empty cells at the end are
+    ignored) are its data rows, in x/y pairs; the first other row ends the block. A header names
+    every pair after it until the next header. The x and y rows of a pair must agree on the
+    cells before ``values_from`` (the unit and time columns), and those cells give the pair's
+    report, as for any row.
+
+    Attributes:
+        marker_column, marker: what makes a row a curve header.
+        name: the column of the curve's name in the header row.
+        x_unit, y_unit: the columns of the axis units in the header row.
+        x_scale, y_scale: the columns that say an axis is logarithmic (a cell ending in
+            ``log``, as in ``x axis log``); the chart type follows (``LineLogX``...).
+        values_from: the first value column of a data row.
+    """
+
+    marker_column: Index
+    marker: Annotated[str, msgspec.Meta(min_length=1)]
+    name: Index
+    x_unit: Index | None = None
+    y_unit: Index | None = None
+    x_scale: Index | None = None
+    y_scale: Index | None = None
+    values_from: Index
+
+
+class CsvKeepRows(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Only data rows whose cell in ``column`` is one of ``values`` (compared without spaces,
+    case-insensitively) are measurements; the others are ignored (record-typed logs such as
+    SPEA's, where ``ANL`` rows are measurements among ``START``, ``LOT`` and other records)."""
+
+    column: Index
+    values: Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
 
 
 class CsvDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -121,7 +198,13 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             common on Windows stations).
         decimal_separator: ``.`` or ``,`` (European locales).
         thousands_separator: removed from numbers when given.
-        date_format: a ``strptime`` format for the start column; ``None`` reads ISO 8601.
+        mapping: the shipped mapping (preset) these arguments start from: ``canonical``,
+            ``soundcheck-us``, ``soundcheck-eu`` (``converters/csv_mappings/NAME.toml``); the
+            other arguments given override its values, tables (``columns``, ``defaults``...)
+            key by key. Applied by ``validate_arguments`` (the node and the workers use it) and
+            :meth:`from_mapping`; ``CsvArguments(mapping=...)`` itself only records the name.
+        date_format: a ``strptime`` format for the start column, or several tried in order;
+            ``None`` reads ISO 8601.
         timezone: the IANA time zone of times without an offset (``Europe/Oslo``); ``None`` means
             the station's local time zone.
         header: the file has a header row (columns can then be named); otherwise columns are
@@ -133,6 +216,15 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             such as a curve block in an instrument export: ``skip`` it or ``reject`` the file.
         comment_prefix: lines starting with it are ignored.
         columns: the column map; ``None`` uses the canonical long format.
+        keep_rows: keep only the rows with one of these record types (``None``: every row).
+        serial_from_name: a regular expression searched in the file's name; its first group
+            (or the whole match) is the serial number of rows without one (logs that keep it
+            only in the name, ``testdata_SN9871234012.csv`` with ``SN(\\w+)``).
+        optional_columns: mapped fields whose column may be missing from a file's header (the
+            field is then empty); any other mapped column missing is an error (a step field's
+            only when the file has a measurement row: a file of curves needs none).
+        curves: how to read curve blocks (``None``: there are none; rows wider than the header
+            are then handled by ``mismatched_rows``).
         limits_separator, limits_order: how to split a ``limits`` column (``100.0/90.0`` is
             ``high/low``).
         status: the status vocabulary.
@@ -141,11 +233,12 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         defaults: header values the file does not give.
     """
 
+    mapping: str | None = None
     delimiter: str | None = None
     encoding: str = "utf-8-sig"
     decimal_separator: Literal[".", ","] = "."
     thousands_separator: str | None = None
-    date_format: str | None = None
+    date_format: str | tuple[str, ...] | None = None
     timezone: str | None = None
     header: bool = True
     skip_lines: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -153,21 +246,59 @@ class CsvArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     mismatched_rows: Literal["skip", "reject"] = "skip"
     comment_prefix: str | None = None
     columns: CsvColumns | None = None
+    optional_columns: tuple[FieldName, ...] = ()
+    keep_rows: CsvKeepRows | None = None
+    serial_from_name: str | None = None
+    curves: CsvCurves | None = None
     limits_separator: str = "/"
     limits_order: Literal["low/high", "high/low"] = "low/high"
     status: StatusVocabulary = StatusVocabulary()
     group_by: tuple[GroupField, ...] = ("sn", "start")
     defaults: CsvDefaults = CsvDefaults()
 
+    @classmethod
+    def expand_arguments(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The configured arguments with the preset that ``mapping`` names filled in (the hook
+        ``validate_arguments`` calls before decoding).
+
+        Raises:
+            ValueError: an unknown preset name.
+        """
+        return expand_preset(raw)
+
+    @classmethod
+    def from_mapping(cls, mapping: str, **overrides: Any) -> CsvArguments:
+        """The arguments of a shipped mapping with ``overrides`` on top, as a configuration's
+        ``mapping = "NAME"`` gives them (for Python callers).
+
+        Raises:
+            ValueError: an unknown mapping name.
+            msgspec.ValidationError: an override of the wrong type or an unknown field.
+        """
+        return msgspec.convert(expand_preset({**overrides, "mapping": mapping}), cls)
+
     def __post_init__(self) -> None:
+        check_timezone(self.timezone)
+        if self.mapping is not None and self.mapping not in preset_names():
+            known = ", ".join(preset_names())
+            raise ValueError(f"unknown mapping {self.mapping!r}; the shipped mappings are {known}")
+        if isinstance(self.date_format, tuple) and not self.date_format:
+            raise ValueError("date_format needs at least one format (or leave it out)")
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError("delimiter must be one character (or left out to guess it)")
         if not self.group_by:
             raise ValueError("group_by needs at least one field")
         if self.columns is not None and self.columns.step_name is None:
             raise ValueError("columns.step_name is required: every row is a step")
-        if self.columns is not None and self.columns.sn is None:
-            raise ValueError("columns.sn is required: every report needs a serial number")
+        if self.columns is not None and self.columns.sn is None and not self.serial_from_name:
+            raise ValueError(
+                "columns.sn (or serial_from_name) is required: every report needs a serial number"
+            )
+        if self.serial_from_name is not None:
+            try:
+                re.compile(self.serial_from_name)
+            except re.error as exc:
+                raise ValueError(f"serial_from_name is not a regular expression: {exc}") from None
         if not self.header:
             named = self.columns is None or any(
                 isinstance(ref, str) for ref in msgspec.structs.astuple(self.columns)

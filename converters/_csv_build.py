@@ -11,12 +11,13 @@ unless a ``comp_op`` says otherwise, LOG without limits.
 from __future__ import annotations
 
 import datetime as dt
-import math
+import re
 import socket
 import uuid
 import zoneinfo
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
 
 import msgspec
@@ -24,7 +25,6 @@ from msgspec import UNSET
 
 from pywats_actors.report import (
     ReportInvalid,
-    SequenceCallInfo,
     Step,
     UUTInfo,
     UUTReport,
@@ -36,6 +36,8 @@ from pywats_actors.report import (
 
 from ._check import validated
 from ._csv_args import CsvArguments
+from ._csv_curves import Curve, chart_step, parse_number
+from ._csv_tree import step_tree
 from ._errors import FileRejected
 
 __all__ = ["Record", "ReportFactory"]
@@ -61,16 +63,17 @@ _MEASUREMENT_STATUS: Mapping[_Verdict, str] = {
     "error": "F",
 }
 _STEP_STATUS: Mapping[_Verdict, str] = {"passed": "P", "failed": "F", "skipped": "S", "error": "E"}
-_WORST_FIRST = ("T", "E", "F")
 _SINGLE_LIMIT_OPS = frozenset({"EQ", "NE", "GT", "GE", "LT", "LE"})
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One data row: its line number and its mapped cells (stripped; ``""`` when absent)."""
+    """One data row: its line number, its mapped cells (stripped; ``""`` when absent), and its
+    curve when it is a curve row (then only the header fields of ``cells`` count)."""
 
     line: int
     cells: Mapping[str, str]
+    curve: Curve | None = None
 
     def get(self, field: str) -> str:
         """The cell of ``field``, or ``""``."""
@@ -92,17 +95,11 @@ class ReportFactory:
         ):
             for word in vocabulary:
                 self._verdicts.setdefault(_norm(word), verdict)  # type: ignore[arg-type]
-        self._tz: dt.tzinfo | None = None
-        if args.timezone is not None:
-            try:
-                self._tz = zoneinfo.ZoneInfo(args.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise FileRejected(
-                    f"unknown time zone {args.timezone!r} (argument timezone)"
-                ) from None
+        # checked with the arguments (converters._timezone)
+        self._tz = zoneinfo.ZoneInfo(args.timezone) if args.timezone is not None else None
 
-    def build(self, records: Sequence[Record]) -> UUTReport:
-        """The report of one group of rows.
+    def build(self, records: Sequence[Record], file_name: str = "") -> UUTReport:
+        """The report of one group of rows (of the file ``file_name``).
 
         Raises:
             FileRejected: a cell that does not parse, a missing serial or part number, or a
@@ -111,9 +108,13 @@ class ReportFactory:
         defaults = self.args.defaults
         first = records[0]
         where = f"line {first.line}"
-        sn = first.get("sn")
+        sn = first.get("sn") or self._serial_from_name(file_name)
         if not sn:
-            raise FileRejected("the serial number is empty", where=where)
+            why = " and serial_from_name does not match the file name"
+            raise FileRejected(
+                f"the serial number is empty{why if self.args.serial_from_name else ''}",
+                where=where,
+            )
         pn = first.get("pn") or defaults.part_number
         if not pn:
             raise FileRejected(
@@ -121,7 +122,11 @@ class ReportFactory:
             )
         start = self._start(first)
         station = first.get("station") or defaults.station or socket.gethostname()
-        root, failed_id = self._tree([(r, self._step(r)) for r in records])
+        root, failed_id = step_tree(
+            [(r.get("sequence"), self._step(r)) for r in records],
+            defaults.sequence_name,
+            defaults.sequence_version,
+        )
         report = UUTReport(
             id=uuid.uuid4(),  # the pool replaces it with the deterministic id
             pn=pn,
@@ -153,23 +158,50 @@ class ReportFactory:
 
     # -- header ------------------------------------------------------------------------------
 
+    def _serial_from_name(self, file_name: str) -> str:
+        pattern = self.args.serial_from_name
+        if not pattern:
+            return ""
+        found = re.search(pattern, PurePath(file_name).name)
+        if found is None:
+            return ""
+        return (found.group(1) if found.groups() else found.group(0)).strip()
+
     def _start(self, record: Record) -> dt.datetime:
         text = record.get("start")
         if not text:
             return dt.datetime.now().astimezone()
-        fmt = self.args.date_format
-        try:
-            moment = dt.datetime.strptime(text, fmt) if fmt else dt.datetime.fromisoformat(text)
-        except ValueError:
-            expected = f"date_format {fmt!r}" if fmt else "ISO 8601 (or set date_format)"
+        moment = self._parse_time(text)
+        if moment is None:
+            fmt = self.args.date_format
+            if fmt is None:
+                expected = "ISO 8601 (or set date_format)"
+            elif isinstance(fmt, str):
+                expected = f"date_format {fmt!r}"
+            else:
+                expected = f"any date_format ({', '.join(map(repr, fmt))})"
             raise FileRejected(
                 f"start time {text!r} does not match {expected}", where=f"line {record.line}"
-            ) from None
+            )
         if moment.tzinfo is not None:
             return moment
         if self._tz is not None:
             return moment.replace(tzinfo=self._tz)
         return moment.astimezone()  # the station's local time zone
+
+    def _parse_time(self, text: str) -> dt.datetime | None:
+        fmt = self.args.date_format
+        if fmt is None:
+            try:
+                return dt.datetime.fromisoformat(text)
+            except ValueError:
+                return None
+        for one in (fmt,) if isinstance(fmt, str) else fmt:
+            try:
+                return dt.datetime.strptime(text, one)
+            except ValueError:
+                continue
+        return None
 
     def _process_code(self, record: Record) -> int:
         text = record.get("process_code")
@@ -185,6 +217,23 @@ class ReportFactory:
     # -- steps ------------------------------------------------------------------------------
 
     def _step(self, record: Record) -> Step:
+        if record.curve is not None:
+            try:
+                return chart_step(record.curve)
+            except ValueError as exc:
+                raise FileRejected(
+                    f"curve {record.curve.name!r}: {exc}", where=f"line {record.line}"
+                ) from None
+        step = self._measurement_step(record)
+        notes = [record.get("comment")]
+        limits = record.get("limits")
+        numeric_limits = record.get("low") or record.get("high")
+        if limits and not numeric_limits and self._split_limits(limits) == (None, None):
+            notes.append(f"limits: {limits}")
+        text = "; ".join(note for note in notes if note)
+        return msgspec.structs.replace(step, report_text=text) if text else step
+
+    def _measurement_step(self, record: Record) -> Step:
         where = f"line {record.line}"
         name = record.get("step_name")
         if not name:
@@ -271,13 +320,18 @@ class ReportFactory:
         high = self._limit(record, "high")
         combined = record.get("limits")
         if combined and low is None and high is None:
-            parts = combined.split(self.args.limits_separator)
-            numbers = [self._number(part) for part in parts]
-            if len(numbers) == 2 and numbers[0] is not None and numbers[1] is not None:
-                first, second = numbers
-                low, high = (second, first) if self.args.limits_order == "high/low" else numbers
-            # any other text ("Floating Limits") carries no numeric limits
+            low, high = self._split_limits(combined)
         return low, high
+
+    def _split_limits(self, combined: str) -> tuple[float | None, float | None]:
+        """The two numbers of a ``limits`` cell; any other text ("Floating Limits") carries no
+        numeric limits (the step keeps it as text)."""
+        parts = combined.split(self.args.limits_separator)
+        numbers = [self._number(part.strip()) for part in parts]
+        if len(numbers) != 2 or numbers[0] is None or numbers[1] is None:
+            return None, None
+        first, second = numbers
+        return (second, first) if self.args.limits_order == "high/low" else (first, second)
 
     def _limit(self, record: Record, field: str) -> float | None:
         text = record.get(field)
@@ -292,73 +346,7 @@ class ReportFactory:
 
     def _number(self, text: str) -> float | None:
         """The finite number ``text`` spells in the file's locale, else ``None``."""
-        args = self.args
-        if args.thousands_separator:
-            text = text.replace(args.thousands_separator, "")
-        if args.decimal_separator == ",":
-            text = text.replace(",", ".")
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
-
-    # -- the tree ---------------------------------------------------------------------------
-
-    def _tree(self, steps: Sequence[tuple[Record, Step]]) -> tuple[Step, int | None]:
-        """The root sequence (steps grouped by their ``sequence`` cell), with depth-first ids,
-        rolled-up statuses, and the id of the step that caused the UUT failure."""
-        defaults = self.args.defaults
-        top: list[Step | tuple[str, list[Step]]] = []
-        sequences: dict[str, list[Step]] = {}
-        for record, step in steps:
-            sequence = record.get("sequence")
-            if not sequence:
-                top.append(step)
-            elif sequence in sequences:
-                sequences[sequence].append(step)
-            else:
-                sequences[sequence] = [step]
-                top.append((sequence, sequences[sequence]))
-        ids = iter(range(1, 1 << 31))
-        failed: list[int] = []
-        root = _sequence(defaults.sequence_name, defaults.sequence_version, top, ids, failed)
-        return root, (failed[0] if failed else None)
-
-
-def _sequence(
-    name: str,
-    version: str | None,
-    children: Sequence[Step | tuple[str, list[Step]]],
-    ids: Iterator[int],
-    failed: list[int],
-) -> Step:
-    own_id = next(ids)
-    built: list[Step] = []
-    for child in children:
-        if isinstance(child, tuple):
-            built.append(_sequence(child[0], None, child[1], ids, failed))
-            continue
-        child_id = next(ids)
-        caused = child.status == "F" and not failed
-        if caused:
-            failed.append(child_id)
-        built.append(
-            msgspec.structs.replace(child, id=child_id, caused_uut_failure=caused or UNSET)
-        )
-    statuses = {step.status for step in built}
-    status = next((s for s in _WORST_FIRST if s in statuses), "P")
-    return Step(
-        id=own_id,
-        group="M",
-        step_type="SequenceCall",
-        name=name,
-        status=status,
-        seq_call=SequenceCallInfo(
-            path=name, name=name, version=UNSET if version is None else version
-        ),
-        steps=tuple(built),
-    )
+        return parse_number(text, self.args)
 
 
 def _leaf(kind: _Kind, name: str, status: str, **payload: object) -> Step:

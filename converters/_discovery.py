@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoints
 
 __all__ = [
+    "AUTO_DETECTED",
     "BUILTIN_CONVERTERS",
     "ENTRY_POINT_GROUP",
     "absolute_ref",
@@ -59,17 +60,40 @@ def _entry_points() -> EntryPoints:
 ENTRY_POINT_GROUP = "pywats_actors.converters"
 
 BUILTIN_CONVERTERS: Mapping[str, str] = {
+    "atml": "converters._atml:AtmlConverter",
     "csv": "converters._csv:CsvConverter",
+    "folder-poll": "converters._folder_poll:FolderPollConverter",
     "junit": "converters._junit:JunitConverter",
+    "klippel": "converters._klippel:KlippelConverter",
     "openhtf": "converters._openhtf:OpenHtfConverter",
+    "stdf": "converters._stdf:StdfConverter",
     "teradyne-gr228x": "converters._teradyne_gr228x:Gr228xConverter",
     "teradyne-spectrum": "converters._teradyne_spectrum:SpectrumConverter",
     "teststand": "converters._teststand:TestStandConverter",
     "wsjf": "converters._wsjf:WsjfConverter",
+    "wstf": "converters._wstf:WstfConverter",
     "wsxf": "converters._wsxf:WsxfConverter",
     "xjtag": "converters._xjtag:XjtagConverter",
 }
 """Built-in converter names and the dotted paths they stand for."""
+
+AUTO_DETECTED: tuple[str, ...] = (
+    "wsjf",
+    "wsxf",
+    "wstf",
+    "teststand",
+    "atml",
+    "junit",
+    "openhtf",
+    "xjtag",
+    "teradyne-gr228x",
+    "teradyne-spectrum",
+    "stdf",
+    "csv",
+)
+"""The built-in file converters that auto-detection asks, unless the configuration disables
+them (``[conversion] disabled``): every built-in that reads one file. Their order is the order
+scores are listed in."""
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _FILE_REF_RE = re.compile(r"^(?P<path>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
@@ -179,7 +203,8 @@ def check_converter_class(ref: str, obj: object) -> None:
     arguments = getattr(obj, "Arguments", None)
     if not (isinstance(arguments, type) and issubclass(arguments, msgspec.Struct)):
         raise ConverterInvalid(ref, "its Arguments must be a msgspec.Struct subclass")
-    for method in ("detect", "convert"):
+    scheduled = getattr(obj, "kind", "file") == "scheduled"  # a scheduled converter polls
+    for method in ("detect", "convert", *(("poll",) if scheduled else ())):
         if not callable(getattr(obj, method, None)):
             raise ConverterInvalid(ref, f"it has no {method}() method")
 
@@ -188,7 +213,9 @@ def validate_arguments(ref: str, schema: type[msgspec.Struct], raw: Mapping[str,
     """Turn configured arguments (plain TOML/JSON values) into an instance of ``schema``.
 
     Unknown top-level keys are refused even when the schema does not forbid them, so a typo in a
-    configuration file never passes silently.
+    configuration file never passes silently. A schema with a classmethod
+    ``expand_arguments(raw) -> dict`` has it applied to the raw values first (a ``ValueError``
+    it raises is an argument error).
 
     Raises:
         ConverterArgumentsError: a value of the wrong type or range, a missing required field, or
@@ -201,6 +228,12 @@ def validate_arguments(ref: str, schema: type[msgspec.Struct], raw: Mapping[str,
         if key not in known:
             hint = f"; known: {', '.join(sorted(known))}" if known else "; it takes none"
             raise ConverterArgumentsError(ref, f"$.{key}", f"unknown field {key!r}{hint}")
+    expand = getattr(schema, "expand_arguments", None)
+    if callable(expand):  # a schema may fill in values first (the csv converter's presets)
+        try:
+            raw = expand(raw)
+        except ValueError as exc:
+            raise ConverterArgumentsError(ref, "$", str(exc)) from None
     try:
         return msgspec.convert(dict(raw), schema)
     except msgspec.ValidationError as exc:

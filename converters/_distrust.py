@@ -24,27 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from ._detection import choose
 from ._protocol import ConverterInfo, ConverterSetup, Done, Hello, Refused, Scores
-from ._sdk import ACCEPT_THRESHOLD
 
-__all__ = ["answer_violation", "best_alias", "hello_violation", "scores_violation"]
+__all__ = ["answer_violation", "hello_violation", "scores_violation"]
 
 _MAX_LISTED = 5
-
-
-def best_alias(scores: Mapping[str, float], order: Sequence[str]) -> str | None:
-    """The most confident converter (at least ``ACCEPT_THRESHOLD``); ties go to the one first
-    in ``order`` (configuration order). Aliases missing from ``scores`` have no opinion."""
-    best: str | None = None
-    for alias in order:
-        score = scores.get(alias)
-        if (
-            score is not None
-            and score >= ACCEPT_THRESHOLD
-            and (best is None or score > scores[best])
-        ):
-            best = alias
-    return best
 
 
 def scores_violation(scores: Mapping[str, float], aliases: Sequence[str]) -> str | None:
@@ -64,12 +49,16 @@ def answer_violation(
     detect_only: bool,
     converter: str | None,
     aliases: Sequence[str],
+    eligible: Sequence[str],
+    poll: bool = False,
 ) -> str | None:
     """What is wrong with ``answer`` to a job that asked for ``converter`` (``None``: detect
-    first) of a worker whose converters are ``aliases`` (configuration order); ``None`` when
-    it is an answer the parent may take.
+    first) of a worker whose converters are ``aliases`` (configuration order), of which
+    ``eligible`` take part in auto-detection; ``None`` when it is an answer the parent may
+    take.
 
-    ``detect_only``: the job was a ``Detect`` (only ``Scores`` answer it).
+    ``detect_only``: the job was a ``Detect`` (only ``Scores`` answer it). ``poll``: the job
+    was a ``Poll`` (a ``Done`` has one key per report; only such a ``Done`` has keys).
     """
     if isinstance(answer, Scores):
         if not detect_only:
@@ -77,6 +66,14 @@ def answer_violation(
         return scores_violation(answer.scores, aliases)
     if detect_only:
         return f"a {type(answer).__name__} answer to a detection"
+    if isinstance(answer, Done) and (answer.keys is not None) != poll:
+        return "keys in the answer to a conversion" if not poll else "no keys in a poll's answer"
+    if (
+        isinstance(answer, Done)
+        and answer.keys is not None
+        and (len(answer.keys) != len(answer.reports))
+    ):
+        return f"{len(answer.keys)} keys for {len(answer.reports)} reports in a poll's answer"
     if converter is not None:
         if answer.converter != converter:
             return f"the answer names converter {answer.converter!r}, not {converter!r}"
@@ -90,7 +87,7 @@ def answer_violation(
     problem = scores_violation(answer.scores, aliases)
     if problem is not None:
         return problem
-    best = best_alias(answer.scores, aliases)
+    best = choose(answer.scores, eligible)
     if isinstance(answer, Refused) and answer.kind == "unrecognised":
         if answer.converter is not None or best is not None:
             return f"'unrecognised', but its scores choose {best!r}"

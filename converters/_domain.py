@@ -40,7 +40,7 @@ from ._domains import DomainPlan, builtin_infos, claim_names, plugin_infos
 from ._errors import ConverterInvalid, PoolClosed, WorkerStartError
 from ._poolutil import describe_error, infrastructure, leaves, sleep_unless
 from ._process import WorkerProcess
-from ._protocol import ConverterInfo, Setup
+from ._protocol import ConverterDescription, ConverterInfo, Setup
 from ._sandbox import SandboxInfo
 from ._serving import serve_slot
 from ._session import NOT_STARTED, Counters, Job, Session, Slot, Unrun
@@ -92,6 +92,7 @@ class WorkerDomain:
         prefix = "" if plan.trusted else f"{plan.id}."
         self.slots = [Slot(f"{prefix}worker-{i}", plan.id) for i in range(settings().workers)]
         self.infos: dict[str, ConverterInfo] = {}
+        self.descriptions: dict[str, ConverterDescription] = {}  # a plug-in's, cleaned
         self.sandbox: SandboxInfo | None = None
         self.supervisor: DynamicSupervisor | None = None
         self.idle: deque[Session] = deque()  # waiting for a job, longest-waiting first
@@ -132,6 +133,16 @@ class WorkerDomain:
     def complete(self) -> bool:
         """Every converter of the domain is known by its alias."""
         return len(self.infos) == len(self.plan.configs)
+
+    def aliases_with(self, detection: str) -> tuple[str, ...]:
+        """Its known aliases whose configuration has this part in auto-detection, in
+        configuration order (``"on"``: those detection may choose; ``"hint"``: disabled
+        built-ins that only explain a refusal)."""
+        return tuple(
+            alias
+            for alias, config in zip(self.infos, self.plan.configs, strict=False)
+            if config.detection == detection
+        )
 
     def serves(self, alias: str) -> bool:
         """Whether ``alias`` is (or, before its first worker reported, may be) one of its."""
@@ -247,6 +258,7 @@ class WorkerDomain:
             WorkerStartError: the ``Hello`` is not what the worker was asked for (a protocol
                 violation); the worker is not used.
         """
+        from ._catalog import cleaned
         from ._distrust import hello_violation
         from ._poolutil import load_error
 
@@ -263,6 +275,9 @@ class WorkerDomain:
             raise load_error(hello.failures[0])
         if not self.complete:
             self.infos = {info.alias: info for info in plugin_infos(hello.converters)}
+            self.descriptions = {
+                d.alias: cleaned(d) for d in hello.descriptions if d.alias in self.infos
+            }
             if self.started:  # at the pool's first start, the pool claims in domain order
                 self.claim()
         if self.sandbox is None:

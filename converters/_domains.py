@@ -53,7 +53,7 @@ class DomainPlan:
 
     def setups(self) -> list[ConverterSetup]:
         """What its workers are asked to load."""
-        return [ConverterSetup(c.ref, c.name, dict(c.args)) for c in self.configs]
+        return [ConverterSetup(c.ref, c.name, dict(c.args), c.detection) for c in self.configs]
 
 
 def plan_domains(configs: Sequence[ConverterConfig]) -> tuple[DomainPlan, ...]:
@@ -94,6 +94,7 @@ def builtin_infos(plan: DomainPlan) -> list[ConverterInfo]:
                 ref=config.ref,
                 patterns=tuple(getattr(cls, "patterns", ())),
                 keeps_source_ids=bool(getattr(cls, "keeps_source_ids", False)),
+                kind=str(getattr(cls, "kind", "file")),
             )
         )
     return infos
@@ -118,6 +119,7 @@ def plugin_infos(reported: Iterable[ConverterInfo]) -> list[ConverterInfo]:
                 ref=info.ref,
                 patterns=tuple(info.patterns),
                 keeps_source_ids=False,
+                kind=info.kind,
             )
         )
     return infos

@@ -115,7 +115,7 @@ def _too_large(reports: list[bytes], settings: PoolSettings) -> str | None:
     if len(reports) > settings.max_reports_per_file:
         return (
             f"the converter made {len(reports)} reports of the file; the limit is "
-            f"{settings.max_reports_per_file} (max_reports_per_file)"
+            f"{settings.max_reports_per_file} ([conversion] max_reports_per_file)"
         )
     limit = settings.max_values_per_report
     for index, raw in enumerate(reports):

@@ -10,6 +10,7 @@ characters and the tree's depth is bounded; the rest is dropped, not held.
 from __future__ import annotations
 
 import xml.parsers.expat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._errors import FileRejected
@@ -47,8 +48,15 @@ class _Refused(Exception):
         self.reason = reason
 
 
-def parse_xml(data: bytes) -> Node:
+def parse_xml(data: bytes, *, on_end: Callable[[Node, Node | None], bool] | None = None) -> Node:
     """Parse ``data`` into a tree of :class:`Node`.
+
+    Args:
+        data: the XML document.
+        on_end: called with each element and its parent (None for the root) when its end tag
+            is read, its subtree complete; returning True drops it from its parent's children.
+            A converter can so turn each finished part into its result and let the tree go,
+            keeping memory from growing with the file. What it raises propagates.
 
     Raises:
         FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity
@@ -75,7 +83,10 @@ def parse_xml(data: bytes) -> Node:
         stack.append(node)
 
     def end(_tag: str) -> None:
-        stack.pop()
+        node = stack.pop()
+        parent = stack[-1] if stack else None
+        if on_end is not None and on_end(node, parent) and parent is not None:
+            parent.children.pop()  # the element just ended is its parent's last child
 
     def text(chunk: str) -> None:
         if not stack:

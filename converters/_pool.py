@@ -27,18 +27,21 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
 
 from supervisors import EventObserver
 
-from ._discovery import absolute_ref
+from ._detection import empty_reason
+from ._discovery import AUTO_DETECTED, absolute_ref, load_converter
 from ._domain import WorkerDomain
 from ._domains import DomainPlan, plan_domains
 from ._errors import ConverterInvalid, PoolClosed, SandboxUnavailable, UnknownConverter
+from ._polling import poll_in
 from ._poolutil import file_hash, printable_name, unwrap_single_error
-from ._protocol import ConverterInfo, Setup
+from ._protocol import ConverterDescription, ConverterInfo, Setup
 from ._results import (
     ConversionResult,
     Converted,
@@ -49,16 +52,19 @@ from ._results import (
     TimedOut,
     Unavailable,
 )
-from ._routing import Router
+from ._routing import Detection, Router
 from ._sandbox import SandboxInfo, required_but_unavailable
 from ._session import Counters
 from ._settings import ConverterConfig, PoolSettings
+
+if TYPE_CHECKING:
+    from ._catalog import CatalogEntry
 
 __all__ = ["DEFAULT_CONVERTERS", "ConverterPool", "open_converter_pool"]
 
 logger = logging.getLogger("converters.pool")
 
-DEFAULT_CONVERTERS: tuple[ConverterConfig, ...] = (ConverterConfig("wsjf"), ConverterConfig("csv"))
+DEFAULT_CONVERTERS: tuple[ConverterConfig, ...] = tuple(ConverterConfig(n) for n in AUTO_DETECTED)
 """The converters a pool loads when it is given none: the built-ins."""
 
 _MiB = 1 << 20
@@ -172,6 +178,32 @@ class ConverterPool:
                 found.append(list(domain.infos.values())[index])
         return tuple(found)
 
+    def catalog(self) -> tuple[CatalogEntry, ...]:
+        """Every loaded converter with its description and part in auto-detection, in
+        configuration order (``pywats-node converters``). A plug-in's texts are its worker's,
+        bounded and cleaned; a built-in's come from its class."""
+        from ._catalog import CatalogEntry, describe_class  # inspect: only when listing
+
+        entries = []
+        for domain, index in self._members:
+            if not domain.complete:
+                continue
+            info = list(domain.infos.values())[index]
+            config = domain.plan.configs[index]
+            if domain.plan.trusted:
+                described = describe_class(info.alias, load_converter(config.ref))
+            else:
+                described = domain.descriptions.get(info.alias, ConverterDescription(info.alias))
+            entries.append(
+                CatalogEntry(
+                    info=info,
+                    description=described,
+                    detection=config.detection,
+                    domain=domain.plan.id,
+                )
+            )
+        return tuple(entries)
+
     @property
     def domains(self) -> tuple[str, ...]:
         """The trust domains, in configuration order (``builtin``, then plug-in labels)."""
@@ -260,7 +292,9 @@ class ConverterPool:
                 valid Unicode (bytes a file system allowed, kept by Python as surrogates)
                 reaches the converter with those bytes replaced by U+FFFD.
             converter: the configured name of the converter to use; ``None`` picks the converter
-                whose ``detect()`` is most confident (at least 0.5; ties: the first configured).
+                whose ``detect()`` is most confident (at least 0.5; a tie picks none and
+                rejects the file, see :mod:`converters._detection`); an empty file is
+                then rejected as empty before any converter sees it.
 
         Returns:
             :class:`Converted`, or a typed failure: :class:`Rejected` (the file is bad, or its
@@ -288,13 +322,15 @@ class ConverterPool:
         name = printable_name(name)
         sha256 = await file_hash(data)
         result: ConversionResult
-        if len(data) > self.settings.max_input:
+        if not data and converter is None:  # nothing to detect: say so, not "unrecognised"
+            result = Rejected(name, sha256, "no_reports", empty_reason())
+        elif len(data) > self.settings.max_input:
             result = Rejected(
                 name,
                 sha256,
                 "too_large",
                 f"the file is {len(data) / _MiB:.1f} MiB; the limit is "
-                f"{self.settings.max_input_mb} MiB (max_input_mb)",
+                f"{self.settings.max_input_mb} MiB ([conversion] max_input_mb)",
                 converter=converter,
             )
         elif converter is not None and domain is None:
@@ -309,6 +345,86 @@ class ConverterPool:
             result = await self._router.convert_in(domain, data, name, sha256, converter, started)
         else:
             result = await self._router.detect_and_convert(data, name, sha256, started)
+        self._count(result)
+        return result
+
+    async def detect(self, data: bytes, name: str) -> Detection:
+        """Every converter's confidence about a file, and the one auto-detection would choose
+        (``pywats-node convert --explain``); nothing is converted.
+
+        Each trust domain scores the head in one of its sandboxed workers, as for a
+        conversion without a converter name.
+
+        Raises:
+            PoolClosed: the pool is not running.
+
+        Cancellation: safe at any point.
+        """
+        if not self._running:
+            raise PoolClosed("the converter pool is not running")
+        return await self._router.detect(data, printable_name(name))
+
+    async def poll(
+        self,
+        converter: str,
+        source: str,
+        cursor: bytes | str | None,
+        *,
+        scope: str,
+        wall_limit: float | None = None,
+    ) -> ConversionResult:
+        """Run a scheduled converter once, in a sandboxed worker of its trust domain.
+
+        Args:
+            converter: the configured name of a scheduled converter (``kind = "scheduled"``).
+            source: the path it polls; its domain's workers must be able to read it (give it
+                in the converter's ``ConverterConfig.read_paths``).
+            cursor: what its last stored run returned (``None``: the first run).
+            scope: the schedule's id: report ids derive from it and each report's key
+                (:mod:`converters._polling`).
+            wall_limit: the run's wall-clock limit in seconds (default: the pool's
+                ``timeout``).
+
+        Returns:
+            :class:`Converted` with the reports (maybe none) and the new ``cursor``, or a
+            failure as for a file (:class:`Rejected`, :class:`Crashed`, :class:`TimedOut`,
+            :class:`OutOfMemory`, :class:`Unavailable`); a run that died is retried once on a
+            fresh worker. A converter that is not a scheduled one is :class:`Rejected`.
+
+        Raises:
+            UnknownConverter: no converter of that name.
+            PoolClosed: the pool is not running.
+        """
+        if not self._running:
+            raise PoolClosed("the converter pool is not running")
+        domain = next((d for d in self._domains if converter in d.infos), None)
+        if domain is None:
+            if not all(d.complete for d in self._domains):
+                return Unavailable(
+                    f"schedule {scope}", "0" * 64, "its converter's workers have not started yet",
+                    converter, 0,
+                )  # fmt: skip
+            raise UnknownConverter(converter, tuple(info.alias for info in self.converters))
+        info = domain.infos[converter]
+        if info.kind != "scheduled":
+            reason = f"{converter} is a {info.kind} converter, not a scheduled one (no poll())"
+            return Rejected(f"schedule {scope}", "0" * 64, "converter", reason, converter=converter)
+
+        def retried() -> None:
+            self._counters.retries += 1
+
+        result = await poll_in(
+            domain,
+            info,
+            job_id=self._router.next_job_id,
+            source=source,
+            cursor=cursor,
+            scope=scope,
+            namespace=self.station_namespace,
+            settings=self.settings,
+            wall_limit=wall_limit,
+            counters_retry=retried,
+        )
         self._count(result)
         return result
 
@@ -354,12 +470,13 @@ class ConverterPool:
         return Setup(
             converters=plan.setups(),
             python_path=list(settings.python_path),
-            read_paths=list(settings.read_paths),
+            read_paths=[*settings.read_paths, *(p for c in plan.configs for p in c.read_paths)],
             temp_dir="",
             landlock=settings.landlock,
             detect_head=settings.detect_head_kb * 1024,
             cpu_seconds=settings.cpu_seconds,
             max_request=settings.max_input + (1 << 16),
+            describe=not plan.trusted,  # the built-ins' descriptions come from their classes
         )
 
     def _domain_changed(self, domain: WorkerDomain) -> None:

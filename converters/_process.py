@@ -308,7 +308,7 @@ class WorkerProcess:
             if watch.part_bytes > self._settings.max_output:
                 raise FrameError(
                     f"the answer exceeds the limit of {self._settings.max_output} bytes "
-                    "(max_output_mb)"
+                    "([conversion] max_output_mb)"
                 )
 
     def answer(self, payload: bytes, job: int) -> Done | Refused | Scores | str:
@@ -333,7 +333,7 @@ class WorkerProcess:
             if size > self._settings.max_output:
                 return (
                     f"protocol violation: the answer exceeds the limit of "
-                    f"{self._settings.max_output} bytes (max_output_mb)"
+                    f"{self._settings.max_output} bytes ([conversion] max_output_mb)"
                 )
         if isinstance(answer, Done) and watch is not None and watch.parts:
             answer = msgspec.structs.replace(answer, reports=[*watch.parts, *answer.reports])

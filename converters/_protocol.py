@@ -17,6 +17,9 @@ Conversation::
            <----------------------------  Done | Refused
     Detect ----------------------------->         (detection only: the head of a file)
            <----------------------------  Scores
+    Poll   ---------------------------->          (a scheduled converter: source and cursor)
+           <----------------------------  Part    (zero or more)
+           <----------------------------  Done (with keys and the new cursor) | Refused
     ...
     (stdin closed) ---------------------->        exits 0
 
@@ -33,8 +36,11 @@ import msgspec
 
 __all__ = [
     "HEADER",
+    "ArgumentDoc",
+    "ConverterDescription",
     "ConverterInfo",
     "ConverterSetup",
+    "Cursor",
     "Detect",
     "Done",
     "FrameError",
@@ -43,6 +49,7 @@ __all__ = [
     "Locked",
     "ParentMessage",
     "Part",
+    "Poll",
     "Probe",
     "Refused",
     "Request",
@@ -62,12 +69,36 @@ class FrameError(Exception):
     """The byte stream is not a valid sequence of frames (garbage, oversized, truncated)."""
 
 
+class Cursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A scheduled converter's cursor as it travels and is kept: its bytes, and whether the
+    converter gave a string (then ``value`` is its UTF-8)."""
+
+    value: bytes
+    text: bool = False
+
+    @classmethod
+    def of(cls, cursor: bytes | str | None) -> Cursor | None:
+        """Wrap what a converter returned (``None`` stays ``None``)."""
+        if cursor is None:
+            return None
+        if isinstance(cursor, str):
+            return cls(cursor.encode("utf-8", "surrogatepass"), text=True)
+        return cls(bytes(cursor))
+
+    @property
+    def native(self) -> bytes | str:
+        """The cursor as the converter returned it."""
+        return self.value.decode("utf-8", "surrogatepass") if self.text else self.value
+
+
 class ConverterSetup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One converter the worker must load: its reference, alias and raw arguments."""
+    """One converter the worker must load: its reference, alias, raw arguments and part in
+    auto-detection (:data:`converters._detection.Detection`)."""
 
     ref: str
     alias: str | None = None
     args: dict[str, Any] = {}
+    detection: Literal["on", "hint", "off"] = "on"
 
 
 class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True):
@@ -87,6 +118,7 @@ class Setup(msgspec.Struct, frozen=True, tag="setup", forbid_unknown_fields=True
     hide: list[str] = []
     canary: str = ""
     probe_port: int = 0
+    describe: bool = False
 
 
 class Probe(msgspec.Struct, frozen=True):
@@ -139,6 +171,7 @@ class ConverterInfo(msgspec.Struct, frozen=True):
         ref: how it was referenced in the configuration.
         patterns: its file patterns.
         keeps_source_ids: reports keep the GUID the source file carries.
+        kind: ``file``, or ``scheduled`` (it answers ``Poll``, not ``Request``).
     """
 
     alias: str
@@ -147,6 +180,41 @@ class ConverterInfo(msgspec.Struct, frozen=True):
     ref: str
     patterns: tuple[str, ...]
     keeps_source_ids: bool
+    kind: str = "file"
+
+
+class ArgumentDoc(msgspec.Struct, frozen=True):
+    """One argument of a converter.
+
+    Attributes:
+        name: its key in ``converter_args``.
+        type: its type, in words (``integer >= 0``, ``string or null``, ``"a" | "b"``).
+        default: its default, as TOML-ish text; ``None`` when it is required.
+        doc: what it means (from the ``Attributes:`` section of the Struct's docstring).
+    """
+
+    name: str
+    type: str
+    default: str | None
+    doc: str = ""
+
+
+class ConverterDescription(msgspec.Struct, frozen=True):
+    """What a converter says about itself beyond its :class:`ConverterInfo`.
+
+    Attributes:
+        alias: the configured name it describes.
+        kind: ``file`` (one file in, reports out) or another kind it declares.
+        summary: the first line of its docstring.
+        arguments: its arguments, in declaration order.
+        schema: the JSON Schema of its arguments (for GUIs), as JSON text.
+    """
+
+    alias: str
+    kind: str = "file"
+    summary: str = ""
+    arguments: list[ArgumentDoc] = []
+    schema: str = "{}"
 
 
 class LoadFailure(msgspec.Struct, frozen=True):
@@ -167,6 +235,7 @@ class Hello(msgspec.Struct, frozen=True, tag="hello"):
     python: str
     converters: list[ConverterInfo]
     failures: list[LoadFailure]
+    descriptions: list[ConverterDescription] = []
 
 
 class Request(msgspec.Struct, frozen=True, tag="convert"):
@@ -191,7 +260,11 @@ class Part(msgspec.Struct, frozen=True, tag="part"):
 
 class Done(msgspec.Struct, frozen=True, tag="done"):
     """The converter produced reports (WSJF bytes, ids not yet assigned); the last ones, after
-    those of any ``Part`` frames."""
+    those of any ``Part`` frames.
+
+    The answer to a ``Poll`` also has ``keys`` (one per report of the whole answer, parts
+    included, in order) and the new ``cursor``; an answer to a ``Request`` has neither.
+    """
 
     job: int
     converter: str
@@ -200,6 +273,8 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     cpu_total: float
     children_left: bool
     scores: dict[str, float] | None = None
+    keys: list[str] | None = None
+    cursor: Cursor | None = None
 
 
 class Refused(msgspec.Struct, frozen=True, tag="refused"):
@@ -317,7 +392,24 @@ class Scores(msgspec.Struct, frozen=True, tag="scores"):
     children_left: bool
 
 
+# -- scheduled converters ------------------------------------------------------------------------
+
+
+class Poll(msgspec.Struct, frozen=True, tag="poll"):
+    """Run a scheduled converter once: look in ``source`` for what is new since ``cursor``.
+
+    The answer is ``Done`` (with ``keys`` and ``cursor``, after any ``Part`` frames) or
+    ``Refused`` (``no_reports`` is not a refusal: a poll that found nothing is a ``Done``
+    without reports, and its cursor is stored all the same).
+    """
+
+    job: int
+    converter: str
+    source: str
+    cursor: Cursor | None
+
+
 WorkerMessage = Locked | Hello | Part | Done | Refused | Scores
-ParentMessage = Request | Detect
+ParentMessage = Request | Detect | Poll
 
 _WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)

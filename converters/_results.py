@@ -31,6 +31,8 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+from ._protocol import Cursor
+
 __all__ = [
     "ConversionFailure",
     "ConversionResult",
@@ -71,12 +73,14 @@ class ConvertedReport(msgspec.Struct, frozen=True):
         index: its position in the file.
         wsjf: the report as WSJF bytes, with ``id`` set.
         kept_source_id: the id is the one the source file carried.
+        key: for a scheduled converter's report, where in its source it was found.
     """
 
     id: uuid.UUID
     index: int
     wsjf: bytes
     kept_source_id: bool = False
+    key: str | None = None
 
 
 class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome"):
@@ -96,6 +100,9 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
             the converter was detected.
         left_processes: the converter left processes running (they were killed with its
             worker, which was replaced).
+        cursor: after a scheduled converter's run (:meth:`ConverterPool.poll`), the cursor it
+            returned (``Cursor.native``; store it once the reports are durable); ``None`` for a
+            file, or when the converter returned none.
     """
 
     name: str
@@ -109,6 +116,7 @@ class Converted(msgspec.Struct, frozen=True, tag="converted", tag_field="outcome
     timings: Timings
     scores: dict[str, float] | None = None
     left_processes: bool = False
+    cursor: Cursor | None = None
 
     @property
     def ok(self) -> bool:
@@ -302,10 +310,13 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
     Attributes:
         slot: its id (``worker-0``...).
         state: ``starting``, ``idle``, ``busy`` or ``down`` (waiting to be restarted).
-        pid: the current process, if any.
+        pid: the current process, if any (with namespaces, the launcher outside them).
         conversions: files converted by the current process.
         processes: processes started for this slot so far (restarts and recycles included).
         domain: its trust domain (``builtin``, or the plug-in's label).
+        worker_pid: the process that runs converter code, as this node sees it (inside the
+            worker's namespaces, the launcher's child; without them, ``pid``); its memory is
+            the conversions' memory.
     """
 
     slot: str
@@ -314,6 +325,7 @@ class WorkerStatistics(msgspec.Struct, frozen=True):
     conversions: int
     processes: int
     domain: str = "builtin"
+    worker_pid: int | None = None
 
 
 class PoolStatistics(msgspec.Struct, frozen=True):

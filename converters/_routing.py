@@ -15,13 +15,14 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import msgspec
 import trio
 
-from ._distrust import best_alias
+from ._detection import choose, empty_reason, unrecognised_reason
 from ._domain import WorkerDomain
 from ._finish import finish
 from ._poolutil import failure_result
@@ -38,11 +39,34 @@ from ._results import (
 from ._session import Counters, Job, Unrun
 from ._settings import PoolSettings
 
-__all__ = ["Router"]
+__all__ = ["Detection", "Router"]
 
 logger = logging.getLogger("converters.pool")
 
 _MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What auto-detection found for one file (:meth:`ConverterPool.detect`).
+
+    Attributes:
+        scores: every asked converter's confidence, by configured name.
+        eligible: the converters detection may choose, in configuration order.
+        hints: disabled built-ins, scored only to explain a refusal.
+        chosen: the converter that would take the file; ``None`` when none would.
+        reason: why none would (for an operator), when detection could decide that.
+        unavailable: domains that could not answer (down), with why.
+        failure: a worker died on the head twice (the file's fault), when it did.
+    """
+
+    scores: Mapping[str, float]
+    eligible: tuple[str, ...]
+    hints: tuple[str, ...]
+    chosen: str | None
+    reason: str | None
+    unavailable: Mapping[str, str]
+    failure: JobFailure | None = None
 
 
 class Router:
@@ -79,6 +103,10 @@ class Router:
     def settings(self) -> PoolSettings:
         return self._settings()
 
+    def next_job_id(self) -> int:
+        """A job number no other job of the pool has (conversions, detections, polls)."""
+        return next(self._job_ids)
+
     async def convert_in(
         self,
         domain: WorkerDomain,
@@ -111,6 +139,15 @@ class Router:
         assert not isinstance(outcome, Scores)  # checked by the slot (_distrust)
         detected = converter is None or scores is not None
         if isinstance(outcome, Refused):
+            if outcome.kind == "unrecognised":  # the parent's words, from the checked scores
+                reason = unrecognised_reason(
+                    outcome.scores or {},
+                    domain.aliases_with("on"),
+                    domain.aliases_with("hint"),
+                    data[: self.settings.detect_head_kb * 1024],
+                    name,
+                )
+                outcome = msgspec.structs.replace(outcome, reason=reason)
             refused = self._refused(outcome, name, sha256, attempts, scores)
             return _noting_leftovers(refused, outcome.children_left)
         info = domain.infos.get(outcome.converter)
@@ -159,10 +196,8 @@ class Router:
             scores=scores if scores is not None else outcome.scores,
         )
 
-    async def detect_and_convert(
-        self, data: bytes, name: str, sha256: str, started: float
-    ) -> ConversionResult:
-        """Ask every domain for its scores, then convert with the most confident converter."""
+    async def detect(self, data: bytes, name: str) -> Detection:
+        """Ask every domain for its scores of the file's head and decide, without converting."""
         head = data[: self.settings.detect_head_kb * 1024]
         answers: dict[str, Scores | JobFailure | Unrun] = {}
 
@@ -183,38 +218,55 @@ class Router:
         async with trio.open_nursery() as nursery:
             for domain in self._domains:
                 nursery.start_soon(ask, domain)
-        for domain in self._domains:  # a worker died on the head twice: the file's fault
-            failed = answers.get(domain.plan.id)
-            if isinstance(failed, JobFailure):
-                return failure_result(failed, name, sha256, None, 2, self.settings)
+        failure = next(
+            (a for d in self._domains if isinstance(a := answers.get(d.plan.id), JobFailure)),
+            None,
+        )
         scores: dict[str, float] = {}
-        order: list[str] = []
+        eligible: list[str] = []
+        hints: list[str] = []
         for domain, index in self._members:
             answer = answers.get(domain.plan.id)
-            if isinstance(answer, Scores) and domain.complete:
+            detection = domain.plan.configs[index].detection
+            if isinstance(answer, Scores) and domain.complete and detection != "off":
                 alias = list(domain.infos)[index]
-                order.append(alias)
+                (eligible if detection == "on" else hints).append(alias)
                 scores[alias] = answer.scores.get(alias, 0.0)
-        best = best_alias(scores, order)
+        chosen = choose(scores, eligible) if failure is None else None
         silent = {d: a.reason for d, a in answers.items() if isinstance(a, Unrun)}
-        if best is None:
-            if silent:
+        reason = None
+        if not data:
+            reason = empty_reason()
+        elif chosen is None and failure is None and not silent:
+            reason = unrecognised_reason(scores, eligible, hints, head, name)
+        return Detection(scores, tuple(eligible), tuple(hints), chosen, reason, silent, failure)
+
+    async def detect_and_convert(
+        self, data: bytes, name: str, sha256: str, started: float
+    ) -> ConversionResult:
+        """Ask every domain for its scores, then convert with the most confident converter."""
+        found = await self.detect(data, name)
+        if found.failure is not None:  # a worker died on the head twice: the file's fault
+            return failure_result(found.failure, name, sha256, None, 2, self.settings)
+        if found.chosen is None:
+            if found.unavailable:
                 reason = "detection could not ask every converter: " + "; ".join(
-                    f"{d}: {a}" for d, a in silent.items()
+                    f"{d}: {a}" for d, a in found.unavailable.items()
                 )
                 return Unavailable(name, sha256, reason, None, 0)
-            listed = ", ".join(f"{a} {s:.2f}" for a, s in scores.items()) or "none configured"
             return Rejected(
                 name,
                 sha256,
                 "unrecognised",
-                f"no converter recognised the file (confidence: {listed})",
-                scores=scores,
+                found.reason or "no converter recognised the file",
+                scores=dict(found.scores),
             )
-        for domain_id, reason in silent.items():
-            logger.info("detection of %r went on without domain %r: %s", name, domain_id, reason)
-        domain = next(d for d in self._domains if best in d.infos)
-        return await self.convert_in(domain, data, name, sha256, best, started, scores)
+        for domain_id, why in found.unavailable.items():
+            logger.info("detection of %r went on without domain %r: %s", name, domain_id, why)
+        domain = next(d for d in self._domains if found.chosen in d.infos)
+        return await self.convert_in(
+            domain, data, name, sha256, found.chosen, started, dict(found.scores)
+        )
 
     def _job(
         self,

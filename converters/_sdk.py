@@ -22,7 +22,7 @@ converter never needs to think about identity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import msgspec
@@ -36,6 +36,8 @@ __all__ = [
     "Converter",
     "ConverterOutput",
     "NoArguments",
+    "PollOutput",
+    "ScheduledConverter",
 ]
 
 API_VERSION = 1
@@ -49,6 +51,9 @@ ACCEPT_THRESHOLD = 0.5
 
 ConverterOutput: TypeAlias = UUTReport | UURReport | bytes | Mapping[str, Any]
 """One report as a converter may return it: a model object, WSJF bytes, or a WSJF-shaped dict."""
+
+PollOutput: TypeAlias = tuple[Iterable[tuple[str, ConverterOutput]], bytes | str | None]
+"""What :meth:`ScheduledConverter.poll` returns: ``(key, report)`` pairs and the new cursor."""
 
 
 class NoArguments(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,6 +76,11 @@ class Converter(Generic[ArgsT]):
             ``forbid_unknown_fields=True`` so typos in configuration are errors.
         keeps_source_ids: the source format carries its own report GUID (WSJF, WSXF) and the pool
             must keep it instead of deriving one.
+        kind: ``"file"`` (the default: one file in, reports out); ``"folder"``: the converter
+            takes a folder unit (several files that make one result) through
+            :meth:`convert_folder` instead of :meth:`convert` (see ``converters._folder``);
+            ``"scheduled"``: it subclasses :class:`ScheduledConverter` and makes reports from a
+            source in :meth:`ScheduledConverter.poll`.
 
     A converter may also define ``convert_iter`` (same arguments as :meth:`convert`, returns an
     iterator of reports); the worker then uses it and never holds every report at once.
@@ -82,6 +92,7 @@ class Converter(Generic[ArgsT]):
     patterns: ClassVar[tuple[str, ...]] = ()
     Arguments: ClassVar[type[msgspec.Struct]] = NoArguments
     keeps_source_ids: ClassVar[bool] = False
+    kind: ClassVar[str] = "file"
 
     def detect(self, head: bytes, name: str) -> float:
         """Return the confidence, in ``[0, 1]``, that this converter handles the file.
@@ -107,3 +118,62 @@ class Converter(Generic[ArgsT]):
                 the same way, with its traceback, so raise ``FileRejected`` for a clean message.
         """
         raise NotImplementedError
+
+    def convert_folder(
+        self, files: Mapping[str, bytes], name: str, args: ArgsT
+    ) -> Sequence[ConverterOutput]:
+        """Convert one folder unit into reports (converters that declare ``kind = "folder"``).
+
+        Args:
+            files: the unit's files by path relative to the folder that holds the unit, with
+                ``/``: the sibling file(s) ``<name>.<ext>`` and the folder's files
+                ``<name>/<path>``. Their total size is bounded by the input limit.
+            name: the unit's name (its folder's name).
+            args: the validated arguments, an instance of :attr:`Arguments`.
+
+        Raises:
+            FileRejected: the unit is bad; say which file and line.
+        """
+        raise NotImplementedError
+
+
+class ScheduledConverter(Converter[ArgsT]):
+    """Base class for *scheduled* converters: the node calls :meth:`poll` on an interval or a
+    cron expression, instead of handing it files (``kind = "scheduled"``).
+
+    The class attributes are those of :class:`Converter`; ``patterns`` and ``detect`` do not
+    apply (it is never chosen by auto-detection, and a watch folder cannot use it).
+    """
+
+    kind: ClassVar[str] = "scheduled"
+
+    def poll(self, source: str, cursor: bytes | str | None, args: ArgsT) -> PollOutput:
+        """Look for new results in ``source`` and return them with a new cursor.
+
+        Args:
+            source: the absolute path the schedule names (a folder or a file, such as a SQLite
+                database), readable and never writable: the sandbox grants this path alone,
+                read-only, and no network.
+            cursor: what this method returned as its cursor the last time its reports were
+                stored, exactly (``bytes`` or ``str``); ``None`` on the first run. The node
+                keeps it durably, so after a restart the converter continues where it left off.
+            args: the validated arguments, an instance of :attr:`Arguments`.
+
+        Returns:
+            ``(items, cursor)``: ``items`` is an iterable of ``(key, report)`` pairs, ``key``
+            a non-empty string naming where in the source the report comes from (a file name
+            with its size and modification time, a row id). Report ids derive from the
+            schedule and the key, so returning the same key again (a run repeated after a
+            crash) stores nothing new. ``cursor`` (at most 64 KiB) is handed back next time.
+
+        Raises:
+            FileRejected: the source holds something that cannot be read; say what and where.
+                The run fails, the cursor stays, and the next run tries again.
+        """
+        raise NotImplementedError
+
+    def convert(self, data: bytes, name: str, args: ArgsT) -> Sequence[ConverterOutput]:
+        """Not used: a scheduled converter makes reports from its source in :meth:`poll`."""
+        raise NotImplementedError(
+            f"{self.name} is a scheduled converter; use it in a [[schedule]], not a folder"
+        )

@@ -112,6 +112,7 @@ async def serve_slot(
                 ctx.report_recovered()
                 domain.started_again(slot)
                 slot.pid = worker.pid
+                slot.worker_pid = worker.worker_pid
                 ctx.report_process(worker.pid)  # the tree's statistics show it
                 slot.processes += 1
                 if not ready:
@@ -228,7 +229,9 @@ async def _serve_in_scope(
             answer,
             detect_only=job.detect_only,
             converter=job.converter,
+            poll=job.poll,
             aliases=tuple(domain.infos),
+            eligible=domain.aliases_with("on"),
         )
         if problem is not None:
             return _violation(domain, problem)

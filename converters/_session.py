@@ -62,6 +62,8 @@ class Job:
     Attributes:
         converter: the alias asked for (``None``: the worker detects, then converts).
         detect_only: a ``Detect`` (only scores are asked for).
+        poll: a scheduled converter's ``Poll`` (its ``Done`` carries keys and a cursor).
+        timeout: its wall-clock limit, when not the pool's ``timeout`` (a schedule's own).
         fresh: it must run on a process that has converted nothing before (a retry).
         request: the encoded request frame (emptied once handed to a worker).
     """
@@ -73,6 +75,8 @@ class Job:
     queued_at: float
     request: bytes
     detect_only: bool = False
+    poll: bool = False
+    timeout: float | None = None
     started_at: float = 0.0
     state: Literal["new", "queued", "taken"] = "new"
     outcome: Outcome | None = None
@@ -92,10 +96,17 @@ class Slot:
     pid: int | None = None
     conversions: int = 0
     processes: int = 0
+    worker_pid: int | None = None
 
     def snapshot(self) -> WorkerStatistics:
         return WorkerStatistics(
-            self.id, self.state, self.pid, self.conversions, self.processes, self.domain
+            self.id,
+            self.state,
+            self.pid,
+            self.conversions,
+            self.processes,
+            self.domain,
+            self.worker_pid if self.pid is not None else None,
         )
 
 
@@ -208,7 +219,8 @@ class Session:
         self.job = job
         self.slot.state = "busy"
         self.counters.busy += 1
-        self.deadline = self.scope.deadline = now + self.settings.timeout
+        limit = job.timeout if job.timeout is not None else self.settings.timeout
+        self.deadline = self.scope.deadline = now + limit
         watch = self.watch = self.worker.begin(job.request, self.scope, job.id)
         job.request = b""  # written, or held by ``watch.unsent`` until it is
         if (watch.unsent is not None or watch.send_failed) and (

@@ -27,11 +27,19 @@ class ConverterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         name: what callers pass to ``convert(converter=...)``; defaults to the converter's own
             name. Give two configurations of one converter (two CSV mappings) different names.
         args: the converter's arguments, validated against its ``Arguments`` schema.
+        detection: its part in auto-detection (a ``convert`` without a converter name): ``on``
+            (it may take the file), ``hint`` (it scores the file only to explain a refusal: a
+            disabled built-in) or ``off`` (used by name only, such as a watch folder's own
+            configuration).
+        read_paths: more paths the workers of its trust domain may read (a scheduled
+            converter's source), read-only, as ``PoolSettings.read_paths``.
     """
 
     ref: str
     name: str | None = None
     args: dict[str, Any] = {}
+    detection: Literal["on", "hint", "off"] = "on"
+    read_paths: tuple[str, ...] = ()
 
 
 class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

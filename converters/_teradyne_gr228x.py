@@ -33,6 +33,7 @@ from ._check import validated
 from ._errors import FileRejected
 from ._ict_verdict import with_verdict
 from ._sdk import API_VERSION, Converter, ConverterOutput
+from ._timezone import check_timezone, localize
 
 __all__ = ["Gr228xArguments", "Gr228xConverter"]
 
@@ -93,6 +94,7 @@ class Gr228xArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         location: the station's location.
         purpose: the station's purpose.
         operator: the operator.
+        timezone: the IANA time zone of the log's local times (default: the station's).
     """
 
     part_number_pattern: str = r"(?P<pn>[^_]+)_?"
@@ -103,6 +105,7 @@ class Gr228xArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     location: str = "Unknown"
     purpose: str = "Production"
     operator: str | None = None
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         """Check the pattern compiles.
@@ -110,6 +113,7 @@ class Gr228xArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         Raises:
             ValueError: ``part_number_pattern`` is not a regular expression.
         """
+        check_timezone(self.timezone)
         try:
             re.compile(self.part_number_pattern)
         except re.error as exc:
@@ -166,7 +170,7 @@ class Gr228xConverter(Converter[Gr228xArguments]):
 
 
 def _stamp(day: str, time: str, where: str) -> dt.datetime:
-    """The local-time aware datetime of ``31-JUL-12`` ``14:17:35``.
+    """The local (naive) datetime of ``31-JUL-12`` ``14:17:35``.
 
     Raises:
         FileRejected: not a date.
@@ -175,7 +179,7 @@ def _stamp(day: str, time: str, where: str) -> dt.datetime:
         naive = dt.datetime.strptime(f"{day.title()} {time}", "%d-%b-%y %H:%M:%S")
     except ValueError:
         raise FileRejected(f"bad date {day} {time}", where=where) from None
-    return naive.astimezone()
+    return naive
 
 
 def _parse(lines: list[str]) -> tuple[str, list[_Unit]]:
@@ -276,7 +280,7 @@ def _build(unit: _Unit, program: str, name: str, args: Gr228xArguments) -> UUTRe
             location=args.location,
             purpose=args.purpose,
             operator=head.get("WATS_operator") or args.operator,
-            start=unit.start,
+            start=localize(unit.start, args.timezone),
         )
     except ValueError as exc:
         raise FileRejected(f"bad report header: {exc}", where=where) from None

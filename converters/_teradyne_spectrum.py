@@ -33,6 +33,7 @@ from ._errors import FileRejected
 from ._ict_verdict import with_verdict
 from ._sdk import API_VERSION, Converter, ConverterOutput
 from ._teradyne_sexpr import Node, parse_sexpr
+from ._timezone import check_timezone, localize
 
 __all__ = ["SpectrumArguments", "SpectrumConverter"]
 
@@ -59,6 +60,7 @@ class SpectrumArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
         location: the station's location.
         purpose: the station's purpose.
         date_format: how the step ``TIME`` values are written (``strptime`` format).
+        timezone: the IANA time zone of the log's local times (default: the station's).
     """
 
     serial_key: str = "Serialnumber"
@@ -70,6 +72,15 @@ class SpectrumArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     location: str = "Unknown"
     purpose: str = "Production"
     date_format: str = "%m/%d/%Y %H:%M:%S"
+    timezone: str | None = None
+
+    def __post_init__(self) -> None:
+        """Check the time zone.
+
+        Raises:
+            ValueError: ``timezone`` is not an IANA time zone.
+        """
+        check_timezone(self.timezone)
 
 
 class SpectrumConverter(Converter[SpectrumArguments]):
@@ -126,7 +137,7 @@ def _time(text: str | None, args: SpectrumArguments, where: str) -> dt.datetime 
     if not text:
         return None
     try:
-        return dt.datetime.strptime(text.strip(), args.date_format).astimezone()
+        return localize(dt.datetime.strptime(text.strip(), args.date_format), args.timezone)
     except ValueError:
         raise FileRejected(f"bad TIME {text!r} for {args.date_format!r}", where=where) from None
 

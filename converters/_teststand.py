@@ -2,65 +2,45 @@
 
 A native report (``<Reports><Report Type='UUT'>``, TestStand's default process model) and the
 ``<TSReport>`` dump written with the WATS TestStand AddOn both hold ``Prop Name=... Type=...``
-trees. The UUT Prop gives the unit's identity, ``StationInfo`` the station, ``StartDate`` and
-``StartTime`` the start, and the ``TEResult`` objects of each ``ResultList`` the steps (a
-``SequenceCall`` nests its own ResultList). XML is read by :mod:`._junit_xml` (no DTD, no
-entities, bounded text and depth).
+trees. The UUT Prop gives the unit's identity (and its misc infos and sub-units),
+``StationInfo`` the station, ``ReportInfo Start`` or ``StartDate``/``StartTime`` the start, and
+the top-level ``TEResult`` (the main sequence) the step tree, made by :mod:`._teststand_steps`
+while the file is parsed; :mod:`._teststand_header` reads the start time and the UUT's extras.
+XML is read by :mod:`._junit_xml` (no DTD, no entities, bounded text and depth).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Sequence
 from typing import ClassVar
 
 import msgspec
+from msgspec import UNSET
 
 from pywats_actors.report import (
     ReportBuilder,
     ReportInvalid,
-    SequenceBuilder,
-    StepOptions,
+    SequenceCallInfo,
+    Step,
     UUTReport,
 )
 
+from ._check import validated
 from ._errors import FileRejected
 from ._junit_xml import Node, parse_xml
 from ._sdk import API_VERSION, Converter, ConverterOutput
+from ._teststand_header import add_uut_extras, engine_start_of, start_of, zone_of
+from ._teststand_props import cut, number, prop, text
+from ._teststand_steps import STEP_STATUS, StepMaker, is_result, numbered, relative_start
+from ._timezone import check_timezone
 
 __all__ = ["TestStandArguments", "TestStandConverter"]
 
-_NAME_LIMIT = 100
 _TEXT_LIMIT = 2000
-_STATUS = {
-    "passed": "P",
-    "failed": "F",
-    "error": "E",
-    "terminated": "T",
-    "skipped": "S",
-    "done": "D",
-}
-_COMP = {
-    "GELE",
-    "GTLT",
-    "GELT",
-    "GTLE",
-    "LTGT",
-    "LEGE",
-    "LEGT",
-    "LTGE",
-    "EQ",
-    "NE",
-    "GT",
-    "LT",
-    "GE",
-    "LE",
-    "LOG",
-    "CASESENSIT",
-    "IGNORECASE",
-}
+_INT32 = 2**31 - 1
+_RESULTS = ("P", "F", "E", "T")
 
 
 class TestStandArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -71,8 +51,14 @@ class TestStandArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         part_revision: the revision when the UUT has no UUTPartRevisionNumber.
         operation_type_code: the test operation when the UUT has no UUTOperationType.
         station: the machine name when StationInfo has no StationID.
-        location: the station's location.
-        purpose: the station's purpose.
+        location: the station's location when StationInfo has no Location.
+        purpose: the station's purpose when StationInfo has no Purpose.
+        operator: the operator when StationInfo has no LoginName.
+        sequence_name: the root sequence's name when the main sequence result does not say.
+        sequence_version: the root sequence file's version when the result does not say.
+        timezone: the IANA time zone (``Europe/Oslo``) of TestStand's local start time, which
+            carries no UTC offset; ``None`` means the station's local time zone. A start with an
+            offset (the AddOn's ``ReportInfo Start``) keeps its own.
     """
 
     part_number: str = "teststand"
@@ -81,6 +67,18 @@ class TestStandArguments(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     station: str = "teststand"
     location: str = "Unknown"
     purpose: str = "Production"
+    operator: str | None = None
+    sequence_name: str = "MainSequence"
+    sequence_version: str | None = None
+    timezone: str | None = None
+
+    def __post_init__(self) -> None:
+        """Check the time zone.
+
+        Raises:
+            ValueError: ``timezone`` is not an IANA time zone.
+        """
+        check_timezone(self.timezone)
 
 
 class TestStandConverter(Converter[TestStandArguments]):
@@ -89,7 +87,7 @@ class TestStandConverter(Converter[TestStandArguments]):
     __test__ = False  # not a pytest test class despite its name
 
     name: ClassVar[str] = "teststand"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"
     api_version: ClassVar[int] = API_VERSION
     patterns: ClassVar[tuple[str, ...]] = ("*.xml",)
     Arguments: ClassVar[type[msgspec.Struct]] = TestStandArguments
@@ -110,24 +108,72 @@ class TestStandConverter(Converter[TestStandArguments]):
         """One report per ``Report`` element (native) or per file (``TSReport``).
 
         Raises:
-            FileRejected: not well-formed XML, a DOCTYPE, a root that is not ``Reports`` or
-                ``TSReport``, no UUT report in it, or values that make an invalid report;
-                ``where`` names the line.
+            FileRejected: an unknown ``timezone`` argument, not well-formed XML, a DOCTYPE, a
+                root that is not ``Reports`` or ``TSReport``, no UUT report in it, or values
+                that make an invalid report; ``where`` names the line.
         """
-        root = parse_xml(data)
+        zone = zone_of(args.timezone)
+        reader = _Reader(args, zone)
+        root = parse_xml(data, on_end=reader.on_end)
         if root.tag == "Reports":
-            reports = [c for c in root.children if c.tag == "Report"]
-            reports = [r for r in reports if r.attrib.get("Type", "UUT") == "UUT"]
-            if not reports:
+            if not reader.reports:
                 raise FileRejected("no <Report Type='UUT'> in <Reports>", where=f"line {root.line}")
-            return [_build(report, report.attrib.get("UUTResult"), args) for report in reports]
+            return reader.reports
         if root.tag == "TSReport":
-            return [_build(root, None, args)]
+            return [reader.build(root, None)]
         raise FileRejected(
             f"not a TestStand XML report: the root element is <{root.tag}>, "
             "not <Reports> or <TSReport>",
             where=f"line {root.line}",
         )
+
+
+class _Reader:
+    """Builds the reports while the file is parsed: each result becomes its step when its end
+    tag is read and each native ``Report`` its UUT report, their elements then let go."""
+
+    def __init__(self, args: TestStandArguments, zone: dt.tzinfo | None) -> None:
+        self.args = args
+        self.zone = zone
+        self.maker = StepMaker()
+        self.reports: list[UUTReport] = []
+        self._steps: dict[int, tuple[Node, list[Step]]] = {}
+        self._info: dict[str, str] = {}
+
+    def on_end(self, node: Node, parent: Node | None) -> bool:
+        """The parser's end-of-element hook; True drops a finished native ``Report`` (a UUT
+        report, built first, or a batch report, which may hold UUT reports of its own)."""
+        if parent is None:
+            return False
+        if node.tag == "ReportInfo" and node.attrib.get("key") in ("Start", "EngineStarted"):
+            self._info[node.attrib["key"]] = node.attrib.get("value", "")
+            self.maker.engine_start = engine_start_of(self._info)
+            return False
+        if is_result(node):
+            if parent.tag == "Value":
+                self.maker.finish(node)
+            elif parent.tag in ("Report", "TSReport"):
+                self._steps[id(node)] = (node, self.maker.collect(node))
+            return False
+        if node.tag == "Report" and parent.tag in ("Reports", "Report"):  # also in a batch
+            if node.attrib.get("Type", "UUT") == "UUT":
+                self.reports.append(self.build(node, node.attrib.get("UUTResult")))
+            return True
+        return False
+
+    def build(self, report: Node, result: str | None) -> UUTReport:
+        """The UUT report of one native ``Report`` or ``TSReport`` element.
+
+        Raises:
+            FileRejected: no UUT Prop, or values the report cannot hold.
+        """
+        tops = [c for c in report.children if is_result(c)]
+        steps: list[Step] = []
+        for top in tops:
+            entry = self._steps.pop(id(top), None)
+            if entry is not None and entry[0] is top:
+                steps.extend(entry[1])
+        return _build(report, result, self.args, self.zone, tops, steps)
 
 
 _ROOT_RE = re.compile(
@@ -137,65 +183,22 @@ _ROOT_RE = re.compile(
 )
 
 
-def _prop(node: Node | None, name: str) -> Node | None:
-    if node is None:
-        return None
-    return next(
-        (c for c in node.children if c.tag == "Prop" and c.attrib.get("Name") == name), None
-    )
-
-
-def _path(node: Node | None, *names: str) -> Node | None:
-    for name in names:
-        node = _prop(node, name)
-    return node
-
-
-def _value(node: Node | None) -> str | None:
-    if node is None:
-        return None
-    value = node.find("Value")
-    return None if value is None else value.text.strip()
-
-
-def _text(node: Node | None, *names: str) -> str | None:
-    return _value(_path(node, *names))
-
-
-def _number(node: Node | None, *names: str) -> float | None:
-    text = _text(node, *names)
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _cut(text: str, limit: int = _NAME_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _elements(array: Node | None) -> list[Node]:
-    """The ``TEResult`` objects of a ``ResultList`` array (its ``Value`` children)."""
-    if array is None:
-        return []
-    found: list[Node] = []
-    for value in array.children:
-        if value.tag == "Value":
-            found.extend(c for c in value.children if c.tag == "Prop")
-    return found
-
-
-def _build(report: Node, result: str | None, args: TestStandArguments) -> UUTReport:
-    """The report for one native ``Report`` or one ``TSReport`` element.
+def _build(
+    report: Node,
+    result: str | None,
+    args: TestStandArguments,
+    zone: dt.tzinfo | None,
+    tops: list[Node],
+    steps: list[Step],
+) -> UUTReport:
+    """The report for one native ``Report`` or one ``TSReport`` element, whose top-level
+    results (``tops``, their lists emptied) held ``steps``.
 
     Raises:
         FileRejected: no UUT Prop, or header values the report cannot hold.
     """
     where = f"line {report.line}"
-    uut = _prop(report, "UUT")
+    uut = prop(report, "UUT")
     if uut is None:
         raise FileRejected("no UUT information (Prop Name='UUT')", where=where)
     info = {
@@ -203,142 +206,107 @@ def _build(report: Node, result: str | None, args: TestStandArguments) -> UUTRep
         for c in report.children
         if c.tag == "ReportInfo"
     }
-    sn = _text(uut, "SerialNumber") or info.get("SN") or ""
-    pn = _text(uut, "UUTPartNumber") or _text(uut, "PartNumber") or info.get("PN")
-    rev = _text(uut, "UUTPartRevisionNumber") or info.get("Rev")
-    code = _number(uut, "UUTOperationType")
+    sn = text(uut, "SerialNumber") or info.get("SN") or ""
+    pn = text(uut, "UUTPartNumber") or text(uut, "PartNumber") or info.get("PN")
+    rev = text(uut, "UUTPartRevisionNumber") or info.get("Rev")
+    code = number(uut, "UUTOperationType")
     if code is None and info.get("PCode", "").isdigit():
         code = float(info["PCode"])
-    station = _prop(report, "StationInfo")
+    station = prop(report, "StationInfo")
+    socket = number(uut, "TestSocketIndex")
     try:
         builder = ReportBuilder(
-            pn=_cut(pn or args.part_number),
-            sn=_cut(sn or "unknown"),
-            rev=_cut(rev or args.part_revision),
+            pn=cut(pn or args.part_number),
+            sn=cut(sn or "unknown"),
+            rev=cut(rev or args.part_revision),
             process_code=int(code) if code is not None else args.operation_type_code,
-            machine_name=_cut(_text(station, "StationID") or args.station),
-            location=args.location,
-            purpose=args.purpose,
-            operator=_text(station, "LoginName") or None,
-            start=_start(report, info),
+            machine_name=cut(text(station, "StationID") or args.station),
+            location=cut(text(station, "Location") or args.location),
+            purpose=cut(text(station, "Purpose") or args.purpose),
+            operator=text(station, "LoginName") or args.operator,
+            start=start_of(report, info, zone),
+            comment=cut(text(uut, "Comment") or "", _TEXT_LIMIT) or None,
+            fixture_id=cut(text(uut, "UUT_Fixture_ID") or "") or None,
+            batch_sn=cut(text(uut, "BatchSerialNumber") or "") or None,
+            test_socket_index=int(socket) if socket is not None and -1 <= socket < _INT32 else None,
         )
     except ValueError as exc:
         raise FileRejected(f"bad report header: {exc}", where=where) from None
-    comment = _text(uut, "Comment")
-    if comment:
-        builder.add_misc_info("Comment", text=_cut(comment, _TEXT_LIMIT))
-    fixture = _text(uut, "UUT_Fixture_ID")
-    if fixture:
-        builder.add_misc_info("UUT_Fixture_ID", text=_cut(fixture))
-    batch = _text(uut, "BatchSerialNumber")
-    if batch:
-        builder.add_misc_info("BatchSerialNumber", text=_cut(batch))
-    tops = [c for c in report.children if c.tag == "Prop" and c.attrib.get("Type") == "TEResult"]
-    exec_time = 0.0
-    for top in tops:
-        _add_results(builder.root, _results_of(top))
-        exec_time += _number(top, "TS", "TotalTime") or 0.0
+    add_uut_extras(builder, uut, station)
+    main = tops[0] if tops else None
+    wanted = STEP_STATUS.get((result or text(main, "Status") or "").lower())
+    outcome = wanted if wanted in _RESULTS else None
+    if outcome is None:
+        statuses = {step.status for child in steps for step in child.walk()}
+        outcome = next((s for s in ("T", "E", "F") if s in statuses), "P")
+    children, failed = numbered(steps, mark_failure=outcome != "P")
     try:
-        built = builder.build(exec_time=exec_time)
+        built = builder.build(exec_time=sum(number(t, "TS", "TotalTime") or 0.0 for t in tops))
     except ReportInvalid as exc:
         raise FileRejected(f"the file makes an invalid report: {exc}", where=where) from None
-    wanted = _STATUS.get((result or "").lower())
-    if wanted in ("P", "F", "E", "T") and built.result != wanted:
-        built = msgspec.structs.replace(built, result=wanted)
-    return built
-
-
-def _results_of(result: Node) -> list[Node]:
-    call = _path(result, "TS", "SequenceCall")
-    if call is None:
-        call = _prop(result, "SequenceCall")
-    listed = _prop(call, "ResultList") if call is not None else _prop(result, "ResultList")
-    return _elements(listed)
-
-
-def _start(report: Node, info: dict[str, str]) -> dt.datetime | None:
-    """The start from ReportInfo ``Start`` or StartDate/StartTime (local time taken as UTC)."""
-    text = info.get("Start")
-    if text:
-        trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text)
-        try:
-            moment = dt.datetime.fromisoformat(trimmed)
-        except ValueError:
-            moment = None
-        if moment is not None:
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-    date = _prop(report, "StartDate")
-    time = _prop(report, "StartTime")
-    parts = [
-        _number(date, "Year"),
-        _number(date, "Month"),
-        _number(date, "MonthDay"),
-        _number(time, "Hours"),
-        _number(time, "Minutes"),
-        _number(time, "Seconds"),
-    ]
-    if any(p is None for p in parts):
-        return None
-    y, mo, d, h, mi, s = (int(p or 0) for p in parts)
-    ms = int(_number(time, "Milliseconds") or 0)
+    built = msgspec.structs.replace(
+        built,
+        result=outcome,
+        root=_root(built.root, main, children, outcome, args, engine_start_of(info)),
+        uut=msgspec.structs.replace(
+            built.uut,
+            step_id_caused_uut_failure=UNSET if failed is None else failed,
+            batch_loop_index=_count(number(uut, "UUTLoopIndex")),
+            batch_fail_count=_count(number(uut, "BatchFailCount")),
+            **_error(main),
+        ),
+    )
     try:
-        return dt.datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=dt.UTC)
-    except ValueError:
-        return None
+        return validated(built)
+    except ReportInvalid as exc:
+        problem = exc.problems[0]
+        raise FileRejected(
+            f"the file makes an invalid report: {problem.message} ({problem.path})", where=where
+        ) from None
 
 
-def _add_results(sequence: SequenceBuilder, results: list[Node]) -> None:
-    for result in results:
-        _add_step(sequence, result)
+def _count(raw: float | None) -> int | object:
+    return int(raw) if raw is not None and 0 <= raw < _INT32 else UNSET
 
 
-def _add_step(sequence: SequenceBuilder, result: Node) -> None:
-    """One ``TEResult`` as one step (a sequence call as a sequence of its results)."""
-    name = _cut(_text(result, "TS", "StepName") or "step")
-    status = _STATUS.get((_text(result, "Status") or "").lower(), "D")
-    options: StepOptions = {}
-    total = _number(result, "TS", "TotalTime")
-    if total is not None and total >= 0:
-        options["tot_time"] = total
-    group = (_text(result, "TS", "StepGroup") or "Main")[:1].upper()
-    if group in ("S", "M", "C"):
-        options["group"] = group
-    text = _text(result, "ReportText")
-    if text:
-        options["report_text"] = _cut(text, _TEXT_LIMIT)
-    call = _path(result, "TS", "SequenceCall")
-    if call is not None:
-        child = sequence.sequence(name, **options)
-        _add_results(child, _results_of(result))
-        return
-    numeric = _number(result, "Numeric")
-    passfail = _text(result, "PassFail")
-    string = _prop(result, "String")
-    try:
-        if numeric is not None:
-            limits = _prop(result, "Limits") or _prop(result, "RawLimits")
-            comp = (_text(result, "Comp") or "").upper()
-            low = _number(limits, "Low")
-            high = _number(limits, "High")
-            sequence.numeric(
-                name,
-                numeric,
-                unit=_text(result, "Units") or None,
-                low=low,
-                high=high,
-                comp_op=comp if comp in _COMP and comp != "LOG" else None,
-                **options,
-            )
-        elif passfail is not None:
-            sequence.pass_fail(name, passfail.lower() == "true", **options)
-        elif string is not None:
-            sequence.string(name, _cut(_value(string) or "", _TEXT_LIMIT), **options)
-        else:
-            sequence.generic(
-                _cut(_text(result, "TS", "StepType") or "Action"),
-                name,
-                status=status,
-                **options,
-            )
-    except ValueError as exc:
-        raise FileRejected(f"step {name!r}: {exc}", where=f"line {result.line}") from None
+def _error(main: Node | None) -> dict[str, object]:
+    """The main sequence's error (``Error.Code``/``Msg`` when ``Occurred``) for the uut block."""
+    error = prop(main, "Error")
+    code = number(error, "Code")
+    occurred = (text(error, "Occurred") or "").lower() == "true" or bool(code)
+    if not occurred:
+        return {}
+    message = text(error, "Msg")
+    return {
+        "error_code": int(code) if code is not None and abs(code) < _INT32 else UNSET,
+        "error_message": cut(message, _TEXT_LIMIT) if message else UNSET,
+    }
+
+
+def _root(
+    template: Step,
+    main: Node | None,
+    children: list[Step],
+    status: str,
+    args: TestStandArguments,
+    engine_start: dt.datetime | None,
+) -> Step:
+    """The root step: the main sequence call (its name, sequence file and version) holding
+    the steps, with the report's result as its status."""
+    call = prop(main, "TS", "SequenceCall")
+    name = cut(text(main, "TS", "StepName") or template.name)
+    total = number(main, "TS", "TotalTime")
+    version = text(call, "SequenceFileVersion") or args.sequence_version
+    return msgspec.structs.replace(
+        template,
+        name=name,
+        status=status,
+        start=relative_start(engine_start, number(main, "TS", "StartTime")),
+        tot_time=total if total is not None and total >= 0 else UNSET,
+        seq_call=SequenceCallInfo(
+            path=cut(text(call, "SequenceFile") or name, 500),
+            name=cut(text(call, "Sequence") or args.sequence_name),
+            version=cut(version, 30) if version else UNSET,
+        ),
+        steps=tuple(children),
+    )

@@ -30,24 +30,21 @@ import re
 import signal
 import sys
 import time
-import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from pywats_actors.report import UURReport, UUTReport, encode_report
-
-from ._check import check_report, noting_validated
+from ._detection import Detection, choose
 from ._discovery import load_converter, validate_arguments
 from ._errors import (
     ConverterApiMismatch,
     ConverterArgumentsError,
     ConverterLoadError,
     ConverterNotFound,
-    FileRejected,
 )
 from ._protocol import (
+    ConverterDescription,
     ConverterInfo,
     Detect,
     Done,
@@ -56,9 +53,8 @@ from ._protocol import (
     LoadFailure,
     Locked,
     ParentMessage,
-    Part,
+    Poll,
     Refused,
-    Request,
     Scores,
     Setup,
     read_frame_sync,
@@ -72,7 +68,8 @@ from ._sandbox import (
     lock_down,
     run_probes,
 )
-from ._sdk import ACCEPT_THRESHOLD
+from ._worker_output import answer, outputs, reap_children, refused
+from ._worker_poll import run_poll
 
 __all__ = ["main", "protocol_fd"]
 
@@ -247,6 +244,12 @@ class _State:
     def __init__(self) -> None:
         self.converters: dict[str, tuple[Any, Any, ConverterInfo]] = {}
         self.failures: list[LoadFailure] = []
+        self.detection: dict[str, Detection] = {}  # alias -> its part in auto-detection
+        self.descriptions: list[ConverterDescription] = []  # when the parent asked for them
+
+    def eligible(self) -> list[str]:
+        """The converters auto-detection may choose, in configuration order."""
+        return [alias for alias in self.converters if self.detection.get(alias) == "on"]
 
     def hello(self) -> Hello:
         return Hello(
@@ -254,6 +257,7 @@ class _State:
             python=sys.version.split()[0],
             converters=[info for _, _, info in self.converters.values()],
             failures=self.failures,
+            descriptions=self.descriptions,
         )
 
 
@@ -294,8 +298,14 @@ def _load(setup: Setup) -> _State:
             ref=item.ref,
             patterns=tuple(getattr(cls, "patterns", ())),
             keeps_source_ids=bool(getattr(cls, "keeps_source_ids", False)),
+            kind=str(getattr(cls, "kind", "file")),
         )
         state.converters[alias] = (instance, args, info)
+        state.detection[alias] = item.detection
+        if setup.describe:  # a plug-in's domain: rare, and inspect is costly to import
+            from ._catalog import describe_class
+
+            state.descriptions.append(describe_class(alias, cls))
     return state
 
 
@@ -331,234 +341,42 @@ def _handle(
             scores=_detect(state, request.head[: setup.detect_head], request.name),
             seconds=time.perf_counter() - started,
             cpu_total=cpu_used(),
-            children_left=_reap_children(),
+            children_left=reap_children(),
         )
+    if isinstance(request, Poll):  # a scheduled converter's run
+        instance, args, _ = state.converters[request.converter]
+        return run_poll(instance, args, request, out)
     scores: dict[str, float] | None = None
     alias = request.converter
     if alias is None:
         scores = _detect(state, request.data[: setup.detect_head], request.name)
-        alias = _best(scores)
-        if alias is None:
-            listed = ", ".join(f"{a} {s:.2f}" for a, s in scores.items()) or "none configured"
-            return _refused(
+        alias = choose(scores, state.eligible())
+        if alias is None:  # the parent words the refusal (converters._detection)
+            return refused(
                 request,
                 started,
                 converter=None,
                 kind="unrecognised",
-                reason=f"no converter recognised the file (confidence: {listed})",
+                reason="no converter recognised the file",
                 scores=scores,
             )
     instance, args, _ = state.converters[alias]
-    sender = _Sender(out, request.job)
-    try:
-        with noting_validated() as noted:
-            invalid = _stream(_outputs(instance, request, args), noted, sender)
-    except MemoryError:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="out_of_memory",
-            reason="the converter ran out of memory (address-space limit)",
-            scores=scores,
-        )
-    except _BadOutput as exc:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="invalid_output",
-            reason=str(exc),
-            scores=scores,
-        )
-    except Exception as exc:
-        reason, where = _describe(exc)
-        detail = "".join(traceback.format_exception(exc))[-_DETAIL_LIMIT:]
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="rejected",
-            reason=reason,
-            where=where,
-            detail=detail,
-            scores=scores,
-        )
-    if invalid is not None:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="invalid_output",
-            reason=invalid[0],
-            where=invalid[1],
-            detail=invalid[2],
-            scores=scores,
-        )
-    if not sender.count:
-        return _refused(
-            request,
-            started,
-            converter=alias,
-            kind="no_reports",
-            reason="the converter found no report in the file",
-            scores=scores,
-        )
-    return Done(
-        job=request.job,
-        converter=alias,
-        reports=sender.pending,
-        seconds=time.perf_counter() - started,
-        cpu_total=cpu_used(),
-        children_left=_reap_children(),
-        scores=scores,
-    )
-
-
-class _Sender:
-    """Sends a conversion's reports ahead of its answer, in ``Part`` frames of about
-    ``_PART_BYTES``; what is left over goes in ``Done``. A file with one small report costs no
-    frame more than before, and the worker never holds every report of a large file."""
-
-    def __init__(self, fd: int, job: int) -> None:
-        self._fd = fd
-        self._job = job
-        self._size = 0
-        self.pending: list[bytes] = []
-        self.count = 0
-
-    def add(self, raw: bytes) -> None:
-        self.pending.append(raw)
-        self.count += 1
-        self._size += len(raw)
-        if self._size >= _PART_BYTES:
-            write_frame_sync(self._fd, Part(job=self._job, reports=self.pending))
-            self.pending = []
-            self._size = 0
-
-
-def _outputs(instance: Any, request: Request, args: Any) -> Iterator[object]:
-    """The converter's reports, one at a time: from ``convert_iter()`` when it has one (made
-    as they are read), else from the list ``convert()`` returns.
-
-    Raises:
-        _BadOutput: it returned something else than a list (an iterator for ``convert_iter``).
-    """
-    stream = getattr(instance, "convert_iter", None)
-    if callable(stream):
-        outputs = stream(request.data, request.name, args)
-        if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Iterable):
-            kind = type(outputs).__name__
-            raise _BadOutput(f"convert_iter() must return an iterator of reports, not {kind}")
-        return iter(outputs)
-    outputs = instance.convert(request.data, request.name, args)
-    if isinstance(outputs, bytes | str | Mapping) or not isinstance(outputs, Sequence):
-        raise _BadOutput(f"convert() must return a list of reports, not {type(outputs).__name__}")
-    return iter(outputs)
-
-
-_END = object()
-
-
-def _stream(
-    outputs: Iterator[object], noted: list[object], sender: _Sender
-) -> tuple[str, str | None, str | None] | None:
-    """Encode, check and send every report of ``outputs`` as it comes; the first problem with
-    a report (``(reason, where, detail)``) ends it. Reports the converter validated itself
-    (objects in ``noted``, see :func:`noting_validated`) are not checked again.
-
-    Raises:
-        _BadOutput: an output that is not a report.
-    """
-    prechecked: dict[int, object] = {}  # holds them, so their identities stay theirs
-    index = 0
-    item = next(outputs, _END)
-    while item is not _END:
-        following = next(outputs, _END)  # one ahead: "the report" or "report 0"
-        for output in noted:
-            prechecked[id(output)] = output
-        noted.clear()
-        raw = _encode_output(item, index)
-        if prechecked.pop(id(item), None) is not item:
-            several = index > 0 or following is not _END
-            problem = check_report(raw, f"report {index}" if several else "the report")
-            if problem is not None:
-                return problem
-        sender.add(raw)
-        index += 1
-        item = following
-    return None
-
-
-def _refused(request: Request, started: float, **fields: Any) -> Refused:
-    return Refused(
-        job=request.job,
-        seconds=time.perf_counter() - started,
-        cpu_total=cpu_used(),
-        children_left=_reap_children(),
-        **fields,
+    return answer(
+        request, started, alias, lambda: outputs(instance, request, args), out, scores=scores
     )
 
 
 def _detect(state: _State, head: bytes, name: str) -> dict[str, float]:
     scores: dict[str, float] = {}
     for alias, (instance, _, _) in state.converters.items():
+        if state.detection.get(alias) == "off":
+            continue
         try:
             score = float(instance.detect(head, name))
         except Exception:  # a detector that fails has no opinion
             score = 0.0
         scores[alias] = min(max(score, 0.0), 1.0) if math.isfinite(score) else 0.0
     return scores
-
-
-def _best(scores: Mapping[str, float]) -> str | None:
-    best: str | None = None
-    for alias, score in scores.items():  # configuration order breaks ties
-        if score >= ACCEPT_THRESHOLD and (best is None or score > scores[best]):
-            best = alias
-    return best
-
-
-class _BadOutput(Exception):
-    """The converter returned something that is not a list of reports."""
-
-
-def _encode_output(item: object, index: int) -> bytes:
-    """One report as WSJF bytes.
-
-    Raises:
-        _BadOutput: ``item`` is not a report, bytes or a mapping that encodes as JSON.
-    """
-    if isinstance(item, UUTReport | UURReport):
-        return encode_report(item)
-    if isinstance(item, bytes | bytearray | memoryview):
-        return bytes(item)
-    if isinstance(item, Mapping):
-        try:
-            return msgspec.json.encode(item)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise _BadOutput(f"report {index} cannot be encoded as JSON: {exc}") from None
-    raise _BadOutput(
-        f"report {index} is a {type(item).__name__}; expected a report, bytes or a dict"
-    )
-
-
-def _describe(exc: Exception) -> tuple[str, str | None]:
-    """The reason and location to report; a plain exception's location is in its traceback."""
-    if isinstance(exc, FileRejected):
-        return exc.reason, exc.where
-    return f"{type(exc).__name__}: {exc}", None
-
-
-def _reap_children() -> bool:
-    """Reap finished children; True if some are still running (the converter left them)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
 
 
 if __name__ == "__main__":

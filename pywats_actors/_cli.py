@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_command(commands)
     _add_queue_command(commands)
     _add_convert_command(commands)
+    _add_converters_command(commands)
     _add_emulator_command(commands)
     _add_bench_command(commands)
     return parser
@@ -258,13 +259,44 @@ def _add_convert_command(commands: _Commands) -> None:
     convert.add_argument("--converter", help="converter name or watch folder id (default: auto)")
     convert.add_argument("--config", metavar="FILE", help="use this node configuration")
     convert.add_argument("--instance", type=instance_name, help="use this instance's configuration")
+    convert.add_argument(
+        "--explain",
+        action="store_true",
+        help="print every converter's detection score and the outcome instead of the WSJF",
+    )
     convert.set_defaults(handler=_convert)
 
 
 def _convert(args: argparse.Namespace) -> int:
     from ._commands import convert_command
 
-    return convert_command(args.file, args.converter, args.config, args.instance)
+    return convert_command(
+        args.file, args.converter, args.config, args.instance, explain=args.explain
+    )
+
+
+def _add_converters_command(commands: _Commands) -> None:
+    listing = commands.add_parser(
+        "converters",
+        help="list the installed converters (built-in and plug-ins)",
+        description=(
+            "List every converter this node can use: the built-ins and the plug-ins installed "
+            "as entry points, with version, kind, file patterns, whether auto-detection asks "
+            "it, and its arguments. Plug-ins are loaded in sandboxed workers to describe "
+            "themselves. With --config, the configuration's [conversion] settings apply."
+        ),
+    )
+    listing.add_argument("name", nargs="?", help="show only this converter, with its arguments")
+    listing.add_argument("--json", action="store_true", help="print JSON (with argument schemas)")
+    listing.add_argument("--config", metavar="FILE", help="use this node configuration")
+    listing.add_argument("--instance", type=instance_name, help="use this instance's configuration")
+    listing.set_defaults(handler=_converters)
+
+
+def _converters(args: argparse.Namespace) -> int:
+    from ._converter_list import converters_command
+
+    return converters_command(args.name, args.config, args.instance, as_json=args.json)
 
 
 def _add_emulator_command(commands: _Commands) -> None:

@@ -76,10 +76,12 @@ def convert_command(
     config: str | None,
     instance: str | None,
     *,
+    explain: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF.
+    """``pywats-node convert FILE``: a dry-run conversion in the sandbox; prints the WSJF, or
+    with ``explain`` every converter's detection score and the outcome instead.
 
     With a configuration, the node's converters, station namespace and ``[conversion]``
     settings apply (its worker runs as the node's would); without one, the built-ins, the dry
@@ -95,6 +97,7 @@ def convert_command(
         ConverterLoadError,
         UnknownConverter,
         convert_file_once,
+        explain_file_once,
     )
 
     from .node._pipeline import converter_for, converter_set, describe_failure
@@ -138,8 +141,12 @@ def convert_command(
         kwargs["station_namespace"] = namespace
     if settings is not None:
         kwargs["settings"] = settings
+    detection = None
     try:
-        result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
+        if explain:
+            detection, result = explain_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
+        else:
+            result = convert_file_once(file, chosen, **kwargs)  # type: ignore[arg-type]
     except (UnknownConverter, ConverterLoadError) as exc:
         hint = f" (or a watch folder id: {', '.join(folder_ids)})" if folder_ids else ""
         print(f"pywats-node: {exc}{hint}", file=err)
@@ -150,6 +157,10 @@ def convert_command(
     except OSError as exc:
         print(f"pywats-node: cannot read {file}: {exc.strerror}", file=err)
         return EXIT_ERROR
+    if detection is not None:
+        from ._explain import print_explanation
+
+        return print_explanation(file, detection, chosen, result, out)
     if isinstance(result, Converted):
         for report in result.reports:
             out.write(report.wsjf.decode())

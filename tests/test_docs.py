@@ -9,8 +9,9 @@ The rules (README.md, "Docs", says the same):
   and every semantic check). A block with ``schema_version`` is a whole file; a block without it
   is a fragment, appended to a minimal valid file (``schema_version`` and ``[node]``). Absolute
   paths in it are re-rooted in a temporary folder, where a ``token_file`` it names is created
-  (0600), so the checks about files pass on any machine. Each ``[[watch]]`` folder's
-  ``converter_args`` are validated by its converter when that converter is built in. A TOML block
+  (0600), so the checks about files pass on any machine. Each ``[[watch]]`` folder's and
+  ``[[schedule]]``'s ``converter_args`` are validated by its converter when that converter is
+  built in. A TOML block
   that is not a node configuration (a ``pyproject.toml``) is marked
   ``<!-- doc-test: toml-only: REASON -->`` and is only parsed.
 * ``sh``, ``bash``, ``console`` (only ``$ `` lines are commands there): each command (split at
@@ -153,6 +154,10 @@ def check_config_block(block: Block, sandbox: Path) -> None:
         if watch.converter in BUILTIN_CONVERTERS:
             schema = load_converter(watch.converter).Arguments
             validate_arguments(watch.converter, schema, watch.converter_args)
+    for schedule in loaded.config.schedule:
+        if schedule.converter in BUILTIN_CONVERTERS:
+            schema = load_converter(schedule.converter).Arguments
+            validate_arguments(schedule.converter, schema, schedule.converter_args)
 
 
 # --- shell ---------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def add_bench_command(commands: _Commands) -> None:
     _add_client(suites)
     _add_converters(suites)
     _add_csv_rss(suites)
+    _add_formats(suites)
     _add_spool(suites)
     _add_supervisors(suites)
     _add_probe(suites)
@@ -313,6 +314,43 @@ def _csv_rss(args: argparse.Namespace) -> dict[str, Any]:
     from ._csv_rss import run_csv_rss
 
     return asdict(run_csv_rss(args.mb, one_report=args.one_report))
+
+
+def _add_formats(suites: _Commands) -> None:
+    formats = suites.add_parser(
+        "formats",
+        help="every sample file through auto-detection in a warm worker: time, MB/s, peak RSS",
+        description=(
+            "Convert every file of a samples folder (one sub-folder per format) in a warm "
+            "worker that has every built-in converter, as auto-detection would: per file the "
+            "converter chosen, reports, the median time inside the worker and of the whole call, "
+            "MB/s, and the worker's peak resident memory (VmHWM, reset per file)."
+        ),
+    )
+    formats.add_argument(
+        "--samples",
+        type=_folder,
+        default=None,
+        metavar="DIR",
+        help="the samples folder (default: ../shared/samples, as this repository's tests use)",
+    )
+    formats.add_argument(
+        "--repeat", type=count(1, 1000), default=5, help="timed conversions per file (5)"
+    )
+    _json_option(formats)
+    formats.set_defaults(handler=_suite(_formats))
+
+
+def _formats(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from ._formats import run_formats
+    from ._measure import BenchFailed
+
+    samples = args.samples
+    if samples is None:
+        samples = Path("../shared/samples")
+        if not samples.is_dir():
+            raise BenchFailed("no ../shared/samples here: give --samples DIR")
+    return [asdict(figures) for figures in run_formats(samples, args.repeat)]
 
 
 # --- spool ----------------------------------------------------------------------------------

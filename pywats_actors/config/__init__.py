@@ -69,6 +69,7 @@ from ._schema import CURRENT_SCHEMA_VERSION as CURRENT_SCHEMA_VERSION
 from ._schema import ConversionSection as ConversionSection
 from ._schema import NodeConfig as NodeConfig
 from ._schema import NodeSection as NodeSection
+from ._schema import Schedule as Schedule
 from ._schema import ServerSection as ServerSection
 from ._schema import SpoolSection as SpoolSection
 from ._schema import UploadSection as UploadSection
@@ -100,6 +101,7 @@ __all__ = [
     "LoadedConfig",
     "NodeConfig",
     "NodeSection",
+    "Schedule",
     "ServerSection",
     "SpoolSection",
     "UploadSection",

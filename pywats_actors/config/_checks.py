@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from ._problems import ConfigProblem, render_value
-from ._schema import NodeConfig, ServerSection, WatchFolder
+from ._schedules import schedule_problems
+from ._schema import ConversionSection, NodeConfig, ServerSection, WatchFolder
 
 __all__ = ["check_config", "watch_folder_notes"]
 
@@ -36,6 +37,8 @@ def check_config(
     problems += _server(config.server, config_file, config_mode)
     problems += _ordering(config)
     problems += _watches(config.watch)
+    problems += _conversion(config.conversion)
+    problems += schedule_problems(config)
     return problems
 
 
@@ -245,6 +248,27 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def _conversion(conversion: ConversionSection) -> Iterator[ConfigProblem]:
+    from converters import AUTO_DETECTED  # the light part of the converters package
+
+    for index, name in enumerate(conversion.disabled):
+        if name not in AUTO_DETECTED:
+            yield ConfigProblem(
+                path=f"$.conversion.disabled[{index}]",
+                message=f"{name!r} is not a built-in converter that auto-detection asks; "
+                f"those are: {', '.join(sorted(AUTO_DETECTED))}",
+                value=name,
+            )
+    for index, ref in enumerate(conversion.plugins):
+        if ref in AUTO_DETECTED or ref == "auto":
+            yield ConfigProblem(
+                path=f"$.conversion.plugins[{index}]",
+                message=f"{ref!r} is a built-in converter (built-ins take part in "
+                "auto-detection unless disabled); list plug-ins here",
+                value=ref,
+            )
+
+
 def _watches(watches: tuple[WatchFolder, ...]) -> Iterator[ConfigProblem]:
     real = [os.path.realpath(watch.path) for watch in watches]
     first_id: dict[str, int] = {}
@@ -273,6 +297,51 @@ def _watches(watches: tuple[WatchFolder, ...]) -> Iterator[ConfigProblem]:
                 value=watch.error_folder,
             )
         yield from _nesting(watches, real, index)
+        yield from _unit(watch, where)
+
+
+def _unit(watch: WatchFolder, where: str) -> Iterator[ConfigProblem]:
+    """Folder-unit settings that do not fit together."""
+    if watch.unit == "file":
+        for key, default in (
+            ("unit_sibling", "optional"),
+            ("unit_marker", ""),
+            ("unit_min_files", 1),
+            ("unit_quiet", 10.0),
+        ):
+            if getattr(watch, key) != default:
+                yield ConfigProblem(
+                    path=f"{where}.{key}",
+                    message='applies to folder units only; set unit = "folder" or remove it',
+                    value=getattr(watch, key),
+                )
+        return
+    if watch.converter == "auto":
+        yield ConfigProblem(
+            path=f"{where}.unit",
+            message="folder units need a folder converter named in converter (such as "
+            '"klippel"); auto-detection reads single files',
+            value=watch.unit,
+        )
+    if watch.after_success == "keep":
+        yield ConfigProblem(
+            path=f"{where}.after_success",
+            message='"keep" is for single files; a folder unit is moved ("move") or deleted '
+            '("delete") once its reports are stored',
+            value=watch.after_success,
+        )
+    if watch.recursive:
+        yield ConfigProblem(
+            path=f"{where}.recursive",
+            message="folder units are the sub-folders of path; recursive does not apply",
+            value=watch.recursive,
+        )
+    if watch.unit_marker and ("/" in watch.unit_marker or "\\" in watch.unit_marker):
+        yield ConfigProblem(
+            path=f"{where}.unit_marker",
+            message="a file-name glob without '/' (the marker is looked for in the unit's folder)",
+            value=watch.unit_marker,
+        )
 
 
 def _nesting(

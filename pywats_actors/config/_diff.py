@@ -38,7 +38,7 @@ class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):
             folder's keys are named by its id: ``watch[line1].include``. A token's key is
             listed, never its value.
         sections: the sections with a change, in file order: ``node``, ``server``,
-            ``upload``, ``spool``, ``conversion``, ``watch``.
+            ``upload``, ``spool``, ``conversion``, ``watch``, ``schedule``.
         watch_added: ids of watch folders that are new.
         watch_removed: ids of watch folders that are gone.
         watch_changed: ids of watch folders with a changed key.
@@ -95,6 +95,10 @@ def diff_configs(old: NodeConfig, new: NodeConfig) -> ConfigDiff:
         if fields:
             sections.append(section)
             keys += [f"{section}.{name}" for name in fields]
+    schedule_keys = _diff_schedules(old, new)
+    if schedule_keys:
+        sections.append("schedule")
+        keys += schedule_keys
     return ConfigDiff(
         keys=tuple(keys),
         sections=tuple(sections),
@@ -122,3 +126,19 @@ def _diff_watches(
                 keys += [f"watch[{watch_id}].{name}" for name in fields]
     keys += [f"watch[{watch_id}]" for watch_id in added + removed]
     return keys, added, removed, changed
+
+
+def _diff_schedules(old: NodeConfig, new: NodeConfig) -> list[str]:
+    """The changed keys of ``[[schedule]]`` tables: ``schedule[<id>].<key>``, and
+    ``schedule[<id>]`` for one added or removed (the conversion branch restarts for any)."""
+    before = {item.id: item for item in old.schedule}
+    after = {item.id: item for item in new.schedule}
+    keys: list[str] = []
+    for item_id, item in after.items():
+        if item_id in before:
+            keys += [
+                f"schedule[{item_id}].{name}" for name in _changed_fields(before[item_id], item)
+            ]
+    keys += [f"schedule[{item_id}]" for item_id in after if item_id not in before]
+    keys += [f"schedule[{item_id}]" for item_id in before if item_id not in after]
+    return keys

@@ -69,5 +69,8 @@ def resolve(
         watch=tuple(
             replace(watch, path=_absolute(watch.path, config_dir)) for watch in config.watch
         ),
+        schedule=tuple(
+            replace(item, source=_absolute(item.source, config_dir)) for item in config.schedule
+        ),
     )
     return resolved, runtime_dir

@@ -22,6 +22,7 @@ __all__ = [
     "ConversionSection",
     "NodeConfig",
     "NodeSection",
+    "Schedule",
     "ServerSection",
     "SpoolSection",
     "UploadSection",
@@ -76,6 +77,10 @@ _ConverterRef = Annotated[
             )
         },
     ),
+]
+_ConverterName = Annotated[
+    str,
+    Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", extra={"expected": "a converter name"}),
 ]
 _Timeout = Annotated[float, Meta(gt=0, le=3600)]
 _LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -231,6 +236,18 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
             ``auto`` (install it where the kernel supports it) or ``off``.
         temp_mb: the size of a worker's private temporary folder, in MiB (a tmpfs of its own
             when the worker has a mount namespace; writing past it fails with "no space").
+        max_input_mb: the largest file converted, in MiB; a larger one is moved to the error
+            folder without being read (a converter's worker gets the whole file).
+        max_output_mb: the most WSJF one file may give, in MiB (all its reports; the node
+            holds them until they are in the spool); more sends the file to the error folder.
+        max_reports_per_file: the most reports one file may give (a lot of STDF parts, a
+            batch of units); more sends the file to the error folder.
+        disabled: built-in converters that auto-detection leaves out (``auto`` folders);
+            a file they would have taken is refused with a note saying which one is disabled.
+            A folder that names one still uses it.
+        plugins: converter plug-ins (an entry-point name, ``package.module:Class`` or
+            ``path/to/file.py:Class``) that take part in auto-detection beside the built-ins,
+            each in its own sandboxed workers.
     """
 
     workers: Annotated[int, Meta(ge=1, le=64)] = 2
@@ -241,6 +258,11 @@ class ConversionSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     namespaces: Literal["required", "auto", "off"] = "auto"
     seccomp: Literal["required", "auto", "off"] = "auto"
     temp_mb: Annotated[int, Meta(ge=1, le=65536)] = 128
+    max_input_mb: Annotated[int, Meta(ge=1, le=1024)] = 64
+    max_output_mb: Annotated[int, Meta(ge=1, le=2048)] = 32
+    max_reports_per_file: Annotated[int, Meta(ge=1, le=1_000_000)] = 10_000
+    disabled: Annotated[tuple[_ConverterName, ...], Meta(max_length=64)] = ()
+    plugins: Annotated[tuple[_ConverterRef, ...], Meta(max_length=32)] = ()
 
 
 class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -264,6 +286,20 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         done_folder: name of the folder inside ``path`` that converted files move to.
         error_folder: name of the folder inside ``path`` that files which failed to
             convert move to, each with a ``<name>.error.json`` saying why.
+        unit: ``file`` (each file is a result) or ``folder`` (each sub-folder of ``path``,
+            with its sibling files ``<folder name>.<ext>``, is one result, for a folder
+            converter such as ``klippel``).
+        unit_sibling: for folder units: ``required`` (a unit is complete only once a sibling
+            file is there too), ``optional`` (taken with the folder if it is there) or
+            ``none`` (sibling files are not part of the unit).
+        unit_marker: for folder units: a glob; a unit is complete once a file in its folder
+            matches it (and nothing changed for ``settle`` seconds). Empty: no marker, the
+            unit is complete once it has ``unit_min_files`` files and nothing changed for
+            ``unit_quiet`` seconds.
+        unit_min_files: for folder units without a marker: the fewest files (in the folder
+            and its siblings) that make a complete unit.
+        unit_quiet: for folder units without a marker: seconds during which no file of the
+            unit may appear, change or go before the unit is taken.
     """
 
     id: InstanceName
@@ -278,6 +314,41 @@ class WatchFolder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     after_success: Literal["move", "delete", "keep"] = "move"
     done_folder: _FolderName = "done"
     error_folder: _FolderName = "error"
+    unit: Literal["file", "folder"] = "file"
+    unit_sibling: Literal["required", "optional", "none"] = "optional"
+    unit_marker: Annotated[str, Meta(max_length=256)] = ""
+    unit_min_files: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    unit_quiet: Annotated[float, Meta(ge=0.1, le=86400)] = 10.0
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[[schedule]]``: a scheduled converter run on an interval or a cron expression (repeat
+    the table for more).
+
+    Attributes:
+        id: a stable name for the schedule (logs, events, its stored cursor); unique. It is
+            part of the ids of the reports it makes: never rename one in production.
+        converter: a scheduled converter: a name, ``package.module:Class`` or
+            ``path/to/file.py:Class``.
+        converter_args: a table of arguments for the converter.
+        source: the folder or file it reads (read-only). Relative paths are relative to the
+            config file's folder.
+        interval: seconds between runs; give ``interval`` or ``cron``, not both.
+        cron: a five-field cron expression (minute hour day-of-month month day-of-week) in
+            the station's local time, such as ``"*/15 6-22 * * mon-fri"``.
+        run_at_start: also run once when the node starts (runs missed while it was down are
+            made up by this one run).
+        timeout: seconds one run may take before its worker is killed.
+    """
+
+    id: InstanceName
+    converter: _ConverterRef
+    converter_args: dict[str, object] = {}
+    source: _RequiredPath
+    interval: Annotated[float, Meta(ge=0, le=31 * 86400)] = 0.0
+    cron: Annotated[str, Meta(max_length=256)] = ""
+    run_at_start: bool = False
+    timeout: Annotated[float, Meta(ge=1, le=3600)] = 60.0
 
 
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -291,6 +362,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         spool: the local store of reports.
         conversion: the converter workers.
         watch: the watched folders, one ``[[watch]]`` table each.
+        schedule: the scheduled converters, one ``[[schedule]]`` table each.
     """
 
     schema_version: Annotated[int, Meta(ge=1)] = CURRENT_SCHEMA_VERSION
@@ -300,3 +372,4 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     spool: SpoolSection = SpoolSection()
     conversion: ConversionSection = ConversionSection()
     watch: tuple[WatchFolder, ...] = ()
+    schedule: tuple[Schedule, ...] = ()

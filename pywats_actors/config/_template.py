@@ -70,6 +70,11 @@ COMMENTS: dict[str, str] = {
     "conversion.namespaces": "own user/PID/network/mount/IPC namespaces: required, auto or off",
     "conversion.seccomp": "system-call filter for workers: required, auto or off",
     "conversion.temp_mb": "size of a worker's private temporary folder, in MiB",
+    "conversion.max_input_mb": "largest file converted, in MiB; larger ones go to error/",
+    "conversion.max_output_mb": "most WSJF one file may give, in MiB",
+    "conversion.max_reports_per_file": "most reports one file may give",
+    "conversion.disabled": "built-in converters auto-detection leaves out",
+    "conversion.plugins": "converter plug-ins auto-detection asks too",
     "watch.id": "unique name of this folder (logs, events)",
     "watch.path": "the folder; relative to this file's folder unless absolute",
     "watch.include": "file name patterns to take (any of them)",
@@ -82,6 +87,11 @@ COMMENTS: dict[str, str] = {
     "watch.after_success": "move (to done_folder), delete or keep",
     "watch.done_folder": "folder inside path that converted files move to",
     "watch.error_folder": "folder inside path for files that failed, with a .error.json",
+    "watch.unit": "file (each file is a result) or folder (each sub-folder is one)",
+    "watch.unit_sibling": "folder units: sibling <name>.<ext> file required, optional or none",
+    "watch.unit_marker": "folder units: complete once a file matches this glob (empty: none)",
+    "watch.unit_min_files": "folder units without marker: fewest files of a complete unit",
+    "watch.unit_quiet": "folder units without marker: seconds with no change before taken",
 }
 
 _EXAMPLE_WATCH = WatchFolder(id="line1", path="/srv/results/line1")

@@ -32,6 +32,9 @@ from ._node import Node as Node
 from ._node import Receipt as Receipt
 from ._node import build_node as build_node
 from ._node import open_node as open_node
+from ._schedule import ScheduleFailed as ScheduleFailed
+from ._schedule import ScheduleRan as ScheduleRan
+from ._schedule import ScheduleSkipped as ScheduleSkipped
 from ._uplink import ServerState as ServerState
 from ._uplink import ServerStateChanged as ServerStateChanged
 from ._watcher import WatcherSettings as WatcherSettings
@@ -63,6 +66,9 @@ __all__ = [
     "Receipt",
     "ReportContentChanged",
     "ReportIdCollided",
+    "ScheduleFailed",
+    "ScheduleRan",
+    "ScheduleSkipped",
     "ServerState",
     "ServerStateChanged",
     "WatchFolderBack",

@@ -42,6 +42,7 @@ __all__ = [
     "SourceChanged",
     "dispose_failure",
     "dispose_success",
+    "error_document",
     "same_version",
 ]
 
@@ -247,6 +248,23 @@ def _write_marker(source: Path, signature: FileSignature) -> None:
     os.replace(tmp, marker)
 
 
+def error_document(
+    ready: FileReady, kind: str, reason: str, converter: str | None, traceback: str | None
+) -> dict[str, object]:
+    """The error sidecar's content for a file (or unit) that failed (``file`` set on writing)."""
+    return {
+        "file": "",
+        "source": ready.path,
+        "folder": ready.folder,
+        "kind": kind,
+        "reason": reason,
+        "converter": converter,
+        "traceback": traceback[-_TRACEBACK_EXCERPT:] if traceback else None,
+        "size": ready.signature.size,
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def dispose_failure(
     ready: FileReady,
     root: Path,
@@ -279,17 +297,7 @@ def dispose_failure(
         return None
     wanted = root / error_dir / ready.relative
     _make_below(root, wanted.parent)
-    document = {
-        "file": "",
-        "source": ready.path,
-        "folder": ready.folder,
-        "kind": kind,
-        "reason": reason,
-        "converter": converter,
-        "traceback": traceback[-_TRACEBACK_EXCERPT:] if traceback else None,
-        "size": ready.signature.size,
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
+    document = error_document(ready, kind, reason, converter, traceback)
     for target in _candidates(wanted):
         sidecar = target.with_name(target.name + ".error.json")
         if os.path.lexists(target) or os.path.lexists(sidecar):

@@ -6,7 +6,7 @@ import os
 
 import msgspec
 
-__all__ = ["FileReady", "FileSignature"]
+__all__ = ["FileReady", "FileSignature", "UnitFile"]
 
 
 class FileSignature(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +34,21 @@ class FileSignature(msgspec.Struct, frozen=True, kw_only=True):
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ino=st.st_ino, dev=st.st_dev)
 
 
+class UnitFile(msgspec.Struct, frozen=True, array_like=True):
+    """One file of a folder unit as it was found complete.
+
+    Attributes:
+        path: its path relative to the watch folder, with ``/`` (``DUT 1.txt``,
+            ``DUT 1/curve.txt``).
+        size: its size in bytes.
+        mtime_ns: its modification time.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
 class FileReady(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """A watcher saw a file that matches its folder's patterns and stopped changing.
 
@@ -42,10 +57,14 @@ class FileReady(msgspec.Struct, frozen=True, kw_only=True, tag=True):
         path: absolute path of the file.
         relative: its path relative to the watch folder (``sub/x.csv``), for ``done/`` and
             ``error/`` layouts.
-        signature: size and mtime when it was found stable.
+        signature: size and mtime when it was found stable. For a folder unit: the total
+            size, the latest mtime and, in ``ino``, a digest of its file list (``_units``).
+        unit: ``None`` for a file; for a folder unit (``path`` is then its folder), every file
+            that belongs to it, by path.
     """
 
     folder: str
     path: str
     relative: str
     signature: FileSignature
+    unit: tuple[UnitFile, ...] | None = None

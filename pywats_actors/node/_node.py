@@ -7,9 +7,10 @@
     ├── spool       owns the durable spool (the only writer)
     ├── uplink      upload process (an OS process), server monitor, uploader (restarted in
     │               place when [server] or [upload] change)
-    ├── conversion  a supervisor of the sandboxed converter pool and the pipeline (restarted
-    │               in place when the converters or [conversion] change); the pipeline stops
-    │               before the pool, so the files in flight finish converting
+    ├── conversion  a supervisor of the sandboxed converter pool, the pipeline and the
+    │               schedules (one actor per [[schedule]]; restarted in place when the
+    │               converters, [conversion] or a schedule change); the schedules and the
+    │               pipeline stop before the pool, so the runs and files in flight finish
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
     └── control     applies configuration changes to the running tree
 
@@ -75,7 +76,10 @@ from ._errors import NodeNotRunning
 from ._folder_status import FolderHealth, FolderStatus
 from ._messages import FileReady
 from ._pipeline import Pipeline, converter_set
+from ._schedule import schedule_converters, schedule_spec
 from ._supervision import bind_child, supervision_observer
+from ._unit_watcher import UnitWatcherSettings, run_unit_watcher
+from ._units import UnitRules
 from ._uplink import ServerLink, run_server_monitor, run_uploader
 from ._watcher import WatcherSettings, WatchFolderBack, WatchFolderLost, run_watcher
 from ._worker_settings import hidden_paths, pool_settings
@@ -414,7 +418,7 @@ async def _conversion_child(
 
     pool = ConverterPool(
         settings,
-        converters=converter_set(cfg),
+        converters=converter_set(cfg) + schedule_converters(cfg),
         station_namespace=uuid.UUID(cfg.node.station_namespace),
         on_workers=on_workers,
     )
@@ -434,6 +438,8 @@ async def _conversion_child(
                 (node, pool, pipelines, Clone(files)),
                 shutdown=Timeout(60),
             ),
+            # stops first: a run in flight finishes while the pool is there for it
+            ChildSpec("schedules", _schedules_child, (node, pool, observer), kind="supervisor"),
         ],
         name="conversion",
         strategy=Strategy.ONE_FOR_ALL,
@@ -493,6 +499,39 @@ async def _pipeline_child(
         pipelines.remove(pipeline)
 
 
+async def _schedules_child(
+    node: Node,
+    pool: ConverterPool,
+    observer: Callable[..., None],
+    *,
+    task_status: trio.TaskStatus[Supervisor],
+) -> None:
+    """One supervised actor per ``[[schedule]]``. Like the intake, it never gives up: a
+    schedule that keeps failing is started again after its backoff, alone."""
+    spool = node.spool
+    assert spool is not None
+    specs = [
+        schedule_spec(
+            item,
+            pool=pool,
+            spool=spool,
+            data_dir=node.config.node.data_dir,
+            publish=node.bus.publish,
+            work_arrived=node.work_arrived,
+        )
+        for item in node.config.schedule
+    ]
+    schedules = Supervisor(
+        specs,
+        name="schedules",
+        intensity=_INTAKE_INTENSITY,
+        period=60,
+        observers=[observer],
+        task_context=bind_child,
+    )
+    await schedules.run(task_status=task_status)
+
+
 PIPELINE_FILES_PER_WORKER = 4
 """Files the pipeline works on at once, per converter worker."""
 
@@ -513,6 +552,20 @@ def watcher_spec(
 ) -> ChildSpec:
     """The intake child that watches *folder*; its events (unreadable files, a missing folder)
     go to *publish*."""
+    if folder.unit == "folder":
+        units = UnitWatcherSettings(
+            id=folder.id,
+            path=Path(folder.path),
+            rules=UnitRules.of(folder),
+            error_dir=folder.error_folder,
+        )
+        return ChildSpec(
+            folder.id,
+            _watch,
+            (units, Clone(files), publish),
+            shutdown=Timeout(5),
+            backoff=WATCHER_BACKOFF,
+        )
     settings = WatcherSettings(
         id=folder.id,
         path=Path(folder.path),
@@ -534,7 +587,7 @@ def watcher_spec(
 
 
 async def _watch(
-    settings: WatcherSettings,
+    settings: WatcherSettings | UnitWatcherSettings,
     files: trio.MemorySendChannel[FileReady],
     publish: Callable[[NodeEvent], object] | None,
     *,
@@ -557,7 +610,10 @@ async def _watch(
     ready = _Readiness(task_status)
     try:
         async with stop_requested_cancels():
-            await run_watcher(settings, files, publish=report, task_status=ready)
+            if isinstance(settings, UnitWatcherSettings):
+                await run_unit_watcher(settings, files, publish=report, task_status=ready)
+            else:
+                await run_watcher(settings, files, publish=report, task_status=ready)
     except Exception:
         if not ready.reported:
             task_status.started()
@@ -685,6 +741,7 @@ def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
         converter_set(old) != converter_set(new)
         or old.conversion != new.conversion
         or hidden_paths(old) != hidden_paths(new)  # the workers' hidden paths
+        or old.schedule != new.schedule
     ):
         branches.append("conversion")
     if old.server != new.server or old.upload != new.upload:

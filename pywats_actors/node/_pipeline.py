@@ -14,6 +14,11 @@ signature the watcher found (inode, device, size, modification time) before and 
 read, and the disposal checks it again. A file rewritten meanwhile stays in its folder and is
 converted again as a new result (:class:`FileChangedMeanwhile`).
 
+A folder unit (``FileReady.unit``, from a ``unit = "folder"`` watch folder) takes the same road:
+its files are read and packed into one input (``_units``), checked against the list the watcher
+found before and after reading, and the whole unit is moved or deleted as one
+(``_unit_disposal``).
+
 Trouble stays with the file that has it. A file that cannot be read, one for which no conversion
 could run (:class:`~converters.Unavailable`), and one that cannot be moved, deleted or marked
 stay in their folder and are tried again with backoff, that file alone (``_retries``); a folder
@@ -29,12 +34,13 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import trio
 from structlog.typing import FilteringBoundLogger
 
 from converters import (
+    AUTO_DETECTED,
     ConversionFailure,
     ConversionResult,
     Converted,
@@ -76,6 +82,8 @@ from ._fs import INLINE_READ_LIMIT, is_local
 from ._messages import FileReady, FileSignature
 from ._retries import RetrySchedule
 from ._trouble import FileTrouble, error_text
+from ._unit_disposal import dispose_unit_failure, dispose_unit_success
+from ._units import UnitRules, read_unit
 
 __all__ = [
     "FileConverted",
@@ -93,21 +101,29 @@ def converter_for(folder: WatchFolder) -> str | None:
 
 
 def converter_set(config: NodeConfig) -> tuple[ConverterConfig, ...]:
-    """The converters the pool loads: the built-ins for auto-detection, plus one configuration
-    per folder that names its converter (each with that folder's arguments).
+    """The converters the pool loads: the built-ins for auto-detection (those disabled in
+    ``[conversion] disabled`` only to explain a refusal), the plug-ins of
+    ``[conversion] plugins``, and one configuration per folder that names its converter (each
+    with that folder's arguments, used by name only).
 
     The built-in CSV converter gets the station's name (``node.station_name``, else this
     computer's host name) as its default ``machineName``, unless a folder's arguments set one.
     """
     station = config.node.station_name or socket.gethostname()
-    configs = [ConverterConfig("wsjf"), ConverterConfig("csv", args=_csv_station({}, station))]
+    disabled = set(config.conversion.disabled)
+    configs: list[ConverterConfig] = []
+    for builtin in AUTO_DETECTED:
+        args = _csv_station({}, station) if builtin == "csv" else {}
+        detection: Literal["on", "hint"] = "hint" if builtin in disabled else "on"
+        configs.append(ConverterConfig(builtin, args=args, detection=detection))
+    configs += [ConverterConfig(ref) for ref in config.conversion.plugins]
     for folder in config.watch:
         name = converter_for(folder)
         if name is not None:
             args = dict(folder.converter_args)
             if folder.converter == "csv":
                 args = _csv_station(args, station)
-            configs.append(ConverterConfig(folder.converter, name=name, args=args))
+            configs.append(ConverterConfig(folder.converter, name=name, args=args, detection="off"))
     return tuple(configs)
 
 
@@ -289,9 +305,22 @@ class Pipeline:
         return functools.partial(self._process, ready, tries=tries)
 
     async def _convert(self, ready: FileReady, folder: WatchFolder, tries: int, log: _Log) -> None:
+        limit = self.config().conversion.max_input_mb
+        if ready.signature.size > limit << 20:  # refused unread: the node never holds it
+            reason = (
+                f"the file is {ready.signature.size / (1 << 20):.1f} MiB; the limit is "
+                f"{limit} MiB ([conversion] max_input_mb)"
+            )
+            await self._fail_with(
+                ready, folder, "rejected", reason, converter_for(folder), None, log
+            )
+            return
         local = await self._on_local_disk(folder)
         try:
-            if local and ready.signature.size <= INLINE_READ_LIMIT:
+            if ready.unit is not None:  # a folder unit: its files packed as one input
+                read = functools.partial(read_unit, ready, Path(folder.path), UnitRules.of(folder))
+                data = await trio.to_thread.run_sync(read)
+            elif local and ready.signature.size <= INLINE_READ_LIMIT:
                 # faster than a thread hop; cannot hang on a local disk
                 data = _read_version(ready.path, ready.signature)
             else:
@@ -372,11 +401,18 @@ class Pipeline:
         self._known_to_server(ready, result, outcome, log)
         failpoint("pipeline.committed")
         action = AfterSuccess(folder.after_success)
-        dispose = functools.partial(
-            dispose_success, ready, Path(folder.path), action, folder.done_folder
-        )
+        dispose: Callable[[], Path | None]
+        if ready.unit is not None:
+            rules = UnitRules.of(folder)
+            dispose = functools.partial(
+                dispose_unit_success, ready, Path(folder.path), rules, action, folder.done_folder
+            )
+        else:
+            dispose = functools.partial(
+                dispose_success, ready, Path(folder.path), action, folder.done_folder
+            )
         done, moved = await self._trouble.dispose(
-            ready, dispose, action.value, 0, log, inline=local
+            ready, dispose, action.value, 0, log, inline=local and ready.unit is None
         )
         ids = tuple(item.report_id for item in items)
         log.info(
@@ -529,16 +565,30 @@ class Pipeline:
         traceback: str | None,
         log: _Log,
     ) -> None:
-        dispose = functools.partial(
-            dispose_failure,
-            ready,
-            Path(folder.path),
-            kind=kind,
-            reason=reason,
-            converter=converter,
-            traceback=traceback,
-            error_dir=folder.error_folder,
-        )
+        dispose: Callable[[], Path | None]
+        if ready.unit is not None:
+            dispose = functools.partial(
+                dispose_unit_failure,
+                ready,
+                Path(folder.path),
+                UnitRules.of(folder),
+                kind=kind,
+                reason=reason,
+                converter=converter,
+                traceback=traceback,
+                error_dir=folder.error_folder,
+            )
+        else:
+            dispose = functools.partial(
+                dispose_failure,
+                ready,
+                Path(folder.path),
+                kind=kind,
+                reason=reason,
+                converter=converter,
+                traceback=traceback,
+                error_dir=folder.error_folder,
+            )
         done, moved = await self._trouble.dispose(ready, dispose, "error", 0, log, inline=False)
         if done == "changed":
             return  # the version that failed is gone; the new one gets its own chance

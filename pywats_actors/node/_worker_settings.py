@@ -48,6 +48,9 @@ def pool_settings(
         namespaces=conversion.namespaces,
         seccomp=conversion.seccomp,
         temp_mb=conversion.temp_mb,
+        max_input_mb=conversion.max_input_mb,
+        max_output_mb=conversion.max_output_mb,
+        max_reports_per_file=conversion.max_reports_per_file,
         hide_paths=hidden_paths(config, config_path=config_path, runtime_dir=runtime_dir),
     )
 

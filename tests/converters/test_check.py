@@ -8,7 +8,7 @@ import uuid
 import msgspec
 import pytest
 
-from converters import FileRejected, _worker, validate_arguments
+from converters import FileRejected, _worker_output, validate_arguments
 from converters._check import check_reports, noting_validated, validated
 from converters._csv import CsvConverter
 from converters._csv_args import CsvArguments
@@ -37,18 +37,18 @@ def _stream(outputs: list[object], noted: list[object]) -> tuple[list[bytes], se
     """Run ``outputs`` through the worker's own streaming of reports: the reports it would send
     (as WSJF bytes), and the indexes of those it did not check again."""
     checked: list[bytes] = []
-    real_check = _worker.check_report
+    real_check = _worker_output.check_report
 
     def spy(raw: bytes, label: str) -> tuple[str, str | None, str | None] | None:
         checked.append(raw)
         return real_check(raw, label)
 
-    sender = _worker._Sender(-1, 1)  # small reports: nothing is written before the answer
-    original, _worker.check_report = _worker.check_report, spy
+    sender = _worker_output.Sender(-1, 1)  # small reports: nothing is written before the answer
+    original, _worker_output.check_report = _worker_output.check_report, spy
     try:
-        problem = _worker._stream(iter(outputs), noted, sender)
+        problem = _worker_output.stream(iter(outputs), noted, sender)
     finally:
-        _worker.check_report = original
+        _worker_output.check_report = original
     assert problem is None
     encoded = sender.pending
     skipped = {i for i, raw in enumerate(encoded) if not any(raw is c for c in checked)}

@@ -25,7 +25,8 @@ from converters import (
     open_converter_pool,
     report_id,
 )
-from converters._distrust import answer_violation, best_alias, scores_violation
+from converters._detection import choose
+from converters._distrust import answer_violation, scores_violation
 from converters._protocol import Done
 
 from .._reports import minimal_report
@@ -226,10 +227,12 @@ class TestChecks:
         for bad in (-0.1, 1.5, float("inf"), float("nan")):
             assert "not a number in [0, 1]" in (scores_violation({"a": bad}, ["a"]) or "")
 
-    def test_ties_go_to_the_first_in_order(self) -> None:
-        assert best_alias({"a": 0.7, "b": 0.7}, ["b", "a"]) == "b"
-        assert best_alias({"a": 0.7, "b": 0.8}, ["a", "b"]) == "b"
-        assert best_alias({"a": 0.4}, ["a"]) is None
+    def test_a_tie_chooses_nobody_and_hints_are_never_chosen(self) -> None:
+        """The best score must be unique, at least the threshold, and of an eligible one."""
+        assert choose({"a": 0.7, "b": 0.7}, ["b", "a"]) is None
+        assert choose({"a": 0.7, "b": 0.8}, ["a", "b"]) == "b"
+        assert choose({"a": 0.4}, ["a"]) is None
+        assert choose({"a": 0.6, "hint": 0.99}, ["a"]) == "a"
 
     def test_a_detected_answer_must_name_the_best_of_its_scores(self) -> None:
         done = Done(
@@ -241,11 +244,18 @@ class TestChecks:
             children_left=False,
             scores={"a": 0.6, "b": 0.9},
         )
-        problem = answer_violation(done, detect_only=False, converter=None, aliases=["a", "b"])
+        problem = answer_violation(
+            done, detect_only=False, converter=None, aliases=["a", "b"], eligible=["a", "b"]
+        )
         assert problem is not None
         assert "scores choose 'b'" in problem
         honest = msgspec.structs.replace(done, converter="b")
         assert (
-            answer_violation(honest, detect_only=False, converter=None, aliases=["a", "b"]) is None
+            answer_violation(
+                honest, detect_only=False, converter=None, aliases=["a", "b"], eligible=["a", "b"]
+            )
+            is None
         )
-        assert answer_violation(honest, detect_only=True, converter=None, aliases=["a", "b"])
+        assert answer_violation(
+            honest, detect_only=True, converter=None, aliases=["a", "b"], eligible=["a", "b"]
+        )

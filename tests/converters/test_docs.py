@@ -63,3 +63,34 @@ class TestConverterGuide:
         exec(block_containing("async def test_in_the_sandbox"), namespace)
         with trio.fail_after(60):
             await namespace["test_in_the_sandbox"]()
+
+    async def test_scheduled_converter_example(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The guide's scheduled converter reads an oven's SQLite log in the sandbox: one
+        report per row, and from its cursor only the rows added since."""
+        import ast
+        import json
+        import sqlite3
+
+        from converters import Converted
+
+        (tmp_path / "oven_poll.py").write_text(block_containing("# oven_poll.py"))
+        source = tmp_path / "srv" / "oven"
+        source.mkdir(parents=True)
+        with contextlib.closing(sqlite3.connect(source / "oven.db")) as db, db:
+            db.execute("CREATE TABLE runs (lot TEXT, temperature REAL)")
+            db.executemany("INSERT INTO runs VALUES (?, ?)", [("LOT-1", 241.5), ("LOT-2", 238)])
+        trial = block_containing("await pool.poll(").replace("/srv/oven", str(source))
+        code = compile(trial, "converters.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        monkeypatch.chdir(tmp_path)
+        printed: list[object] = []
+        namespace: dict[str, Any] = {"print": printed.append}
+        with trio.fail_after(60):
+            await eval(code, namespace)
+        (first,) = printed
+        assert isinstance(first, Converted)
+        assert [json.loads(r.wsjf)["sn"] for r in first.reports] == ["LOT-1", "LOT-2"]
+        assert [r.key for r in first.reports] == ["row 1", "row 2"]
+        assert first.cursor is not None
+        assert json.loads(first.cursor.native) == {"rowid": 2}

@@ -119,16 +119,22 @@ class TestDetectionAcrossDomains:
         assert nothing.scores == {"detector": 0.3, "rival": 0.0}
 
     @pytest.mark.parametrize("rival_first", [False, True])
-    async def test_ties_go_to_the_first_configured(self, rival_first: bool) -> None:
-        """Both say 0.7 for DETECT: the one configured first converts."""
+    async def test_a_tie_across_domains_converts_nothing(self, rival_first: bool) -> None:
+        """Both say 0.7 for DETECT, in two domains: whatever the order, the file is refused as
+        ambiguous, naming both (a guess could make a wrong report nobody would notice)."""
         order = [RIVAL, DETECTOR] if rival_first else [DETECTOR, RIVAL]
         async with open_converter_pool(
             settings(), converters=order, station_namespace=NAMESPACE
         ) as pool:
             with trio.fail_after(30):
                 result = await pool.convert(b"DETECT me", "f")
-        assert isinstance(result, Converted), result
-        assert result.converter == ("rival" if rival_first else "detector")
+        assert isinstance(result, Rejected), result
+        assert result.cause == "unrecognised"
+        first, second = ("rival", "detector") if rival_first else ("detector", "rival")
+        assert f"the file is ambiguous: {first} and {second} are equally confident (0.70)" in (
+            result.reason
+        )
+        assert result.scores == {"detector": 0.7, "rival": 0.7}
 
     async def test_builtins_and_plugins_detect_together(self) -> None:
         """A canonical CSV is detected by the built-in domain beside a plug-in domain."""

@@ -17,7 +17,7 @@ from converters import (
     CsvConverter,
     FileRejected,
     Rejected,
-    _csv,
+    _csv_text,
     open_converter_pool,
     validate_arguments,
 )
@@ -128,7 +128,7 @@ class TestTwoWaysOfReading:
         once (as small files are)."""
         arguments = csv_args(**raw)
         whole = outcome(data, arguments)
-        monkeypatch.setattr(_csv, "_SMALL_FILE", 0)
+        monkeypatch.setattr(_csv_text, "_SMALL_FILE", 0)
         assert outcome(data, arguments) == whole
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,23 @@ class TestConverterSuites:
         """With --one-report the whole export is one report."""
         figures = bench(tmp_path, "csv-rss", "--mb", "0.05", "--one-report")
         assert figures["reports"] == 1
+
+    def test_formats(self, tmp_path: Path, samples_dir: Path) -> None:
+        """`bench formats` converts each sample (a file by auto-detection, a folder unit by its
+        folder converter) and reports its converter, reports, times and peak memory."""
+        samples = tmp_path / "samples"
+        (samples / "junit").mkdir(parents=True)
+        shutil.copy(samples_dir / "junit" / "psu100_pass_xunit1.xml", samples / "junit")
+        shutil.copytree(samples_dir / "klippel", samples / "klippel")
+        figures = bench(tmp_path, "formats", "--samples", str(samples), "--repeat", "1")
+        by_file = {f["file"]: f for f in figures}
+        assert by_file["junit/psu100_pass_xunit1.xml"]["converter"] == "junit"
+        (unit,) = [f for f in figures if f["file"].startswith("klippel/")]
+        assert (unit["converter"], unit["reports"]) == ("klippel", 1)
+        for f in figures:
+            assert f["worker_seconds"] > 0
+            assert f["total_seconds"] >= f["worker_seconds"]
+            assert f["peak_rss"] >= f["idle_rss"] > 0
 
 
 class TestSpoolSuites:

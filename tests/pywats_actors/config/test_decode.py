@@ -297,7 +297,8 @@ class TestUnknownAndMissingKeys:
         (problem,) = _problems(_with("conversion", "zzz = 1"), config_file)
         assert problem == (
             "$.conversion.zzz: unknown key; known keys: workers, timeout, memory_mb, "
-            "cpu_seconds, landlock, namespaces, seccomp, temp_mb"
+            "cpu_seconds, landlock, namespaces, seccomp, temp_mb, max_input_mb, max_output_mb, "
+            "max_reports_per_file, disabled, plugins"
         )
 
     def test_unknown_key_in_watch(self, config_file: Path) -> None:

@@ -20,6 +20,7 @@ def _sections() -> dict[str, type[msgspec.Struct]]:
         if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
             sections[name] = annotation
     sections["watch"] = hints["watch"].__args__[0]
+    sections["schedule"] = hints["schedule"].__args__[0]
     return sections
 
 
@@ -45,5 +46,5 @@ class TestConfigurationDoc:
         assert values is not None
         assert isinstance(decoder.convert(values), NodeConfig)
         for name, cls in _sections().items():
-            table = values[name][0] if name == "watch" else values[name]
+            table = values[name][0] if name in ("watch", "schedule") else values[name]
             assert set(table) == {f.encode_name for f in msgspec.structs.fields(cls)}, name

@@ -406,6 +406,29 @@ class TestTooLarge:
             assert sidecar["kind"] == "too_large"
             assert "[spool] max_bytes" in sidecar["reason"]
 
+    async def test_a_file_over_max_input_goes_to_error_unread(self, tmp_path: Path) -> None:
+        """A 200 MB file (sparse: it costs no disk) is refused by its size before it is read
+        (the converter never sees it, the node never holds it), naming the setting; the next
+        file converts."""
+        body, report_id = wsjf(8)
+        huge = tmp_path / "in" / "huge.json"
+        async with pipeline(tmp_path, before=lambda call: None) as h:
+            with huge.open("wb") as f:
+                f.truncate(200 << 20)
+            await h.send.send(ready_for(huge))
+            (h.folder / "next.json").write_bytes(body)
+            await h.send.send(ready_for(h.folder / "next.json"))
+            await h.wait_for(lambda: (h.folder / "done" / "next.json").exists())
+            await h.wait_for(lambda: bool(h.events(FileFailed)))
+            assert isinstance(h.pipeline.pool, Wrapped)
+            assert h.pipeline.pool.seen == [body]
+            assert await h.ids() == {report_id}
+        sidecar = json.loads((h.folder / "error" / "huge.json.error.json").read_text())
+        assert sidecar["kind"] == "rejected"
+        assert sidecar["reason"] == (
+            "the file is 200.0 MiB; the limit is 64 MiB ([conversion] max_input_mb)"
+        )
+
 
 class TestErrorFolderUnusable:
     async def test_failed_file_waits_until_error_folder_can_take_it(

@@ -19,6 +19,7 @@ from pywats_actors.config import (
     ConversionSection,
     NodeConfig,
     NodeSection,
+    Schedule,
     ServerSection,
     SpoolSection,
     UploadSection,
@@ -29,7 +30,10 @@ from pywats_actors.emulator import Emulator, open_emulator
 from pywats_actors.node import Node, open_node
 from supervisors import ChildState
 
+from ...converters.conftest import PLUGINS
 from .test_node import NAMESPACE, TOKEN, report_file
+
+ROWS = f"{PLUGINS / 'scheduled.py'}:RowFiles"
 
 SECTIONS: dict[str, type[msgspec.Struct]] = {
     "node": NodeSection,
@@ -38,6 +42,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "spool": SpoolSection,
     "conversion": ConversionSection,
     "watch": WatchFolder,
+    "schedule": Schedule,
 }
 
 
@@ -58,11 +63,13 @@ def toml_value(value: object) -> str:
 def to_toml(config: dict[str, Any]) -> str:
     lines = ["schema_version = 2"]
     for section, table in config.items():
-        if section == "watch":
+        if section in ("watch", "schedule"):
             continue
         lines += ["", f"[{section}]", *(f"{k} = {toml_value(v)}" for k, v in table.items())]
     for folder in config["watch"]:
         lines += ["", "[[watch]]", *(f"{k} = {toml_value(v)}" for k, v in folder.items())]
+    for item in config.get("schedule", ()):
+        lines += ["", "[[schedule]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +122,9 @@ async def arrives(rid: str, emulators: list[Emulator], after: Step) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    """One change: *section*.*key* (``watch``: the folder's key) set to *value*."""
+    """One change: *section*.*key* (``watch``, ``schedule``: the table's key) set to *value*,
+    with the keys of *also* (keys that must change with it, or, in a plain section, keys
+    changed in the same reload: each counts as covered and must be reported)."""
 
     section: str
     key: str
@@ -139,52 +148,92 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         Step("watch", "after_success", "delete"),
         Step("watch", "done_folder", "done2"),
         Step("watch", "error_folder", "failed"),
+        # folder units need a named folder converter, and unit_* keys need folder units
+        Step("watch", "unit", "folder", also={"converter": "auto"}, refused=True),
+        Step("watch", "unit_sibling", "required", refused=True),
+        Step("watch", "unit_marker", "*.done", refused=True),
+        Step("watch", "unit_min_files", 2, refused=True),
+        Step("watch", "unit_quiet", 5.0, refused=True),
         Step("watch", "path", str(tmp_path / "in2")),
         Step("watch", "id", "line1b"),
+        Step("schedule", "interval", 10.0),
+        Step("schedule", "run_at_start", True),
+        Step("schedule", "timeout", 30.0),
+        Step("schedule", "converter_args", {"converter": "wsjf", "settle": 0, "batch": 5}),
+        Step("schedule", "source", str(tmp_path / "export2")),
+        Step("schedule", "cron", "*/5 * * * *", also={"interval": 0.0}),
+        Step("schedule", "converter", ROWS, also={"converter_args": {}}),
+        Step("schedule", "id", "poll1b"),
         # a file for another instance is refused: one instance never becomes another
         Step("node", "instance", "station-b", refused=True),
         Step("node", "station_name", "bench-7"),
         Step("node", "station_namespace", str(uuid.UUID(int=7))),
         Step("node", "data_dir", str(tmp_path / "data2")),
-        Step("node", "log_format", "console"),
-        Step("node", "log_level", "debug"),
+        Step("node", "log_format", "console", also={"log_level": "debug"}),
         Step("server", "token_file", str(token_file), also={"token": ""}),
         Step("server", "token", TOKEN, also={"token_file": ""}),
-        Step("server", "connect_timeout", 4.0),
-        Step("server", "read_timeout", 20.0),
-        Step("server", "write_timeout", 20.0),
-        Step("server", "pool_timeout", 4.0),
-        Step("server", "ping_interval", 2.0),
-        Step("server", "verify_tls", False),
-        Step("server", "trust_env", True),
+        # each restarts the uplink, so the keys of one kind change together
+        Step(
+            "server",
+            "connect_timeout",
+            4.0,
+            also={"read_timeout": 20.0, "write_timeout": 20.0, "pool_timeout": 4.0},
+        ),
+        Step("server", "ping_interval", 2.0, also={"verify_tls": False, "trust_env": True}),
         Step("server", "base_url", second_url),
-        Step("upload", "concurrency", 3),
-        Step("upload", "max_concurrency", 8),
-        Step("upload", "attempt_timeout", 60.0),
-        Step("upload", "backoff_base", 0.1),
-        Step("upload", "backoff_multiplier", 3.0),
-        Step("upload", "backoff_cap", 2.0),
-        Step("upload", "breaker_threshold", 6),
-        Step("upload", "breaker_open_for", 20.0),
-        Step("upload", "breaker_max_open", 200.0),
-        Step("upload", "max_requests_per_second", 500.0),
+        Step("upload", "concurrency", 3, also={"max_concurrency": 8, "attempt_timeout": 60.0}),
+        Step(
+            "upload",
+            "backoff_base",
+            0.1,
+            also={"backoff_multiplier": 3.0, "backoff_cap": 2.0},
+        ),
+        Step(
+            "upload",
+            "breaker_threshold",
+            6,
+            also={
+                "breaker_open_for": 20.0,
+                "breaker_max_open": 200.0,
+                "max_requests_per_second": 500.0,
+            },
+        ),
         Step("upload", "separate_process", False),
         Step("spool", "path", str(tmp_path / "data" / "other.sqlite3")),
-        Step("spool", "max_bytes", 1 << 29),
-        Step("spool", "max_reports", 50_000),
+        Step("spool", "max_bytes", 1 << 29, also={"max_reports": 50_000}),
         Step("spool", "when_full", "error"),
-        Step("spool", "keep_sent_days", 20.0),
-        Step("spool", "keep_sent_bodies_days", 5.0),
-        Step("spool", "keep_acknowledged_days", 400.0),
-        Step("spool", "max_acknowledged", 100_000),
-        Step("conversion", "workers", 1),
-        Step("conversion", "timeout", 30.0),
-        Step("conversion", "memory_mb", 512),
-        Step("conversion", "cpu_seconds", 30),
-        Step("conversion", "landlock", "off"),
-        Step("conversion", "namespaces", "off"),
-        Step("conversion", "seccomp", "off"),
-        Step("conversion", "temp_mb", 64),
+        Step(
+            "spool",
+            "keep_sent_days",
+            20.0,
+            also={
+                "keep_sent_bodies_days": 5.0,
+                "keep_acknowledged_days": 400.0,
+                "max_acknowledged": 100_000,
+            },
+        ),
+        # each restarts the converter pool, so the keys of one kind change together
+        Step(
+            "conversion",
+            "workers",
+            1,
+            also={
+                "timeout": 30.0,
+                "memory_mb": 512,
+                "cpu_seconds": 30,
+                "temp_mb": 64,
+                "max_input_mb": 32,
+                "max_output_mb": 16,
+                "max_reports_per_file": 5000,
+            },
+        ),
+        Step("conversion", "landlock", "off", also={"namespaces": "off", "seccomp": "off"}),
+        Step(
+            "conversion",
+            "disabled",
+            ["csv"],
+            also={"plugins": ["pywats_actors.bench._trivial:Trivial"]},  # detects nothing
+        ),
     ]
 
 
@@ -207,6 +256,15 @@ def base_config(tmp_path: Path, url: str) -> dict[str, Any]:
                 "rescan_interval": 1.0,
             }
         ],
+        "schedule": [
+            {
+                "id": "poll1",
+                "converter": "folder-poll",
+                "converter_args": {"converter": "wsjf", "settle": 0},
+                "source": str(tmp_path / "export"),
+                "interval": 5.0,
+            }
+        ],
     }
 
 
@@ -221,7 +279,8 @@ class TestEveryKeyWhileFilesFlow:
     def test_the_steps_cover_every_key_of_every_section(self, tmp_path: Path) -> None:
         """Each key of each section of the schema is changed by one step below (a key added
         to the schema without a step here fails this test)."""
-        covered = {(s.section, s.key) for s in steps(tmp_path, "http://127.0.0.1:1")}
+        made = steps(tmp_path, "http://127.0.0.1:1")
+        covered = {(s.section, key) for s in made for key in (s.key, *s.also)}
         expected = {
             (section, f.name)
             for section, struct in SECTIONS.items()
@@ -246,6 +305,8 @@ class TestEveryKeyWhileFilesFlow:
             path = tmp_path / "node.toml"
             write_atomically(path, to_toml(config))
             flow = Flow(folder=tmp_path / "in")
+            for export in ("export", "export2"):
+                (tmp_path / export).mkdir()
             async with open_node(load_config(path), stop_grace=10) as node:
                 with node.bus.subscribe(topics=["config"]) as changes:
                     async with trio.open_nursery() as background:
@@ -274,7 +335,11 @@ class TestEveryKeyWhileFilesFlow:
         emulators: list[Emulator],
     ) -> None:
         new = copy.deepcopy(config)
-        table = new["watch"][0] if step.section == "watch" else new.setdefault(step.section, {})
+        table = (
+            new[step.section][0]
+            if step.section in ("watch", "schedule")
+            else new.setdefault(step.section, {})
+        )
         table[step.key] = step.value
         table.update(step.also)
         moves = step.section == "watch" and step.key == "path"
@@ -293,20 +358,31 @@ class TestEveryKeyWhileFilesFlow:
                 flow.folder = Path(str(step.value))
         if step.refused:
             assert type(applied).__name__ == "ConfigRefused"
-            assert any(f"$.{step.section}.{step.key}" in p for p in applied.problems)
+            where = "watch[0]" if step.section == "watch" else step.section
+            assert any(f"$.{where}.{step.key}" in p for p in applied.problems), applied.problems
             return
         assert type(applied).__name__ == "ConfigApplied", applied
         config.clear()
         config.update(new)
         folder_id = new["watch"][0]["id"]
         key = f"watch[{folder_id}].{step.key}" if step.section == "watch" else step.key
+        if step.section == "schedule":
+            key = f"schedule[{new['schedule'][0]['id']}].{step.key}"
         if step.section == "watch" and step.key == "id":
             assert applied.watch_added == ("line1b",)
             assert applied.watch_removed == ("line1",)
-        else:
-            key = key if step.section == "watch" else f"{step.section}.{step.key}"
+        elif step.section == "schedule" and step.key == "id":
+            assert set(applied.keys) >= {"schedule[poll1b]", "schedule[poll1]"}
+            running = node.statistics().find("conversion/schedules/poll1b").state
+            assert running is ChildState.RUNNING
+        elif step.section in ("watch", "schedule"):
             assert key in applied.keys
             assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
+        else:
+            for changed in (step.key, *step.also):  # keys changed together: each reported
+                key = f"{step.section}.{changed}"
+                assert key in applied.keys
+                assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
         assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
 
 
