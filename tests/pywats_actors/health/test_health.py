@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ from supervisors import ChildState
 
 from ..._reports import built_report
 from ..node.test_node import NAMESPACE, TOKEN
+
+OPERATORS = (Path(__file__).resolve().parents[3] / "docs" / "operators.md").read_text()
 
 
 def write_config(tmp_path: Path, *, url: str = "", health: str = "", spool: str = "") -> Path:
@@ -145,6 +148,9 @@ class TestEndpoints:
                     if family.type == "counter" and not sample.name.endswith("_created"):
                         assert sample.name.endswith("_total"), sample
             parsed = samples(answer.text)
+            exported = {name for name, _ in parsed}
+            documented = set(re.findall(r"^\| `(pywats_\w+)` \|", OPERATORS, re.MULTILINE))
+            assert exported == documented  # docs/operators.md lists exactly these
             assert value(parsed, "pywats_reports_spooled_total") == 1
             assert value(parsed, "pywats_spool_reports", state="sent") == 1
             assert value(parsed, "pywats_spool_reports", state="pending") == 0
