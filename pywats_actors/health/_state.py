@@ -21,6 +21,11 @@ __all__ = ["node_status", "readiness"]
 _WORKING = (ChildState.RUNNING, ChildState.DEGRADED, ChildState.EXITED)
 """States of a part that is not a fault (``EXITED``: ended normally, not to be restarted)."""
 
+_CONTAINED = ("intake/", "conversion/schedules/", "conversion/pool/")
+"""Parts whose trouble stays in its own room and does not make the node unready: one watch
+folder, one schedule, one converter worker slot (each retried alone; the folder's state is in
+``/status`` and ``pywats_child_up``)."""
+
 
 def readiness(node: Node) -> tuple[str, ...]:
     """Why *node* is not ready to take work; empty when it is.
@@ -28,9 +33,10 @@ def readiness(node: Node) -> tuple[str, ...]:
     Ready means: the node runs (its configuration was loaded, or it would not), the spool is
     open and takes reports (not paused because it is full or the disk is), and every part
     of the node's tree is running: none is stopped, waiting to restart or restarting after
-    its supervisor gave up on it. A degraded part (a missing watch folder) and an offline
-    WATS server do not make the node unready: the node still takes results and keeps them;
-    both show in ``/metrics`` and ``/status``.
+    its supervisor gave up on it. Trouble contained to one watch folder, schedule or worker
+    slot (each retried alone), a degraded part and an offline WATS server do not make the
+    node unready: it still takes results and keeps them; all of it shows in ``/metrics`` and
+    ``/status``.
     """
     supervisor = node.supervisor
     if supervisor is None:
@@ -47,7 +53,7 @@ def readiness(node: Node) -> tuple[str, ...]:
         if paused is not None:
             reasons.append(f"the spool takes no reports: intake paused ({paused.value})")
     for path, child in stats.walk():
-        if child.state not in _WORKING:
+        if child.state not in _WORKING and not path.startswith(_CONTAINED):
             reasons.append(f"{path} is {child.state.value}")
     return tuple(reasons)
 

@@ -27,7 +27,9 @@ from ..node.test_node import NAMESPACE, TOKEN
 OPERATORS = (Path(__file__).resolve().parents[3] / "docs" / "operators.md").read_text()
 
 
-def write_config(tmp_path: Path, *, url: str = "", health: str = "", spool: str = "") -> Path:
+def write_config(
+    tmp_path: Path, *, url: str = "", health: str = "", spool: str = "", watch: str = ""
+) -> Path:
     server = f'base_url = "{url}"\ntoken = "{TOKEN}"\nping_interval = 1' if url else ""
     path = tmp_path / "node.toml"
     path.write_text(
@@ -51,6 +53,8 @@ workers = 1
 
 [health]
 {health}
+
+{watch}
 """
     )
     path.chmod(0o600)
@@ -207,6 +211,22 @@ class TestReadiness:
             assert value(parsed, "pywats_node_ready") == 0
             assert value(parsed, "pywats_spool_oldest_pending_age_seconds") >= 0
             assert value(parsed, "pywats_server_state", state="unconfigured") == 1
+
+    async def test_one_broken_watch_folder_leaves_the_node_ready(self, tmp_path: Path) -> None:
+        """A watch folder that cannot exist (its parent is a file) is retried alone: the node
+        stays ready and /metrics shows that folder's watcher down or degraded."""
+        (tmp_path / "plain-file").write_text("not a folder")
+        watch = f'[[watch]]\nid = "broken"\npath = "{tmp_path / "plain-file" / "in"}"'
+        async with running(write_config(tmp_path, watch=watch)) as (node, client):
+            await wait_for(
+                lambda: node.statistics().find("intake/broken").state is not ChildState.RUNNING,
+                "the broken folder's watcher not running",
+            )
+            assert (await client.get("/readyz")).status_code == 200
+            parsed = await scrape(client)
+            down = value(parsed, "pywats_child_up", child="intake/broken") == 0
+            assert down or value(parsed, "pywats_child_degraded", child="intake/broken") == 1
+            assert value(parsed, "pywats_node_ready") == 1
 
 
 class TestInstancesAndPorts:
