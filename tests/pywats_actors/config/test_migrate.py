@@ -141,7 +141,7 @@ class TestRetiredSections:
         assert not hasattr(loaded.config, section)
 
     def test_validate_prints_the_note_and_no_listener(self, tmp_path: Path) -> None:
-        """`config validate` names nothing that would listen, and prints the note."""
+        """`config validate` prints the health URL, no IPC socket, and the [ipc] note."""
         import io
 
         from pywats_actors.config import validate_config_command
@@ -150,7 +150,7 @@ class TestRetiredSections:
         out = io.StringIO()
         assert validate_config_command(path, out=out, err=io.StringIO()) == 0
         text = out.getvalue()
-        assert "http://" not in text
+        assert "  health      http://127.0.0.1:9477/" in text  # served now
         assert "ipc.sock" not in text
         assert "[health] is ignored" not in text
         assert "note: [ipc] is ignored" in text
