@@ -1,6 +1,6 @@
 """The health actor: ``/healthz``, ``/readyz``, ``/metrics`` and ``/status`` on loopback.
 
-HTTP is h11's, through the emulator's server core (``serve_connection``: header and body
+HTTP is h11's, through the project's server core (``serve_connection``: header and body
 limits, a request timeout against slow clients, 400 on malformed requests, keep-alive). On
 top of it this actor bounds the connections it serves at once; one more is closed at once.
 Nothing a client does reaches the node's other parts: every answer is built from snapshots.
@@ -22,8 +22,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from supervisors import current_child
 
+from .._http_server import HttpLimits, Request, Response, serve_connection
 from .._logging import get_logger
-from ..emulator._http import HttpLimits, Request, Response, serve_connection
 from ._metrics import NodeCollector, render_metrics
 from ._state import node_status, readiness
 
@@ -134,7 +134,7 @@ class _Count:
 
 async def _serve(stream: trio.SocketStream, handler: _Handler, serving: _Count) -> None:
     try:
-        await serve_connection(stream, handler, HEALTH_LIMITS)
+        await serve_connection(stream, handler, HEALTH_LIMITS, name="pywats-node health")
     finally:
         serving.value -= 1
 
