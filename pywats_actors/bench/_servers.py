@@ -107,7 +107,7 @@ def _accepts(url: str) -> bool:
 
 
 def _serve_floor() -> None:
-    from ..emulator._http import HttpLimits, Request, Response, serve_connection
+    from .._http_server import HttpLimits, Request, Response, serve_connection
 
     answer = Response(200, _ANSWER)
 
@@ -120,7 +120,7 @@ def _serve_floor() -> None:
         limits = HttpLimits()
 
         async def serve(stream: trio.SocketStream) -> None:
-            await serve_connection(stream, handler, limits)
+            await serve_connection(stream, handler, limits, name="bench")
 
         await trio.serve_listeners(serve, listeners)
 

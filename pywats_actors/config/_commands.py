@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._load import LoadedConfig, load_config
 from ._paths import DEFAULT_INSTANCE
-from ._schema import _NAME_PATTERN
+from ._schema import _NAME_PATTERN, NodeConfig
 from ._template import render_default_config
 
 __all__ = [
@@ -216,5 +216,15 @@ def summarize(loaded: LoadedConfig) -> str:
             f"  watch       {watch.id}: {watch.path} {' '.join(watch.include)} "
             f"(converter {watch.converter}, {after})"
         )
+    lines.append(f"  health      {_health(c)}")
     lines += [f"note: {note}" for note in loaded.notes]
     return "\n".join(lines)
+
+
+def _health(c: NodeConfig) -> str:
+    if not c.health.enabled:
+        return "off"
+    host = f"[{c.health.host}]" if ":" in c.health.host else c.health.host
+    if not c.health.port:
+        return f"http://{host}:<a free port, logged at start>/"
+    return f"http://{host}:{c.health.port}/"

@@ -27,7 +27,7 @@ RESTART_REQUIRED_KEYS = frozenset(
 """Keys whose new value only takes effect when the whole node restarts (logging is set up
 once per process; the spool's limits and retention when it opens)."""
 
-_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch")
+_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch", "health")
 
 
 class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +38,7 @@ class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):
             folder's keys are named by its id: ``watch[line1].include``. A token's key is
             listed, never its value.
         sections: the sections with a change, in file order: ``node``, ``server``,
-            ``upload``, ``spool``, ``conversion``, ``watch``, ``schedule``.
+            ``upload``, ``spool``, ``conversion``, ``watch``, ``health``, ``schedule``.
         watch_added: ids of watch folders that are new.
         watch_removed: ids of watch folders that are gone.
         watch_changed: ids of watch folders with a changed key.

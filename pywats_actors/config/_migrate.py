@@ -129,7 +129,6 @@ _STEPS: dict[int, _Step] = {1: _v1_to_v2}
 
 RETIRED_SECTIONS = {
     "ipc": "local control socket",
-    "health": "HTTP health and metrics endpoints",
 }
 """Sections that earlier versions accepted for features this version does not have."""
 
@@ -139,9 +138,15 @@ def drop_retired_sections(values: dict[str, Any]) -> tuple[str, ...]:
 
     ``config init`` of earlier versions wrote ``[ipc]`` and ``[health]`` into every file, but
     nothing ever served them. Refusing them would stop every such station on upgrade, so they
-    are ignored with a note saying so (docs/decisions.md).
+    are ignored with a note saying so (docs/decisions.md). ``[health]`` is served again and
+    kept; only its old ``host = "localhost"`` (a name that may resolve off loopback) becomes
+    ``127.0.0.1``, with a note.
     """
     notes = []
+    health = _table(values, "health")
+    if health is not None and health.get("host") == "localhost":
+        health["host"] = "127.0.0.1"
+        notes.append('health.host "localhost" is now "127.0.0.1"')
     for name, what in RETIRED_SECTIONS.items():
         if name in values:
             del values[name]

@@ -20,6 +20,7 @@ from msgspec import Meta
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "ConversionSection",
+    "HealthSection",
     "NodeConfig",
     "NodeSection",
     "Schedule",
@@ -351,6 +352,24 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     timeout: Annotated[float, Meta(ge=1, le=3600)] = 60.0
 
 
+class HealthSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[health]``: ``/healthz``, ``/readyz``, ``/metrics`` and ``/status`` over HTTP.
+
+    Attributes:
+        enabled: serve the health endpoints.
+        host: the loopback address to listen on: ``127.0.0.1`` or ``::1``. Nothing else is
+            accepted: the endpoints have no authentication.
+        port: the TCP port; 0 (the default) takes a free port at each start, so two instances
+            on one station never collide (the bound address is logged and given by the
+            node's ``health_url``). Give each instance a fixed port of its own for a
+            Prometheus scrape target.
+    """
+
+    enabled: bool = True
+    host: Literal["127.0.0.1", "::1"] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 0
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A whole configuration file.
 
@@ -363,6 +382,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         conversion: the converter workers.
         watch: the watched folders, one ``[[watch]]`` table each.
         schedule: the scheduled converters, one ``[[schedule]]`` table each.
+        health: the health and metrics endpoints.
     """
 
     schema_version: Annotated[int, Meta(ge=1)] = CURRENT_SCHEMA_VERSION
@@ -373,3 +393,4 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     conversion: ConversionSection = ConversionSection()
     watch: tuple[WatchFolder, ...] = ()
     schedule: tuple[Schedule, ...] = ()
+    health: HealthSection = HealthSection()

@@ -18,13 +18,13 @@ and the command line (``pywats-node emulator``).
 
 from __future__ import annotations
 
+from .._http_server import HttpLimits as HttpLimits
 from ._app import EMULATED_VERSION as EMULATED_VERSION
 from ._app import DeliveryPage as DeliveryPage
 from ._app import EmulatorStats as EmulatorStats
 from ._app import FaultsUpdate as FaultsUpdate
 from ._faults import Fault as Fault
 from ._faults import Faults as Faults
-from ._http import HttpLimits as HttpLimits
 from ._server import Emulator as Emulator
 from ._server import open_emulator as open_emulator
 from ._store import Delivery as Delivery

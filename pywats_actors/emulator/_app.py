@@ -29,9 +29,9 @@ from urllib.parse import parse_qs
 import msgspec
 import trio
 
+from .._http_server import HANG, RESET, Disconnect, Request, Response
 from ..report import ReportDecodeError, decode_report, validate
 from ._faults import Fault, FaultDice, Faults
-from ._http import HANG, RESET, Disconnect, Request, Response
 from ._store import Delivery, ReportStore
 
 __all__ = [

@@ -14,9 +14,9 @@ import sys
 
 import trio
 
+from .._http_server import HttpLimits
 from .._logging import configure_logging, get_logger
 from ._faults import Faults
-from ._http import HttpLimits
 from ._server import open_emulator
 
 __all__ = ["run_emulator"]

@@ -22,10 +22,10 @@ import msgspec
 import trio
 from structlog.typing import FilteringBoundLogger
 
+from .._http_server import HttpLimits, reset, serve_connection
 from .._logging import get_logger
 from ._app import DELIVERY_PAGE_LIMIT, DeliveryPage, EmulatorStats, WatsEmulatorApp
 from ._faults import FaultDice, Faults
-from ._http import HttpLimits, reset, serve_connection
 from ._store import Delivery, MemoryStore, ReportStore, SqliteStore
 
 __all__ = ["Emulator", "open_emulator"]
@@ -233,7 +233,9 @@ class Emulator:
         with trio.CancelScope() as scope:
             self._connections[stream] = scope
             try:
-                await serve_connection(stream, self._app.handle, self._limits)
+                await serve_connection(
+                    stream, self._app.handle, self._limits, name="pywats-emulator"
+                )
             except Exception:  # one broken connection must never take the server down
                 _log().exception("connection failed")
             finally:

@@ -59,6 +59,7 @@ from ..config import (
     WatchFolder,
     read_token,
 )
+from ..health import run_health
 from ..report import Report, encode_report
 from ..spool import (
     IntakePaused,
@@ -152,6 +153,8 @@ class Node:
     intake: DynamicSupervisor | None = None
     intake_files: trio.MemorySendChannel[FileReady] | None = None
     health: FolderHealth = field(default_factory=FolderHealth)
+    health_address: tuple[str, int] | None = None
+    """Where the ``[health]`` endpoints listen (host, port) while they do, else ``None``."""
     _work: trio.Event = field(default_factory=trio.Event)
 
     # -- used by the actors ------------------------------------------------------------------
@@ -209,6 +212,15 @@ class Node:
         self.bus.publish(receipt)
         return receipt
 
+    @property
+    def health_url(self) -> str | None:
+        """The base URL of the health endpoints (``http://127.0.0.1:PORT/``) while they
+        listen, else ``None``; for the discovery file and the log."""
+        if self.health_address is None:
+            return None
+        host, port = self.health_address
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
     def folder_status(self) -> dict[str, FolderStatus]:
         """Each watch folder's state (``ok`` or ``degraded``) and its files waiting for a retry
         (disposal, reading, conversion), by folder id."""
@@ -245,7 +257,9 @@ def build_node(
     observer = supervision_observer(node.bus)
     config_send, config_receive = trio.open_memory_channel[ConfigEvent](16)
     files_send, files_receive = trio.open_memory_channel[FileReady](_FILES_BUFFER)
-    children: list[ChildSpec] = []
+    # health first: it outlives restarts of the parts after it (rest_for_one) and answers
+    # /readyz with their state while they restart or stop
+    children: list[ChildSpec] = [ChildSpec("health", run_health, (node,), shutdown=Timeout(5))]
     if path is not None and watch_config_file:
         actor = ConfigActor(path, instance=config.node.instance or None)
         children.append(ChildSpec("config", actor.run, (Clone(config_send),)))
@@ -746,4 +760,6 @@ def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
         branches.append("conversion")
     if old.server != new.server or old.upload != new.upload:
         branches.append("uplink")
+    if old.health != new.health:
+        branches.append("health")
     return tuple(branches)

@@ -26,7 +26,7 @@ from ..client import (
 )
 from ._actor import stop_requested_cancels
 from ._bus import EventBus, NodeEvent
-from ._policy import RetryBackoff
+from ._policy import CircuitBreaker, RetryBackoff
 
 __all__ = ["ServerLink", "ServerState", "ServerStateChanged", "run_server_monitor"]
 
@@ -65,6 +65,8 @@ class ServerLink:
         self.state = ServerState.UNKNOWN
         self.detail: str | None = None
         self.version: str | None = None
+        self.breaker: CircuitBreaker | None = None
+        """The running uploader's circuit breaker (read by ``/metrics``), ``None`` before."""
         self._changed = trio.Event()
         self._check_now = trio.Event()
         self._online_listeners: list[Callable[[], None]] = []

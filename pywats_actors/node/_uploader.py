@@ -127,6 +127,7 @@ async def run_uploader(
     pending with the same id, and the server keeps one copy if an upload had in fact arrived.
     """
     uploader = _Uploader(link, queue, policy, work_arrived, idle_poll, random)
+    link.breaker = uploader.breaker  # read by /metrics at scrape time
     try:
         with link.when_online(uploader.breaker.probe_now):
             async with trio.open_nursery() as nursery:

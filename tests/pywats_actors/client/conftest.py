@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import trio
 
+from pywats_actors._http_server import Disconnect, HttpLimits, Request, Response, serve_connection
 from pywats_actors.client import WatsClient, WatsClientSettings, open_wats_client
 from pywats_actors.emulator import Emulator, open_emulator
-from pywats_actors.emulator._http import Disconnect, HttpLimits, Request, Response, serve_connection
 
 from ..._reports import minimal_report
 
@@ -83,7 +83,7 @@ async def wats(emulator: Emulator, open_client: OpenClient) -> AsyncIterator[Wat
 async def _scripted_server(handler: Handler) -> AsyncIterator[str]:
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
-    serve = partial(serve_connection, handler=handler, limits=HttpLimits())
+    serve = partial(serve_connection, handler=handler, limits=HttpLimits(), name="test")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, serve, listeners)
         yield f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ import msgspec
 import pytest
 import trio
 
+from pywats_actors._http_server import Disconnect, Request, Response
 from pywats_actors.client import (
     ReportAccepted,
     ReportRejected,
@@ -32,7 +33,6 @@ from pywats_actors.client import (
     WatsUnexpectedAnswer,
 )
 from pywats_actors.emulator import Emulator, Faults, open_emulator
-from pywats_actors.emulator._http import Disconnect, Request, Response
 
 Scripted = Callable[[Any], AbstractAsyncContextManager[str]]
 Raw = Callable[[bytes], AbstractAsyncContextManager[str]]

@@ -129,10 +129,10 @@ class TestMigration:
 
 
 class TestRetiredSections:
-    @pytest.mark.parametrize("section", ["ipc", "health"])
+    @pytest.mark.parametrize("section", ["ipc"])
     def test_old_section_is_ignored_with_a_note(self, tmp_path: Path, section: str) -> None:
-        """A file from an earlier version with [ipc] or [health] loads, and a note says the
-        section does nothing in this version."""
+        """A file from an earlier version with [ipc] loads, and a note says the section does
+        nothing in this version."""
         path = write(tmp_path / "node.toml", config_text(f"[{section}]\nenabled = true\nport = 1"))
         loaded = load_config(path)
         (note,) = loaded.notes
@@ -141,7 +141,7 @@ class TestRetiredSections:
         assert not hasattr(loaded.config, section)
 
     def test_validate_prints_the_note_and_no_listener(self, tmp_path: Path) -> None:
-        """`config validate` names nothing that would listen, and prints the note."""
+        """`config validate` prints the health URL, no IPC socket, and the [ipc] note."""
         import io
 
         from pywats_actors.config import validate_config_command
@@ -150,10 +150,20 @@ class TestRetiredSections:
         out = io.StringIO()
         assert validate_config_command(path, out=out, err=io.StringIO()) == 0
         text = out.getvalue()
-        assert "http://" not in text
+        assert "  health      http://127.0.0.1:9477/" in text  # served now
         assert "ipc.sock" not in text
-        assert "note: [health] is ignored" in text
+        assert "[health] is ignored" not in text
         assert "note: [ipc] is ignored" in text
+
+    def test_old_health_section_is_served(self, tmp_path: Path) -> None:
+        """The [health] that earlier versions wrote (port 9477, host localhost) loads as the
+        real section; its "localhost" becomes 127.0.0.1 with a note."""
+        old = '[health]\nenabled = true\nhost = "localhost"\nport = 9477\n'
+        loaded = load_config(write(tmp_path / "node.toml", config_text(old)))
+        assert loaded.notes == ('health.host "localhost" is now "127.0.0.1"',)
+        assert loaded.config.health.port == 9477
+        assert loaded.config.health.host == "127.0.0.1"
+        assert loaded.config.health.enabled
 
     def test_default_file_has_no_retired_section(self, tmp_path: Path) -> None:
         """`config init` no longer writes [ipc] or [health]."""

@@ -246,7 +246,7 @@ class TestInjectedDisconnects:
 class TestCrashContainment:
     async def test_failing_handler_gets_500_and_server_goes_on(self) -> None:
         """A handler that raises answers its request 500; the server keeps serving."""
-        from pywats_actors.emulator._http import Request, Response, serve_connection
+        from pywats_actors._http_server import Request, Response, serve_connection
 
         async def handler(request: Request) -> Response:
             if request.target == b"/boom":
@@ -258,7 +258,7 @@ class TestCrashContainment:
         limits = HttpLimits()
 
         async def serve(stream: trio.SocketStream) -> None:
-            await serve_connection(stream, handler, limits)
+            await serve_connection(stream, handler, limits, name="bench")
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.serve_listeners, serve, listeners)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import trio
 from pywats_actors.config import (
     RESTART_REQUIRED_KEYS,
     ConversionSection,
+    HealthSection,
     NodeConfig,
     NodeSection,
     Schedule,
@@ -43,6 +45,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "conversion": ConversionSection,
     "watch": WatchFolder,
     "schedule": Schedule,
+    "health": HealthSection,
 }
 
 
@@ -234,7 +237,19 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
             ["csv"],
             also={"plugins": ["pywats_actors.bench._trivial:Trivial"]},  # detects nothing
         ),
+        # the health endpoints move (a fixed port on the IPv6 loopback), then stop serving
+        Step("health", "port", free_port("::1"), also={"host": "::1"}),
+        Step("health", "enabled", False),
     ]
+
+
+def free_port(host: str) -> int:
+    """A TCP port free on *host* right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def base_config(tmp_path: Path, url: str) -> dict[str, Any]:
@@ -383,6 +398,9 @@ class TestEveryKeyWhileFilesFlow:
                 key = f"{step.section}.{changed}"
                 assert key in applied.keys
                 assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
+        if step.section == "health":  # the endpoints follow the change
+            want = ("::1", step.value) if step.key == "port" else None
+            await wait_until(lambda: node.health_address == want, 10, f"health at {want}")
         assert set(applied.restart_required) <= RESTART_REQUIRED_KEYS
 
 

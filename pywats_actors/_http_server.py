@@ -31,7 +31,7 @@ import h11
 import msgspec
 import trio
 
-from .._logging import get_logger
+from ._logging import get_logger
 
 __all__ = [
     "HANG",
@@ -47,7 +47,6 @@ _RECEIVE_SIZE: Final = 65536
 _LINGER_SECONDS: Final = 2.0
 _LINGER_BYTES: Final = 1 << 20
 _RST_LINGER: Final = struct.pack("ii", 1, 0)
-_SERVER: Final = b"pywats-emulator"
 _REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
@@ -147,12 +146,14 @@ def _error(status: int, message: str) -> Response:
     return Response(status, body, headers=[(b"connection", b"close")])
 
 
-async def _send(stream: trio.SocketStream, conn: h11.Connection, response: Response) -> None:
+async def _send(
+    stream: trio.SocketStream, conn: h11.Connection, response: Response, name: bytes
+) -> None:
     headers = [
         (b"content-type", response.content_type),
         (b"content-length", str(len(response.body)).encode("ascii")),
         (b"date", _date.value()),
-        (b"server", _SERVER),
+        (b"server", name),
     ]
     if response.headers:
         headers.extend(response.headers)
@@ -263,8 +264,12 @@ def _has_pending(conn: h11.Connection) -> bool:
     return bool(conn.trailing_data[0])
 
 
-async def serve_connection(stream: trio.SocketStream, handler: Handler, limits: HttpLimits) -> None:
+async def serve_connection(
+    stream: trio.SocketStream, handler: Handler, limits: HttpLimits, *, name: str
+) -> None:
     """Serve HTTP/1.1 requests on *stream* with *handler* until either side closes.
+
+    *name* is the server's (the ``Server`` header, its log lines' actor, its 500 answers).
 
     Closes *stream* on return. The client going away at any point is normal and not an error.
 
@@ -278,14 +283,14 @@ async def serve_connection(stream: trio.SocketStream, handler: Handler, limits: 
                 return
             if isinstance(request, Response):
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    await _send(stream, conn, request)
+                    await _send(stream, conn, request, name.encode())
                     await _lingering_close(stream)
                 return
             try:
                 outcome = await handler(request)
             except Exception as exc:  # a bug in the handler: answer 500, keep serving others
-                get_logger(actor="emulator").exception("request handler failed")
-                outcome = _error(500, f"internal error in the emulator: {exc!r}")
+                get_logger(actor=name).exception("request handler failed")
+                outcome = _error(500, f"internal error in {name}: {exc!r}")
             if outcome is RESET:
                 reset(stream)
                 return
@@ -293,7 +298,7 @@ async def serve_connection(stream: trio.SocketStream, handler: Handler, limits: 
                 await _hang(stream)
                 return
             assert isinstance(outcome, Response)
-            await _send(stream, conn, outcome)
+            await _send(stream, conn, outcome, name.encode())
             if conn.our_state is h11.MUST_CLOSE:
                 await _lingering_close(stream)
                 return
