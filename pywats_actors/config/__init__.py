@@ -67,6 +67,7 @@ from ._paths import resolve_config_path as resolve_config_path
 from ._problems import ConfigProblem as ConfigProblem
 from ._schema import CURRENT_SCHEMA_VERSION as CURRENT_SCHEMA_VERSION
 from ._schema import ConversionSection as ConversionSection
+from ._schema import IpcSection as IpcSection
 from ._schema import NodeConfig as NodeConfig
 from ._schema import NodeSection as NodeSection
 from ._schema import Schedule as Schedule
@@ -98,6 +99,7 @@ __all__ = [
     "ConversionSection",
     "InstanceLock",
     "InstanceLocked",
+    "IpcSection",
     "LoadedConfig",
     "NodeConfig",
     "NodeSection",

@@ -128,7 +128,6 @@ _STEPS: dict[int, _Step] = {1: _v1_to_v2}
 
 
 RETIRED_SECTIONS = {
-    "ipc": "local control socket",
     "health": "HTTP health and metrics endpoints",
 }
 """Sections that earlier versions accepted for features this version does not have."""
@@ -137,9 +136,9 @@ RETIRED_SECTIONS = {
 def drop_retired_sections(values: dict[str, Any]) -> tuple[str, ...]:
     """Remove :data:`RETIRED_SECTIONS` from *values* (in place); one note per section removed.
 
-    ``config init`` of earlier versions wrote ``[ipc]`` and ``[health]`` into every file, but
-    nothing ever served them. Refusing them would stop every such station on upgrade, so they
-    are ignored with a note saying so (docs/decisions.md).
+    ``config init`` of earlier versions wrote ``[health]`` into every file, but nothing ever
+    served it (``[ipc]`` is served again, with the same keys it had). Refusing it would stop
+    every such station on upgrade, so it is ignored with a note saying so (docs/decisions.md).
     """
     notes = []
     for name, what in RETIRED_SECTIONS.items():

@@ -260,6 +260,8 @@ def build_node(
         ),
         ChildSpec("intake", _intake_child, (node, observer, Clone(files_send)), kind="supervisor"),
         ChildSpec("control", _control_child, (node, Clone(config_receive))),
+        # last: REST_FOR_ONE restarts it after any sibling, and its own trouble touches none
+        ChildSpec("ipc", _ipc_child, (node, observer), kind="supervisor"),
     ]
     supervisor = Supervisor(
         children,
@@ -658,6 +660,14 @@ async def _intake_child(
             node.intake = node.intake_files = None
 
 
+async def _ipc_child(
+    node: Node, observer: Callable[..., None], *, task_status: trio.TaskStatus[None]
+) -> None:
+    from ..ipc import run_ipc_server  # the ipc package uses the node's helpers
+
+    await run_ipc_server(node, observer, bind_child, task_status=task_status)
+
+
 async def _control_child(
     node: Node,
     events: trio.MemoryReceiveChannel[ConfigEvent],
@@ -746,4 +756,6 @@ def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
         branches.append("conversion")
     if old.server != new.server or old.upload != new.upload:
         branches.append("uplink")
+    if old.ipc != new.ipc:
+        branches.append("ipc")
     return tuple(branches)
