@@ -41,9 +41,9 @@ class Raw:
     async def send(self, value: Any) -> None:
         await self.stream.send_all(msgspec.msgpack.encode(value))
 
-    async def receive(self, timeout: float = 5.0) -> Any:
+    async def receive(self, within: float = 5.0) -> Any:
         """The next object the server sends; ``EOFError`` when it closed."""
-        with trio.fail_after(timeout):
+        with trio.fail_after(within):
             while True:
                 if self.buffer:
                     try:
@@ -64,9 +64,9 @@ class Raw:
                     raise EOFError("the server closed the connection")
                 self.buffer += chunk
 
-    async def closed(self, timeout: float = 5.0) -> bool:
+    async def closed(self, within: float = 5.0) -> bool:
         """Whether the server closes the connection (reads and drops what comes first)."""
-        with trio.fail_after(timeout):
+        with trio.fail_after(within):
             try:
                 while await self.stream.receive_some(65536):
                     pass
