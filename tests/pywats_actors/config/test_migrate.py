@@ -129,10 +129,10 @@ class TestMigration:
 
 
 class TestRetiredSections:
-    @pytest.mark.parametrize("section", ["ipc", "health"])
+    @pytest.mark.parametrize("section", ["health"])
     def test_old_section_is_ignored_with_a_note(self, tmp_path: Path, section: str) -> None:
-        """A file from an earlier version with [ipc] or [health] loads, and a note says the
-        section does nothing in this version."""
+        """A file from an earlier version with [health] loads, and a note says the section
+        does nothing in this version."""
         path = write(tmp_path / "node.toml", config_text(f"[{section}]\nenabled = true\nport = 1"))
         loaded = load_config(path)
         (note,) = loaded.notes
@@ -151,16 +151,24 @@ class TestRetiredSections:
         assert validate_config_command(path, out=out, err=io.StringIO()) == 0
         text = out.getvalue()
         assert "http://" not in text
-        assert "ipc.sock" not in text
         assert "note: [health] is ignored" in text
-        assert "note: [ipc] is ignored" in text
+        assert "[ipc] is ignored" not in text  # served again
+
+    def test_an_earlier_ipc_section_is_read_as_written(self, tmp_path: Path) -> None:
+        """[ipc] with the keys earlier versions wrote (enabled, socket_path) loads as the live
+        section, without a note."""
+        text = config_text('[ipc]\nenabled = false\nsocket_path = "/run/x/ipc.sock"\n')
+        loaded = load_config(write(tmp_path / "node.toml", text))
+        assert loaded.notes == ()
+        assert loaded.config.ipc.enabled is False
+        assert loaded.config.ipc.socket_path == "/run/x/ipc.sock"
 
     def test_default_file_has_no_retired_section(self, tmp_path: Path) -> None:
-        """`config init` no longer writes [ipc] or [health]."""
+        """`config init` no longer writes [health]; it writes the live [ipc]."""
         from pywats_actors.config import write_default_config
 
         path = tmp_path / "node.toml"
         write_default_config(path)
         text = path.read_text()
-        assert "[ipc]" not in text
+        assert "[ipc]" in text
         assert "[health]" not in text

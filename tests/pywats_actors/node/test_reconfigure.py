@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import trio
 from pywats_actors.config import (
     RESTART_REQUIRED_KEYS,
     ConversionSection,
+    IpcSection,
     NodeConfig,
     NodeSection,
     Schedule,
@@ -43,6 +45,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "conversion": ConversionSection,
     "watch": WatchFolder,
     "schedule": Schedule,
+    "ipc": IpcSection,
 }
 
 
@@ -234,7 +237,30 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
             ["csv"],
             also={"plugins": ["pywats_actors.bench._trivial:Trivial"]},  # detects nothing
         ),
+        # each restarts the IPC server, so its limits change together
+        Step(
+            "ipc",
+            "max_connections",
+            8,
+            also={
+                "max_message_kb": 512,
+                "rate_per_second": 20.0,
+                "burst": 50,
+                "read_timeout": 5.0,
+                "idle_timeout": 600.0,
+                "request_timeout": 10.0,
+            },
+        ),
+        Step("ipc", "socket_path", str(tmp_path / "ipc2.sock")),
+        Step("ipc", "transport", "tcp", also={"tcp_port": _free_port()}),
+        Step("ipc", "enabled", False),
     ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def base_config(tmp_path: Path, url: str) -> dict[str, Any]:
