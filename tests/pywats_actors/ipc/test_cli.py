@@ -41,7 +41,8 @@ class TestCommands:
             code, text, _ = await trio.to_thread.run_sync(lambda: run(status_command, "line1"))
             assert code == 0
             assert text.startswith("instance line1  pid ")
-            assert "  ipc" in text and "running" in text
+            ipc_line = next(line for line in text.splitlines() if line.strip().startswith("ipc "))
+            assert ipc_line.split()[1] == "running"
             code, text, _ = await trio.to_thread.run_sync(
                 lambda: run(status_command, "line1", as_json=True)
             )
@@ -106,16 +107,14 @@ class TestDiscovery:
             with pytest.raises(Exception, match="wrong token"):
                 async with open_ipc_client(second.address, token1):
                     pass
-            dead = subprocess.run(
+            dead = await trio.run_process(
                 [sys.executable, "-c", "import os; print(os.getpid())"],
-                capture_output=True,
-                text=True,
-                check=True,
+                capture_stdout=True,
             )
             stale = Discovered(
                 instance="gone",
                 address="unix:/nowhere",
-                pid=int(dead.stdout),
+                pid=int(dead.stdout.decode()),
                 version="0",
                 started=0.0,
                 token_file="/nowhere",
