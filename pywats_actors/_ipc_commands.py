@@ -19,7 +19,7 @@ import msgspec
 from ._commands import EXIT_ERROR, EXIT_NOT_FOUND, EXIT_OK, load_for_command
 from .ipc import (
     TOKEN_FILE_NAME,
-    IpcClientError,
+    IpcCallError,
     IpcConnectionError,
     call_ipc,
     list_instances,
@@ -63,7 +63,7 @@ def status_command(
     except IpcConnectionError as exc:
         print(f"pywats-node: {exc}", file=err)
         return EXIT_NOT_FOUND
-    except IpcClientError as exc:
+    except IpcCallError as exc:
         print(f"pywats-node: the node answered: {exc}", file=err)
         return EXIT_ERROR
     if as_json:

@@ -4,8 +4,6 @@
 """
 
 from ._client import IpcClient as IpcClient
-from ._client import IpcClientError as IpcClientError
-from ._client import IpcConnectionError as IpcConnectionError
 from ._client import call_ipc as call_ipc
 from ._client import find_instance as find_instance
 from ._client import open_ipc_client as open_ipc_client
@@ -13,14 +11,16 @@ from ._discovery import Discovered as Discovered
 from ._discovery import discovery_dir as discovery_dir
 from ._discovery import discovery_path as discovery_path
 from ._discovery import list_instances as list_instances
-from ._framing import FrameInvalid as FrameInvalid
+from ._errors import FrameInvalid as FrameInvalid
+from ._errors import FrameTooLarge as FrameTooLarge
+from ._errors import IpcCallError as IpcCallError
+from ._errors import IpcConnectionError as IpcConnectionError
+from ._errors import IpcError as IpcError
 from ._framing import Framer as Framer
-from ._framing import FrameTooLarge as FrameTooLarge
 from ._methods import METHODS as METHODS
 from ._protocol import API_LEVEL as API_LEVEL
 from ._protocol import COMPATIBLE_LEVELS as COMPATIBLE_LEVELS
 from ._protocol import ErrorCode as ErrorCode
-from ._protocol import IpcError as IpcError
 from ._server import instance_paths as instance_paths
 from ._server import run_ipc_server as run_ipc_server
 from ._token import TOKEN_FILE_NAME as TOKEN_FILE_NAME
@@ -38,8 +38,8 @@ __all__ = [
     "FrameInvalid",
     "FrameTooLarge",
     "Framer",
+    "IpcCallError",
     "IpcClient",
-    "IpcClientError",
     "IpcConnectionError",
     "IpcError",
     "call_ipc",

@@ -19,14 +19,13 @@ import trio
 
 from ._address import connect
 from ._discovery import Discovered, list_instances
+from ._errors import IpcCallError, IpcConnectionError
 from ._framing import Framer
 from ._protocol import API_LEVEL, Notification, Request, Response
 from ._token import read_ipc_token
 
 __all__ = [
     "IpcClient",
-    "IpcClientError",
-    "IpcConnectionError",
     "call_ipc",
     "find_instance",
     "open_ipc_client",
@@ -35,26 +34,6 @@ __all__ = [
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Request | Response | Notification)
 _ANY = msgspec.msgpack.Decoder()
-
-
-class IpcConnectionError(Exception):
-    """No node to talk to: none runs for the instance, or its socket does not answer."""
-
-
-class IpcClientError(Exception):
-    """The node answered a call with an error.
-
-    Attributes:
-        code: the error code (``docs/ipc.md``).
-        message: for people.
-        data: details, or ``None``.
-    """
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{message} (error {code})")
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 def find_instance(instance: str, env: Mapping[str, str] | None = None) -> Discovered:
@@ -75,8 +54,8 @@ def _result(response: Response) -> Any:
         return response.result
     if isinstance(error, list) and len(error) >= 2:
         data = error[2] if len(error) > 2 else None
-        raise IpcClientError(int(error[0]), str(error[1]), data)
-    raise IpcClientError(-32603, f"unexpected error value {error!r}")
+        raise IpcCallError(int(error[0]), str(error[1]), data)
+    raise IpcCallError(-32603, f"unexpected error value {error!r}")
 
 
 class IpcClient:
@@ -94,7 +73,7 @@ class IpcClient:
         """Call *method* with *params* and return its result.
 
         Raises:
-            IpcClientError: the node answered with an error.
+            IpcCallError: the node answered with an error.
             IpcConnectionError: the connection broke.
         """
         async with self._lock:
@@ -144,7 +123,7 @@ async def open_ipc_client(
 
     Raises:
         IpcConnectionError: no node answers.
-        IpcClientError: the handshake was refused (wrong token, incompatible version).
+        IpcCallError: the handshake was refused (wrong token, incompatible version).
     """
     if address is None or token is None:
         entry = find_instance(instance)
@@ -180,7 +159,7 @@ def call_ipc(
 
     Raises:
         IpcConnectionError: no node answers, or not within *timeout* seconds.
-        IpcClientError: the node answered with an error.
+        IpcCallError: the node answered with an error.
     """
 
     async def once() -> Any:

@@ -15,11 +15,11 @@ from typing import Any
 import trio
 
 from .._logging import get_logger
-from ._framing import FrameInvalid, Framer, FrameTooLarge
+from ._errors import FrameInvalid, FrameTooLarge, IpcCallError
+from ._framing import Framer
 from ._methods import METHODS, IpcContext, Reply
 from ._protocol import (
     ErrorCode,
-    IpcError,
     Notification,
     Request,
     Response,
@@ -108,7 +108,7 @@ class Connection:
         """Answer one message; False closes the connection."""
         try:
             message = decode_message(data)
-        except IpcError as exc:
+        except IpcCallError as exc:
             self.ctx.counters.errors += 1
             return await self._send(None, exc.value()) and self.authenticated
         if not self.bucket.take():
@@ -150,7 +150,7 @@ class Connection:
         after = None
         try:
             if method is None:
-                raise IpcError(
+                raise IpcCallError(
                     ErrorCode.METHOD_NOT_FOUND,
                     f"no method {request.method[:100]!r}",
                     {"methods": sorted(METHODS)},
@@ -160,7 +160,7 @@ class Connection:
                 result = await method(self.ctx, params)
             if isinstance(result, Reply):
                 result, after = result.result, result.after
-        except IpcError as exc:
+        except IpcCallError as exc:
             counters.errors += 1
             sent = await self._send(request.msgid, exc.value())
             return sent and self.authenticated

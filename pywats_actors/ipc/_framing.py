@@ -9,7 +9,9 @@ that are not msgpack at all are refused at the first one.
 
 from __future__ import annotations
 
-__all__ = ["FrameInvalid", "FrameTooLarge", "Framer"]
+from ._errors import FrameInvalid, FrameTooLarge
+
+__all__ = ["Framer"]
 
 # header byte -> bytes that follow it (scalars with a fixed size)
 _FIXED = {
@@ -46,14 +48,6 @@ _SIZED = {
 }
 # header byte -> (size of the count field, items per count) for arrays and maps
 _CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
-
-
-class FrameTooLarge(Exception):
-    """A message is (or declares itself) larger than the limit."""
-
-
-class FrameInvalid(Exception):
-    """The bytes are not msgpack (or nest deeper than the limit)."""
 
 
 class Framer:

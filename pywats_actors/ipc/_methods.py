@@ -1,7 +1,7 @@
 """The methods of the IPC API and what they answer (``docs/ipc.md`` is the contract).
 
 Each method takes the connection's :class:`IpcContext` and its one map argument and returns
-a msgpack-able value, or raises :class:`~pywats_actors.ipc.IpcError`. ``hello`` is also the
+a msgpack-able value, or raises :class:`~pywats_actors.ipc.IpcCallError`. ``hello`` is also the
 handshake: the connection serves no other method before it succeeded.
 """
 
@@ -21,7 +21,8 @@ from supervisors import SupervisorStatistics
 from .._logging import get_logger
 from .._version import __version__
 from ..config import IpcSection
-from ._protocol import API_LEVEL, COMPATIBLE_LEVELS, ErrorCode, IpcError
+from ._errors import IpcCallError
+from ._protocol import API_LEVEL, COMPATIBLE_LEVELS, ErrorCode
 from ._token import token_matches
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ Method = Callable[[IpcContext, dict[str, Any]], Awaitable[Any]]
 
 def _no_params(method: str, params: dict[str, Any]) -> None:
     if params:
-        raise IpcError(
+        raise IpcCallError(
             ErrorCode.INVALID_PARAMS,
             f"{method} takes no parameters; got {sorted(params)}",
             {"unknown": sorted(params)},
@@ -82,12 +83,12 @@ async def hello(ctx: IpcContext, params: dict[str, Any]) -> dict[str, Any]:
     version = params.get("protocol_version")
     name = params.get("client_name")
     if isinstance(version, bool) or not isinstance(version, int) or not isinstance(name, str):
-        raise IpcError(
+        raise IpcCallError(
             ErrorCode.INVALID_PARAMS,
             "hello takes {client_name: str, protocol_version: int, token: str}",
         )
     if version not in COMPATIBLE_LEVELS:
-        raise IpcError(
+        raise IpcCallError(
             ErrorCode.INCOMPATIBLE_VERSION,
             f"protocol version {version} is not supported; this server accepts "
             f"{list(COMPATIBLE_LEVELS)}",
@@ -96,7 +97,7 @@ async def hello(ctx: IpcContext, params: dict[str, Any]) -> dict[str, Any]:
     token = params.get("token")
     if not await trio.to_thread.run_sync(token_matches, ctx.token_path, token):
         ctx.counters.unauthorized += 1
-        raise IpcError(ErrorCode.UNAUTHORIZED, "wrong token (pywats-node token show)")
+        raise IpcCallError(ErrorCode.UNAUTHORIZED, "wrong token (pywats-node token show)")
     get_logger().info("ipc client connected", client=name[:100])
     return {
         "api_level": API_LEVEL,
@@ -178,7 +179,7 @@ async def _converters_list(ctx: IpcContext, params: dict[str, Any]) -> list[Any]
     _no_params("converters.list", params)
     pool = ctx.node.pool
     if pool is None:
-        raise IpcError(ErrorCode.INTERNAL, "the converter pool is not running now; try again")
+        raise IpcCallError(ErrorCode.INTERNAL, "the converter pool is not running now; try again")
     return msgspec.to_builtins(pool.catalog())  # type: ignore[no-any-return]
 
 

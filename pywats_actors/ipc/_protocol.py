@@ -14,11 +14,12 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from ._errors import IpcCallError
+
 __all__ = [
     "API_LEVEL",
     "COMPATIBLE_LEVELS",
     "ErrorCode",
-    "IpcError",
     "Notification",
     "Request",
     "Response",
@@ -54,26 +55,6 @@ class ErrorCode(enum.IntEnum):
     TIMEOUT = 7
 
 
-class IpcError(Exception):
-    """A structured error: raised by a method, sent as ``[code, message, data]``.
-
-    Args:
-        code: one of :class:`ErrorCode`.
-        message: for people.
-        data: details for programs (``None``: none).
-    """
-
-    def __init__(self, code: ErrorCode | int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = int(code)
-        self.message = message
-        self.data = data
-
-    def value(self) -> list[Any]:
-        """The error as sent: ``[code, message, data]``."""
-        return [self.code, self.message, self.data]
-
-
 class Request(msgspec.Struct, array_like=True, tag=0, frozen=True):
     """``[0, msgid, method, params]``."""
 
@@ -107,12 +88,12 @@ def decode_message(data: bytes) -> Request | Response | Notification:
     """One message, checked against the three shapes.
 
     Raises:
-        IpcError: ``INVALID_REQUEST`` with msgspec's description of what is wrong.
+        IpcCallError: ``INVALID_REQUEST`` with msgspec's description of what is wrong.
     """
     try:
         message: Request | Response | Notification = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
-        raise IpcError(ErrorCode.INVALID_REQUEST, f"not a request: {exc}") from None
+        raise IpcCallError(ErrorCode.INVALID_REQUEST, f"not a request: {exc}") from None
     return message
 
 
@@ -130,7 +111,7 @@ def single_map(params: msgspec.Raw) -> dict[str, Any]:
     """The one map argument of a method: ``[{...}]``, ``{...}``, or nothing (``[]``, nil).
 
     Raises:
-        IpcError: ``INVALID_PARAMS`` for anything else.
+        IpcCallError: ``INVALID_PARAMS`` for anything else.
     """
     value = _ANY.decode(params)
     if value is None or value == []:
@@ -138,7 +119,7 @@ def single_map(params: msgspec.Raw) -> dict[str, Any]:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise IpcError(
+        raise IpcCallError(
             ErrorCode.INVALID_PARAMS, "params must be [] or [{...}]: one map with string keys"
         )
     return value
