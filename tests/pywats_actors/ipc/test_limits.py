@@ -35,72 +35,71 @@ class TestLimits:
             running_node(tmp_path, monkeypatch) as (_node, entry, token),
             Clients(entry.address) as clients,
         ):
-            if True:  # one block per client below
-                good = await clients.open()
-                assert (await good.hello(token))[2] is None
+            good = await clients.open()
+            assert (await good.hello(token))[2] is None
 
-                half = await clients.open()
-                whole = msgspec.msgpack.encode([0, 1, "status", []])
-                await half.stream.send_all(whole[:5])  # then stalls (read_timeout 0.5 s)
-                with trio.fail_after(3):
-                    assert (await half.receive())[2][0] == ErrorCode.TIMEOUT
-                assert await half.closed()
-                assert (await good.call(2, "status"))[2] is None
+            half = await clients.open()
+            whole = msgspec.msgpack.encode([0, 1, "status", []])
+            await half.stream.send_all(whole[:5])  # then stalls (read_timeout 0.5 s)
+            with trio.fail_after(3):
+                assert (await half.receive())[2][0] == ErrorCode.TIMEOUT
+            assert await half.closed()
+            assert (await good.call(2, "status"))[2] is None
 
-                big = await clients.open()
-                # bin32 header of 100 MB and its first bytes: refused from the header
-                await big.stream.send_all(b"\xc6" + (100 << 20).to_bytes(4, "big") + bytes(4096))
-                assert (await big.receive())[2][0] == ErrorCode.TOO_LARGE
+            big = await clients.open()
+            # bin32 header of 100 MB and its first bytes: refused from the header
+            await big.stream.send_all(b"\xc6" + (100 << 20).to_bytes(4, "big") + bytes(4096))
+            assert (await big.receive())[2][0] == ErrorCode.TOO_LARGE
 
-                async def send_the_rest() -> None:
-                    for _ in range(100):  # the rest of the 100 MB finds the connection closed
-                        await big.stream.send_all(bytes(1 << 20))
+            async def send_the_rest() -> None:
+                for _ in range(100):  # the rest of the 100 MB finds the connection closed
+                    await big.stream.send_all(bytes(1 << 20))
 
-                with trio.fail_after(5), pytest.raises(trio.BrokenResourceError):
-                    await send_the_rest()
+            with trio.fail_after(5), pytest.raises(trio.BrokenResourceError):
+                await send_the_rest()
 
-                garbage = await clients.open()
-                await garbage.stream.send_all(b"\xc1\xc1\xc1 not msgpack")
-                assert (await garbage.receive())[2][0] == ErrorCode.PARSE_ERROR
-                assert await garbage.closed()
+            garbage = await clients.open()
+            await garbage.stream.send_all(b"\xc1\xc1\xc1 not msgpack")
+            assert (await garbage.receive())[2][0] == ErrorCode.PARSE_ERROR
+            assert await garbage.closed()
 
-                flood = await clients.open()
-                assert (await flood.hello(token))[2] is None
-                request = msgspec.msgpack.encode([0, 5, "status", []])
-                with trio.move_on_after(5):
-                    try:
-                        for _ in range(400):  # burst 20, 50/s: most are refused, then closed
-                            await flood.stream.send_all(request)
-                    except trio.BrokenResourceError:
-                        pass
-                codes = []
+            flood = await clients.open()
+            assert (await flood.hello(token))[2] is None
+            request = msgspec.msgpack.encode([0, 5, "status", []])
+            with trio.move_on_after(5):
                 try:
-                    while True:
-                        codes.append((await flood.receive())[2])
-                except (EOFError, trio.BrokenResourceError):
+                    for _ in range(400):  # burst 20, 50/s: most are refused, then closed
+                        await flood.stream.send_all(request)
+                except trio.BrokenResourceError:
                     pass
-                refused = [c for c in codes if c is not None]
-                assert refused
-                assert {c[0] for c in refused} == {ErrorCode.RATE_LIMITED}
-                assert refused[-1][1] == "closed: flooding"
-                assert (await good.call(3, "status"))[2] is None
+            codes = []
+            try:
+                while True:
+                    codes.append((await flood.receive())[2])
+            except (EOFError, trio.BrokenResourceError):
+                pass
+            refused = [c for c in codes if c is not None]
+            assert refused
+            assert {c[0] for c in refused} == {ErrorCode.RATE_LIMITED}
+            assert refused[-1][1] == "closed: flooding"
+            assert (await good.call(3, "status"))[2] is None
 
-                extra = [await clients.open() for _ in range(3)]  # with good: 4 connections
-                for raw in extra:
-                    assert (await raw.hello(token))[2] is None
-                fifth = await clients.open()
-                assert (await fifth.receive())[2][0] == ErrorCode.TOO_MANY_CONNECTIONS
-                assert await fifth.closed()
-                await extra[0].stream.aclose()
-                clients.opened.remove(extra[0])
-                with trio.fail_after(5):
-                    while True:  # the freed place is taken by the next client
-                        again = await clients.open()
-                        answer = await again.hello(token)
-                        if answer[2] is None:
-                            break
-                        await trio.sleep(0.05)
-                assert (await good.call(4, "stats"))[3]["ipc"]["refused_connections"] >= 1
+            extra = [await clients.open() for _ in range(3)]  # with good: 4 connections
+            for raw in extra:
+                assert (await raw.hello(token))[2] is None
+            fifth = await clients.open()
+            assert (await fifth.receive())[2][0] == ErrorCode.TOO_MANY_CONNECTIONS
+            assert await fifth.closed()
+            await extra[0].stream.aclose()
+            clients.opened.remove(extra[0])
+            with trio.fail_after(5):
+                while True:  # the freed place is taken by the next client
+                    again = await clients.open()
+                    answer = await again.hello(token)
+                    if answer[2] is None:
+                        break
+                    await trio.sleep(0.05)
+            assert (await good.call(4, "stats"))[3]["ipc"]["refused_connections"] >= 1
 
     async def test_fuzzed_messages_never_stop_the_server(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
