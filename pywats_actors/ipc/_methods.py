@@ -53,8 +53,6 @@ class IpcContext:
     settings: IpcSection
     token_path: str
     address: str
-    started: float = field(default_factory=time.time)
-    started_monotonic: float = field(default_factory=time.monotonic)
     counters: IpcCounters = field(default_factory=IpcCounters)
 
 
@@ -143,8 +141,8 @@ async def _status(ctx: IpcContext, params: dict[str, Any]) -> dict[str, Any]:
             "instance": node.config.node.instance,
             "version": __version__,
             "pid": os.getpid(),
-            "started": ctx.started,
-            "uptime": time.monotonic() - ctx.started_monotonic,
+            "started": node.started,
+            "uptime": time.monotonic() - node.started_monotonic,
             "config_path": node.config_path,
         },
         "tree": tree_of(node.statistics()),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,7 +96,7 @@ async def run_ipc_server(
         address=address,
         pid=os.getpid(),
         version=__version__,
-        started=time.time(),
+        started=node.started,
         token_file=token_path,
     )
     try:

@@ -12,7 +12,9 @@
     │               converters, [conversion] or a schedule change); the schedules and the
     │               pipeline stop before the pool, so the runs and files in flight finish
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
-    └── control     applies configuration changes to the running tree
+    ├── control     applies configuration changes to the running tree
+    └── ipc         the IPC server: a dynamic supervisor with one temporary child per
+                    connection (restarted in place when [ipc] changes; docs/ipc.md)
 
 Start order is top to bottom, each child ready before the next starts; a stop goes bottom up:
 intake stops first (no new files), conversion finishes the files in flight, the uploads in
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -139,6 +142,8 @@ class Node:
         bus: every event of the node.
         supervisor: the top of the tree.
         spool, link, pool, intake: the live parts (``None`` while not running).
+        started, started_monotonic: when the node was built (``time.time()`` and
+            ``time.monotonic()``), for its uptime.
     """
 
     config: NodeConfig
@@ -152,6 +157,8 @@ class Node:
     intake: DynamicSupervisor | None = None
     intake_files: trio.MemorySendChannel[FileReady] | None = None
     health: FolderHealth = field(default_factory=FolderHealth)
+    started: float = field(default_factory=time.time)  # wall clock, when it was built
+    started_monotonic: float = field(default_factory=time.monotonic)
     _work: trio.Event = field(default_factory=trio.Event)
 
     # -- used by the actors ------------------------------------------------------------------

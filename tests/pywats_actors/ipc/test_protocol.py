@@ -104,7 +104,8 @@ class TestMethods:
             connections = top["ipc"]["supervisors"][0]["children"]
             assert [c["state"] for c in connections] == ["running"]
             assert status["spool"]["pending"] == 0
-            assert status["sandbox"] == node.pool.sandbox_level if node.pool else False
+            assert node.pool is not None
+            assert status["sandbox"] == node.pool.sandbox_level
 
             _, _, error, stats = await raw.call(2, "stats")
             assert error is None
