@@ -62,6 +62,24 @@ class TestCommands:
             async with open_ipc_client(instance="line1") as client:
                 assert (await client.call("status"))["node"]["instance"] == "line1"
 
+    def test_config_validate_names_the_socket(self, tmp_path: Path) -> None:
+        """`config validate` prints the IPC address the node will serve, or that it is off."""
+        from pywats_actors.config import validate_config_command
+
+        from ._node import write_config
+
+        for ipc, expected in (
+            ("", "  ipc         unix:"),
+            ('transport = "tcp"\ntcp_port = 9900', "  ipc         tcp:127.0.0.1:9900,"),
+            ("enabled = false", "  ipc         off"),
+        ):
+            config = write_config(tmp_path / "v", "v", ipc)
+            out = io.StringIO()
+            assert validate_config_command(config, out=out, err=io.StringIO()) == 0
+            line = next(x for x in out.getvalue().splitlines() if x.startswith("  ipc "))
+            assert line.startswith(expected), line
+        assert line == "  ipc         off"
+
     def test_status_without_a_node_is_one_line_and_exit_3(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
