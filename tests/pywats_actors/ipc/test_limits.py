@@ -101,6 +101,34 @@ class TestLimits:
                     await trio.sleep(0.05)
             assert (await good.call(4, "stats"))[3]["ipc"]["refused_connections"] >= 1
 
+    async def test_a_client_that_never_reads_its_answers_is_closed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A client that sends requests without ever reading the answers is closed once an
+        answer waits longer than request_timeout to be taken; the node's memory does not
+        hold its answers, and another client is served meanwhile."""
+        ipc = "rate_per_second = 100000\nburst = 100000\nrequest_timeout = 0.5\n"
+        async with (
+            running_node(tmp_path, monkeypatch, ipc=ipc) as (_node, entry, token),
+            Clients(entry.address) as clients,
+        ):
+            good = await clients.open()
+            assert (await good.hello(token))[2] is None
+            deaf = await clients.open()
+            assert (await deaf.hello(token))[2] is None
+            request = msgspec.msgpack.encode([0, 1, "converters.list", []])
+
+            async def send_until_closed() -> None:
+                while True:
+                    await deaf.stream.send_all(request * 16)
+
+            with trio.fail_after(20), pytest.raises(trio.BrokenResourceError):
+                await send_until_closed()
+            stats = await good.call(2, "stats")
+            assert stats[2] is None
+            assert stats[3]["ipc"]["closed_for_limits"] == 1
+            assert stats[3]["ipc"]["open_connections"] == 1
+
     async def test_fuzzed_messages_never_stop_the_server(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
