@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -13,7 +14,13 @@ import pytest
 import trio
 
 from pywats_actors._ipc_commands import discover_command, status_command, token_command
-from pywats_actors.ipc import Discovered, discovery_path, list_instances, open_ipc_client
+from pywats_actors.ipc import (
+    Discovered,
+    discovery_path,
+    list_instances,
+    open_ipc_client,
+    read_ipc_token,
+)
 
 from ._node import running_node
 
@@ -157,3 +164,51 @@ class TestDiscovery:
             async with open_ipc_client(entry.address, token) as client:
                 assert "status" in client.server["methods"]
                 assert (await client.call("stats"))["ipc"]["connections"] == 1
+
+
+class TestService:
+    async def test_status_and_shutdown_of_a_pywats_node_run_process(self, tmp_path: Path) -> None:
+        """Against a real `pywats-node run` process: `pywats-node status` prints its tree,
+        and `node.shutdown` over IPC stops it in order (exit 0) and removes its discovery
+        file and socket."""
+        from ._node import write_config
+
+        config = write_config(tmp_path / "svc", "svc", "")
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        }
+        cli = [sys.executable, "-m", "pywats_actors._cli"]
+        path = tmp_path / "run" / "pywats-node" / "svc.ipc.json"
+        async with trio.open_nursery() as nursery:
+            run = functools.partial(
+                trio.run_process,
+                [*cli, "run", "--config", str(config)],
+                env=env,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            process = await nursery.start(run)
+            with trio.fail_after(30):
+                while not path.exists():
+                    await trio.sleep(0.05)
+            entry = msgspec.json.decode(path.read_bytes(), type=Discovered)
+            assert entry.pid == process.pid
+            done = await trio.run_process(
+                [*cli, "status", "--instance", "svc"],
+                env=env,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.decode().startswith(f"instance svc  pid {process.pid}  ")
+            async with open_ipc_client(entry.address, read_ipc_token(entry.token_file)) as c:
+                assert await c.call("node.shutdown") == {"stopping": True}
+            with trio.fail_after(30):
+                await process.wait()
+        assert process.returncode == 0
+        assert not path.exists()
+        assert not Path(entry.address.removeprefix("unix:")).exists()
