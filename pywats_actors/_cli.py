@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_queue_command(commands)
     _add_convert_command(commands)
     _add_converters_command(commands)
+    _add_ipc_commands(commands)
     _add_emulator_command(commands)
     _add_bench_command(commands)
     return parser
@@ -297,6 +298,69 @@ def _converters(args: argparse.Namespace) -> int:
     from ._converter_list import converters_command
 
     return converters_command(args.name, args.config, args.instance, as_json=args.json)
+
+
+_IPC_EXIT_CODES = (
+    "Exit codes: 0 done, 1 the node answered with an error or the connection broke, "
+    "3 no running node for the instance. See docs/ipc.md."
+)
+
+
+def _add_ipc_commands(commands: _Commands) -> None:
+    discover = commands.add_parser(
+        "discover",
+        help="list the running nodes of this user on this station",
+        description="List the running instances from their discovery files. " + _IPC_EXIT_CODES,
+    )
+    discover.add_argument("--json", action="store_true", help="print JSON")
+    discover.set_defaults(handler=_discover)
+    status = commands.add_parser(
+        "status",
+        help="ask the running node how it is (its IPC socket)",
+        description=(
+            "Ask the running node of the instance for its status: the node, the server's "
+            "state, the spool's counts, the sandbox level and the whole supervision tree. "
+            + _IPC_EXIT_CODES
+        ),
+    )
+    status.add_argument(
+        "--instance", type=instance_name, help="the instance name (default: 'default')"
+    )
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=_status)
+    token_command = commands.add_parser(
+        "token",
+        help="show or replace the IPC token that clients show in their handshake",
+        description=(
+            "show prints the instance's IPC token; rotate writes a new one, which a running "
+            "node asks for from the next connection on. Exit codes: 0 done, 1 the file could "
+            "not be read or written, 2 invalid configuration, 3 no configuration file or no "
+            "token yet."
+        ),
+    )
+    actions = token_command.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, what in (("show", "print the token"), ("rotate", "write a new token")):
+        parser = actions.add_parser(action, help=what)
+        _instance_options(parser)
+        parser.set_defaults(handler=_token)
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from ._ipc_commands import discover_command
+
+    return discover_command(as_json=args.json)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ._ipc_commands import status_command
+
+    return status_command(args.instance, as_json=args.json)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from ._ipc_commands import token_command
+
+    return token_command(args.action, args.config, args.instance)
 
 
 def _add_emulator_command(commands: _Commands) -> None:

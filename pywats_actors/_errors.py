@@ -10,6 +10,7 @@ the code that raises it and is exported by its package::
     ├── WatsError         pywats_actors.client   an exchange with the WATS server
     ├── ReportError       pywats_actors.report   a WSJF report
     ├── ConverterError    converters             converters and their sandboxed pool
+    ├── IpcError          pywats_actors.ipc      the IPC socket and calls over it
     └── NodeError         pywats_actors.node     the running node (the embedding API)
 
 ``docs/errors.md`` draws every class, says what each means and what to do about it; a test keeps

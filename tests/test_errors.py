@@ -20,6 +20,7 @@ PACKAGES = [
     "pywats_actors.client",
     "pywats_actors.config",
     "pywats_actors.emulator",
+    "pywats_actors.ipc",
     "pywats_actors.node",
     "pywats_actors.report",
     "pywats_actors.spool",

@@ -68,6 +68,7 @@ from ._problems import ConfigProblem as ConfigProblem
 from ._schema import CURRENT_SCHEMA_VERSION as CURRENT_SCHEMA_VERSION
 from ._schema import ConversionSection as ConversionSection
 from ._schema import HealthSection as HealthSection
+from ._schema import IpcSection as IpcSection
 from ._schema import NodeConfig as NodeConfig
 from ._schema import NodeSection as NodeSection
 from ._schema import Schedule as Schedule
@@ -100,6 +101,7 @@ __all__ = [
     "HealthSection",
     "InstanceLock",
     "InstanceLocked",
+    "IpcSection",
     "LoadedConfig",
     "NodeConfig",
     "NodeSection",

@@ -177,6 +177,20 @@ def _bytes(value: int) -> str:
     return f"at most {value} bytes"
 
 
+def _ipc(loaded: LoadedConfig) -> str:
+    ipc = loaded.config.ipc
+    if not ipc.enabled:
+        return "off"
+    if ipc.transport == "tcp":
+        where = f"tcp:127.0.0.1:{ipc.tcp_port or '(a free port)'}"
+    else:
+        where = f"unix:{ipc.socket_path or os.path.join(loaded.runtime_dir, 'ipc.sock')}"
+    return (
+        f"{where}, at most {ipc.max_connections} connections, "
+        f"{ipc.rate_per_second:g} requests/s per connection"
+    )
+
+
 def summarize(loaded: LoadedConfig) -> str:
     """The ``OK`` summary of a valid configuration, as ``config validate`` prints it."""
     c = loaded.config
@@ -208,6 +222,7 @@ def summarize(loaded: LoadedConfig) -> str:
         f"namespaces {c.conversion.namespaces}, seccomp {c.conversion.seccomp}, "
         f"temp {c.conversion.temp_mb} MiB",
     ]
+    lines.append(f"  ipc         {_ipc(loaded)}")
     if not c.watch:
         lines.append("  watch       no folders (reports only arrive from the API)")
     for watch in c.watch:

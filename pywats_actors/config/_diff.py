@@ -27,7 +27,7 @@ RESTART_REQUIRED_KEYS = frozenset(
 """Keys whose new value only takes effect when the whole node restarts (logging is set up
 once per process; the spool's limits and retention when it opens)."""
 
-_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch", "health")
+_SECTIONS = ("node", "server", "upload", "spool", "conversion", "watch", "health", "ipc")
 
 
 class ConfigDiff(msgspec.Struct, frozen=True, kw_only=True):

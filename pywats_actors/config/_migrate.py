@@ -127,20 +127,20 @@ def _watch_v1_to_v2(watch: dict[str, Any], index: int, taken: set[object]) -> li
 _STEPS: dict[int, _Step] = {1: _v1_to_v2}
 
 
-RETIRED_SECTIONS = {
-    "ipc": "local control socket",
-}
-"""Sections that earlier versions accepted for features this version does not have."""
+RETIRED_SECTIONS: dict[str, str] = {}
+"""Sections that earlier versions accepted for features this version does not have (section ->
+what it was for). None now: ``[ipc]`` and ``[health]``, once written by ``config init`` while
+nothing served them, are served again."""
 
 
 def drop_retired_sections(values: dict[str, Any]) -> tuple[str, ...]:
     """Remove :data:`RETIRED_SECTIONS` from *values* (in place); one note per section removed.
 
-    ``config init`` of earlier versions wrote ``[ipc]`` and ``[health]`` into every file, but
-    nothing ever served them. Refusing them would stop every such station on upgrade, so they
-    are ignored with a note saying so (docs/decisions.md). ``[health]`` is served again and
-    kept; only its old ``host = "localhost"`` (a name that may resolve off loopback) becomes
-    ``127.0.0.1``, with a note.
+    Refusing a section an earlier version accepted would stop every station on upgrade, so such
+    a section is ignored with a note saying so (docs/decisions.md). ``[ipc]`` and ``[health]``,
+    which earlier versions wrote into every file, are read as written; only ``[health]``'s old
+    ``host = "localhost"`` (a name that may resolve off loopback) becomes ``127.0.0.1``, with a
+    note.
     """
     notes = []
     health = _table(values, "health")

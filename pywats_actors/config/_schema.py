@@ -21,6 +21,7 @@ __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "ConversionSection",
     "HealthSection",
+    "IpcSection",
     "NodeConfig",
     "NodeSection",
     "Schedule",
@@ -370,6 +371,40 @@ class HealthSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     port: Annotated[int, Meta(ge=0, le=65535)] = 0
 
 
+class IpcSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[ipc]``: the local socket that the ``pywats-node`` CLI and GUIs talk to (``docs/ipc.md``).
+
+    Attributes:
+        enabled: serve the IPC socket.
+        transport: ``unix`` (a Unix socket, mode 0600) or ``tcp`` (loopback ``127.0.0.1``
+            only).
+        socket_path: the Unix socket. Empty: ``ipc.sock`` in the instance's runtime folder.
+        tcp_port: the loopback TCP port with ``transport = "tcp"``; 0 picks a free one (the
+            discovery file says which).
+        max_connections: connections served at once; one more is refused with an error.
+        max_message_kb: the largest message a client may send, in KiB; a larger one is
+            refused (as soon as its header says so) and the connection closed.
+        rate_per_second: requests per second a connection may make on average (token bucket).
+        burst: requests a connection may make at once above the rate; also the number of
+            refused requests in a row after which a flooding connection is closed.
+        read_timeout: seconds a message that has started arriving may take to arrive whole.
+        idle_timeout: seconds a connection may stay silent before it is closed.
+        request_timeout: seconds one request may take to answer, and to send its answer.
+    """
+
+    enabled: bool = True
+    transport: Literal["unix", "tcp"] = "unix"
+    socket_path: _Path = ""
+    tcp_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+    max_connections: Annotated[int, Meta(ge=1, le=1024)] = 32
+    max_message_kb: Annotated[int, Meta(ge=1, le=65536)] = 1024
+    rate_per_second: Annotated[float, Meta(gt=0, le=100_000)] = 100.0
+    burst: Annotated[int, Meta(ge=1, le=100_000)] = 200
+    read_timeout: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    idle_timeout: Annotated[float, Meta(gt=0, le=86400)] = 3600.0
+    request_timeout: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A whole configuration file.
 
@@ -383,6 +418,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         watch: the watched folders, one ``[[watch]]`` table each.
         schedule: the scheduled converters, one ``[[schedule]]`` table each.
         health: the health and metrics endpoints.
+        ipc: the local control socket.
     """
 
     schema_version: Annotated[int, Meta(ge=1)] = CURRENT_SCHEMA_VERSION
@@ -394,3 +430,4 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     watch: tuple[WatchFolder, ...] = ()
     schedule: tuple[Schedule, ...] = ()
     health: HealthSection = HealthSection()
+    ipc: IpcSection = IpcSection()

@@ -22,6 +22,7 @@ _SECTION_HEADINGS = {
     "upload": "Uploads from the spool: concurrency, retry backoff (full jitter), circuit breaker.",
     "spool": "The durable local store of reports (SQLite).",
     "conversion": "The sandboxed converter worker processes.",
+    "ipc": "The local socket that the pywats-node CLI and GUIs talk to (docs/ipc.md).",
     "watch": "Watched folders: one [[watch]] table per folder. Remove the '# ' to enable.",
 }
 
@@ -75,6 +76,17 @@ COMMENTS: dict[str, str] = {
     "conversion.max_reports_per_file": "most reports one file may give",
     "conversion.disabled": "built-in converters auto-detection leaves out",
     "conversion.plugins": "converter plug-ins auto-detection asks too",
+    "ipc.enabled": "serve the IPC socket",
+    "ipc.transport": "unix (socket, mode 0600) or tcp (127.0.0.1 only)",
+    "ipc.socket_path": "Unix socket; empty: ipc.sock in the instance's runtime folder",
+    "ipc.tcp_port": "loopback TCP port with transport = tcp; 0: a free one",
+    "ipc.max_connections": "connections served at once",
+    "ipc.max_message_kb": "largest message a client may send, in KiB",
+    "ipc.rate_per_second": "requests per second per connection (token bucket)",
+    "ipc.burst": "requests at once above the rate; refusals in a row before closing",
+    "ipc.read_timeout": "seconds a started message may take to arrive whole",
+    "ipc.idle_timeout": "seconds a connection may stay silent",
+    "ipc.request_timeout": "seconds one request may take to answer",
     "watch.id": "unique name of this folder (logs, events)",
     "watch.path": "the folder; relative to this file's folder unless absolute",
     "watch.include": "file name patterns to take (any of them)",
@@ -171,7 +183,7 @@ def render_default_config(instance: str = "default", station_namespace: str | No
         "",
         _line("schema_version", CURRENT_SCHEMA_VERSION, COMMENTS["schema_version"]),
     ]
-    for name in ("node", "server", "upload", "spool", "conversion"):
+    for name in ("node", "server", "upload", "spool", "conversion", "ipc"):
         lines += ["", *_section_lines(name, getattr(config, name))]
     lines += ["", *_section_lines("watch", _EXAMPLE_WATCH, prefix="# ")]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,9 @@
     │               converters, [conversion] or a schedule change); the schedules and the
     │               pipeline stop before the pool, so the runs and files in flight finish
     ├── intake      a dynamic supervisor with one watcher per [[watch]] folder
-    └── control     applies configuration changes to the running tree
+    ├── control     applies configuration changes to the running tree
+    └── ipc         the IPC server: a dynamic supervisor with one temporary child per
+                    connection (restarted in place when [ipc] changes; docs/ipc.md)
 
 Start order is top to bottom, each child ready before the next starts; a stop goes bottom up:
 intake stops first (no new files), conversion finishes the files in flight, the uploads in
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -140,6 +143,8 @@ class Node:
         bus: every event of the node.
         supervisor: the top of the tree.
         spool, link, pool, intake: the live parts (``None`` while not running).
+        started, started_monotonic: when the node was built (``time.time()`` and
+            ``time.monotonic()``), for its uptime.
     """
 
     config: NodeConfig
@@ -155,6 +160,8 @@ class Node:
     health: FolderHealth = field(default_factory=FolderHealth)
     health_address: tuple[str, int] | None = None
     """Where the ``[health]`` endpoints listen (host, port) while they do, else ``None``."""
+    started: float = field(default_factory=time.time)  # wall clock, when it was built
+    started_monotonic: float = field(default_factory=time.monotonic)
     _work: trio.Event = field(default_factory=trio.Event)
 
     # -- used by the actors ------------------------------------------------------------------
@@ -274,6 +281,8 @@ def build_node(
         ),
         ChildSpec("intake", _intake_child, (node, observer, Clone(files_send)), kind="supervisor"),
         ChildSpec("control", _control_child, (node, Clone(config_receive))),
+        # last: REST_FOR_ONE restarts it after any sibling, and its own trouble touches none
+        ChildSpec("ipc", _ipc_child, (node, observer), kind="supervisor"),
     ]
     supervisor = Supervisor(
         children,
@@ -672,6 +681,14 @@ async def _intake_child(
             node.intake = node.intake_files = None
 
 
+async def _ipc_child(
+    node: Node, observer: Callable[..., None], *, task_status: trio.TaskStatus[None]
+) -> None:
+    from ..ipc import run_ipc_server  # the ipc package uses the node's helpers
+
+    await run_ipc_server(node, observer, bind_child, task_status=task_status)
+
+
 async def _control_child(
     node: Node,
     events: trio.MemoryReceiveChannel[ConfigEvent],
@@ -762,4 +779,6 @@ def _branches_to_restart(old: NodeConfig, new: NodeConfig) -> tuple[str, ...]:
         branches.append("uplink")
     if old.health != new.health:
         branches.append("health")
+    if old.ipc != new.ipc:
+        branches.append("ipc")
     return tuple(branches)

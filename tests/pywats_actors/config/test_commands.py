@@ -38,7 +38,7 @@ def _run(command: object, *args: object, **kwargs: object) -> tuple[int, str, st
 
 def _all_keys() -> set[str]:
     keys = {"schema_version"}
-    for section in ("node", "server", "upload", "spool", "conversion"):
+    for section in ("node", "server", "upload", "spool", "conversion", "ipc"):
         cls = type(
             getattr(NodeConfig(node=NodeSection(station_namespace=str(uuid.uuid4()))), section)
         )

@@ -129,19 +129,24 @@ class TestMigration:
 
 
 class TestRetiredSections:
-    @pytest.mark.parametrize("section", ["ipc"])
-    def test_old_section_is_ignored_with_a_note(self, tmp_path: Path, section: str) -> None:
-        """A file from an earlier version with [ipc] loads, and a note says the section does
-        nothing in this version."""
-        path = write(tmp_path / "node.toml", config_text(f"[{section}]\nenabled = true\nport = 1"))
+    def test_a_retired_section_is_ignored_with_a_note(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A section this version retired loads, and a note says it does nothing (none is
+        retired now; the mechanism stays for the next one)."""
+        monkeypatch.setattr(
+            "pywats_actors.config._migrate.RETIRED_SECTIONS", {"gone": "gone feature"}
+        )
+        path = write(tmp_path / "node.toml", config_text("[gone]\nenabled = true\n"))
         loaded = load_config(path)
         (note,) = loaded.notes
-        assert note.startswith(f"[{section}] is ignored:")
-        assert "this version of pywats-node has no" in note
-        assert not hasattr(loaded.config, section)
+        assert note == "[gone] is ignored: this version of pywats-node has no gone feature; " + (
+            "remove the section"
+        )
 
-    def test_validate_prints_the_note_and_no_listener(self, tmp_path: Path) -> None:
-        """`config validate` prints the health URL, no IPC socket, and the [ipc] note."""
+    def test_validate_prints_where_the_node_listens(self, tmp_path: Path) -> None:
+        """`config validate` of a file with the [health] and [ipc] an earlier version wrote
+        prints the health URL and the IPC socket, and no note."""
         import io
 
         from pywats_actors.config import validate_config_command
@@ -150,10 +155,18 @@ class TestRetiredSections:
         out = io.StringIO()
         assert validate_config_command(path, out=out, err=io.StringIO()) == 0
         text = out.getvalue()
-        assert "  health      http://127.0.0.1:9477/" in text  # served now
-        assert "ipc.sock" not in text
-        assert "[health] is ignored" not in text
-        assert "note: [ipc] is ignored" in text
+        assert "  health      http://127.0.0.1:9477/" in text
+        assert "  ipc         unix:" in text
+        assert "is ignored" not in text
+
+    def test_an_earlier_ipc_section_is_read_as_written(self, tmp_path: Path) -> None:
+        """[ipc] with the keys earlier versions wrote (enabled, socket_path) loads as the live
+        section, without a note."""
+        text = config_text('[ipc]\nenabled = false\nsocket_path = "/run/x/ipc.sock"\n')
+        loaded = load_config(write(tmp_path / "node.toml", text))
+        assert loaded.notes == ()
+        assert loaded.config.ipc.enabled is False
+        assert loaded.config.ipc.socket_path == "/run/x/ipc.sock"
 
     def test_old_health_section_is_served(self, tmp_path: Path) -> None:
         """The [health] that earlier versions wrote (port 9477, host localhost) loads as the
@@ -165,12 +178,12 @@ class TestRetiredSections:
         assert loaded.config.health.host == "127.0.0.1"
         assert loaded.config.health.enabled
 
-    def test_default_file_has_no_retired_section(self, tmp_path: Path) -> None:
-        """`config init` no longer writes [ipc] or [health]."""
+    def test_default_file_writes_the_live_ipc_section(self, tmp_path: Path) -> None:
+        """`config init` writes the live [ipc]; [health] is left to its defaults."""
         from pywats_actors.config import write_default_config
 
         path = tmp_path / "node.toml"
         write_default_config(path)
         text = path.read_text()
-        assert "[ipc]" not in text
+        assert "[ipc]" in text
         assert "[health]" not in text

@@ -19,6 +19,7 @@ from pywats_actors.config import (
     RESTART_REQUIRED_KEYS,
     ConversionSection,
     HealthSection,
+    IpcSection,
     NodeConfig,
     NodeSection,
     Schedule,
@@ -46,6 +47,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "watch": WatchFolder,
     "schedule": Schedule,
     "health": HealthSection,
+    "ipc": IpcSection,
 }
 
 
@@ -240,6 +242,23 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
         # the health endpoints move (a fixed port on the IPv6 loopback), then stop serving
         Step("health", "port", free_port("::1"), also={"host": "::1"}),
         Step("health", "enabled", False),
+        # each restarts the IPC server, so its limits change together
+        Step(
+            "ipc",
+            "max_connections",
+            8,
+            also={
+                "max_message_kb": 512,
+                "rate_per_second": 20.0,
+                "burst": 50,
+                "read_timeout": 5.0,
+                "idle_timeout": 600.0,
+                "request_timeout": 10.0,
+            },
+        ),
+        Step("ipc", "socket_path", str(tmp_path / "ipc2.sock")),
+        Step("ipc", "transport", "tcp", also={"tcp_port": free_port("127.0.0.1")}),
+        Step("ipc", "enabled", False),
     ]
 
 
