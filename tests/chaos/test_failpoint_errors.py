@@ -28,12 +28,12 @@ class TestFailingDisk:
         """Half of the passes of the failpoint fail with an I/O error for a while: the node
         stays up, sends each report a bounded number of times, and everything arrives once
         the disk is healthy again (issue 8 A3, C9)."""
-        files, seconds = size(20, 200), size(6, 60)
+        files, seconds = size(12, 200), size(4, 60)
         async with chaos_run(tmp_path, seed=73) as run:
             node = run.start(failpoints=f"{name}=error%0.5")
             await run.wait_ready(node)
             await run.drop_at_rate(files, files / seconds)
-            await trio.sleep(2)
+            await trio.sleep(1)
             assert node.proc.poll() is None, f"the node exited {node.proc.returncode}"
             deliveries = run.emulator.delivery_count()
             run.figures.faults[f"{name}=error%0.5 s"] = seconds

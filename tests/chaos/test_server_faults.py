@@ -59,7 +59,7 @@ class TestServerFaults:
         """Through 5xx, 429, rejections, ambiguous resets, stalls, an outage and a revoked
         token, every file is accounted for: on the server whole with one body per id, rejected
         with the server's reason, or (the broken ones) in error/; no restart needed."""
-        mixed_for, down_for, revoked_for = size(5, 120), size(3, 60), size(2, 30)
+        mixed_for, down_for, revoked_for = size(4, 120), size(2, 60), size(2, 30)
         rate = size(15, 10)
         # the long run keeps the breaker's defaults: its drain time is what a station would see
         upload = "" if LONG else SHORT_BREAKER

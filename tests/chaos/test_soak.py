@@ -61,7 +61,7 @@ class TestSteadyRate:
     async def test_resources_stay_flat_at_a_steady_rate(self, tmp_path: Path) -> None:
         """At a steady rate, memory, descriptors, threads, processes and the WAL of the node
         do not grow with the number of files, and every file arrives once and whole."""
-        seconds, rate = size(20, 400), size(15, 5)
+        seconds, rate = size(12, 400), size(15, 5)
         samples = Samples()
         dropped_at: dict[str, float] = {}
         async with chaos_run(tmp_path, seed=71) as run:

@@ -144,26 +144,29 @@ def steps(tmp_path: Path, second_url: str) -> list[Step]:
     token_file.chmod(0o600)
     return [
         Step("watch", "settle", 0.3),  # the reported bug: the one folder's watcher restarts
-        Step("watch", "include", ["*.json", "*.wsjf"]),
-        Step("watch", "exclude", ["*.tmp"]),
-        Step("watch", "recursive", True),
-        Step("watch", "rescan_interval", 2.0),
+        # each restarts the folder's watcher, so keys of one kind change together
+        Step(
+            "watch",
+            "include",
+            ["*.json", "*.wsjf"],
+            also={"exclude": ["*.tmp"], "recursive": True, "rescan_interval": 2.0},
+        ),
         Step("watch", "converter", "wsjf"),
         Step("watch", "converter_args", {"location": "bay 2"}),
         Step("watch", "after_success", "delete"),
-        Step("watch", "done_folder", "done2"),
-        Step("watch", "error_folder", "failed"),
+        Step("watch", "done_folder", "done2", also={"error_folder": "failed"}),
         # folder units need a named folder converter, and unit_* keys need folder units
         Step("watch", "unit", "folder", also={"converter": "auto"}, refused=True),
-        Step("watch", "unit_sibling", "required", refused=True),
-        Step("watch", "unit_marker", "*.done", refused=True),
-        Step("watch", "unit_min_files", 2, refused=True),
-        Step("watch", "unit_quiet", 5.0, refused=True),
+        Step(
+            "watch",
+            "unit_sibling",
+            "required",
+            also={"unit_marker": "*.done", "unit_min_files": 2, "unit_quiet": 5.0},
+            refused=True,
+        ),
         Step("watch", "path", str(tmp_path / "in2")),
         Step("watch", "id", "line1b"),
-        Step("schedule", "interval", 10.0),
-        Step("schedule", "run_at_start", True),
-        Step("schedule", "timeout", 30.0),
+        Step("schedule", "interval", 10.0, also={"run_at_start": True, "timeout": 30.0}),
         Step("schedule", "converter_args", {"converter": "wsjf", "settle": 0, "batch": 5}),
         Step("schedule", "source", str(tmp_path / "export2")),
         Step("schedule", "cron", "*/5 * * * *", also={"interval": 0.0}),
@@ -410,8 +413,11 @@ class TestEveryKeyWhileFilesFlow:
             running = node.statistics().find("conversion/schedules/poll1b").state
             assert running is ChildState.RUNNING
         elif step.section in ("watch", "schedule"):
-            assert key in applied.keys
-            assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
+            table = key.rsplit(".", 1)[0]  # watch[<id>] or schedule[<id>]
+            for changed in (step.key, *step.also):  # keys changed together: each reported
+                key = f"{table}.{changed}"
+                assert key in applied.keys
+                assert (key in applied.restart_required) == (key in RESTART_REQUIRED_KEYS)
         else:
             for changed in (step.key, *step.also):  # keys changed together: each reported
                 key = f"{step.section}.{changed}"
