@@ -18,11 +18,11 @@ nothing maps) are not kept at all.
 
 from __future__ import annotations
 
-import xml.parsers.expat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ._errors import FileRejected
+from ._junit_xml import Refused, feed, hardened_parser
 
 __all__ = ["AtmlNode", "is_atml_namespace", "iter_test_results"]
 
@@ -83,12 +83,6 @@ class AtmlNode:
         return None
 
 
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _split(name: str) -> tuple[str, str]:
     """``uri local`` (expat's namespaced form) as ``(local, uri)``."""
     uri, _, local = name.rpartition(" ")
@@ -99,7 +93,7 @@ class _Reader:
     """The expat handlers: builds ``TestResults`` subtrees and queues the finished ones."""
 
     def __init__(self) -> None:
-        self.parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        self.parser = hardened_parser(namespace_separator=" ")
         self.root: tuple[str, str] | None = None
         self.depth = 0
         self.skip_depth = 0  # > 0 while inside a skipped element
@@ -109,22 +103,14 @@ class _Reader:
         self.seen = 0
         parser = self.parser
         parser.buffer_text = True  # one text call per run of text, not one per line
-        parser.StartDoctypeDeclHandler = self._doctype
-        parser.EntityDeclHandler = self._entity
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._text
 
-    def _doctype(self, *_: object) -> None:
-        raise _Refused("a DOCTYPE is not allowed (no DTD or entity processing)")
-
-    def _entity(self, *_: object) -> None:
-        raise _Refused("an entity declaration is not allowed")
-
     def _start(self, name: str, attrib: dict[str, str]) -> None:
         self.depth += 1
         if self.depth > _MAX_DEPTH:
-            raise _Refused(f"elements nested deeper than {_MAX_DEPTH}")
+            raise Refused(f"elements nested deeper than {_MAX_DEPTH}")
         local, uri = _split(name)
         if self.root is None:
             self.root = (local, uri)
@@ -149,7 +135,7 @@ class _Reader:
     def _open(self, local: str, uri: str, attrib: dict[str, str]) -> None:
         self.nodes += 1
         if self.nodes > _MAX_NODES:
-            raise _Refused(f"a TestResults element with more than {_MAX_NODES} elements")
+            raise Refused(f"a TestResults element with more than {_MAX_NODES} elements")
         attributes = {_split(key)[0]: value for key, value in attrib.items()} if attrib else _EMPTY
         node = AtmlNode(local, uri, attributes, self.parser.CurrentLineNumber)
         if self.stack:
@@ -185,13 +171,13 @@ class _Reader:
 def _check_root(local: str, uri: str) -> None:
     """Raise unless the root is an ATML ``TestResults`` or ``TestResultsCollection``."""
     if local not in ("TestResults", "TestResultsCollection"):
-        raise _Refused(
+        raise Refused(
             f"not ATML test results: the root element is <{local}>, "
             "not <TestResults> or <TestResultsCollection>"
         )
     if not is_atml_namespace(uri):
         shown = uri or "no namespace"
-        raise _Refused(
+        raise Refused(
             f"not ATML test results: <{local}> is in {shown}, not an IEEE 1636.1 "
             "TestResults namespace (http://www.ieee.org/ATML/... or urn:IEEE-1636.1:...)"
         )
@@ -214,17 +200,7 @@ def iter_test_results(data: bytes) -> Iterator[AtmlNode]:
     try:
         for offset in range(0, max(len(view), 1), _CHUNK):
             final = offset + _CHUNK >= len(view)
-            try:
-                parser.Parse(view[offset : offset + _CHUNK].tobytes(), final)
-            except _Refused as exc:
-                raise FileRejected(exc.reason, where=f"line {parser.CurrentLineNumber}") from None
-            except LookupError as exc:  # an XML declaration naming an unknown encoding
-                raise FileRejected(f"unknown encoding: {exc}", where="line 1") from None
-            except xml.parsers.expat.ExpatError as exc:
-                message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
-                raise FileRejected(
-                    f"not well-formed XML: {message}", where=f"line {exc.lineno}"
-                ) from None
+            feed(parser, view[offset : offset + _CHUNK].tobytes(), final)
             while reader.done:
                 yield reader.done.pop(0)
     finally:

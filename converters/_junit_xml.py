@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ._errors import FileRejected
 
-__all__ = ["Node", "parse_xml"]
+__all__ = ["Node", "Refused", "feed", "hardened_parser", "parse_xml"]
 
 _TEXT_LIMIT = 65_536  # characters of text kept per element
 _MAX_DEPTH = 256
@@ -42,10 +42,48 @@ class Node:
         return next((child for child in self.children if child.tag == tag), None)
 
 
-class _Refused(Exception):
+class Refused(Exception):
+    """Raised by a handler to refuse the document; :func:`feed` turns it into
+    ``FileRejected`` at the current line."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _refuse_doctype(*_: object) -> None:
+    raise Refused("a DOCTYPE is not allowed (no DTD or entity processing)")
+
+
+def _refuse_entity(*_: object) -> None:
+    raise Refused("an entity declaration is not allowed")
+
+
+def hardened_parser(namespace_separator: str | None = None) -> xml.parsers.expat.XMLParserType:
+    """An expat parser that refuses a DOCTYPE or entity declaration the moment it is read,
+    before any entity is defined (every XML reader of the converters starts from one)."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=namespace_separator)
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_entity
+    return parser
+
+
+def feed(parser: xml.parsers.expat.XMLParserType, data: bytes, final: bool) -> None:
+    """Give ``data`` to ``parser``.
+
+    Raises:
+        FileRejected: what a handler refused (:class:`Refused`), an unknown encoding, or
+            not well-formed XML; ``where`` is ``line N``.
+    """
+    try:
+        parser.Parse(data, final)
+    except Refused as exc:
+        raise FileRejected(exc.reason, where=f"line {parser.CurrentLineNumber}") from None
+    except LookupError as exc:  # an XML declaration naming an unknown encoding
+        raise FileRejected(f"unknown encoding: {exc}", where="line 1") from None
+    except xml.parsers.expat.ExpatError as exc:
+        message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
+        raise FileRejected(f"not well-formed XML: {message}", where=f"line {exc.lineno}") from None
 
 
 def parse_xml(data: bytes, *, on_end: Callable[[Node, Node | None], bool] | None = None) -> Node:
@@ -62,19 +100,13 @@ def parse_xml(data: bytes, *, on_end: Callable[[Node, Node | None], bool] | None
         FileRejected: not well-formed XML, an unknown encoding, a DOCTYPE or entity
             declaration, or elements nested deeper than ``_MAX_DEPTH``; ``where`` is ``line N``.
     """
-    parser = xml.parsers.expat.ParserCreate()
+    parser = hardened_parser()
     stack: list[Node] = []
     roots: list[Node] = []
 
-    def doctype(*_: object) -> None:
-        raise _Refused("a DOCTYPE is not allowed (no DTD or entity processing)")
-
-    def entity(*_: object) -> None:
-        raise _Refused("an entity declaration is not allowed")
-
     def start(tag: str, attrib: dict[str, str]) -> None:
         if len(stack) >= _MAX_DEPTH:
-            raise _Refused(f"elements nested deeper than {_MAX_DEPTH}")
+            raise Refused(f"elements nested deeper than {_MAX_DEPTH}")
         node = Node(tag, attrib, parser.CurrentLineNumber)
         if stack:
             stack[-1].children.append(node)
@@ -98,20 +130,10 @@ def parse_xml(data: bytes, *, on_end: Callable[[Node, Node | None], bool] | None
             node.text_parts.append(kept)
             node.text_size += len(kept)
 
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = entity
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
-    try:
-        parser.Parse(data, True)
-    except _Refused as exc:
-        raise FileRejected(exc.reason, where=f"line {parser.CurrentLineNumber}") from None
-    except LookupError as exc:  # an XML declaration naming an unknown encoding
-        raise FileRejected(f"unknown encoding: {exc}", where="line 1") from None
-    except xml.parsers.expat.ExpatError as exc:
-        message = xml.parsers.expat.errors.messages.get(exc.code, str(exc))
-        raise FileRejected(f"not well-formed XML: {message}", where=f"line {exc.lineno}") from None
+    feed(parser, data, True)
     if not roots:
         raise FileRejected("no XML element", where="line 1")
     return roots[0]

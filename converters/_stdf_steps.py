@@ -20,6 +20,7 @@ import math
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from msgspec import UNSET
 
@@ -301,13 +302,11 @@ class TestSteps:
         text_out = test.note
         if flags & 0x3F or alarm:
             text_out = "; ".join(t for t in (_reasons(flags, alarm), test.note) if t)
-        step = Step(
-            id=0,
-            group="M",
-            step_type="ET_NLT",
-            name=test.name,
-            status=status,
-            report_text=UNSET if text_out is None else text_out,
+        step = _step(
+            "ET_NLT",
+            test.name,
+            status,
+            text_out,
             numeric_meas=(self._measurement(value, test, status),),
         )
         return head, site, test.sequence, step
@@ -346,14 +345,7 @@ class TestSteps:
         status = flag_status(flags)
         reasons = _reasons(flags, alarm)
         if not values:
-            step = Step(
-                id=0,
-                group="M",
-                step_type="Action",
-                name=test.name,
-                status=status,
-                report_text=reasons or "no results",
-            )
+            step = _step("Action", test.name, status, reasons or "no results")
             return head, site, test.sequence, step, 1
         measurements: list[NumericMeasurement] = []
         seen: set[str] = set()
@@ -366,15 +358,7 @@ class TestSteps:
             value = None if flags & 0x02 else _short(float(raw), self._floats)
             measurements.append(self._measurement(value, test, status, label))
         text_out = "; ".join(t for t in (reasons, test.note) if t) or None
-        step = Step(
-            id=0,
-            group="M",
-            step_type="ET_MNLT",
-            name=test.name,
-            status=status,
-            report_text=UNSET if text_out is None else text_out,
-            numeric_meas=tuple(measurements),
-        )
+        step = _step("ET_MNLT", test.name, status, text_out, numeric_meas=tuple(measurements))
         return head, site, test.sequence, step, len(measurements)
 
     def ftr(self, f: Fields, where: str) -> tuple[int, int, str | None, Step]:
@@ -408,22 +392,26 @@ class TestSteps:
         words = [w for w in (_reasons(flags, alarm), f"vector {vector}" if vector else "") if w]
         report_text = "; ".join(words) or None
         if status in ("P", "F"):
-            step = Step(
-                id=0,
-                group="M",
-                step_type="ET_PFT",
-                name=test.name,
-                status=status,
-                report_text=UNSET if report_text is None else report_text,
+            step = _step(
+                "ET_PFT",
+                test.name,
+                status,
+                report_text,
                 boolean_meas=(BooleanMeasurement(status=status),),
             )
         else:
-            step = Step(
-                id=0,
-                group="M",
-                step_type="Action",
-                name=test.name,
-                status=status,
-                report_text=report_text or "no pass/fail indication",
-            )
+            step = _step("Action", test.name, status, report_text or "no pass/fail indication")
         return head, site, test.sequence, step
+
+
+def _step(step_type: str, name: str, status: str, text: str | None, **measurements: Any) -> Step:
+    """A step of the Main group as every record makes it (``text``: its report text, if any)."""
+    return Step(
+        id=0,
+        group="M",
+        step_type=step_type,
+        name=name,
+        status=status,
+        report_text=UNSET if text is None else text,
+        **measurements,
+    )
