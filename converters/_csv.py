@@ -76,12 +76,11 @@ class CsvConverter(Converter[CsvArguments]):
         delimiter = guess_delimiter(lines[0])
         if delimiter is None:
             return 0.0
-        cells = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
-        if {"serialnumber", "stepname"} <= cells:
+        if _is_canonical(lines[0], delimiter):
             return 0.8
         if recognise_preset(lines, delimiter) is not None:
             return 0.9  # the header of a shipped mapping (a SoundCheck export)
-        if len(cells & _CANONICAL_NAMES) >= 3:
+        if len(_cells(lines[0], delimiter) & _CANONICAL_NAMES) >= 3:
             return 0.6
         consistent = len(lines) > 1 and all(
             line.count(delimiter) == lines[0].count(delimiter) for line in lines[1:]
@@ -160,13 +159,19 @@ class CsvConverter(Converter[CsvArguments]):
         ``auto`` folder converts a SoundCheck export as ``mapping = "soundcheck-us"`` would."""
         if args.mapping is not None or args.columns is not None:
             return args
-        head = data[:_HEAD].decode(args.encoding, "replace").lstrip("\ufeff")
-        lines = [line for line in head.splitlines()[:-1] if line.strip()][:_SNIFFED_LINES]
+        end = -1
+        for _ in range(_SNIFFED_LINES + 1):  # decode only the lines looked at, not the head
+            found = data.find(b"\n", end + 1, _HEAD)
+            if found < 0:
+                break
+            end = found
+        head = data[: end if end >= 0 else _HEAD].decode(args.encoding, "replace")
+        lines = [line for line in head.lstrip("\ufeff").splitlines() if line.strip()]
+        lines = lines[:_SNIFFED_LINES] if end >= 0 else lines[:-1][:_SNIFFED_LINES]
         delimiter = args.delimiter or (guess_delimiter(lines[0]) if lines else None)
         if delimiter is None:
             return args
-        header = {cell.strip().strip('"').casefold() for cell in lines[0].split(delimiter)}
-        if {"serialnumber", "stepname"} <= header:
+        if _is_canonical(lines[0], delimiter):
             return args
         name = recognise_preset(lines, delimiter)
         if name is None:
@@ -182,6 +187,16 @@ class CsvConverter(Converter[CsvArguments]):
         if prepared is None or prepared.args is not args:
             prepared = self._prepared = _Prepared(args)
         return prepared
+
+
+def _cells(line: str, delimiter: str) -> set[str]:
+    """A header line's cells, stripped of spaces and quotes, casefolded."""
+    return {cell.strip().strip('"').casefold() for cell in line.split(delimiter)}
+
+
+def _is_canonical(line: str, delimiter: str) -> bool:
+    """Whether ``line`` is a header of the canonical long format."""
+    return {"serialnumber", "stepname"} <= _cells(line, delimiter)
 
 
 _HEAD = 64 * 1024  # bytes read to recognise a shipped mapping's layout

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypeAlias
 
-from ._known_formats import looks_like
 from ._sdk import ACCEPT_THRESHOLD
 
 __all__ = ["Detection", "choose", "empty_reason", "tied", "unrecognised_reason"]
@@ -89,6 +88,8 @@ def unrecognised_reason(
             "disabled: remove it from `disabled` in [conversion] to convert such files"
         )
     elif not winners:
+        from ._known_formats import looks_like  # the parent's only: workers never import it
+
         known = looks_like(head, name)
         if known is not None:
             text += (
